@@ -215,8 +215,11 @@ bool vt_job_state_done(vt_job_state s); /* verified, failed, cancelled, expired 
 typedef enum vt_job_kind { VT_KIND_GENERATE = 0, VT_KIND_EMBED = 1 } vt_job_kind;
 const char *vt_job_kind_name(vt_job_kind k); /* "generate" | "embed" */
 
-typedef enum vt_node_role { VT_ROLE_WORKER = 0, VT_ROLE_VERIFIER = 1 } vt_node_role;
-const char *vt_node_role_name(vt_node_role r); /* "worker" | "verifier" */
+/* A node's role in its hello. Same values as vt_node_role in vt_registry.h
+ * (common), which this header does not include so that agents need no Redis
+ * headers: convert with a cast. */
+typedef enum vt_hello_role { VT_HELLO_WORKER = 1, VT_HELLO_VERIFIER = 2 } vt_hello_role;
+const char *vt_hello_role_name(vt_hello_role r); /* "worker" | "verifier" */
 
 typedef enum vt_fault {
     VT_FAULT_NONE = 0,
@@ -414,7 +417,7 @@ typedef struct vt_model_ref {
  * bytes (docs/protocol.md) that include a fresh random nonce and its clock. */
 typedef struct vt_msg_hello {
     uint8_t node_pk[VT_PUBKEY_BYTES];
-    vt_node_role role;
+    vt_hello_role role;
     const vt_model_ref *models;
     uint32_t n_models;
     const char *device;    /* "cpu avx2 16 threads", "cuda H100" */
@@ -663,10 +666,6 @@ int vt_key_save(const char *path, const vt_keypair *kp, bool overwrite, vt_errin
 int vt_key_load(const char *path, vt_keypair *kp, vt_errinfo *ei);
 void vt_key_wipe(vt_keypair *kp); /* zero the secret */
 
-/* Lowercase hex, out must hold 2n+1 bytes. */
-void vt_hex_encode(const uint8_t *b, size_t n, char *out);
-/* Exactly 2n hex chars (either case) into n bytes; VT_ERR_FORMAT otherwise. */
-int vt_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t n);
 /* Node id: the 64 hex chars of the public key; short form: its first 16. */
 void vt_node_id(const uint8_t pk[VT_PUBKEY_BYTES], char out[VT_NODE_ID_HEX + 1]);
 void vt_node_id_short(const uint8_t pk[VT_PUBKEY_BYTES], char out[VT_NODE_ID_SHORT + 1]);
