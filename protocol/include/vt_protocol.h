@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "vt_err.h"
+#include "vt_types.h"
 #include "vt_engine.h" /* vt_sampling, VT_DIGEST_BYTES, VT_STOP_* */
 
 #ifdef __cplusplus
