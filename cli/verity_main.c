@@ -1,0 +1,18 @@
+/* verity_main.c - the `verity` command: agents' and operators' tool. */
+#include "cli.h"
+
+static const vt_cli_cmd commands[] = {
+    {"submit", vt_cmd_submit, "submit a job; print its output and verification status"},
+    {"status", vt_cmd_status, "show where a job is"},
+    {"result", vt_cmd_result, "print a job's result"},
+    {"cancel", vt_cmd_cancel, "cancel a job"},
+    {"keygen", vt_cmd_keygen, "create a node key (or, with --secret, the auth secret)"},
+    {"pubkey", vt_cmd_pubkey, "print the public key of a key file"},
+    {"agent", vt_cmd_agent, "add, list or revoke agents (API keys)"},
+    {"node", vt_cmd_node, "add, list or revoke workers and verifiers"},
+    {NULL, NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    return vt_cli_dispatch("verity", commands, argc, argv);
+}
