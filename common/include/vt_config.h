@@ -61,10 +61,13 @@
  *
  * Errors are one line naming where the bad value came from, e.g.
  *   --queue-max: 'abc' is not an integer
- *   VERITY_QUEUE_MAX=-5: must be between 1 and 10000000
+ *   VERITY_QUEUE_MAX: '-5' must be between 1 and 10000000
  *   --key (VERITY_KEY_FILE) is required
  *   --log-format: 'xml' is not one of text|json
- *   unknown option '--qeue-max'
+ *   unknown option '--qeue-max' (see --help)
+ * An environment variable set to "" counts as unset (Helm templates often
+ * render optional values as empty strings). A bad default in the table is
+ * reported as VT_ERR_INTERNAL ("default of --x: ...").
  *
  * --help format (STABLE: the Helm chart tests parse it). Lines:
  *   Usage: <prog> [options]

@@ -17,8 +17,9 @@
  *
  * Thread-safe: each line is built in a per-call buffer and written with a
  * single write(2) on the FILE's descriptor (the FILE's own buffer is not
- * used), so lines from different threads never interleave. Lines longer than
- * VT_LOG_LINE_MAX are truncated and end with "...".
+ * used) under a mutex, so lines from different threads never interleave.
+ * A message longer than VT_LOG_MSG_MAX bytes (before escaping) is cut and
+ * ends with "...".
  *
  * Event names are dotted lowercase identifiers ("job.accepted",
  * "peer.bad_message"); the message is free text, by convention key=value
@@ -50,7 +51,7 @@ typedef enum vt_log_format {
     VT_LOG_JSON = 1
 } vt_log_format;
 
-#define VT_LOG_LINE_MAX 4096
+#define VT_LOG_MSG_MAX 2048
 
 typedef struct vt_log vt_log;
 

@@ -171,10 +171,6 @@ int vt_registry_node_lookup(vt_redis *r, const char *pubhex,
 int vt_registry_node_list(vt_redis *r, vt_node_info **out, size_t *n,
                           vt_errinfo *ei);
 
-/* ---- helpers ----------------------------------------------------------- */
-
-/* Lowercase hex of n bytes into out (2n+1 bytes). */
-/* Exactly 2n hex chars (either case) -> n bytes. 0 or VT_ERR_FORMAT. */
 /* vt_hex_encode / vt_hex_decode: vt_types.h. */
 
 #ifdef __cplusplus
