@@ -1,0 +1,100 @@
+/* ms_rank.c - BM25, cosine and RRF (see ms_rank.h). */
+#include "ms_rank.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+double ms_bm25_idf(uint64_t n_docs, uint64_t df)
+{
+    if (df > n_docs)
+        df = n_docs;
+    return log(1.0 + ((double)(n_docs - df) + 0.5) / ((double)df + 0.5));
+}
+
+double ms_bm25_term(double idf, uint32_t tf, uint32_t doc_len, double avg_len)
+{
+    if (tf == 0)
+        return 0.0;
+    double norm = avg_len > 0.0 ? (double)doc_len / avg_len : 1.0;
+    double f = (double)tf;
+    return idf * (f * (MS_BM25_K1 + 1.0)) / (f + MS_BM25_K1 * (1.0 - MS_BM25_B + MS_BM25_B * norm));
+}
+
+double ms_cosine(const float *a, const float *b, uint32_t dim)
+{
+    double dot = 0.0, na = 0.0, nb = 0.0;
+    for (uint32_t i = 0; i < dim; i++) {
+        dot += (double)a[i] * (double)b[i];
+        na += (double)a[i] * (double)a[i];
+        nb += (double)b[i] * (double)b[i];
+    }
+    if (na == 0.0 || nb == 0.0)
+        return 0.0;
+    return dot / (sqrt(na) * sqrt(nb));
+}
+
+static int better(const ms_scored *x, const ms_scored *y)
+{
+    if (x->score != y->score)
+        return x->score > y->score;
+    return x->id < y->id;
+}
+
+static int scored_cmp(const void *a, const void *b)
+{
+    const ms_scored *x = a, *y = b;
+    if (better(x, y))
+        return -1;
+    if (better(y, x))
+        return 1;
+    return 0;
+}
+
+void ms_rank_sort(ms_scored *v, size_t n)
+{
+    qsort(v, n, sizeof *v, scored_cmp);
+}
+
+/* Sift-down for a min-heap whose root is the worst kept candidate. */
+static void heap_down(ms_scored *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && better(&h[w], &h[l]))
+            w = l;
+        if (r < n && better(&h[w], &h[r]))
+            w = r;
+        if (w == i)
+            return;
+        ms_scored t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+size_t ms_rank_top(ms_scored *v, size_t n, size_t keep)
+{
+    if (keep >= n) {
+        ms_rank_sort(v, n);
+        return n;
+    }
+    if (keep == 0)
+        return 0;
+    /* v[0..keep) becomes a heap of the best seen so far, worst at the root. */
+    for (size_t i = keep / 2; i-- > 0;)
+        heap_down(v, keep, i);
+    for (size_t i = keep; i < n; i++) {
+        if (better(&v[i], &v[0])) {
+            v[0] = v[i];
+            heap_down(v, keep, 0);
+        }
+    }
+    ms_rank_sort(v, keep);
+    return keep;
+}
+
+double ms_rrf_term(uint32_t rank, uint32_t k)
+{
+    return 1.0 / ((double)k + (double)rank);
+}
