@@ -36,4 +36,8 @@ struct vt_model {
     vt_layer *layers;
 };
 
+/* Q8_0 repacking for the AVX2 kernel (matmul.c); no-op without AVX2. */
+int vt_model_pack(vt_model *m, vt_errinfo *ei);
+void vt_model_unpack(vt_model *m);
+
 #endif

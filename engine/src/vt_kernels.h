@@ -107,15 +107,18 @@ VT_HD float vt_k_rint(float y)
 }
 
 /* Quantise 32 activations to Q8: d = amax/127, q = rint(x * (127/amax)).
- * d is kept as float (not f16). amax == 0 (or not finite) gives d=0, q=0. */
+ * d is kept as float (not f16). amax == 0, or any |x| > 3e38 (inf, NaN),
+ * gives d=0 and q=0 for the whole block. */
 VT_HD void vt_k_quant_q8(const float *x, int8_t *q, float *d)
 {
     float amax = 0.0f;
+    int finite = 1;
     for (int k = 0; k < VT_QK; k++) {
         float a = fabsf(x[k]);
+        finite &= a <= 3.0e38f; /* false for inf and NaN */
         amax = a > amax ? a : amax;
     }
-    if (!(amax > 0.0f) || !(amax <= 3.0e38f)) {
+    if (!finite || !(amax > 0.0f)) {
         *d = 0.0f;
         for (int k = 0; k < VT_QK; k++)
             q[k] = 0;

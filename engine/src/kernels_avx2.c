@@ -1,0 +1,215 @@
+/* kernels_avx2.c - the AVX2/FMA/F16C kernel table. Compiled with
+ * -mavx2 -mfma -mf16c (engine/CMakeLists.txt) and used only when the CPU has
+ * them. Every kernel follows the operation order of vt_kernels.h exactly;
+ * the comments say which scalar function each one mirrors. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels_rows.h"
+
+/* vt_k_fold32 on four 8-wide accumulators holding lanes 0-7, 8-15, 16-23, 24-31. */
+static inline float fold32(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
+{
+    __m256 t = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
+    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));          /* u0+u2, u1+u3 */
+    return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
+}
+
+/* vt_k_dot_f32: lane i%32 accumulates fmaf(w[i], x[i], .), zero padding to
+ * a multiple of 32 (a zero-filled copy of the tail). */
+static float dot_f32(const float *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    if (i < n) {
+        float tw[32] = {0}, tx[32] = {0};
+        memcpy(tw, w + i, (size_t)(n - i) * sizeof(float));
+        memcpy(tx, x + i, (size_t)(n - i) * sizeof(float));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(tw), _mm256_loadu_ps(tx), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 8), _mm256_loadu_ps(tx + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 16), _mm256_loadu_ps(tx + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 24), _mm256_loadu_ps(tx + 24), a3);
+    }
+    return fold32(a0, a1, a2, a3);
+}
+
+static inline __m256 ld_f16(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* vt_k_dot_f16: exact F16->F32 (F16C), then the F32 order. */
+static float dot_f16(const uint16_t *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(ld_f16(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(ld_f16(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_f16(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_f16(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    if (i < n) {
+        uint16_t tw[32] = {0};
+        float tx[32] = {0};
+        memcpy(tw, w + i, (size_t)(n - i) * sizeof(uint16_t));
+        memcpy(tx, x + i, (size_t)(n - i) * sizeof(float));
+        a0 = _mm256_fmadd_ps(ld_f16(tw), _mm256_loadu_ps(tx), a0);
+        a1 = _mm256_fmadd_ps(ld_f16(tw + 8), _mm256_loadu_ps(tx + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_f16(tw + 16), _mm256_loadu_ps(tx + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_f16(tw + 24), _mm256_loadu_ps(tx + 24), a3);
+    }
+    return fold32(a0, a1, a2, a3);
+}
+
+/* vt_k_dot_q8 for 8 rows at once (one packed group), lane r = row r:
+ *   isum_r = exact int32 dot of the block pair  (maddubs/madd, then a
+ *            transposing hadd tree: integer adds, order irrelevant)
+ *   acc_r  = fmaf((float)isum_r, f16(dw_r) * dx_b, acc_r), blocks in order.
+ * maddubs(|x|, sign(w, x)) multiplies w*x exactly: |x| <= 127 and w is in
+ * [-127, 127] (the loader rejects -128), so no int16 saturation. */
+static inline __m256 q8_group(const uint8_t *gp, int nb, const int8_t *xq, const float *xd)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *bp = gp + (long)b * VT_PACK_BLOCK_BYTES;
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + b * VT_QK));
+        __m256i xa = _mm256_abs_epi8(xv);
+        __m256i p[8];
+        for (int r = 0; r < 8; r++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(bp + 16 + 32 * r));
+            p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w, xv)), ones);
+        }
+        __m256i s0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]),
+                                          _mm256_hadd_epi32(p[2], p[3]));
+        __m256i s4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]),
+                                          _mm256_hadd_epi32(p[6], p[7]));
+        __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
+                                        _mm256_permute2x128_si256(s0123, s4567, 0x31));
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)bp));
+        __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(xd[b]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), s, acc);
+    }
+    return acc;
+}
+
+static void avx2_matmul(const vt_mat *w, int g0, int g1, const vt_xin *in, float *y, int ldy)
+{
+    int n = (int)w->cols, rows = (int)w->rows;
+    if (w->type == VT_DTYPE_Q8_0 && w->packed) {
+        int nb = n / VT_QK;
+        size_t gbytes = (size_t)nb * VT_PACK_BLOCK_BYTES;
+        for (int g = g0; g < g1; g++) {
+            const uint8_t *gp = w->packed + (size_t)g * gbytes;
+            int r0 = g * 8, nr = rows - r0 < 8 ? rows - r0 : 8;
+            for (int t = 0; t < in->T; t++) {
+                __m256 acc = q8_group(gp, nb, in->q + (long)t * n, in->d + (long)t * nb);
+                float *yt = y + (long)t * ldy + r0;
+                if (nr == 8) {
+                    _mm256_storeu_ps(yt, acc);
+                } else {
+                    float tmp[8];
+                    _mm256_storeu_ps(tmp, acc);
+                    memcpy(yt, tmp, (size_t)nr * sizeof(float));
+                }
+            }
+        }
+        return;
+    }
+    if (w->type == VT_DTYPE_Q8_0) { /* not packed: cannot happen after load */
+        vt_ops_scalar.matmul(w, g0, g1, in, y, ldy);
+        return;
+    }
+    int r0 = g0 * 8, r1 = g1 * 8 < rows ? g1 * 8 : rows;
+    for (int r = r0; r < r1; r++) {
+        for (int t = 0; t < in->T; t++) {
+            const float *xt = in->x + (long)t * n;
+            y[(long)t * ldy + r] = w->type == VT_DTYPE_F32
+                                       ? dot_f32((const float *)w->data + (long)r * n, xt, n)
+                                       : dot_f16((const uint16_t *)w->data + (long)r * n, xt, n);
+        }
+    }
+}
+
+/* vt_k_quant_q8 per block: amax (exact max; any non-finite value makes the
+ * whole block zero, as in the scalar code), id = 127/amax, d = amax/127,
+ * q = round-to-nearest-even(x * id). */
+static void avx2_quant_q8(const float *x, int n, int8_t *q, float *d)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(3.0e38f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / VT_QK; b++) {
+        const float *xb = x + b * VT_QK;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 a0 = _mm256_and_ps(v0, absmask), a1 = _mm256_and_ps(v1, absmask);
+        __m256 a2 = _mm256_and_ps(v2, absmask), a3 = _mm256_and_ps(v3, absmask);
+        int fin = _mm256_movemask_ps(_mm256_cmp_ps(a0, big, _CMP_LE_OQ)) &
+                  _mm256_movemask_ps(_mm256_cmp_ps(a1, big, _CMP_LE_OQ)) &
+                  _mm256_movemask_ps(_mm256_cmp_ps(a2, big, _CMP_LE_OQ)) &
+                  _mm256_movemask_ps(_mm256_cmp_ps(a3, big, _CMP_LE_OQ));
+        __m256 m = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        float amax = _mm_cvtss_f32(m4);
+        int8_t *qb = q + b * VT_QK;
+        if (fin != 0xff || !(amax > 0.0f)) {
+            d[b] = 0.0f;
+            memset(qb, 0, VT_QK);
+            continue;
+        }
+        float id = 127.0f / amax;
+        d[b] = amax / 127.0f;
+        __m256 idv = _mm256_set1_ps(id);
+        const int rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, idv), rm));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, idv), rm));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, idv), rm));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, idv), rm));
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)qb, _mm256_permutevar8x32_epi32(p, perm));
+    }
+}
+
+/* vt_k_attn_head: scores by the lane-order dot, scalar softmax (same
+ * source), then out[d] = fmaf(p_j, v_j[d], out[d]) in j order, 8 d at once. */
+static void avx2_attn_head(const float *q, const float *k, const float *v, int stride,
+                           int n_ctx, int hd, float scale, float *scores, float *out)
+{
+    for (int j = 0; j < n_ctx; j++)
+        scores[j] = dot_f32(q, k + (long)j * stride, hd) * scale;
+    vt_k_softmax(scores, n_ctx);
+    int d8 = hd / 8 * 8;
+    for (int d = 0; d < hd; d++)
+        out[d] = 0.0f;
+    for (int d = 0; d < d8; d += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int j = 0; j < n_ctx; j++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]),
+                                  _mm256_loadu_ps(v + (long)j * stride + d), acc);
+        _mm256_storeu_ps(out + d, acc);
+    }
+    for (int j = 0; j < n_ctx; j++)
+        for (int d = d8; d < hd; d++)
+            out[d] = fmaf(scores[j], v[(long)j * stride + d], out[d]);
+}
+
+const vt_ops vt_ops_avx2 = {
+    .name = "avx2",
+    .matmul = avx2_matmul,
+    .quant_q8 = avx2_quant_q8,
+    .rmsnorm = rows_rmsnorm,
+    .swiglu = rows_swiglu,
+    .rope = rows_rope,
+    .attn_head = avx2_attn_head,
+};

@@ -1,0 +1,81 @@
+/* engine_testutil.h - shared helpers for the engine tests: synthetic models
+ * in temp files, a checked-call macro, a tiny PRNG. */
+#ifndef ENGINE_TESTUTIL_H
+#define ENGINE_TESTUTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vt_engine.h"
+#include "vt_synth.h"
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_OK(expr)                                                                 \
+    do {                                                                               \
+        vt_errinfo ei_ = {0};                                                          \
+        (void)ei_;                                                                     \
+        int rv_ = (expr);                                                              \
+        if (rv_ < 0) {                                                                 \
+            fprintf(stderr, "%s:%d: %s -> %d (%s)\n", __FILE__, __LINE__, #expr, rv_,  \
+                    vt_strerror(rv_));                                                 \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+static inline uint64_t tu_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static inline float tu_randf(uint64_t *s)
+{
+    return (float)(tu_rand(s) >> 40) * (2.0f / 16777216.0f) - 1.0f;
+}
+
+/* Write a synthetic model to a temp file and load it; the file is removed
+ * at once (the mapping keeps it alive). */
+static inline vt_model *tu_model(const vt_synth_config *cfg, uint32_t dtype, uint64_t seed)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/vt_engine_test_XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    vt_errinfo ei = {0};
+    int rv = vt_synth_write_cfg(cfg, dtype, seed, path, &ei);
+    if (rv < 0) {
+        fprintf(stderr, "synth: %s\n", vt_errinfo_msg(&ei));
+        exit(1);
+    }
+    vt_model *m = NULL;
+    rv = vt_model_load(path, &m, &ei);
+    unlink(path);
+    if (rv < 0) {
+        fprintf(stderr, "load: %s\n", vt_errinfo_msg(&ei));
+        exit(1);
+    }
+    return m;
+}
+
+static inline vt_model *tu_preset(const char *preset, uint32_t dtype, uint64_t seed)
+{
+    vt_synth_config cfg;
+    CHECK(vt_synth_preset(preset, &cfg) == 0);
+    return tu_model(&cfg, dtype, seed);
+}
+
+#endif
