@@ -93,8 +93,9 @@ static void token_task(void *arg, int i, int nt)
         int l = (int)(L - m->layers);
         float scale = 1.0f / sqrtf((float)hd);
         float *scores = c->scores + (size_t)i * c->p.max_ctx;
-        range(j->T * nh, i, nt, &lo, &hi);
-        for (int w = lo; w < hi; w++) {
+        /* Strided, not contiguous: later tokens attend over more positions,
+         * so contiguous ranges would leave one thread with most work. */
+        for (int w = i; w < j->T * nh; w += nt) {
             int t = w / nh, h = w % nh, g = h / grp;
             vt_slot *s = &c->slots[c->t_slot[t]];
             size_t lay = (size_t)l * c->p.max_ctx * kv;

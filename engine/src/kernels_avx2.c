@@ -101,25 +101,79 @@ static inline __m256 q8_group(const uint8_t *gp, int nb, const int8_t *xq, const
     return acc;
 }
 
+/* q8_group for two tokens at once: each weight block is loaded once and
+ * used for both (same arithmetic per token as q8_group). */
+static inline __m256i q8_isum8(const __m256i *p)
+{
+    __m256i s0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i s4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
+                            _mm256_permute2x128_si256(s0123, s4567, 0x31));
+}
+
+static inline void q8_group2(const uint8_t *gp, int nb, const int8_t *xq0, const float *xd0,
+                             const int8_t *xq1, const float *xd1, __m256 *out0, __m256 *out1)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *bp = gp + (long)b * VT_PACK_BLOCK_BYTES;
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq0 + b * VT_QK));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq1 + b * VT_QK));
+        __m256i p0[8], p1[8];
+        for (int r = 0; r < 8; r++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(bp + 16 + 32 * r));
+            __m256i wa = _mm256_abs_epi8(w);
+            p0[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(x0, w)), ones);
+            p1[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(x1, w)), ones);
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)bp));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_isum8(p0)),
+                               _mm256_mul_ps(dw, _mm256_set1_ps(xd0[b])), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_isum8(p1)),
+                               _mm256_mul_ps(dw, _mm256_set1_ps(xd1[b])), acc1);
+    }
+    *out0 = acc0;
+    *out1 = acc1;
+}
+
+static inline void store8(float *y, __m256 v, int nr)
+{
+    if (nr == 8) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, v);
+        memcpy(y, tmp, (size_t)nr * sizeof(float));
+    }
+}
+
+/* Token tile of the Q8 matmul: the x rows of a tile stay in L2 while every
+ * row group of the range passes over them. */
+#define VT_Q8_TILE 32
+
 static void avx2_matmul(const vt_mat *w, int g0, int g1, const vt_xin *in, float *y, int ldy)
 {
     int n = (int)w->cols, rows = (int)w->rows;
     if (w->type == VT_DTYPE_Q8_0 && w->packed) {
         int nb = n / VT_QK;
         size_t gbytes = (size_t)nb * VT_PACK_BLOCK_BYTES;
-        for (int g = g0; g < g1; g++) {
-            const uint8_t *gp = w->packed + (size_t)g * gbytes;
-            int r0 = g * 8, nr = rows - r0 < 8 ? rows - r0 : 8;
-            for (int t = 0; t < in->T; t++) {
-                __m256 acc = q8_group(gp, nb, in->q + (long)t * n, in->d + (long)t * nb);
-                float *yt = y + (long)t * ldy + r0;
-                if (nr == 8) {
-                    _mm256_storeu_ps(yt, acc);
-                } else {
-                    float tmp[8];
-                    _mm256_storeu_ps(tmp, acc);
-                    memcpy(yt, tmp, (size_t)nr * sizeof(float));
+        for (int t0 = 0; t0 < in->T; t0 += VT_Q8_TILE) {
+            int t1 = in->T - t0 < VT_Q8_TILE ? in->T : t0 + VT_Q8_TILE;
+            for (int g = g0; g < g1; g++) {
+                const uint8_t *gp = w->packed + (size_t)g * gbytes;
+                int r0 = g * 8, nr = rows - r0 < 8 ? rows - r0 : 8;
+                int t = t0;
+                for (; t + 2 <= t1; t += 2) {
+                    __m256 a0, a1;
+                    q8_group2(gp, nb, in->q + (long)t * n, in->d + (long)t * nb,
+                              in->q + (long)(t + 1) * n, in->d + (long)(t + 1) * nb, &a0, &a1);
+                    store8(y + (long)t * ldy + r0, a0, nr);
+                    store8(y + (long)(t + 1) * ldy + r0, a1, nr);
                 }
+                for (; t < t1; t++)
+                    store8(y + (long)t * ldy + r0,
+                           q8_group(gp, nb, in->q + (long)t * n, in->d + (long)t * nb), nr);
             }
         }
         return;
@@ -189,19 +243,36 @@ static void avx2_attn_head(const float *q, const float *k, const float *v, int s
     for (int j = 0; j < n_ctx; j++)
         scores[j] = dot_f32(q, k + (long)j * stride, hd) * scale;
     vt_k_softmax(scores, n_ctx);
-    int d8 = hd / 8 * 8;
-    for (int d = 0; d < hd; d++)
-        out[d] = 0.0f;
-    for (int d = 0; d < d8; d += 8) {
+    int d8 = hd / 8 * 8, d = 0;
+    /* 32 output dims per pass over j (4 accumulators), then 8 at a time */
+    for (; d + 32 <= d8; d += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int j = 0; j < n_ctx; j++) {
+            const float *vj = v + (long)j * stride + d;
+            __m256 pj = _mm256_set1_ps(scores[j]);
+            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
+            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+        }
+        _mm256_storeu_ps(out + d, a0);
+        _mm256_storeu_ps(out + d + 8, a1);
+        _mm256_storeu_ps(out + d + 16, a2);
+        _mm256_storeu_ps(out + d + 24, a3);
+    }
+    for (; d < d8; d += 8) {
         __m256 acc = _mm256_setzero_ps();
         for (int j = 0; j < n_ctx; j++)
             acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]),
                                   _mm256_loadu_ps(v + (long)j * stride + d), acc);
         _mm256_storeu_ps(out + d, acc);
     }
-    for (int j = 0; j < n_ctx; j++)
-        for (int d = d8; d < hd; d++)
-            out[d] = fmaf(scores[j], v[(long)j * stride + d], out[d]);
+    for (; d < hd; d++) {
+        float acc = 0.0f;
+        for (int j = 0; j < n_ctx; j++)
+            acc = fmaf(scores[j], v[(long)j * stride + d], acc);
+        out[d] = acc;
+    }
 }
 
 const vt_ops vt_ops_avx2 = {
