@@ -49,5 +49,6 @@ int vt_cmd_submit(const char *prog, int argc, char **argv);
 int vt_cmd_status(const char *prog, int argc, char **argv);
 int vt_cmd_result(const char *prog, int argc, char **argv);
 int vt_cmd_cancel(const char *prog, int argc, char **argv);
+int vt_cmd_receipt(const char *prog, int argc, char **argv);
 
 #endif
