@@ -1,0 +1,286 @@
+/* ts_proc.c - spawning, signalling and reaping child processes. fork+exec
+ * rather than posix_spawn so that the child can ask for PR_SET_PDEATHSIG:
+ * a test that crashes must not leave daemons running on the CI machine. */
+#include "vt_testsupport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ts_internal.h"
+#include "vt_clock.h"
+
+extern char **environ;
+
+struct vt_proc {
+    struct vt_proc *next; /* all live procs, for the exit-time cleanup */
+    pid_t pid;
+    bool exited;
+    int code;
+    char name[64];
+    char log[600];
+};
+
+static pthread_mutex_t procs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct vt_proc *procs;
+
+static void track(struct vt_proc *p)
+{
+    pthread_mutex_lock(&procs_mu);
+    p->next = procs;
+    procs = p;
+    pthread_mutex_unlock(&procs_mu);
+}
+
+static void untrack(struct vt_proc *p)
+{
+    pthread_mutex_lock(&procs_mu);
+    for (struct vt_proc **pp = &procs; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    pthread_mutex_unlock(&procs_mu);
+}
+
+void ts_kill_all(void)
+{
+    pthread_mutex_lock(&procs_mu);
+    for (struct vt_proc *p = procs; p; p = p->next)
+        if (!p->exited) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, NULL, 0);
+            p->exited = true;
+        }
+    pthread_mutex_unlock(&procs_mu);
+}
+
+/* environ + overrides, as a malloc'd NULL-terminated array (strings not
+ * copied: they outlive the fork/exec). */
+static char **build_env(const char *const env[])
+{
+    size_t n = 0, m = 0;
+    while (environ[n])
+        n++;
+    while (env && env[m])
+        m++;
+    char **out = calloc(n + m + 1, sizeof(char *));
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool overridden = false;
+        for (size_t j = 0; j < m && !overridden; j++) {
+            const char *eq = strchr(env[j], '=');
+            size_t kl = eq ? (size_t)(eq - env[j]) : strlen(env[j]);
+            overridden = strncmp(environ[i], env[j], kl) == 0 && environ[i][kl] == '=';
+        }
+        if (!overridden)
+            out[k++] = environ[i];
+    }
+    for (size_t j = 0; j < m; j++)
+        out[k++] = (char *)env[j];
+    out[k] = NULL;
+    return out;
+}
+
+vt_proc *vt_proc_spawn(const char *name, const char *path,
+                       const char *const argv[], const char *const env[])
+{
+    struct vt_proc *p = calloc(1, sizeof(*p));
+    size_t argc = 0;
+    while (argv && argv[argc])
+        argc++;
+    char **args = calloc(argc + 2, sizeof(char *));
+    char **envp = build_env(env);
+    if (!p || !args || !envp) {
+        fprintf(stderr, "vt_proc_spawn(%s): out of memory\n", name);
+        goto fail;
+    }
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->log, sizeof(p->log), "%s/%s.log", vt_ts_tmpdir(), name);
+    args[0] = (char *)path;
+    for (size_t i = 0; i < argc; i++)
+        args[i + 1] = (char *)argv[i];
+
+    int logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (logfd < 0 || nullfd < 0) {
+        fprintf(stderr, "vt_proc_spawn(%s): %s: %s\n", name, p->log, strerror(errno));
+        if (logfd >= 0)
+            close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
+        goto fail;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls until exec. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        dup2(nullfd, 0);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        execve(path, args, envp);
+        static const char msg[] = "vt_proc_spawn: exec failed: ";
+        const char *err = strerror(errno);
+        ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+        ignored = write(2, path, strlen(path));
+        ignored = write(2, ": ", 2);
+        ignored = write(2, err, strlen(err));
+        ignored = write(2, "\n", 1);
+        (void)ignored;
+        _exit(127);
+    }
+    close(logfd);
+    close(nullfd);
+    if (pid < 0) {
+        fprintf(stderr, "vt_proc_spawn(%s): fork: %s\n", name, strerror(errno));
+        goto fail;
+    }
+    p->pid = pid;
+    free(args);
+    free(envp);
+    track(p);
+    return p;
+fail:
+    free(args);
+    free(envp);
+    free(p);
+    return NULL;
+}
+
+int vt_proc_pid(const vt_proc *p)
+{
+    return p ? (int)p->pid : -1;
+}
+
+const char *vt_proc_log(const vt_proc *p)
+{
+    return p ? p->log : "";
+}
+
+/* Reap if it has exited; true if it has. */
+static bool reap(vt_proc *p, bool block)
+{
+    if (p->exited)
+        return true;
+    int st;
+    pid_t r;
+    do
+        r = waitpid(p->pid, &st, block ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r != p->pid)
+        return false;
+    p->exited = true;
+    p->code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
+    return true;
+}
+
+bool vt_proc_alive(vt_proc *p)
+{
+    return p && !reap(p, false);
+}
+
+int vt_proc_kill(vt_proc *p, int sig)
+{
+    if (!vt_proc_alive(p))
+        return VT_ERR_INVAL;
+    return kill(p->pid, sig) == 0 ? 0 : VT_ERR_INVAL;
+}
+
+int vt_proc_wait(vt_proc *p, int timeout_ms, int *exit_code)
+{
+    if (!p)
+        return VT_ERR_INVAL;
+    if (timeout_ms < 0) {
+        reap(p, true);
+    } else {
+        uint64_t deadline = vt_mono_ms() + (uint64_t)timeout_ms;
+        while (!reap(p, false)) {
+            if (vt_mono_ms() >= deadline)
+                return VT_ERR_TIMEOUT;
+            vt_sleep_ms(5);
+        }
+    }
+    if (exit_code)
+        *exit_code = p->code;
+    return 0;
+}
+
+int vt_proc_stop(vt_proc *p, int timeout_ms)
+{
+    if (!p)
+        return -1;
+    int code;
+    if (vt_proc_alive(p))
+        kill(p->pid, SIGTERM);
+    if (vt_proc_wait(p, timeout_ms, &code) != 0) {
+        fprintf(stderr, "vt_proc_stop(%s): no exit %d ms after SIGTERM, killing\n", p->name, timeout_ms);
+        kill(p->pid, SIGKILL);
+        vt_proc_wait(p, -1, NULL);
+        vt_proc_tail(p, 30);
+        return -1;
+    }
+    if (code != 0) {
+        fprintf(stderr, "vt_proc_stop(%s): exit code %d\n", p->name, code);
+        vt_proc_tail(p, 30);
+    }
+    return code;
+}
+
+void vt_proc_tail(const vt_proc *p, int lines)
+{
+    if (!p)
+        return;
+    size_t n;
+    char *text = vt_ts_read_file(p->log, &n);
+    if (!text) {
+        fprintf(stderr, "[%s] (no log at %s)\n", p->name, p->log);
+        return;
+    }
+    size_t start = n;
+    int seen = 0;
+    while (start > 0) {
+        if (text[start - 1] == '\n' && start != n && ++seen >= lines)
+            break;
+        start--;
+    }
+    fprintf(stderr, "---- last %d lines of %s ----\n", lines, p->log);
+    char *line = text + start;
+    while (*line) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        fprintf(stderr, "[%s] %s\n", p->name, line);
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    free(text);
+}
+
+void vt_proc_free(vt_proc *p)
+{
+    if (!p)
+        return;
+    if (vt_proc_alive(p)) {
+        kill(p->pid, SIGKILL);
+        reap(p, true);
+    }
+    untrack(p);
+    free(p);
+}
