@@ -1,0 +1,186 @@
+/* vt_worker.h - job execution for verity-worker (library vt_worker).
+ *
+ * Three pieces, shared by the worker daemon, the verifier (which must apply
+ * the very same stop rules and identity digest) and the tests:
+ *
+ *   vt_stopscan   the stop rules of one generation: EOS, stop strings found
+ *                 in the streamed text, max_tokens. The worker's runner and
+ *                 the verifier's replay checker both feed tokens through it,
+ *                 so "why did this job stop here" has one definition.
+ *   vt_runner     continuous batching over one vt_ctx: many jobs share each
+ *                 vt_forward call (prefill chunks of new jobs + one decode
+ *                 token per running job). Because the engine's logits do not
+ *                 depend on batch neighbours or chunking, every job gets the
+ *                 exact tokens and trace vt_generate would give it alone.
+ *   identity      the built-in benchmark model: output = prompt tokens.
+ *
+ * All functions return 0 or a negative vt_err code.
+ */
+#ifndef VT_WORKER_H
+#define VT_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vt_engine.h"
+#include "vt_err.h"
+#include "vt_protocol.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Stop reasons are the protocol's: the engine's VT_STOP_MAX/EOS/STRING plus
+ * VT_STOP_CANCEL, which ends a job early for a reason outside the model (a
+ * cancel from the scheduler, or the job's deadline: then the result's status
+ * is VT_ERR_EXPIRED). vt_stop_name() comes from vt_protocol.h. */
+
+/* ------------------------------------------------------------- stop rules */
+
+typedef struct vt_stopscan {
+    const vt_tokenizer *tok;
+    vt_detok detok;
+    const char *const *stop; /* borrowed; must outlive the scanner */
+    int n_stop;
+    int stop_at_eos;
+    int32_t eos;
+    uint32_t max_tokens;
+    uint32_t n_prompt;
+    uint32_t ctx_len;   /* slot capacity; 0 = unlimited */
+    uint32_t n_tokens;  /* tokens pushed so far */
+    char *text;         /* streamed text so far (NUL-terminated) */
+    size_t len, cap;
+    size_t text_end;    /* visible text length: cut before a matched stop string */
+    int done;           /* a stop reason has been reached */
+    int reason;         /* VT_STOP_* once done */
+} vt_stopscan;
+
+/* n_prompt and ctx_len give the context rule of vt_generate: a generation
+ * also stops (VT_STOP_MAX) once the token just sampled has no position left
+ * to run at, i.e. n_prompt + n_tokens - 1 >= ctx_len (ctx_len 0: no limit). */
+int vt_stopscan_init(vt_stopscan *s, const vt_tokenizer *tok, const vt_gen_params *gp,
+                     uint32_t n_prompt, uint32_t ctx_len);
+void vt_stopscan_free(vt_stopscan *s);
+/* Feed the next output token. Sets *stopped to 1 and s->reason when this
+ * token ends the generation (in this order: EOS if requested, a stop string
+ * completed by the text so far, max_tokens reached or the context full), else
+ * 0. These are exactly vt_generate's rules. Pushing after done is
+ * VT_ERR_INVAL. */
+int vt_stopscan_push(vt_stopscan *s, int32_t token, int *stopped);
+/* Flush pending UTF-8 bytes into the text (call once at the end). */
+int vt_stopscan_finish(vt_stopscan *s);
+
+/* ----------------------------------------------------------------- runner */
+
+typedef struct vt_runner vt_runner;
+
+typedef struct vt_runner_params {
+    int slots;          /* concurrent jobs (vt_ctx max_seqs) */
+    int max_ctx;        /* per-slot KV tokens; 0 = model ctx_len */
+    int n_threads;
+    vt_isa isa;
+    vt_backend backend;
+    int prefill_chunk;  /* max prompt tokens fed per step over all jobs; 0 = 256 */
+} vt_runner_params;
+
+void vt_runner_params_default(vt_runner_params *p);
+
+/* One finished job. Owned by the caller after vt_runner_take(); release with
+ * vt_run_result_free(). */
+typedef struct vt_run_result {
+    uint64_t tag;        /* the caller's id from vt_runner_submit */
+    int status;          /* 0, or the vt_err that failed this job (VT_ERR_EXPIRED:
+                            deadline; VT_ERR_CANCELLED: cancel); the tokens so
+                            far are still there */
+    int32_t *tokens;
+    uint32_t n_tokens;
+    char *text;          /* NUL-terminated UTF-8 */
+    size_t text_len;
+    int stop_reason;     /* VT_STOP_* */
+    vt_trace trace;
+    uint32_t n_prompt;
+    double queue_s, prefill_s, decode_s; /* seconds waiting, prefilling, decoding */
+} vt_run_result;
+
+void vt_run_result_free(vt_run_result *r);
+
+int vt_runner_create(const vt_model *m, const vt_runner_params *p, vt_runner **out,
+                     vt_errinfo *ei);
+void vt_runner_free(vt_runner *r);
+const char *vt_runner_describe(const vt_runner *r);
+vt_backend vt_runner_backend(const vt_runner *r);
+
+/* Queue a job (copies prompt, params and stop strings). deadline_ms is a
+ * CLOCK_MONOTONIC deadline in ms (0 = none). VT_ERR_OVERLOADED when every
+ * slot is taken; VT_ERR_RANGE when the prompt alone exceeds a slot or has a
+ * token out of vocab; VT_ERR_INVAL for an empty prompt or max_tokens 0. Like
+ * vt_generate, a job whose output would overflow the slot stops there
+ * (VT_STOP_MAX). */
+int vt_runner_submit(vt_runner *r, uint64_t tag, const int32_t *prompt, uint32_t n_prompt,
+                     const vt_gen_params *gp, int64_t deadline_ms, vt_errinfo *ei);
+/* Ends the job at its next step with VT_STOP_CANCEL (status VT_ERR_CANCELLED); VT_ERR_NOTFOUND if no
+ * such job is running. */
+int vt_runner_cancel(vt_runner *r, uint64_t tag);
+int vt_runner_free_slots(const vt_runner *r);
+int vt_runner_active(const vt_runner *r);
+/* One vt_forward over every running job (no-op when none). Returns the number
+ * of tokens processed in *n_tokens (may be NULL). A forward failure fails all
+ * jobs in the step (status set) rather than the runner. */
+int vt_runner_step(vt_runner *r, int *n_tokens, vt_errinfo *ei);
+/* Pop one finished job: 1 when *out was filled, 0 when none is waiting. */
+int vt_runner_take(vt_runner *r, vt_run_result *out);
+
+/* --------------------------------------------------------------- identity */
+
+/* The identity model's registration: name "identity", hash = SHA-256 of the
+ * ASCII string "verity-identity-v1". */
+#define VT_IDENTITY_NAME "identity"
+#define VT_IDENTITY_TAG "verity-identity-v1"
+void vt_identity_hash(uint8_t out[32]);
+int vt_identity_is(const uint8_t hash[32]);
+
+/* Output = the first min(n_prompt, max_tokens) prompt tokens; stop reason
+ * VT_STOP_MAX. Trace: n_layers 0, n_positions = n_out, final_digest =
+ * BLAKE2b-256(key none)("verity-identity-v1" || u32le n_prompt || u32le
+ * prompt tokens... || u32le n_out). Writes n_out tokens into out (cap). */
+int vt_identity_run(const int32_t *prompt, uint32_t n_prompt, uint32_t max_tokens,
+                    int32_t *out, uint32_t cap, uint32_t *n_out, vt_trace *trace);
+void vt_identity_digest(const int32_t *prompt, uint32_t n_prompt, uint32_t n_out,
+                        uint8_t digest[VT_DIGEST_BYTES]);
+
+/* ---------------------------------------------------- node plumbing
+ * Shared by verity-worker and verity-verifier. */
+
+/* Load "PATH" or "PATH@SHA256" (64 hex chars). With a hash, a file that
+ * hashes differently is VT_ERR_MISMATCH with both hashes in the detail. */
+int vt_model_spec_load(const char *spec, vt_model **out, vt_errinfo *ei);
+
+/* One REQ socket to the scheduler, for ONE thread (each thread that talks to
+ * the scheduler opens its own, so a long-poll fetch never delays a heartbeat).
+ * REQ resend is off: a request that gets no reply in time is reported as
+ * VT_ERR_TIMEOUT and the caller decides (every request we send is safe to
+ * repeat: fetch hands out leases that simply expire, results and verdicts are
+ * idempotent by lease). The dial is asynchronous and NNG reconnects by itself. */
+typedef struct vt_node_conn vt_node_conn;
+
+int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_errinfo *ei);
+void vt_node_conn_close(vt_node_conn *c);
+/* Encode req, send, wait up to timeout_ms for the reply and decode it as
+ * `expect` (an error reply returns its code; *reply then holds it). On 0 the
+ * caller owns *reply (vt_msg_free). VT_ERR_TIMEOUT, VT_ERR_TRANSPORT,
+ * VT_ERR_CLOSED for transport trouble. */
+int vt_node_call(vt_node_conn *c, const vt_msg *req, vt_msg_type expect, int timeout_ms,
+                 vt_msg *reply, vt_errinfo *ei);
+
+/* Build, sign and send a hello; fills *ok from hello_ok. */
+int vt_node_hello(vt_node_conn *c, const vt_keypair *kp, vt_hello_role role,
+                  const vt_model_ref *models, uint32_t n_models, const char *device,
+                  uint32_t slots, int timeout_ms, vt_msg_hello_ok *ok, vt_errinfo *ei);
+
+/* Number of online CPUs (>= 1): the default of --threads. */
+int vt_node_cpus(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
