@@ -1,0 +1,119 @@
+/* agent.c - a complete Verity agent: submit one prompt, wait for the
+ * verified result, print it.
+ *
+ *   verity-example-agent [-u URL] [-m MODEL] [-n MAX_TOKENS] [-v POLICY] PROMPT
+ *
+ * The API key comes from the VERITY_API_KEY environment variable (never a
+ * flag: flags show up in `ps`). Build: part of the normal CMake build
+ * (target verity-example-agent); link your own program with vt_client.
+ * Exit status: 0 verified, 1 job failed or verification failed, 2 usage,
+ * 3 transport or scheduler error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vt_client.h"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: verity-example-agent [-u URL] [-m MODEL] [-n MAX_TOKENS] "
+                    "[-v full:K|sampled:P|none] PROMPT\n"
+                    "  VERITY_API_KEY must hold the agent's API key\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = "tcp://127.0.0.1:7400";
+    const char *model = "tiny";
+    const char *verify = NULL;
+    long max_tokens = 32;
+    int opt;
+    while ((opt = getopt(argc, argv, "u:m:n:v:h")) != -1) {
+        switch (opt) {
+        case 'u': url = optarg; break;
+        case 'm': model = optarg; break;
+        case 'n': max_tokens = strtol(optarg, NULL, 10); break;
+        case 'v': verify = optarg; break;
+        default: usage(); return 2;
+        }
+    }
+    const char *key = getenv("VERITY_API_KEY");
+    if (optind != argc - 1 || !key || !*key || max_tokens < 1 ||
+        max_tokens > (long)VT_PROTO_MAX_OUTPUT_TOKENS) {
+        usage();
+        return 2;
+    }
+    const char *prompt = argv[optind];
+
+    vt_errinfo ei = {0};
+    vt_client *c;
+    if (vt_client_open(url, key, NULL, &c, &ei) != 0) {
+        fprintf(stderr, "open %s: %s\n", url, vt_errinfo_msg(&ei));
+        return 3;
+    }
+
+    vt_job_spec spec;
+    vt_job_spec_default(&spec); /* greedy, fresh idempotency token */
+    spec.model = model;
+    spec.prompt = prompt;
+    spec.prompt_len = strlen(prompt);
+    spec.max_tokens = (uint32_t)max_tokens;
+    spec.verify = verify;
+
+    /* Submit; when the scheduler is overloaded, wait as it suggests and
+     * resend the SAME spec (same token: never a duplicate job). */
+    char job_id[VT_JOB_ID_MAX + 1];
+    int rv;
+    for (int attempt = 0;; attempt++) {
+        uint32_t retry_ms = 0;
+        rv = vt_client_submit(c, &spec, job_id, &retry_ms, &ei);
+        if (rv != VT_ERR_OVERLOADED && rv != VT_ERR_RATELIMIT && rv != VT_ERR_UNAVAILABLE &&
+            rv != VT_ERR_TIMEOUT)
+            break;
+        if (attempt == 5)
+            break;
+        fprintf(stderr, "submit: %s; retrying in %u ms\n", vt_errinfo_msg(&ei),
+                (unsigned)(retry_ms ? retry_ms : 500));
+        usleep((retry_ms ? retry_ms : 500) * 1000u);
+    }
+    if (rv != 0) {
+        fprintf(stderr, "submit: %s (%s)\n", vt_errinfo_msg(&ei), vt_errname(rv));
+        vt_client_close(c);
+        return 3;
+    }
+    printf("job %s submitted\n", job_id);
+
+    vt_job_result res;
+    rv = vt_client_wait(c, job_id, 120000, &res, &ei);
+    if (rv != 0) {
+        fprintf(stderr, "wait: %s (%s)\n", vt_errinfo_msg(&ei), vt_errname(rv));
+        vt_job_result_free(&res);
+        vt_client_close(c);
+        return 3;
+    }
+
+    const vt_msg_result_ok *r = &res.r;
+    char worker[VT_NODE_ID_SHORT + 1];
+    vt_node_id_short(r->worker, worker);
+    printf("state:  %s\n", vt_job_state_name(r->state));
+    if (r->error)
+        printf("error:  %s: %s\n", vt_errname(r->error), r->error_msg ? r->error_msg : "");
+    printf("output: %.*s\n", (int)r->text_len, r->text ? r->text : "");
+    printf("tokens: %u (stop: %s), worker %s\n", (unsigned)r->n_tokens,
+           vt_stop_name(r->stop_reason), worker);
+    printf("verify: %u passed, %u failed, %u pending of %u required\n",
+           (unsigned)r->verify.passed, (unsigned)r->verify.failed,
+           (unsigned)r->verify.pending, (unsigned)r->verify.required);
+    for (uint32_t i = 0; i < r->n_verdicts; i++) {
+        char v[VT_NODE_ID_SHORT + 1];
+        vt_node_id_short(r->verdicts[i].verifier, v);
+        printf("  verifier %s: %s (%s)\n", v, r->verdicts[i].pass ? "pass" : "FAIL",
+               vt_fault_name(r->verdicts[i].fault));
+    }
+    int status = r->state == VT_JOB_VERIFIED && r->verify.failed == 0 ? 0 : 1;
+    vt_job_result_free(&res);
+    vt_client_close(c);
+    return status;
+}
