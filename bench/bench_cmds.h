@@ -1,0 +1,7 @@
+/* bench_cmds.h - the verity-bench subcommands, one line each:
+ *   BENCH_CMD(name, "one-line description")
+ * implemented as `int vt_bench_<name>(int argc, char **argv)` in
+ * bench_<name>.c (argv[0] is the subcommand name). bench/CMakeLists.txt
+ * compiles bench_<name>.c when the libraries it lists for <name> are built;
+ * a subcommand whose file was left out answers "not built". */
+BENCH_CMD(engine, "engine decode/prefill tok/s against bandwidth and compute bounds")

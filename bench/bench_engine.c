@@ -1,0 +1,495 @@
+/* bench_engine.c - `verity-bench engine`: how fast the engine runs a model
+ * and how close that is to what the machine allows.
+ *
+ * For each model x weight type x thread count:
+ *   prefill tok/s: one vt_forward over a P-token prompt (logits of the last);
+ *   decode tok/s:  then N single-token steps (greedy sampling included).
+ * Against two bounds measured in the same run:
+ *   bandwidth bound = read bandwidth (AVX2 streaming loads, same threads)
+ *                     / bytes a decode step must read (every weight matrix,
+ *                     the embedding row, the KV cache at the mean position);
+ *   compute bound   = peak MAC/s of the weight type's inner kernel (same
+ *                     threads) / MACs per token (matmuls + attention).
+ * Decode should approach the bandwidth bound, prefill the compute bound.
+ * Model files are synthesized once into --dir (default $VERITY_BENCH_DIR,
+ * else ./bench-models) and reused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "cli_util.h"
+#include "roofline.h"
+#include "vt_engine.h"
+#include "vt_synth.h"
+
+static const char *prog = "verity-bench engine";
+
+#define MAX_LIST 8
+
+typedef struct bench_opts {
+    const char *models[MAX_LIST];
+    int n_models;
+    uint32_t types[MAX_LIST];
+    int n_types;
+    int threads[MAX_LIST];
+    int n_threads;
+    uint32_t prompt, decode;
+    size_t bw_bytes;
+    double peak_s;
+    const char *dir, *json, *llama_bench, *llama2c;
+    int quick;
+} bench_opts;
+
+typedef struct result {
+    const char *model;
+    uint32_t type;
+    int threads;
+    char file[512];
+    vt_model_info info;
+    double prefill_tps, decode_tps;
+    double bw, peak; /* machine: bytes/s, MAC/s */
+    double bytes_per_tok, macs_decode, macs_prefill;
+    double ext_prefill, ext_decode; /* llama-bench, 0 if not run */
+    double l2c_decode;              /* llama2.c, 0 if not run */
+    const char *error;
+} result;
+
+static void usage(void)
+{
+    printf("usage: verity-bench engine [--quick] [--json FILE] [--dir DIR]\n"
+           "       [--models 15m,110m] [--types f32,q8_0] [--threads 1,2]\n"
+           "       [--prompt 128] [--decode 256] [--bw-mib 1024]\n"
+           "       [--llama-bench PATH] [--llama2c PATH]\n"
+           "  --quick      tiny model, 16+16 tokens, short machine probes (a smoke test)\n"
+           "  --llama-bench PATH  also run llama.cpp's llama-bench on the same GGUF files\n"
+           "  --llama2c PATH      also run llama2.c's `run` on an export of each F32 model\n");
+}
+
+static const char *type_name(uint32_t t)
+{
+    return t == VT_DTYPE_Q8_0 ? "q8_0" : t == VT_DTYPE_F16 ? "f16" : "f32";
+}
+
+/* Split a comma list into up to MAX_LIST items (the string is modified). */
+static int split(char *s, const char **out)
+{
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == MAX_LIST)
+            vt_cli_usage_error(prog, "at most %d items in a list", MAX_LIST);
+        out[n++] = tok;
+    }
+    if (n == 0)
+        vt_cli_usage_error(prog, "empty list");
+    return n;
+}
+
+static void parse(int argc, char **argv, bench_opts *o)
+{
+    static char models_buf[256] = "15m,110m", types_buf[64] = "f32,q8_0", thr_buf[64] = "1,2";
+    const char *v, *models = NULL, *types = NULL, *thr = NULL;
+    memset(o, 0, sizeof *o);
+    o->prompt = 128;
+    o->decode = 256;
+    o->bw_bytes = (size_t)1 << 30;
+    o->peak_s = 0.3;
+    o->dir = getenv("VERITY_BENCH_DIR");
+    int set_prompt = 0, set_decode = 0, set_bw = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            exit(0);
+        } else if (!strcmp(argv[i], "--quick"))
+            o->quick = 1;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--json", &v))
+            o->json = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--dir", &v))
+            o->dir = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--models", &v))
+            models = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--types", &v))
+            types = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--threads", &v))
+            thr = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--prompt", &v)) {
+            o->prompt = (uint32_t)vt_cli_u64(prog, "--prompt", v, 1, 8192);
+            set_prompt = 1;
+        } else if (vt_cli_flag(prog, argc, argv, &i, "--decode", &v)) {
+            o->decode = (uint32_t)vt_cli_u64(prog, "--decode", v, 1, 8192);
+            set_decode = 1;
+        } else if (vt_cli_flag(prog, argc, argv, &i, "--bw-mib", &v)) {
+            o->bw_bytes = (size_t)vt_cli_u64(prog, "--bw-mib", v, 1, 65536) << 20;
+            set_bw = 1;
+        } else if (vt_cli_flag(prog, argc, argv, &i, "--llama-bench", &v))
+            o->llama_bench = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--llama2c", &v))
+            o->llama2c = v;
+        else
+            vt_cli_usage_error(prog, "unknown argument '%s'", argv[i]);
+    }
+    if (o->quick) {
+        snprintf(models_buf, sizeof models_buf, "tiny");
+        snprintf(thr_buf, sizeof thr_buf, "1");
+        if (!set_prompt)
+            o->prompt = 16;
+        if (!set_decode)
+            o->decode = 16;
+        if (!set_bw)
+            o->bw_bytes = (size_t)64 << 20;
+        o->peak_s = 0.02;
+    }
+    if (models)
+        snprintf(models_buf, sizeof models_buf, "%s", models);
+    if (types)
+        snprintf(types_buf, sizeof types_buf, "%s", types);
+    if (thr)
+        snprintf(thr_buf, sizeof thr_buf, "%s", thr);
+    static const char *const presets[] = {"tiny", "15m", "110m", NULL};
+    static const char *const tnames[] = {"f32", "f16", "q8_0", NULL};
+    static const uint32_t tids[] = {VT_DTYPE_F32, VT_DTYPE_F16, VT_DTYPE_Q8_0};
+    o->n_models = split(models_buf, o->models);
+    for (int i = 0; i < o->n_models; i++)
+        vt_cli_choice(prog, "--models", o->models[i], presets);
+    const char *items[MAX_LIST];
+    o->n_types = split(types_buf, items);
+    for (int i = 0; i < o->n_types; i++)
+        o->types[i] = tids[vt_cli_choice(prog, "--types", items[i], tnames)];
+    o->n_threads = split(thr_buf, items);
+    for (int i = 0; i < o->n_threads; i++)
+        o->threads[i] = (int)vt_cli_u64(prog, "--threads", items[i], 1, 64);
+    if (!o->dir || !*o->dir)
+        o->dir = "bench-models";
+}
+
+/* ------------------------------------------------------------ model cost */
+
+static double elem_bytes(uint32_t type)
+{
+    return type == VT_DTYPE_Q8_0 ? 34.0 / 32.0 : type == VT_DTYPE_F16 ? 2.0 : 4.0;
+}
+
+/* Bytes one decode step at position pos reads: all weights except the
+ * embedding table (one row of it, unless it is also the classifier), plus
+ * the K and V caches (float32) of every layer up to pos. */
+static double step_bytes(const vt_model_info *m, double pos)
+{
+    double kv_dim = (double)m->dim / m->n_heads * m->n_kv_heads;
+    double embd = (double)m->vocab * m->dim * elem_bytes(m->wtype);
+    double w = (double)m->weight_bytes - (m->tied_output ? 0 : embd) + m->dim * elem_bytes(m->wtype);
+    return w + 2.0 * m->n_layers * (pos + 1) * kv_dim * 4.0;
+}
+
+/* MACs of one token at position pos: the layer matmuls, the classifier and
+ * attention (q.k and p.v over pos+1 positions for every head). */
+static double token_macs(const vt_model_info *m, double pos)
+{
+    double d = m->dim, kv = d / m->n_heads * m->n_kv_heads, h = m->hidden_dim;
+    double layer = d * d * 2 + d * kv * 2 + 3 * d * h + 2 * d * (pos + 1);
+    return m->n_layers * layer + d * m->vocab;
+}
+
+/* ------------------------------------------------------------- model run */
+
+static int ensure_model(const bench_opts *o, const char *preset, uint32_t type, char *path,
+                        size_t cap)
+{
+    if (mkdir(o->dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", prog, o->dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, cap, "%s/synth-%s-%s-seed1.gguf", o->dir, preset, type_name(type));
+    if (access(path, R_OK) == 0)
+        return 0;
+    fprintf(stderr, "synthesizing %s ...\n", path);
+    vt_errinfo ei = {0};
+    int rv = vt_synth_write(preset, type, 1, path, &ei);
+    if (rv)
+        fprintf(stderr, "%s: %s\n", prog, vt_errinfo_msg(&ei));
+    return rv;
+}
+
+static int32_t prompt_token(uint32_t i, uint32_t vocab)
+{
+    /* Ordinary pieces (past the 259 special and byte tokens), varied. */
+    return (int32_t)(259 + (i * 7919u) % (vocab - 259));
+}
+
+static int run_engine(const bench_opts *o, result *r)
+{
+    vt_errinfo ei = {0};
+    vt_model *m = NULL;
+    vt_ctx *c = NULL;
+    int rv = vt_model_load(r->file, &m, &ei);
+    if (rv)
+        goto out;
+    r->info = *vt_model_get_info(m);
+    vt_ctx_params p;
+    vt_ctx_params_default(&p);
+    p.max_seqs = 1;
+    p.max_ctx = (int)(o->prompt + o->decode);
+    p.n_threads = r->threads;
+    p.backend = VT_BACKEND_CPU;
+    if ((rv = vt_ctx_create(m, &p, &c, &ei)) != 0)
+        goto out;
+    uint32_t vocab = r->info.vocab;
+    int32_t *prompt = malloc(o->prompt * sizeof *prompt);
+    float *logits = malloc(vocab * sizeof *logits);
+    if (!prompt || !logits) {
+        free(prompt);
+        free(logits);
+        rv = VT_ERR_NOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < o->prompt; i++)
+        prompt[i] = prompt_token(i, vocab);
+    vt_batch_item it = {0, prompt, (int)o->prompt, 1, logits};
+    /* Untimed first pass: page the weights in, warm caches and threads. */
+    if ((rv = vt_forward(c, &it, 1, &ei)) == 0 && (rv = vt_seq_reset(c, 0)) == 0) {
+        double t0 = vt_bench_now();
+        rv = vt_forward(c, &it, 1, &ei);
+        double t1 = vt_bench_now();
+        r->prefill_tps = o->prompt / (t1 - t0);
+        vt_sampling greedy;
+        vt_sampling_default(&greedy);
+        for (uint32_t i = 0; i < o->decode && !rv; i++) {
+            int32_t tok = vt_sample(logits, vocab, &greedy, o->prompt - 1 + i);
+            vt_batch_item d = {0, &tok, 1, 1, logits};
+            rv = vt_forward(c, &d, 1, &ei);
+        }
+        r->decode_tps = o->decode / (vt_bench_now() - t1);
+    }
+    free(prompt);
+    free(logits);
+out:
+    if (rv) {
+        static char msg[300];
+        snprintf(msg, sizeof msg, "%s", vt_errinfo_msg(&ei));
+        r->error = msg;
+    }
+    vt_ctx_free(c);
+    vt_model_free(m);
+    return rv;
+}
+
+/* ------------------------------------------------- external comparisons */
+
+/* llama-bench -o json: an array of runs with "n_prompt", "n_gen", "avg_ts". */
+static void run_llama_bench(const bench_opts *o, result *r)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p %u -n %u -t %d -o json 2>/dev/null", o->llama_bench,
+             r->file, o->prompt, o->decode, r->threads);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return;
+    static char out[1 << 16];
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    pclose(f);
+    long n_gen = -1;
+    for (char *p = out; (p = strchr(p, '"')) != NULL; p++) {
+        if (!strncmp(p, "\"n_gen\":", 8))
+            n_gen = strtol(p + 8, NULL, 10);
+        else if (!strncmp(p, "\"avg_ts\":", 9)) {
+            double ts = strtod(p + 9, NULL);
+            if (n_gen > 0)
+                r->ext_decode = ts;
+            else if (n_gen == 0)
+                r->ext_prefill = ts;
+        }
+    }
+}
+
+int vt_bench_llama2c_export(const char *gguf, const char *bin, const char *tok, char *err,
+                            size_t cap);
+
+/* llama2.c `run`: prints "achieved tok/s: X" (prompt and generated tokens
+ * one at a time, so compare with our decode). F32 only: its format. */
+static void run_llama2c(const bench_opts *o, result *r)
+{
+    if (r->type != VT_DTYPE_F32)
+        return;
+    char bin[600], tok[600], err[256], cmd[2048];
+    snprintf(bin, sizeof bin, "%.*s.llama2c.bin", (int)(strlen(r->file) - 5), r->file);
+    snprintf(tok, sizeof tok, "%s/llama2c-tokenizer-%s.bin", o->dir, r->model);
+    if (access(bin, R_OK) != 0 || access(tok, R_OK) != 0) {
+        if (vt_bench_llama2c_export(r->file, bin, tok, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: llama2.c export: %s\n", prog, err);
+            return;
+        }
+    }
+    snprintf(cmd, sizeof cmd,
+             "OMP_NUM_THREADS=%d '%s' '%s' -z '%s' -t 0 -n %u -i 'Once upon a time' 2>&1",
+             r->threads, o->llama2c, bin, tok, o->prompt + o->decode);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "achieved tok/s:");
+        if (p)
+            r->l2c_decode = strtod(p + 15, NULL);
+    }
+    pclose(f);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static double frac(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, const double *bw,
+                       const double (*peak)[2])
+{
+    vt_json j;
+    vt_json_init(&j, f);
+    vt_json_obj_begin(&j, NULL);
+    vt_json_str(&j, "bench", "engine");
+    vt_json_bool(&j, "quick", o->quick);
+    vt_json_bool(&j, "avx2", vt_roof_avx2());
+    vt_json_int(&j, "prompt_tokens", o->prompt);
+    vt_json_int(&j, "decode_tokens", o->decode);
+    vt_json_arr_begin(&j, "machine");
+    for (int t = 0; t < o->n_threads; t++) {
+        vt_json_obj_begin(&j, NULL);
+        vt_json_int(&j, "threads", o->threads[t]);
+        vt_json_num(&j, "read_bytes_per_s", bw[t]);
+        vt_json_num(&j, "peak_macs_per_s_f32", peak[t][0]);
+        vt_json_num(&j, "peak_macs_per_s_q8_0", peak[t][1]);
+        vt_json_obj_end(&j);
+    }
+    vt_json_arr_end(&j);
+    vt_json_arr_begin(&j, "results");
+    for (int i = 0; i < n; i++) {
+        const result *r = &rs[i];
+        vt_json_obj_begin(&j, NULL);
+        vt_json_str(&j, "model", r->model);
+        vt_json_str(&j, "type", type_name(r->type));
+        vt_json_int(&j, "threads", r->threads);
+        vt_json_str(&j, "file", r->file);
+        if (r->error) {
+            vt_json_str(&j, "error", r->error);
+            vt_json_obj_end(&j);
+            continue;
+        }
+        vt_json_int(&j, "weight_bytes", (int64_t)r->info.weight_bytes);
+        vt_json_num(&j, "prefill_tok_s", r->prefill_tps);
+        vt_json_num(&j, "decode_tok_s", r->decode_tps);
+        vt_json_num(&j, "decode_bytes_per_token", r->bytes_per_tok);
+        vt_json_num(&j, "decode_macs_per_token", r->macs_decode);
+        vt_json_num(&j, "prefill_macs_per_token", r->macs_prefill);
+        vt_json_num(&j, "bandwidth_bound_tok_s", frac(r->bw, r->bytes_per_tok));
+        vt_json_num(&j, "compute_bound_decode_tok_s", frac(r->peak, r->macs_decode));
+        vt_json_num(&j, "compute_bound_prefill_tok_s", frac(r->peak, r->macs_prefill));
+        vt_json_num(&j, "decode_frac_of_bandwidth_bound", frac(r->decode_tps, frac(r->bw, r->bytes_per_tok)));
+        vt_json_num(&j, "decode_frac_of_compute_bound", frac(r->decode_tps, frac(r->peak, r->macs_decode)));
+        vt_json_num(&j, "prefill_frac_of_compute_bound", frac(r->prefill_tps, frac(r->peak, r->macs_prefill)));
+        if (r->ext_prefill > 0 || r->ext_decode > 0) {
+            vt_json_num(&j, "llama_bench_prefill_tok_s", r->ext_prefill);
+            vt_json_num(&j, "llama_bench_decode_tok_s", r->ext_decode);
+        }
+        if (r->l2c_decode > 0)
+            vt_json_num(&j, "llama2c_tok_s", r->l2c_decode);
+        vt_json_obj_end(&j);
+    }
+    vt_json_arr_end(&j);
+    vt_json_obj_end(&j);
+}
+
+static void print_table(const result *rs, int n)
+{
+    printf("\n%-5s %-5s %3s | %10s %7s | %10s %7s %7s | %10s %10s | %s\n", "model", "type", "thr",
+           "prefill/s", "%comp", "decode/s", "%bw", "%comp", "bw-bound", "comp-bound", "external");
+    for (int i = 0; i < n; i++) {
+        const result *r = &rs[i];
+        if (r->error) {
+            printf("%-5s %-5s %3d | error: %s\n", r->model, type_name(r->type), r->threads, r->error);
+            continue;
+        }
+        double bwb = frac(r->bw, r->bytes_per_tok), cd = frac(r->peak, r->macs_decode),
+               cp = frac(r->peak, r->macs_prefill);
+        printf("%-5s %-5s %3d | %10.1f %6.1f%% | %10.1f %6.1f%% %6.1f%% | %10.1f %10.1f |", r->model,
+               type_name(r->type), r->threads, r->prefill_tps, 100 * frac(r->prefill_tps, cp),
+               r->decode_tps, 100 * frac(r->decode_tps, bwb), 100 * frac(r->decode_tps, cd), bwb, cd);
+        if (r->ext_decode > 0 || r->ext_prefill > 0)
+            printf(" llama-bench pp %.1f tg %.1f (ours x%.2f, x%.2f)", r->ext_prefill, r->ext_decode,
+                   frac(r->prefill_tps, r->ext_prefill), frac(r->decode_tps, r->ext_decode));
+        if (r->l2c_decode > 0)
+            printf(" llama2.c %.1f tok/s (ours x%.2f)", r->l2c_decode,
+                   frac(r->decode_tps, r->l2c_decode));
+        printf("\n");
+    }
+}
+
+int vt_bench_engine(int argc, char **argv)
+{
+    bench_opts o;
+    parse(argc, argv, &o);
+    FILE *jf = NULL;
+    if (o.json && !(jf = fopen(o.json, "w"))) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o.json, strerror(errno));
+        return 1;
+    }
+    /* Machine limits, per thread count. */
+    double bw[MAX_LIST], peak[MAX_LIST][2];
+    for (int t = 0; t < o.n_threads; t++) {
+        bw[t] = vt_roof_read_bw(o.bw_bytes, o.threads[t], o.quick ? 1 : 3);
+        peak[t][0] = vt_roof_peak_macs(VT_DTYPE_F32, o.threads[t], o.peak_s);
+        peak[t][1] = vt_roof_peak_macs(VT_DTYPE_Q8_0, o.threads[t], o.peak_s);
+        printf("machine, %d thread%s: read %.2f GB/s (%zu MiB buffer), peak %.1f GMAC/s f32 "
+               "fmadd, %.1f GMAC/s q8_0 maddubs%s\n",
+               o.threads[t], o.threads[t] > 1 ? "s" : "", bw[t] / 1e9, o.bw_bytes >> 20,
+               peak[t][0] / 1e9, peak[t][1] / 1e9, vt_roof_avx2() ? "" : " (scalar: no AVX2)");
+    }
+    result rs[MAX_LIST * MAX_LIST * MAX_LIST];
+    int n = 0, failed = 0;
+    for (int mi = 0; mi < o.n_models; mi++) {
+        for (int ti = 0; ti < o.n_types; ti++) {
+            char path[512];
+            if (ensure_model(&o, o.models[mi], o.types[ti], path, sizeof path) != 0) {
+                failed = 1;
+                continue;
+            }
+            for (int hi = 0; hi < o.n_threads; hi++) {
+                result *r = &rs[n++];
+                memset(r, 0, sizeof *r);
+                r->model = o.models[mi];
+                r->type = o.types[ti];
+                r->threads = o.threads[hi];
+                snprintf(r->file, sizeof r->file, "%s", path);
+                r->bw = bw[hi];
+                r->peak = peak[hi][r->type == VT_DTYPE_Q8_0];
+                if (run_engine(&o, r) != 0) {
+                    failed = 1;
+                    continue;
+                }
+                double mean_pos = o.prompt + o.decode / 2.0;
+                r->bytes_per_tok = step_bytes(&r->info, mean_pos);
+                r->macs_decode = token_macs(&r->info, mean_pos);
+                r->macs_prefill = token_macs(&r->info, o.prompt / 2.0);
+                if (o.llama_bench)
+                    run_llama_bench(&o, r);
+                if (o.llama2c)
+                    run_llama2c(&o, r);
+                fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s\n",
+                        r->model, type_name(r->type), r->threads, r->prefill_tps, r->decode_tps);
+            }
+        }
+    }
+    print_table(rs, n);
+    if (jf) {
+        write_json(&o, jf, rs, n, bw, (const double(*)[2])peak);
+        if (fclose(jf) != 0) {
+            fprintf(stderr, "%s: writing %s failed\n", prog, o.json);
+            return 1;
+        }
+    }
+    return failed ? 1 : 0;
+}

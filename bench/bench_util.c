@@ -1,0 +1,98 @@
+/* bench_util.c - clock and JSON writer for verity-bench. */
+#include "bench_util.h"
+
+#include <time.h>
+
+double vt_bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void vt_json_init(vt_json *j, FILE *f)
+{
+    j->f = f;
+    j->depth = 0;
+    j->need_comma[0] = 0;
+}
+
+static void put_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void item(vt_json *j, const char *key)
+{
+    if (j->need_comma[j->depth])
+        fputc(',', j->f);
+    j->need_comma[j->depth] = 1;
+    if (key) {
+        put_string(j->f, key);
+        fputc(':', j->f);
+    }
+}
+
+static void open_(vt_json *j, const char *key, char c)
+{
+    item(j, key);
+    fputc(c, j->f);
+    if (j->depth < 31)
+        j->depth++;
+    j->need_comma[j->depth] = 0;
+}
+
+void vt_json_obj_begin(vt_json *j, const char *key) { open_(j, key, '{'); }
+void vt_json_arr_begin(vt_json *j, const char *key) { open_(j, key, '['); }
+
+void vt_json_obj_end(vt_json *j)
+{
+    fputc('}', j->f);
+    if (j->depth > 0)
+        j->depth--;
+    if (j->depth == 0)
+        fputc('\n', j->f);
+}
+
+void vt_json_arr_end(vt_json *j)
+{
+    fputc(']', j->f);
+    if (j->depth > 0)
+        j->depth--;
+}
+
+void vt_json_str(vt_json *j, const char *key, const char *v)
+{
+    item(j, key);
+    put_string(j->f, v ? v : "");
+}
+
+void vt_json_num(vt_json *j, const char *key, double v)
+{
+    item(j, key);
+    if (v != v || v > 1e308 || v < -1e308)
+        fputs("null", j->f);
+    else
+        fprintf(j->f, "%.6g", v);
+}
+
+void vt_json_int(vt_json *j, const char *key, int64_t v)
+{
+    item(j, key);
+    fprintf(j->f, "%lld", (long long)v);
+}
+
+void vt_json_bool(vt_json *j, const char *key, int v)
+{
+    item(j, key);
+    fputs(v ? "true" : "false", j->f);
+}

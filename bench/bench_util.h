@@ -1,0 +1,28 @@
+/* bench_util.h - helpers shared by the verity-bench subcommands: a clock,
+ * and a small JSON writer (strings escaped, numbers finite). */
+#ifndef VT_BENCH_UTIL_H
+#define VT_BENCH_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+double vt_bench_now(void); /* CLOCK_MONOTONIC seconds */
+
+/* Streaming JSON writer. Commas are inserted automatically. */
+typedef struct vt_json {
+    FILE *f;
+    int depth;
+    int need_comma[32];
+} vt_json;
+
+void vt_json_init(vt_json *j, FILE *f);
+void vt_json_obj_begin(vt_json *j, const char *key); /* key NULL inside arrays / at top */
+void vt_json_obj_end(vt_json *j);
+void vt_json_arr_begin(vt_json *j, const char *key);
+void vt_json_arr_end(vt_json *j);
+void vt_json_str(vt_json *j, const char *key, const char *v);
+void vt_json_num(vt_json *j, const char *key, double v); /* non-finite -> null */
+void vt_json_int(vt_json *j, const char *key, int64_t v);
+void vt_json_bool(vt_json *j, const char *key, int v);
+
+#endif
