@@ -44,7 +44,7 @@ static int check_q8(const vt_mat *w, const char *what, uint32_t layer, vt_errinf
     return 0;
 }
 
-static int pack_q8(vt_mat *w)
+int vt_mat_pack(vt_mat *w)
 {
     if (w->type != VT_DTYPE_Q8_0 || w->packed)
         return 0;
@@ -77,13 +77,13 @@ int vt_model_pack(vt_model *m, vt_errinfo *ei)
         for (int i = 0; i < 7; i++) {
             if ((rv = check_q8(mats[i], names[i], l, ei)) < 0)
                 return rv;
-            if (avx2 && pack_q8(mats[i]) < 0)
+            if (avx2 && vt_mat_pack(mats[i]) < 0)
                 return vt_fail(ei, VT_ERR_NOMEM, "out of memory repacking weights");
         }
     }
     if ((rv = check_q8(&m->output, m->info.tied_output ? "token_embd" : "output", 0, ei)) < 0)
         return rv;
-    if (avx2 && pack_q8(&m->output) < 0)
+    if (avx2 && vt_mat_pack(&m->output) < 0)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory repacking weights");
     return 0;
 }

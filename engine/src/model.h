@@ -39,5 +39,7 @@ struct vt_model {
 /* Q8_0 repacking for the AVX2 kernel (matmul.c); no-op without AVX2. */
 int vt_model_pack(vt_model *m, vt_errinfo *ei);
 void vt_model_unpack(vt_model *m);
+/* Repack one Q8_0 matrix (sets w->packed; no-op for other types). */
+int vt_mat_pack(vt_mat *w);
 
 #endif

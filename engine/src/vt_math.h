@@ -39,7 +39,8 @@ VT_HD float vt_bits_f32(uint32_t u)
  *
  *   k = round(x / ln2)            (by the 1.5*2^23 shifter trick: exact, no libm)
  *   r = x - k*ln2                 (Cody-Waite, two fmaf steps, |r| <= ln2/2)
- *   exp(r) ~ Horner degree-6 polynomial in r (Taylor coefficients)
+ *   exp(r) ~ Horner degree-7 polynomial in r (Taylor coefficients; degree 6
+ *            left 3 ulp near |r| = ln2/2)
  *   exp(x) = 2^k * exp(r)         (k put straight into the exponent bits)
  */
 VT_HD float vt_expf(float x)
@@ -55,7 +56,8 @@ VT_HD float vt_expf(float x)
     float k = t - shifter;
     float r = fmaf(-k, 0.693145752f, x);   /* ln2 high part (exact in float) */
     r = fmaf(-k, 1.42860677e-06f, r);      /* ln2 low part */
-    float p = 1.38888889e-03f;             /* 1/720 */
+    float p = 1.98412698e-04f;             /* 1/5040 */
+    p = fmaf(p, r, 1.38888889e-03f);       /* 1/720 */
     p = fmaf(p, r, 8.33333333e-03f);       /* 1/120 */
     p = fmaf(p, r, 4.16666667e-02f);       /* 1/24 */
     p = fmaf(p, r, 1.66666667e-01f);       /* 1/6 */
