@@ -23,13 +23,13 @@ struct vt_http {
 static void reply(nng_aio *aio, uint16_t status, const char *ctype,
                   const char *body, size_t len)
 {
-    nng_http_res *res;
+    nng_http_res *res = NULL;
     int rv = nng_http_res_alloc(&res);
     if (rv == 0)
         rv = nng_http_res_set_status(res, status);
     if (rv == 0)
         rv = nng_http_res_set_header(res, "Content-Type", ctype);
-    if (rv == 0)
+    if (rv == 0 && len > 0) /* NNG 1.5.2 fails to copy 0 bytes */
         rv = nng_http_res_copy_data(res, body, len);
     if (rv != 0) {
         if (res)
