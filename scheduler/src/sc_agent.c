@@ -1,0 +1,510 @@
+/* sc_agent.c - the agent socket: submit, status, result (long poll), cancel.
+ *
+ * Every request carries an API key, checked against the registry cache
+ * (one keyed MAC per request). A job is visible only to the agent that
+ * submitted it: anyone else gets VT_ERR_NOTFOUND, exactly as for an id that
+ * never existed. A submit is answered only after its journal record is in
+ * Redis (group commit, sc_journal.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched.h"
+#include "vt_clock.h"
+
+#define SC_RESULT_WAIT_MAX_MS 120000 /* stays well under REQ's 60 s resend when clients keep the default */
+
+static void reply_msg(sched *s, sc_conn *c, const vt_msg *m)
+{
+    vt_buf b;
+    vt_buf_init(&b, (size_t)s->cfg.recv_max);
+    vt_errinfo ei = {0};
+    if (vt_msg_encode(m, &b, &ei) == 0)
+        sc_conn_reply(c, &b);
+    else
+        sc_conn_reply_error(c, VT_ERR_INTERNAL, vt_errinfo_msg(&ei), 0);
+    vt_buf_free(&b);
+}
+
+static bool token_present(const uint8_t t[VT_REQUEST_TOKEN_BYTES])
+{
+    for (int i = 0; i < VT_REQUEST_TOKEN_BYTES; i++)
+        if (t[i])
+            return true;
+    return false;
+}
+
+static void reply_submit_ok(sched *s, sc_conn *c, uint64_t id, bool dup)
+{
+    vt_msg m;
+    vt_msg_init(&m, VT_MSG_SUBMIT_OK);
+    sc_job_id_format(id, m.u.submit_ok.job_id);
+    m.u.submit_ok.duplicate = dup;
+    reply_msg(s, c, &m);
+}
+
+/* Authenticate; on failure answer and return false. */
+static bool auth(sched *s, sc_conn *c, const char *key, char id[VT_AGENT_ID_BUFSZ], bool submit)
+{
+    vt_errinfo ei = {0};
+    int rv = sc_auth_agent(s, key ? key : "", id, &ei);
+    if (rv == 0)
+        return true;
+    if (submit)
+        vt_counter_inc(rv == VT_ERR_AUTH ? s->m.rej_auth : s->m.rej_unavailable);
+    uint64_t suppressed = 0;
+    if (vt_ratelimit_allow(&s->bad_rl, &suppressed))
+        vt_log_warn(s->log, "agent.auth_refused", "err=%s detail=%s suppressed=%llu", vt_errname(rv),
+                    vt_errinfo_msg(&ei), (unsigned long long)suppressed);
+    /* Never say which part of the key was wrong. */
+    sc_conn_reply_error(c, rv, rv == VT_ERR_AUTH ? "unknown or revoked API key" : vt_errinfo_msg(&ei), rv == VT_ERR_UNAVAILABLE ? 1000 : 0);
+    return false;
+}
+
+static void reject(sched *s, sc_conn *c, vt_counter *ctr, int code, const char *msg, uint32_t retry)
+{
+    if (ctr)
+        vt_counter_inc(ctr);
+    sc_conn_reply_error(c, code, msg, retry);
+    (void)s;
+}
+
+/* Validate a job spec (no lock needed): model, prompt, policy. */
+int sc_spec_check(sched *s, const vt_job_spec *sp, sc_spec_info *si, vt_errinfo *ei)
+{
+    memset(si, 0, sizeof *si);
+    int rv = sc_model_resolve(s, sp->model, si->sha, ei);
+    if (rv)
+        return rv;
+    if (!sp->prompt_tokens || sp->n_prompt_tokens == 0) {
+        if (sp->prompt && sp->prompt_len)
+            return vt_fail(ei, VT_ERR_UNSUPPORTED,
+                           "text prompts are not accepted by this scheduler: send prompt_tokens");
+        return vt_fail(ei, VT_ERR_INVAL, "job has no prompt tokens");
+    }
+    if (sp->max_tokens == 0 || sp->max_tokens > VT_PROTO_MAX_OUTPUT_TOKENS)
+        return vt_fail(ei, VT_ERR_INVAL, "max_tokens must be 1..%u", VT_PROTO_MAX_OUTPUT_TOKENS);
+    vt_verify_policy pol = {VT_VERIFY_FULL, 1, 0};
+    if (sp->verify && (rv = vt_verify_policy_parse(sp->verify, &pol, ei)) != 0)
+        return rv;
+    si->verify_mode = (int)pol.mode;
+    switch (pol.mode) {
+    case VT_VERIFY_FULL:
+        if (pol.k < 1 || pol.k > (uint32_t)s->cfg.max_verifiers)
+            return vt_fail(ei, VT_ERR_INVAL, "verify=full:%u exceeds --max-verifiers %lld", pol.k,
+                           (long long)s->cfg.max_verifiers);
+        si->verify_k = (int)pol.k;
+        break;
+    case VT_VERIFY_SAMPLED:
+        /* Sampling lands with issue 4; until then every job is replayed
+         * once, which is never weaker than what was asked. */
+        si->verify_k = 1;
+        break;
+    default:
+        si->verify_k = 0;
+        break;
+    }
+    if (sp->delivery) {
+        if (strcmp(sp->delivery, "optimistic") == 0)
+            si->optimistic = true;
+        else if (strcmp(sp->delivery, "verified") != 0)
+            return vt_fail(ei, VT_ERR_INVAL, "delivery must be verified or optimistic");
+    }
+    vt_hash_tokens(sp->prompt_tokens, sp->n_prompt_tokens, si->digest);
+    return 0;
+}
+
+/* Create a job (phase JOURNAL) from a checked spec; takes ownership of *m
+ * on success. Core lock held. */
+int sc_job_setup(sched *s, uint64_t id, uint32_t agent, const sc_spec_info *si, vt_msg *m,
+                 uint32_t *slot_out)
+{
+    const vt_job_spec *sp = &m->u.submit.job;
+    uint32_t model, slot;
+    int rv;
+    if ((rv = sc_model_intern(s, si->sha, &model)) != 0)
+        return rv;
+    if ((rv = sc_job_alloc(s, &slot)) != 0)
+        return rv;
+    sc_job *j = sc_job_at(s, slot);
+    j->id = id;
+    s->models[model].refs++;
+    j->model = model;
+    j->agent = agent;
+    j->phase = SC_PH_JOURNAL;
+    j->prio = sp->priority;
+    j->verify_k = (uint8_t)si->verify_k;
+    j->verify_mode = (uint8_t)si->verify_mode;
+    j->optimistic = si->optimistic;
+    j->has_token = token_present(sp->request_token);
+    memcpy(j->token, sp->request_token, VT_REQUEST_TOKEN_BYTES);
+    j->token_key = j->has_token ? sc_token_key(s, agent, sp->request_token) : 0;
+    memcpy(j->prompt_digest, si->digest, VT_HASH_BYTES);
+    j->t_submit_us = vt_mono_us();
+    j->wall_submit_ms = vt_wall_ms();
+    if (sp->deadline_ms)
+        j->deadline_ms = j->t_submit_us / 1000 + sp->deadline_ms;
+    m->u.submit.api_key = "journal"; /* never store the key itself */
+    j->spec_msg = *m;
+    memset(m, 0, sizeof *m); /* ownership moved to the job */
+    sc_map_put(&s->by_id, j->id, slot);
+    if (j->has_token)
+        sc_map_put(&s->by_token, j->token_key, slot);
+    s->n_queued++;
+    s->n_active++;
+    *slot_out = slot;
+    return 0;
+}
+
+static uint32_t retry_hint(sched *s)
+{
+    /* Time for the queue to drain by a tenth at the recent dispatch rate. */
+    double rate = s->dispatch_rate > 1.0 ? s->dispatch_rate : 1.0;
+    double ms = (double)s->n_queued / 10.0 / rate * 1000.0;
+    if (ms < 50)
+        ms = 50;
+    if (ms > 5000)
+        ms = 5000;
+    return (uint32_t)ms;
+}
+
+static void submit(sched *s, sc_conn *c, vt_msg *m)
+{
+    const vt_job_spec *sp = &m->u.submit.job;
+    char agent_id[VT_AGENT_ID_BUFSZ];
+    if (!auth(s, c, m->u.submit.api_key, agent_id, true))
+        goto out;
+    if (atomic_load(&s->draining)) {
+        reject(s, c, s->m.rej_closed, VT_ERR_CLOSED, "scheduler is shutting down", 1000);
+        goto out;
+    }
+    if (!atomic_load(&s->jr.redis_ok)) {
+        reject(s, c, s->m.rej_unavailable, VT_ERR_UNAVAILABLE,
+               "job journal (Redis) is unreachable; not accepting work", 1000);
+        goto out;
+    }
+    sc_spec_info si;
+    vt_errinfo ei = {0};
+    int rv = sc_spec_check(s, sp, &si, &ei);
+    if (rv) {
+        reject(s, c, rv == VT_ERR_NOMODEL ? s->m.rej_nomodel : s->m.rej_invalid, rv,
+               vt_errinfo_msg(&ei), 0);
+        goto out;
+    }
+
+    pthread_mutex_lock(&s->mu);
+    uint32_t agent = sc_agent_intern(s, agent_id);
+    if (agent == SC_NONE) {
+        pthread_mutex_unlock(&s->mu);
+        reject(s, c, s->m.rej_overloaded, VT_ERR_NOMEM, "out of memory", 1000);
+        goto out;
+    }
+    uint32_t slot;
+    if (token_present(sp->request_token) &&
+        sc_map_get(&s->by_token, sc_token_key(s, agent, sp->request_token), &slot)) {
+        sc_job *d = sc_job_at(s, slot);
+        if (d->agent == agent && memcmp(d->token, sp->request_token, VT_REQUEST_TOKEN_BYTES) == 0) {
+            uint64_t id = d->id;
+            bool pending = d->phase == SC_PH_JOURNAL;
+            pthread_mutex_unlock(&s->mu);
+            if (pending)
+                sc_conn_reply_error(c, VT_ERR_CONFLICT,
+                                    "the first submit with this request token is still being "
+                                    "journaled; retry",
+                                    10);
+            else
+                reply_submit_ok(s, c, id, true);
+            goto out;
+        }
+    }
+    if (s->n_queued >= (uint64_t)s->cfg.queue_max) {
+        uint32_t hint = retry_hint(s);
+        pthread_mutex_unlock(&s->mu);
+        char msg[128];
+        snprintf(msg, sizeof msg, "queue full (%lld jobs); retry later", (long long)s->cfg.queue_max);
+        reject(s, c, s->m.rej_overloaded, VT_ERR_OVERLOADED, msg, hint);
+        goto out;
+    }
+    uint64_t epoch = atomic_load(&s->jr.epoch);
+    if (epoch == 0) {
+        pthread_mutex_unlock(&s->mu);
+        reject(s, c, s->m.rej_unavailable, VT_ERR_UNAVAILABLE, "job journal not ready", 1000);
+        goto out;
+    }
+    uint64_t id = (epoch << 32) | (uint64_t)(++s->job_seq);
+    if ((rv = sc_job_setup(s, id, agent, &si, m, &slot)) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        reject(s, c, s->m.rej_overloaded, VT_ERR_OVERLOADED,
+               rv == VT_ERR_OVERLOADED ? "too many distinct models queued" : "out of memory", 1000);
+        goto out;
+    }
+    sc_job *j = sc_job_at(s, slot);
+    sc_jr_item *it = calloc(1, sizeof *it);
+    vt_buf rec;
+    vt_buf_init(&rec, 0);
+    if (!it || sc_journal_encode_submit(s, j, &rec) != 0) {
+        free(it);
+        vt_buf_free(&rec);
+        s->n_queued--;
+        s->n_active--;
+        sc_job_release(s, slot);
+        pthread_mutex_unlock(&s->mu);
+        reject(s, c, s->m.rej_invalid, VT_ERR_INTERNAL, "cannot encode the job record", 0);
+        goto out;
+    }
+    it->kind = SC_JR_SUBMIT;
+    it->slot = slot;
+    it->gen = j->gen;
+    it->job_id = j->id;
+    it->bytes = rec.data;
+    it->len = rec.len;
+    if (j->has_token) {
+        char th[2 * VT_REQUEST_TOKEN_BYTES + 1];
+        vt_hex_encode(j->token, VT_REQUEST_TOKEN_BYTES, th);
+        snprintf(it->tokkey, sizeof it->tokkey, SC_JOURNAL_KEYPREFIX "tok:%s:%s", agent_id, th);
+    }
+    it->conn = c;
+    sc_journal_push(s, it);
+    pthread_mutex_unlock(&s->mu);
+out:
+    vt_msg_free(m);
+}
+
+/* Journal write finished (core lock held). */
+void sc_agent_submit_done(sched *s, sc_jr_item *it)
+{
+    sc_job *j = sc_job_at(s, it->slot);
+    sc_conn *c = it->conn;
+    if (j->gen != it->gen || j->phase != SC_PH_JOURNAL) {
+        if (c) /* cannot happen; never leave a context without a reply */
+            sc_conn_reply_error(c, VT_ERR_INTERNAL, "job vanished while journaling", 0);
+        return;
+    }
+    if (it->rc == 0 && it->dup_of == 0) {
+        uint64_t id = j->id;
+        sc_core_accept(s, it->slot);
+        if (c)
+            reply_submit_ok(s, c, id, false);
+        return;
+    }
+    if (s->n_queued > 0)
+        s->n_queued--;
+    if (s->n_active > 0)
+        s->n_active--;
+    sc_job_release(s, it->slot);
+    if (!c)
+        return;
+    if (it->rc == 0) {
+        reply_submit_ok(s, c, it->dup_of, true);
+    } else {
+        vt_counter_inc(s->m.rej_unavailable);
+        sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
+                            "job journal (Redis) write failed; the job was not accepted", 1000);
+    }
+}
+
+/* ------------------------------------------------------------ job replies */
+
+static void fill_verify(const sc_job *j, vt_verify_summary *v)
+{
+    v->required = j->verify_k;
+    v->passed = j->n_pass;
+    v->failed = j->n_fail;
+    v->pending = (!vt_job_state_done(j->state) && j->n_pass < j->verify_k) ? j->verify_k - j->n_pass : 0;
+}
+
+void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type)
+{
+    vt_msg m;
+    char id[VT_JOB_ID_MAX + 1];
+    sc_job_id_format(j->id, id);
+    if (type == VT_MSG_RESULT && j->phase == SC_PH_DONE && j->final_bytes) {
+        vt_buf b = {j->final_bytes, j->final_len, j->final_len, 0};
+        sc_conn_reply(c, &b);
+        return;
+    }
+    if (type == VT_MSG_STATUS) {
+        vt_msg_init(&m, VT_MSG_STATUS_OK);
+        vt_msg_status_ok *st = &m.u.status_ok;
+        memcpy(st->job_id, id, sizeof id);
+        st->state = (vt_job_state)j->state;
+        st->submitted_ms = (uint64_t)j->wall_submit_ms;
+        st->leased_ms = (uint64_t)j->wall_leased_ms;
+        st->computed_ms = (uint64_t)j->wall_computed_ms;
+        st->finished_ms = (uint64_t)j->wall_done_ms;
+        if (j->result)
+            vt_node_id(j->result->worker, st->worker);
+        else if (j->state == VT_JOB_LEASED && j->lease_node != SC_NONE)
+            vt_node_id(s->nodes[j->lease_node].pk, st->worker);
+        st->attempts = j->attempts;
+        fill_verify(j, &st->verify);
+    } else if (type == VT_MSG_CANCEL) {
+        vt_msg_init(&m, VT_MSG_CANCEL_OK);
+        memcpy(m.u.cancel_ok.job_id, id, sizeof id);
+        m.u.cancel_ok.state = (vt_job_state)j->state;
+    } else {
+        /* Not done yet (the wait ended first): state only, no outputs. */
+        vt_msg_init(&m, VT_MSG_RESULT_OK);
+        vt_msg_result_ok *r = &m.u.result_ok;
+        memcpy(r->job_id, id, sizeof id);
+        r->state = (vt_job_state)(j->phase == SC_PH_FINAL ? VT_JOB_VERIFYING : j->state);
+        if (j->phase == SC_PH_FINAL && j->state != VT_JOB_VERIFIED)
+            r->state = (vt_job_state)j->state;
+        fill_verify(j, &r->verify);
+        r->submitted_ms = (uint64_t)j->wall_submit_ms;
+    }
+    reply_msg(s, c, &m);
+}
+
+void sc_agent_wait_timeout(sched *s, sc_conn *c)
+{
+    uint32_t slot = c->job_slot, gen = c->job_gen;
+    sc_conn_unpark(s, c);
+    sc_job *j = slot != SC_NONE ? sc_job_at(s, slot) : NULL;
+    if (j && j->gen == gen) {
+        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
+    } else {
+        sc_conn_reply_error(c, VT_ERR_NOTFOUND, "no such job", 0);
+    }
+}
+
+/* status/result/cancel of a job no longer in memory: the journal thread read
+ * its final record (core lock held). */
+void sc_agent_lookup_done(sched *s, sc_jr_item *it)
+{
+    sc_conn *c = it->conn;
+    if (it->rc != 0) {
+        if (it->rc == VT_ERR_NOTFOUND)
+            sc_conn_reply_error(c, VT_ERR_NOTFOUND, "no such job", 0);
+        else
+            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE, "job store (Redis) unreachable", 1000);
+        return;
+    }
+    sc_final_view v;
+    if (sc_record_decode_final(it->reply, it->reply_len, &v) != 0 ||
+        it->agent >= s->n_agents || strcmp(v.agent, s->agents[it->agent].id) != 0) {
+        sc_conn_reply_error(c, VT_ERR_NOTFOUND, "no such job", 0);
+        return;
+    }
+    vt_msg m;
+    char id[VT_JOB_ID_MAX + 1];
+    sc_job_id_format(it->job_id, id);
+    switch (it->lookup_type) {
+    case VT_MSG_RESULT: {
+        vt_buf b = {(uint8_t *)v.result, v.result_len, v.result_len, 0};
+        sc_conn_reply(c, &b);
+        return;
+    }
+    case VT_MSG_CANCEL:
+        vt_msg_init(&m, VT_MSG_CANCEL_OK);
+        memcpy(m.u.cancel_ok.job_id, id, sizeof id);
+        m.u.cancel_ok.state = (vt_job_state)v.state;
+        break;
+    default:
+        vt_msg_init(&m, VT_MSG_STATUS_OK);
+        memcpy(m.u.status_ok.job_id, id, sizeof id);
+        m.u.status_ok.state = (vt_job_state)v.state;
+        m.u.status_ok.submitted_ms = v.submitted_ms;
+        m.u.status_ok.leased_ms = v.leased_ms;
+        m.u.status_ok.computed_ms = v.computed_ms;
+        m.u.status_ok.finished_ms = v.finished_ms;
+        m.u.status_ok.attempts = v.attempts;
+        if (v.has_worker)
+            vt_node_id(v.worker, m.u.status_ok.worker);
+        m.u.status_ok.verify = v.verify;
+        break;
+    }
+    reply_msg(s, c, &m);
+}
+
+static void jobref(sched *s, sc_conn *c, vt_msg *m)
+{
+    const vt_msg_job_ref *ref = &m->u.status; /* same shape for all three */
+    char agent_id[VT_AGENT_ID_BUFSZ];
+    if (!auth(s, c, ref->api_key, agent_id, false))
+        return;
+    int type = m->type == VT_MSG_STATUS ? VT_MSG_STATUS
+               : m->type == VT_MSG_RESULT ? VT_MSG_RESULT
+                                          : VT_MSG_CANCEL;
+    pthread_mutex_lock(&s->mu);
+    uint32_t agent = sc_agent_intern(s, agent_id);
+    uint32_t slot;
+    sc_job *j = sc_job_find(s, ref->job_id, &slot);
+    if (!j || j->phase == SC_PH_JOURNAL || j->agent != agent) {
+        uint64_t id;
+        if (!j && agent != SC_NONE && sc_job_id_parse(ref->job_id, &id) == 0) {
+            /* Maybe finished and evicted from memory: ask Redis. */
+            sc_jr_item *it = calloc(1, sizeof *it);
+            if (it) {
+                it->kind = SC_JR_LOOKUP;
+                it->job_id = id;
+                it->conn = c;
+                it->lookup_type = type;
+                it->agent = agent;
+                sc_journal_push(s, it);
+                pthread_mutex_unlock(&s->mu);
+                return;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        sc_conn_reply_error(c, VT_ERR_NOTFOUND, "no such job", 0);
+        return;
+    }
+    if (type == VT_MSG_CANCEL) {
+        if (j->phase == SC_PH_LIVE) {
+            char id[VT_JOB_ID_MAX + 1];
+            sc_job_id_format(j->id, id);
+            vt_log_info(s->log, "job.cancel", "job=%s agent=%s state=%s", id, agent_id,
+                        vt_job_state_name(j->state));
+            sc_core_finish(s, slot, VT_JOB_CANCELLED, VT_ERR_CANCELLED, "cancelled by the agent");
+        }
+        sc_agent_reply_job(s, c, j, VT_MSG_CANCEL);
+    } else if (type == VT_MSG_STATUS) {
+        sc_agent_reply_job(s, c, j, VT_MSG_STATUS);
+    } else if (j->phase == SC_PH_DONE) {
+        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
+    } else if (ref->wait_ms == 0 && j->phase == SC_PH_LIVE) {
+        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
+    } else {
+        /* Long poll; a finished job whose record is still being written
+         * waits for that write even when wait_ms is 0. */
+        uint32_t wait = ref->wait_ms ? ref->wait_ms : 5000;
+        if (wait > SC_RESULT_WAIT_MAX_MS)
+            wait = SC_RESULT_WAIT_MAX_MS;
+        c->job_slot = slot;
+        c->job_gen = j->gen;
+        c->next_waiter = j->waiters;
+        j->waiters = c;
+        sc_conn_park(s, c, vt_mono_ms() + wait);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sc_agent_handle(sc_conn *c, nng_msg *msg)
+{
+    sched *s = c->s;
+    vt_msg m;
+    vt_errinfo ei = {0};
+    int rv = vt_msg_decode(nng_msg_body(msg), nng_msg_len(msg), &m, &ei);
+    nng_msg_free(msg);
+    if (rv != 0) {
+        sc_bad_message(s, c, rv, vt_errinfo_msg(&ei));
+        vt_msg_free(&m);
+        return;
+    }
+    switch (m.type) {
+    case VT_MSG_SUBMIT:
+        submit(s, c, &m); /* frees m */
+        return;
+    case VT_MSG_STATUS:
+    case VT_MSG_RESULT:
+    case VT_MSG_CANCEL:
+        jobref(s, c, &m);
+        break;
+    default:
+        sc_bad_message(s, c, VT_ERR_PROTO, "unexpected message type on the agent socket");
+        break;
+    }
+    vt_msg_free(&m);
+}

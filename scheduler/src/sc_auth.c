@@ -1,0 +1,84 @@
+/* sc_auth.c - API keys and the node allow-list, from NNG callbacks.
+ *
+ * Checks go through the registry's agent cache (one keyed MAC while the
+ * entry is fresh). A cache miss, and every hello, needs a Redis read; NNG
+ * callbacks have no connection of their own, so a small pool of
+ * connections, each behind its own lock, serves them. The core lock is
+ * never held here.
+ */
+#include <string.h>
+
+#include "sched.h"
+
+int sc_auth_init(sched *s, vt_errinfo *ei)
+{
+    int rv = vt_agent_cache_new(&s->auth.cache, s->auth_secret, 1000, 0);
+    if (rv)
+        return vt_fail(ei, rv, "agent cache");
+    for (int i = 0; i < SC_AUTH_CONNS; i++) {
+        pthread_mutex_init(&s->auth.mu[i], NULL);
+        vt_errinfo e2 = {0};
+        rv = vt_redis_connect(&s->auth.r[i], s->cfg.redis_url, 500, 500, &e2);
+        if (rv != 0 && rv != VT_ERR_UNAVAILABLE) /* unavailable: retried on use */
+            return vt_fail(ei, rv, "registry connection: %s", vt_errinfo_msg(&e2));
+    }
+    atomic_store(&s->auth.next, 0);
+    return 0;
+}
+
+void sc_auth_free(sched *s)
+{
+    for (int i = 0; i < SC_AUTH_CONNS; i++) {
+        vt_redis_close(s->auth.r[i]);
+        s->auth.r[i] = NULL;
+        pthread_mutex_destroy(&s->auth.mu[i]);
+    }
+    vt_agent_cache_free(s->auth.cache);
+    s->auth.cache = NULL;
+}
+
+/* Take a pool connection: a free one if any, else wait for one. */
+static int take(sched *s)
+{
+    unsigned start = atomic_fetch_add(&s->auth.next, 1);
+    for (int k = 0; k < SC_AUTH_CONNS; k++) {
+        int i = (int)((start + (unsigned)k) % SC_AUTH_CONNS);
+        if (pthread_mutex_trylock(&s->auth.mu[i]) == 0)
+            return i;
+    }
+    int i = (int)(start % SC_AUTH_CONNS);
+    pthread_mutex_lock(&s->auth.mu[i]);
+    return i;
+}
+
+int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_errinfo *ei)
+{
+    size_t len = strnlen(key, VT_API_KEY_MAX + 1);
+    if (len == 0 || len > VT_API_KEY_MAX)
+        return vt_fail(ei, VT_ERR_AUTH, "API key missing or too long");
+    int i = take(s);
+    int rv = vt_agent_cache_check(s->auth.cache, s->auth.r[i], key, len, id_out, ei);
+    pthread_mutex_unlock(&s->auth.mu[i]);
+    return rv;
+}
+
+int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_out[VT_NAME_MAX + 1],
+                 vt_errinfo *ei)
+{
+    char hex[VT_PUBKEY_HEX_BUFSZ];
+    vt_hex_encode(pk, VT_PUBKEY_BYTES, hex);
+    vt_node_info info;
+    int i = take(s);
+    int rv = vt_registry_node_lookup(s->auth.r[i], hex, &info, ei);
+    pthread_mutex_unlock(&s->auth.mu[i]);
+    if (rv == VT_ERR_NOTFOUND)
+        return vt_fail(ei, VT_ERR_AUTH, "key not on the node allow-list");
+    if (rv)
+        return rv;
+    if (info.revoked)
+        return vt_fail(ei, VT_ERR_AUTH, "node key revoked");
+    if ((int)info.role != role)
+        return vt_fail(ei, VT_ERR_AUTH, "allow-list role is %s", vt_node_role_name(info.role));
+    memcpy(op_out, info.operator_name, VT_NAME_MAX + 1);
+    return 0;
+}

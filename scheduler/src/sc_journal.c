@@ -1,0 +1,603 @@
+/* sc_journal.c - the Redis journal thread: group commit and recovery.
+ *
+ * One thread, one Redis connection. Producers (agent callbacks, the core)
+ * append items to a list and signal. Each turn the thread takes EVERY item
+ * queued so far, pipelines all their commands, waits for all replies, and
+ * then completes them together under the core lock: submitters get their
+ * job ids, finished jobs become answerable. While one turn is on the wire
+ * the next one accumulates, so the batch grows with the load and Redis sees
+ * a few large pipelines instead of many round trips (and with
+ * appendfsync always, one fsync per turn rather than per job).
+ *
+ * Keys (prefix verity:sched:):
+ *   job:<16 hex>   the job record (sc_record.c); EX --result-ttl-s once final
+ *   pending        SET of the 16-hex ids of jobs not yet final
+ *   tok:<agent>:<32 hex token>  job id for submit idempotency (EX ttl)
+ *   epoch          INCR'd on every (re)connect: the high 32 bits of new ids
+ *
+ * Finished jobs carry a receipt: the thread builds a Merkle tree over the
+ * canonical records finished in this turn and signs its root once.
+ *
+ * A job in SC_PH_FINAL does not change (only its waiter list) until the
+ * journal marks it SC_PH_DONE, and its slot is not reused before that, so
+ * the record encoded for it stays true while the write is in flight.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched.h"
+#include "vt_clock.h"
+
+#define K_PENDING SC_JOURNAL_KEYPREFIX "pending"
+#define K_EPOCH SC_JOURNAL_KEYPREFIX "epoch"
+
+/* Atomic: the token wins or names the job that already has it. */
+static const char *const SUBMIT_TOKEN_LUA =
+    "local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) "
+    "if not ok then return redis.call('GET', KEYS[1]) end "
+    "redis.call('SET', KEYS[2], ARGV[2]) "
+    "redis.call('SADD', KEYS[3], ARGV[1]) "
+    "return 0";
+
+static void job_key(uint64_t id, char out[64])
+{
+    snprintf(out, 64, SC_JOURNAL_KEYPREFIX "job:%016llx", (unsigned long long)id);
+}
+
+static void id_hex(uint64_t id, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)id);
+}
+
+void sc_journal_push(sched *s, sc_jr_item *it)
+{
+    it->next = NULL;
+    pthread_mutex_lock(&s->jr.mu);
+    if (s->jr.tail)
+        s->jr.tail->next = it;
+    else
+        s->jr.head = it;
+    s->jr.tail = it;
+    s->jr.n_pending++;
+    s->jr.idle = false;
+    pthread_cond_signal(&s->jr.cv);
+    pthread_mutex_unlock(&s->jr.mu);
+}
+
+/* Put items back at the front (a failed turn of final records). */
+static void push_front(sched *s, sc_jr_item *list)
+{
+    if (!list)
+        return;
+    sc_jr_item *last = list;
+    size_t n = 1;
+    while (last->next) {
+        last = last->next;
+        n++;
+    }
+    pthread_mutex_lock(&s->jr.mu);
+    last->next = s->jr.head;
+    s->jr.head = list;
+    if (!s->jr.tail)
+        s->jr.tail = last;
+    s->jr.n_pending += n;
+    pthread_mutex_unlock(&s->jr.mu);
+}
+
+static void item_free(sc_jr_item *it)
+{
+    free(it->bytes);
+    free(it->reply);
+    free(it);
+}
+
+static void set_redis_ok(sched *s, bool ok, const char *why)
+{
+    bool was = atomic_exchange(&s->jr.redis_ok, ok);
+    vt_gauge_set(s->m.redis_up, ok ? 1 : 0);
+    if (was && !ok)
+        vt_log_error(s->log, "redis.down",
+                     "journal cannot reach Redis (%s): refusing new jobs until it is back", why);
+    else if (!was && ok)
+        vt_log_info(s->log, "redis.up", "journal connected to Redis");
+}
+
+/* ------------------------------------------------------------- recovery */
+
+/* Re-create one pending job from its submit record (core lock NOT held). */
+static void recover_one(sched *s, const sc_final_view *v)
+{
+    vt_msg m;
+    vt_errinfo ei = {0};
+    if (vt_msg_decode(v->submit, v->submit_len, &m, &ei) != 0 || m.type != VT_MSG_SUBMIT) {
+        vt_log_error(s->log, "recover.bad_record", "job=%016llx: %s", (unsigned long long)v->id,
+                     vt_errinfo_msg(&ei));
+        vt_msg_free(&m);
+        return;
+    }
+    sc_spec_info si;
+    int check = sc_spec_check(s, &m.u.submit.job, &si, &ei);
+    pthread_mutex_lock(&s->mu);
+    uint32_t slot;
+    if (sc_map_get(&s->by_id, v->id, &slot)) {
+        pthread_mutex_unlock(&s->mu);
+        vt_msg_free(&m);
+        return; /* already in memory (a reconnect, not a restart) */
+    }
+    uint32_t agent = sc_agent_intern(s, v->agent);
+    if (check != 0)
+        memset(si.sha, 0, sizeof si.sha);
+    if (agent == SC_NONE || sc_job_setup(s, v->id, agent, &si, &m, &slot) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        vt_msg_free(&m);
+        return;
+    }
+    sc_job *j = sc_job_at(s, slot);
+    j->wall_submit_ms = (int64_t)v->submitted_ms;
+    if (v->deadline_ms) {
+        int64_t left = (int64_t)v->deadline_ms - vt_wall_ms();
+        j->deadline_ms = vt_mono_ms() + (uint64_t)(left > 0 ? left : 0);
+    }
+    sc_core_accept(s, slot);
+    if (check != 0)
+        sc_core_finish(s, slot, VT_JOB_FAILED, check, vt_errinfo_msg(&ei));
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Load every pending job that is not in memory. Runs on each (re)connect:
+ * after a restart that is all of them; after a Redis outage it picks up
+ * writes whose replies were lost. */
+static int recover(sched *s, vt_errinfo *ei)
+{
+    redisReply *ids = NULL;
+    int rv = vt_redis_command(s->jr.r, &ids, ei, "SMEMBERS %s", K_PENDING);
+    if (rv)
+        return rv;
+    size_t n = 0;
+    if ((rv = vt_redis_reply_array(ids, 10000000, &n, ei)) != 0) {
+        freeReplyObject(ids);
+        return rv;
+    }
+    size_t loaded = 0, gone = 0;
+    for (size_t base = 0; base < n && rv == 0; base += 256) {
+        size_t cnt = n - base < 256 ? n - base : 256;
+        for (size_t i = 0; i < cnt; i++) {
+            const redisReply *e = ids->element[base + i];
+            if (e->type != REDIS_REPLY_STRING || e->len != 16) {
+                vt_redis_append(s->jr.r, ei, "PING");
+                continue;
+            }
+            vt_redis_append(s->jr.r, ei, "GET " SC_JOURNAL_KEYPREFIX "job:%b", e->str, (size_t)e->len);
+        }
+        redisReply *reps[256];
+        if ((rv = vt_redis_read_replies(s->jr.r, reps, cnt, ei)) != 0)
+            break;
+        for (size_t i = 0; i < cnt; i++) {
+            const redisReply *e = ids->element[base + i];
+            sc_final_view v;
+            if (reps[i]->type == REDIS_REPLY_STRING &&
+                sc_record_decode((const uint8_t *)reps[i]->str, reps[i]->len, &v) == 0) {
+                if (!v.is_final) {
+                    recover_one(s, &v);
+                    loaded++;
+                    continue;
+                }
+            }
+            /* Final already, missing or unreadable: not pending any more. */
+            if (e->type == REDIS_REPLY_STRING) {
+                redisReply *x = NULL;
+                if (vt_redis_command(s->jr.r, &x, NULL, "SREM %s %b", K_PENDING, e->str,
+                                     (size_t)e->len) == 0)
+                    freeReplyObject(x);
+                gone++;
+            }
+        }
+        vt_redis_free_replies(reps, cnt);
+    }
+    freeReplyObject(ids);
+    if (rv == 0 && (loaded || gone))
+        vt_log_info(s->log, "recover", "pending=%zu recovered=%zu dropped=%zu", n, loaded, gone);
+    return rv;
+}
+
+static int connect_and_recover(sched *s)
+{
+    vt_errinfo ei = {0};
+    int rv = vt_redis_broken(s->jr.r) ? vt_redis_reconnect(s->jr.r, &ei) : 0;
+    redisReply *rep = NULL;
+    long long epoch = 0;
+    if (rv == 0)
+        rv = vt_redis_command(s->jr.r, &rep, &ei, "INCR %s", K_EPOCH);
+    if (rv == 0) {
+        rv = vt_redis_reply_int(rep, &epoch, &ei);
+        freeReplyObject(rep);
+    }
+    if (rv == 0 && (epoch <= 0 || epoch > 0xffffffffLL))
+        rv = vt_fail(&ei, VT_ERR_RANGE, "epoch counter out of range");
+    if (rv == 0) {
+        pthread_mutex_lock(&s->mu);
+        atomic_store(&s->jr.epoch, (uint64_t)epoch);
+        s->job_seq = 0;
+        pthread_mutex_unlock(&s->mu);
+        rv = recover(s, &ei);
+    }
+    if (rv) {
+        vt_counter_inc(s->m.redis_errors);
+        set_redis_ok(s, false, vt_errinfo_msg(&ei));
+        return rv;
+    }
+    set_redis_ok(s, true, NULL);
+    /* Jobs recovered here were queued: hand them out. */
+    pthread_mutex_lock(&s->mu);
+    sc_core_dispatch(s, SC_LANE_COMPUTE);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------- final records */
+
+/* Encode this turn's final records with their receipts: leaves and
+ * encodings under the core lock (they read job fields; cheap), the one
+ * Ed25519 signature outside it. */
+static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
+{
+    if (n == 0)
+        return;
+    uint8_t (*leaves)[VT_HASH_BYTES] = calloc(n, VT_HASH_BYTES);
+    vt_buf *canon = calloc(n, sizeof(vt_buf));
+    if (!leaves || !canon) {
+        free(leaves);
+        free(canon);
+        return; /* items without bytes are retried next turn */
+    }
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        sc_job *j = sc_job_at(s, finals[i]->slot);
+        char id[VT_JOB_ID_MAX + 1];
+        sc_job_id_format(j->id, id);
+        vt_buf_init(&canon[i], 0);
+        sc_record_leaf(j, id, s->agents[j->agent].id, &canon[i]);
+        vt_merkle_leaf(canon[i].data, canon[i].len, leaves[i]);
+    }
+    pthread_mutex_unlock(&s->mu);
+    uint8_t root[VT_HASH_BYTES], sig[VT_SIG_BYTES];
+    vt_merkle_root((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n, root);
+    sc_record_batch_sign(&s->key, root, sig);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        sc_job *j = sc_job_at(s, finals[i]->slot);
+        vt_merkle_proof proof;
+        vt_buf rec, res, wrap;
+        vt_buf_init(&rec, 0);
+        vt_buf_init(&res, (size_t)s->cfg.recv_max);
+        vt_buf_init(&wrap, 0);
+        int rv = vt_merkle_path((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n, (uint32_t)i,
+                                &proof);
+        rv = rv ? rv : sc_record_receipt(&canon[i], &proof, root, sig, s->key.pk, &rec);
+        rv = rv ? rv : sc_record_result_ok(s, j, rec.data, rec.len, &res);
+        rv = rv ? rv : sc_record_encode_final(s, j, &res, &wrap);
+        if (rv == 0) {
+            finals[i]->bytes = wrap.data;
+            finals[i]->len = wrap.len;
+            finals[i]->reply = res.data;
+            finals[i]->reply_len = res.len;
+        } else {
+            vt_buf_free(&wrap);
+            vt_buf_free(&res);
+        }
+        vt_buf_free(&rec);
+        vt_buf_free(&canon[i]);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(canon);
+    free(leaves);
+}
+
+/* ------------------------------------------------------------- one turn */
+
+static void append_item(sched *s, sc_jr_item *it, vt_errinfo *ei, size_t *ncmd)
+{
+    char key[64], idh[17], ttl[24];
+    job_key(it->job_id, key);
+    id_hex(it->job_id, idh);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)s->cfg.result_ttl_s);
+    switch (it->kind) {
+    case SC_JR_SUBMIT:
+        if (it->tokkey[0]) {
+            const char *argv[] = {"EVAL", SUBMIT_TOKEN_LUA, "3", it->tokkey, key, K_PENDING,
+                                  idh, (const char *)it->bytes, ttl};
+            size_t lens[] = {4, strlen(SUBMIT_TOKEN_LUA), 1, strlen(it->tokkey), strlen(key),
+                             strlen(K_PENDING), 16, it->len, strlen(ttl)};
+            vt_redis_appendv(s->jr.r, ei, 9, argv, lens);
+            *ncmd += 1;
+        } else {
+            vt_redis_append(s->jr.r, ei, "SET %s %b", key, it->bytes, it->len);
+            vt_redis_append(s->jr.r, ei, "SADD %s %s", K_PENDING, idh);
+            *ncmd += 2;
+        }
+        break;
+    case SC_JR_FINAL:
+        vt_redis_append(s->jr.r, ei, "SET %s %b EX %s", key, it->bytes, it->len, ttl);
+        vt_redis_append(s->jr.r, ei, "SREM %s %s", K_PENDING, idh);
+        *ncmd += 2;
+        break;
+    default:
+        vt_redis_append(s->jr.r, ei, "GET %s", key);
+        *ncmd += 1;
+        break;
+    }
+}
+
+/* Interpret replies[...] for one item; advances *k. */
+static void read_item(sc_jr_item *it, redisReply **reps, size_t *k)
+{
+    switch (it->kind) {
+    case SC_JR_SUBMIT:
+        if (it->tokkey[0]) {
+            redisReply *r = reps[(*k)++];
+            if (r->type == REDIS_REPLY_INTEGER) {
+                it->rc = 0;
+            } else if (r->type == REDIS_REPLY_STRING && r->len == 16) {
+                char buf[17];
+                memcpy(buf, r->str, 16);
+                buf[16] = 0;
+                it->dup_of = strtoull(buf, NULL, 16);
+                it->rc = it->dup_of ? 0 : VT_ERR_INTERNAL;
+            } else {
+                it->rc = VT_ERR_INTERNAL;
+            }
+        } else {
+            redisReply *a = reps[(*k)++], *b = reps[(*k)++];
+            it->rc = (a->type == REDIS_REPLY_ERROR || b->type == REDIS_REPLY_ERROR) ? VT_ERR_INTERNAL : 0;
+        }
+        break;
+    case SC_JR_FINAL: {
+        redisReply *a = reps[(*k)++], *b = reps[(*k)++];
+        it->rc = (a->type == REDIS_REPLY_ERROR || b->type == REDIS_REPLY_ERROR) ? VT_ERR_INTERNAL : 0;
+        break;
+    }
+    default: {
+        redisReply *r = reps[(*k)++];
+        if (r->type == REDIS_REPLY_STRING) {
+            free(it->reply);
+            it->reply = malloc(r->len ? r->len : 1);
+            if (it->reply) {
+                memcpy(it->reply, r->str, r->len);
+                it->reply_len = r->len;
+                it->rc = 0;
+            } else {
+                it->rc = VT_ERR_NOMEM;
+            }
+        } else {
+            it->rc = r->type == REDIS_REPLY_NIL ? VT_ERR_NOTFOUND : VT_ERR_INTERNAL;
+        }
+        break;
+    }
+    }
+}
+
+/* Complete a turn under the core lock. Finals that failed go back. */
+static void complete(sched *s, sc_jr_item *list)
+{
+    sc_jr_item *retry = NULL, **rtail = &retry;
+    pthread_mutex_lock(&s->mu);
+    for (sc_jr_item *it = list, *next; it; it = next) {
+        next = it->next;
+        if (it->kind == SC_JR_SUBMIT) {
+            sc_agent_submit_done(s, it);
+        } else if (it->kind == SC_JR_LOOKUP) {
+            sc_agent_lookup_done(s, it);
+        } else {
+            sc_job *j = sc_job_at(s, it->slot);
+            if (it->rc != 0 || !it->reply) {
+                it->next = NULL;
+                *rtail = it;
+                rtail = &it->next;
+                continue;
+            }
+            if (j->gen == it->gen && j->phase == SC_PH_FINAL) {
+                j->final_bytes = it->reply;
+                j->final_len = it->reply_len;
+                it->reply = NULL;
+                sc_core_final_journaled(s, it->slot);
+            }
+        }
+        item_free(it);
+    }
+    sc_core_dispatch(s, SC_LANE_COMPUTE);
+    pthread_mutex_unlock(&s->mu);
+    push_front(s, retry);
+}
+
+static void fail_turn(sched *s, sc_jr_item *list, int rc)
+{
+    for (sc_jr_item *it = list; it; it = it->next) {
+        it->rc = rc;
+        if (it->kind == SC_JR_FINAL) {
+            free(it->bytes);
+            free(it->reply);
+            it->bytes = it->reply = NULL;
+        }
+    }
+    complete(s, list);
+}
+
+static void run_turn(sched *s, sc_jr_item *list)
+{
+    size_t n = 0, nf = 0;
+    for (sc_jr_item *it = list; it; it = it->next) {
+        n++;
+        if (it->kind == SC_JR_FINAL && !it->bytes)
+            nf++;
+    }
+    sc_jr_item **finals = nf ? calloc(nf, sizeof *finals) : NULL;
+    size_t k = 0;
+    for (sc_jr_item *it = list; it && finals; it = it->next)
+        if (it->kind == SC_JR_FINAL && !it->bytes)
+            finals[k++] = it;
+    prepare_finals(s, finals, k);
+    free(finals);
+
+    vt_errinfo ei = {0};
+    size_t ncmd = 0;
+    for (sc_jr_item *it = list; it; it = it->next)
+        if (it->kind != SC_JR_FINAL || it->bytes)
+            append_item(s, it, &ei, &ncmd);
+    redisReply **reps = ncmd ? calloc(ncmd, sizeof *reps) : NULL;
+    int rv = ncmd && !reps ? VT_ERR_NOMEM : 0;
+    if (rv == 0 && ncmd)
+        rv = vt_redis_read_replies(s->jr.r, reps, ncmd, &ei);
+    if (rv != 0) {
+        free(reps);
+        vt_counter_inc(s->m.redis_errors);
+        set_redis_ok(s, false, vt_errinfo_msg(&ei));
+        fail_turn(s, list, VT_ERR_UNAVAILABLE);
+        return;
+    }
+    k = 0;
+    for (sc_jr_item *it = list; it; it = it->next) {
+        if (it->kind == SC_JR_FINAL && !it->bytes) {
+            it->rc = VT_ERR_NOMEM;
+            continue;
+        }
+        read_item(it, reps, &k);
+        if (it->rc == VT_ERR_INTERNAL) {
+            vt_counter_inc(s->m.redis_errors);
+            vt_log_error(s->log, "journal.error", "job=%016llx kind=%d: Redis refused a write",
+                         (unsigned long long)it->job_id, it->kind);
+        }
+    }
+    vt_redis_free_replies(reps, ncmd);
+    free(reps);
+    complete(s, list);
+}
+
+static void *journal_main(void *arg)
+{
+    sched *s = arg;
+    uint64_t last_ping = 0, next_connect = 0;
+    bool connected = false;
+    for (;;) {
+        pthread_mutex_lock(&s->jr.mu);
+        if (!s->jr.head && !s->jr.stop) {
+            s->jr.idle = true;
+            pthread_cond_broadcast(&s->jr.idle_cv);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->jr.cv, &s->jr.mu, &ts);
+        }
+        sc_jr_item *list = s->jr.head;
+        s->jr.head = s->jr.tail = NULL;
+        s->jr.n_pending = 0;
+        bool stop = s->jr.stop;
+        if (list)
+            s->jr.idle = false;
+        pthread_mutex_unlock(&s->jr.mu);
+        if (stop && !list)
+            break;
+
+        uint64_t now = vt_mono_ms();
+        if (connected && vt_redis_broken(s->jr.r))
+            connected = false;
+        if (!connected) {
+            if (now >= next_connect) {
+                connected = connect_and_recover(s) == 0;
+                if (!connected)
+                    next_connect = now + 200;
+            }
+            if (!connected) {
+                if (list) {
+                    /* Submits and look-ups fail now (the agent retries);
+                     * final records wait for Redis to come back. */
+                    fail_turn(s, list, VT_ERR_UNAVAILABLE);
+                }
+                if (stop)
+                    break; /* cannot flush: the pending set in Redis still has every job */
+                if (list)
+                    vt_sleep_ms(50);
+                continue;
+            }
+        }
+        if (!list) {
+            if (now >= last_ping + 500) {
+                last_ping = now;
+                if (vt_redis_ping(s->jr.r, NULL) != 0) {
+                    vt_counter_inc(s->m.redis_errors);
+                    set_redis_ok(s, false, "PING failed");
+                    connected = false;
+                }
+            }
+            continue;
+        }
+        run_turn(s, list);
+        if (vt_redis_broken(s->jr.r))
+            connected = false;
+    }
+    pthread_mutex_lock(&s->jr.mu);
+    s->jr.idle = true;
+    pthread_cond_broadcast(&s->jr.idle_cv);
+    pthread_mutex_unlock(&s->jr.mu);
+    return NULL;
+}
+
+int sc_journal_start(sched *s, vt_errinfo *ei)
+{
+    pthread_mutex_init(&s->jr.mu, NULL);
+    pthread_cond_init(&s->jr.cv, NULL);
+    pthread_cond_init(&s->jr.idle_cv, NULL);
+    atomic_store(&s->jr.redis_ok, false);
+    atomic_store(&s->jr.epoch, 0);
+    int rv = vt_redis_connect(&s->jr.r, s->cfg.redis_url, 1000, 2000, ei);
+    if (rv != 0 && rv != VT_ERR_UNAVAILABLE)
+        return rv;
+    if (rv == VT_ERR_UNAVAILABLE)
+        vt_log_error(s->log, "redis.down", "cannot reach Redis at %s: %s (will keep trying)",
+                     s->cfg.redis_url, vt_errinfo_msg(ei));
+    if (pthread_create(&s->jr.thread, NULL, journal_main, s) != 0)
+        return vt_fail(ei, VT_ERR_INTERNAL, "cannot start the journal thread");
+    return 0;
+}
+
+/* Wait until nothing is queued or in flight (drain). */
+bool sc_journal_wait_idle(sched *s, uint64_t timeout_ms)
+{
+    uint64_t end = vt_mono_ms() + timeout_ms;
+    pthread_mutex_lock(&s->jr.mu);
+    while (!(s->jr.idle && !s->jr.head)) {
+        if (vt_mono_ms() >= end)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->jr.idle_cv, &s->jr.mu, &ts);
+    }
+    bool ok = s->jr.idle && !s->jr.head;
+    pthread_mutex_unlock(&s->jr.mu);
+    return ok;
+}
+
+void sc_journal_stop(sched *s)
+{
+    pthread_mutex_lock(&s->jr.mu);
+    s->jr.stop = true;
+    pthread_cond_signal(&s->jr.cv);
+    pthread_mutex_unlock(&s->jr.mu);
+    pthread_join(s->jr.thread, NULL);
+    for (sc_jr_item *it = s->jr.head, *next; it; it = next) {
+        next = it->next;
+        item_free(it);
+    }
+    s->jr.head = s->jr.tail = NULL;
+    vt_redis_close(s->jr.r);
+    s->jr.r = NULL;
+}

@@ -1,0 +1,245 @@
+/* sc_net.c - the three REP sockets, their contexts, replies and parking.
+ *
+ * Each socket has a fixed set of contexts; each context has one aio and a
+ * three-state machine (RECV -> BUSY -> SEND -> RECV). A context in BUSY has
+ * no operation pending, so whichever thread finishes the request (the
+ * callback itself, the journal thread after a group commit, the ticker
+ * when a long poll ends, the dispatcher when work arrives) may send its
+ * reply. Handlers never touch a context again after parking it and
+ * releasing the core lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+#include "vt_clock.h"
+
+static const char *const sock_names[SC_SOCKS] = {"agent", "worker", "verifier"};
+
+
+static void conn_recv(sc_conn *c)
+{
+    c->state = SC_CONN_RECV;
+    nng_ctx_recv(c->ctx, c->aio);
+}
+
+static void conn_cb(void *arg)
+{
+    sc_conn *c = arg;
+    int rv = nng_aio_result(c->aio);
+    if (c->state == SC_CONN_SEND) {
+        if (rv != 0) {
+            nng_msg *m = nng_aio_get_msg(c->aio);
+            if (m)
+                nng_msg_free(m);
+        }
+        if (rv == NNG_ECLOSED)
+            return;
+        conn_recv(c);
+        return;
+    }
+    if (c->state != SC_CONN_RECV)
+        return;
+    if (rv != 0) {
+        if (rv == NNG_ECLOSED)
+            return;
+        conn_recv(c);
+        return;
+    }
+    nng_msg *msg = nng_aio_get_msg(c->aio);
+    c->state = SC_CONN_BUSY;
+    if (c->sock == SC_SOCK_AGENT)
+        sc_agent_handle(c, msg);
+    else
+        sc_node_handle(c, msg);
+}
+
+void sc_conn_reply(sc_conn *c, const vt_buf *b)
+{
+    nng_msg *m;
+    if (nng_msg_alloc(&m, b->len) != 0) {
+        conn_recv(c); /* the peer's request times out; nothing else to do */
+        return;
+    }
+    memcpy(nng_msg_body(m), b->data, b->len);
+    nng_aio_set_msg(c->aio, m);
+    c->state = SC_CONN_SEND;
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms)
+{
+    vt_buf b;
+    vt_buf_init(&b, 0);
+    if (vt_msg_encode_error(&b, code, msg, retry_ms) == 0)
+        sc_conn_reply(c, &b);
+    else
+        conn_recv(c);
+    vt_buf_free(&b);
+}
+
+void sc_bad_message(sched *s, sc_conn *c, int code, const char *detail)
+{
+    vt_counter_inc(s->m.bad_msgs[c->sock]);
+    uint64_t suppressed = 0;
+    if (vt_ratelimit_allow(&s->bad_rl, &suppressed))
+        vt_log_warn(s->log, "peer.bad_message", "sock=%s err=%s detail=%s suppressed=%llu",
+                    sock_names[c->sock], vt_errname(code), detail ? detail : "",
+                    (unsigned long long)suppressed);
+    sc_conn_reply_error(c, code, detail, 0);
+}
+
+void sc_conn_park(sched *s, sc_conn *c, uint64_t until_ms)
+{
+    c->parked = true;
+    c->gen++;
+    c->park_until_ms = until_ms;
+    sc_th_push(&s->waits, until_ms, ((uint32_t)c->sock << 24) | c->index, c->gen);
+    if (c->sock != SC_SOCK_AGENT) {
+        int lane = c->sock == SC_SOCK_WORKER ? SC_LANE_COMPUTE : SC_LANE_VERIFY;
+        c->park_prev = NULL;
+        c->park_next = s->parked[lane];
+        if (s->parked[lane])
+            s->parked[lane]->park_prev = c;
+        s->parked[lane] = c;
+        s->nodes[c->node].n_parked++;
+    }
+}
+
+void sc_conn_unpark(sched *s, sc_conn *c)
+{
+    if (!c->parked)
+        return;
+    c->parked = false;
+    if (c->sock != SC_SOCK_AGENT) {
+        int lane = c->sock == SC_SOCK_WORKER ? SC_LANE_COMPUTE : SC_LANE_VERIFY;
+        if (c->park_prev)
+            c->park_prev->park_next = c->park_next;
+        else
+            s->parked[lane] = c->park_next;
+        if (c->park_next)
+            c->park_next->park_prev = c->park_prev;
+        c->park_prev = c->park_next = NULL;
+        if (s->nodes[c->node].n_parked > 0)
+            s->nodes[c->node].n_parked--;
+        s->nodes[c->node].last_seen_ms = vt_mono_ms();
+    } else if (c->job_slot != SC_NONE) {
+        sc_job *j = sc_job_at(s, c->job_slot);
+        if (j->gen == c->job_gen) {
+            for (sc_conn **pp = &j->waiters; *pp; pp = &(*pp)->next_waiter)
+                if (*pp == c) {
+                    *pp = c->next_waiter;
+                    break;
+                }
+        }
+        c->next_waiter = NULL;
+        c->job_slot = SC_NONE;
+    }
+}
+
+/* Pipe events: the only trace NNG leaves of an oversized message or a bad
+ * handshake on tcp/ipc is a pipe that goes away. Log it, and end the
+ * session of a node whose hello pipe closed (its leases go elsewhere). */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    sc_pipe_arg *pa = arg;
+    sched *s = pa->s;
+    uint32_t id = nng_pipe_id(p);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        vt_log_debug(s->log, "peer.pipe_open", "sock=%s pipe=%u", sock_names[pa->sock], id);
+        return;
+    }
+    if (ev != NNG_PIPE_EV_REM_POST)
+        return;
+    vt_counter_inc(s->m.pipes_dropped);
+    uint64_t suppressed = 0;
+    if (vt_ratelimit_allow(&s->bad_rl, &suppressed))
+        vt_log_info(s->log, "peer.pipe_closed",
+                    "sock=%s pipe=%u cause=peer-closed-or-dropped(oversized message > "
+                    "recv-max, bad handshake, or disconnect) suppressed=%llu",
+                    sock_names[pa->sock], id, (unsigned long long)suppressed);
+    if (pa->sock == SC_SOCK_AGENT)
+        return;
+    int role = pa->sock == SC_SOCK_WORKER ? SC_LANE_COMPUTE : SC_LANE_VERIFY;
+    pthread_mutex_lock(&s->mu);
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        sc_node *n = &s->nodes[i];
+        if (n->used && n->alive && n->role == role && n->pipe == id)
+            sc_core_node_dead(s, i, "connection closed");
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int open_sock(sched *s, int k, const char *url, int nctx, vt_errinfo *ei)
+{
+    int rv;
+    if ((rv = nng_rep0_open(&s->sock[k])) != 0)
+        return vt_fail(ei, VT_ERR_TRANSPORT, "%s socket: %s", sock_names[k], nng_strerror(rv));
+    nng_socket_set_size(s->sock[k], NNG_OPT_RECVMAXSZ, (size_t)s->cfg.recv_max);
+    s->pipe_args[k].s = s;
+    s->pipe_args[k].sock = k;
+    nng_pipe_notify(s->sock[k], NNG_PIPE_EV_ADD_POST, pipe_cb, &s->pipe_args[k]);
+    nng_pipe_notify(s->sock[k], NNG_PIPE_EV_REM_POST, pipe_cb, &s->pipe_args[k]);
+    s->conns[k] = calloc((size_t)nctx, sizeof(sc_conn));
+    if (!s->conns[k])
+        return vt_fail(ei, VT_ERR_NOMEM, "contexts");
+    for (int i = 0; i < nctx; i++) {
+        sc_conn *c = &s->conns[k][i];
+        c->s = s;
+        c->sock = k;
+        c->index = (uint32_t)i;
+        c->job_slot = SC_NONE;
+        c->node = SC_NONE;
+        if (k != SC_SOCK_AGENT) {
+            c->batch = calloc(VT_PROTO_MAX_BATCH, sizeof(uint32_t));
+            if (!c->batch)
+                return vt_fail(ei, VT_ERR_NOMEM, "contexts");
+        }
+        if ((rv = nng_ctx_open(&c->ctx, s->sock[k])) != 0 ||
+            (rv = nng_aio_alloc(&c->aio, conn_cb, c)) != 0)
+            return vt_fail(ei, VT_ERR_TRANSPORT, "%s context: %s", sock_names[k], nng_strerror(rv));
+        s->n_conns[k] = i + 1;
+    }
+    if ((rv = nng_listen(s->sock[k], url, NULL, 0)) != 0)
+        return vt_fail(ei, VT_ERR_TRANSPORT, "cannot listen on %s (%s): %s", url, sock_names[k],
+                       nng_strerror(rv));
+    for (int i = 0; i < nctx; i++)
+        conn_recv(&s->conns[k][i]);
+    vt_log_info(s->log, "listen", "sock=%s url=%s contexts=%d recv_max=%lld", sock_names[k], url,
+                nctx, (long long)s->cfg.recv_max);
+    return 0;
+}
+
+int sc_net_start(sched *s, vt_errinfo *ei)
+{
+    int rv;
+    if ((rv = open_sock(s, SC_SOCK_AGENT, s->cfg.agent_listen, SC_AGENT_CTXS, ei)) != 0 ||
+        (rv = open_sock(s, SC_SOCK_WORKER, s->cfg.worker_listen, SC_NODE_CTXS, ei)) != 0 ||
+        (rv = open_sock(s, SC_SOCK_VERIFIER, s->cfg.verifier_listen, SC_NODE_CTXS, ei)) != 0)
+        return rv;
+    return 0;
+}
+
+void sc_net_stop(sched *s)
+{
+    /* Stop every aio first (NNG #1589: never free one whose callback may
+     * still run), then close the sockets. */
+    for (int k = 0; k < SC_SOCKS; k++)
+        for (int i = 0; i < s->n_conns[k]; i++)
+            nng_aio_stop(s->conns[k][i].aio);
+    for (int k = 0; k < SC_SOCKS; k++)
+        if (s->n_conns[k] || nng_socket_id(s->sock[k]) > 0)
+            nng_close(s->sock[k]);
+    for (int k = 0; k < SC_SOCKS; k++) {
+        for (int i = 0; i < s->n_conns[k]; i++) {
+            nng_aio_free(s->conns[k][i].aio);
+            free(s->conns[k][i].batch);
+        }
+        free(s->conns[k]);
+        s->conns[k] = NULL;
+        s->n_conns[k] = 0;
+    }
+}

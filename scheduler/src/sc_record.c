@@ -1,0 +1,298 @@
+/* sc_record.c - what the scheduler stores in Redis and what it attests.
+ *
+ * Redis key verity:sched:job:<job id> holds one msgpack map:
+ *   while pending  {"kind":"submit", "id":u64, "agent":str, "submitted_ms":u64,
+ *                   "deadline_ms":u64 (wall clock, 0 = none),
+ *                   "submit":bin (the submit message, API key replaced)}
+ *   once done      {"kind":"final", "agent":str, "state":u, "submitted_ms",
+ *                   "leased_ms", "computed_ms", "finished_ms", "attempts",
+ *                   "required", "passed", "failed", "worker":bin32 (optional),
+ *                   "result":bin (the exact result_ok reply, receipt included)}
+ * (docs/architecture.md, "Journal").
+ *
+ * The receipt inside result_ok is the scheduler's attestation: canonical
+ * job-record bytes (a fixed-width msgpack array, below), their place in a
+ * Merkle batch of the records finished together, and one Ed25519 signature
+ * over "verity/job-batch/v1" || root per batch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched.h"
+
+#define RECORD_TAG "verity/job-record/v1"
+#define BATCH_TAG "verity/job-batch/v1"
+
+int sc_journal_encode_submit(sched *s, const sc_job *j, vt_buf *out)
+{
+    vt_buf sub;
+    vt_buf_init(&sub, (size_t)s->cfg.recv_max + 1024);
+    vt_errinfo ei = {0};
+    int rv = vt_msg_encode(&j->spec_msg, &sub, &ei);
+    if (rv == 0) {
+        uint64_t deadline = 0;
+        if (j->deadline_ms)
+            deadline = (uint64_t)j->wall_submit_ms + (j->deadline_ms - j->t_submit_us / 1000);
+        rv = vt_mp_write_map(out, 6);
+        rv = rv ? rv : vt_mp_write_cstr(out, "kind");
+        rv = rv ? rv : vt_mp_write_cstr(out, "submit");
+        rv = rv ? rv : vt_mp_write_cstr(out, "id");
+        rv = rv ? rv : vt_mp_write_uint(out, j->id);
+        rv = rv ? rv : vt_mp_write_cstr(out, "agent");
+        rv = rv ? rv : vt_mp_write_cstr(out, s->agents[j->agent].id);
+        rv = rv ? rv : vt_mp_write_cstr(out, "submitted_ms");
+        rv = rv ? rv : vt_mp_write_uint(out, (uint64_t)j->wall_submit_ms);
+        rv = rv ? rv : vt_mp_write_cstr(out, "deadline_ms");
+        rv = rv ? rv : vt_mp_write_uint(out, deadline);
+        rv = rv ? rv : vt_mp_write_cstr(out, "submit");
+        rv = rv ? rv : vt_mp_write_bin(out, sub.data, sub.len);
+    }
+    vt_buf_free(&sub);
+    return rv;
+}
+
+/* Fixed-width canonical bytes of a finished job (what the receipt signs). */
+int sc_record_leaf(const sc_job *j, const char *job_id, const char *agent, vt_buf *w)
+{
+    uint8_t h_tok[VT_HASH_BYTES], h_text[VT_HASH_BYTES], zero[32] = {0};
+    const sc_result *r = j->result;
+    vt_hash_tokens(r ? r->tokens : NULL, r ? r->n_tokens : 0, h_tok);
+    vt_hash_text(r ? r->text : NULL, r ? r->text_len : 0, h_text);
+    const uint8_t *model = r ? r->model_sha256 : zero;
+    int rv = vt_mp_write_array_fixed(w, 16);
+    rv = rv ? rv : vt_mp_write_str_fixed(w, RECORD_TAG, strlen(RECORD_TAG));
+    rv = rv ? rv : vt_mp_write_str_fixed(w, job_id, strlen(job_id));
+    rv = rv ? rv : vt_mp_write_str_fixed(w, agent, strlen(agent));
+    rv = rv ? rv : vt_mp_write_u8_fixed(w, j->state);
+    rv = rv ? rv : vt_mp_write_i32_fixed(w, j->error);
+    rv = rv ? rv : vt_mp_write_bin_fixed(w, model, 32);
+    rv = rv ? rv : vt_mp_write_bin_fixed(w, j->prompt_digest, 32);
+    rv = rv ? rv : vt_mp_write_bin_fixed(w, h_tok, 32);
+    rv = rv ? rv : vt_mp_write_bin_fixed(w, h_text, 32);
+    rv = rv ? rv : vt_mp_write_bin_fixed(w, r ? r->trace_digest : zero, 32);
+    rv = rv ? rv : vt_mp_write_bin_fixed(w, r ? r->worker : zero, 32);
+    rv = rv ? rv : vt_mp_write_u32_fixed(w, j->verify_k);
+    rv = rv ? rv : vt_mp_write_u32_fixed(w, j->n_pass);
+    rv = rv ? rv : vt_mp_write_u32_fixed(w, j->n_fail);
+    rv = rv ? rv : vt_mp_write_u64_fixed(w, (uint64_t)j->wall_submit_ms);
+    rv = rv ? rv : vt_mp_write_u64_fixed(w, (uint64_t)j->wall_done_ms);
+    return rv;
+}
+
+int sc_record_batch_sign(const vt_keypair *kp, const uint8_t root[VT_HASH_BYTES],
+                         uint8_t sig[VT_SIG_BYTES])
+{
+    uint8_t msg[sizeof BATCH_TAG - 1 + VT_HASH_BYTES];
+    memcpy(msg, BATCH_TAG, sizeof BATCH_TAG - 1);
+    memcpy(msg + sizeof BATCH_TAG - 1, root, VT_HASH_BYTES);
+    return vt_sign(kp, msg, sizeof msg, sig);
+}
+
+int sc_record_receipt(const vt_buf *leaf_bytes, const vt_merkle_proof *p,
+                      const uint8_t root[VT_HASH_BYTES], const uint8_t sig[VT_SIG_BYTES],
+                      const uint8_t pk[VT_PUBKEY_BYTES], vt_buf *w)
+{
+    int rv = vt_mp_write_map(w, 8);
+    rv = rv ? rv : vt_mp_write_cstr(w, "kind");
+    rv = rv ? rv : vt_mp_write_cstr(w, "verity/sched-receipt/v1");
+    rv = rv ? rv : vt_mp_write_cstr(w, "record");
+    rv = rv ? rv : vt_mp_write_bin(w, leaf_bytes->data, leaf_bytes->len);
+    rv = rv ? rv : vt_mp_write_cstr(w, "index");
+    rv = rv ? rv : vt_mp_write_uint(w, p->index);
+    rv = rv ? rv : vt_mp_write_cstr(w, "n");
+    rv = rv ? rv : vt_mp_write_uint(w, p->n);
+    rv = rv ? rv : vt_mp_write_cstr(w, "path");
+    rv = rv ? rv : vt_mp_write_array(w, p->path_len);
+    for (uint32_t i = 0; i < p->path_len && !rv; i++)
+        rv = vt_mp_write_bin(w, p->path[i], VT_HASH_BYTES);
+    rv = rv ? rv : vt_mp_write_cstr(w, "root");
+    rv = rv ? rv : vt_mp_write_bin(w, root, VT_HASH_BYTES);
+    rv = rv ? rv : vt_mp_write_cstr(w, "sig");
+    rv = rv ? rv : vt_mp_write_bin(w, sig, VT_SIG_BYTES);
+    rv = rv ? rv : vt_mp_write_cstr(w, "pk");
+    rv = rv ? rv : vt_mp_write_bin(w, pk, VT_PUBKEY_BYTES);
+    return rv;
+}
+
+/* The result_ok reply of a finished job, receipt included. */
+int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_t receipt_len,
+                        vt_buf *out)
+{
+    vt_msg m;
+    vt_msg_init(&m, VT_MSG_RESULT_OK);
+    vt_msg_result_ok *r = &m.u.result_ok;
+    sc_job_id_format(j->id, r->job_id);
+    r->state = (vt_job_state)j->state;
+    r->error = j->error;
+    r->error_msg = j->error_msg;
+    const sc_result *res = j->result;
+    if (res && j->state == VT_JOB_VERIFIED) {
+        r->tokens = res->tokens;
+        r->n_tokens = res->n_tokens;
+        r->text = res->text;
+        r->text_len = res->text_len;
+        r->embedding = res->embedding;
+        r->n_embedding = res->n_embedding;
+        r->stop_reason = res->stop_reason;
+        memcpy(r->trace_digest, res->trace_digest, VT_DIGEST_BYTES);
+    }
+    if (res) {
+        memcpy(r->model_sha256, res->model_sha256, 32);
+        memcpy(r->worker, res->worker, 32);
+    } else {
+        memcpy(r->model_sha256, s->models[j->model].sha256, 32);
+    }
+    r->verify.required = j->verify_k;
+    r->verify.passed = j->n_pass;
+    r->verify.failed = j->n_fail;
+    r->verdicts = j->verdicts;
+    r->n_verdicts = j->n_verdicts;
+    r->receipt = receipt;
+    r->receipt_len = (uint32_t)receipt_len;
+    r->submitted_ms = (uint64_t)j->wall_submit_ms;
+    r->finished_ms = (uint64_t)j->wall_done_ms;
+    vt_errinfo ei = {0};
+    int rv = vt_msg_encode(&m, out, &ei);
+    if (rv)
+        vt_log_error(s->log, "journal.encode", "result_ok: %s", vt_errinfo_msg(&ei));
+    return rv;
+}
+
+int sc_record_encode_final(sched *s, const sc_job *j, const vt_buf *result_ok, vt_buf *w)
+{
+    const sc_result *r = j->result;
+    int rv = vt_mp_write_map(w, r ? 13 : 12);
+    rv = rv ? rv : vt_mp_write_cstr(w, "kind");
+    rv = rv ? rv : vt_mp_write_cstr(w, "final");
+    rv = rv ? rv : vt_mp_write_cstr(w, "agent");
+    rv = rv ? rv : vt_mp_write_cstr(w, s->agents[j->agent].id);
+    rv = rv ? rv : vt_mp_write_cstr(w, "state");
+    rv = rv ? rv : vt_mp_write_uint(w, j->state);
+    rv = rv ? rv : vt_mp_write_cstr(w, "submitted_ms");
+    rv = rv ? rv : vt_mp_write_uint(w, (uint64_t)j->wall_submit_ms);
+    rv = rv ? rv : vt_mp_write_cstr(w, "leased_ms");
+    rv = rv ? rv : vt_mp_write_uint(w, (uint64_t)j->wall_leased_ms);
+    rv = rv ? rv : vt_mp_write_cstr(w, "computed_ms");
+    rv = rv ? rv : vt_mp_write_uint(w, (uint64_t)j->wall_computed_ms);
+    rv = rv ? rv : vt_mp_write_cstr(w, "finished_ms");
+    rv = rv ? rv : vt_mp_write_uint(w, (uint64_t)j->wall_done_ms);
+    rv = rv ? rv : vt_mp_write_cstr(w, "attempts");
+    rv = rv ? rv : vt_mp_write_uint(w, j->attempts);
+    rv = rv ? rv : vt_mp_write_cstr(w, "required");
+    rv = rv ? rv : vt_mp_write_uint(w, j->verify_k);
+    rv = rv ? rv : vt_mp_write_cstr(w, "passed");
+    rv = rv ? rv : vt_mp_write_uint(w, j->n_pass);
+    rv = rv ? rv : vt_mp_write_cstr(w, "failed");
+    rv = rv ? rv : vt_mp_write_uint(w, j->n_fail);
+    if (r) {
+        rv = rv ? rv : vt_mp_write_cstr(w, "worker");
+        rv = rv ? rv : vt_mp_write_bin(w, r->worker, 32);
+    }
+    rv = rv ? rv : vt_mp_write_cstr(w, "result");
+    rv = rv ? rv : vt_mp_write_bin(w, result_ok->data, result_ok->len);
+    return rv;
+}
+
+/* Read a stored record (bounded reader; unknown keys skipped). kind is
+ * "submit" or "final"; fields not present stay zero. */
+int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v)
+{
+    memset(v, 0, sizeof *v);
+    vt_mp_reader r;
+    vt_mp_reader_init(&r, buf, len);
+    uint32_t n;
+    if (vt_mp_read_map(&r, &n) != 0)
+        return VT_ERR_FORMAT;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kl;
+        if (vt_mp_read_str(&r, &k, &kl) != 0)
+            return VT_ERR_FORMAT;
+        int rv = 0;
+        uint64_t u = 0;
+        const char *sv;
+        uint32_t sl;
+        const uint8_t *b;
+        uint32_t bl;
+#define KEY(name) vt_mp_str_eq(k, kl, name)
+        if (KEY("kind")) {
+            if ((rv = vt_mp_read_str(&r, &sv, &sl)) == 0)
+                v->is_final = vt_mp_str_eq(sv, sl, "final");
+        } else if (KEY("agent")) {
+            if ((rv = vt_mp_read_str(&r, &sv, &sl)) == 0) {
+                if (sl >= sizeof v->agent)
+                    return VT_ERR_FORMAT;
+                memcpy(v->agent, sv, sl);
+                v->agent[sl] = 0;
+            }
+        } else if (KEY("id")) {
+            rv = vt_mp_read_uint(&r, &v->id);
+        } else if (KEY("state")) {
+            if ((rv = vt_mp_read_uint(&r, &u)) == 0) {
+                if (u >= VT_JOB_STATE__COUNT)
+                    return VT_ERR_FORMAT;
+                v->state = (int)u;
+            }
+        } else if (KEY("submitted_ms")) {
+            rv = vt_mp_read_uint(&r, &v->submitted_ms);
+        } else if (KEY("leased_ms")) {
+            rv = vt_mp_read_uint(&r, &v->leased_ms);
+        } else if (KEY("computed_ms")) {
+            rv = vt_mp_read_uint(&r, &v->computed_ms);
+        } else if (KEY("finished_ms")) {
+            rv = vt_mp_read_uint(&r, &v->finished_ms);
+        } else if (KEY("deadline_ms")) {
+            rv = vt_mp_read_uint(&r, &v->deadline_ms);
+        } else if (KEY("attempts")) {
+            if ((rv = vt_mp_read_uint(&r, &u)) == 0)
+                v->attempts = (uint32_t)(u > 255 ? 255 : u);
+        } else if (KEY("required") || KEY("passed") || KEY("failed")) {
+            if ((rv = vt_mp_read_uint(&r, &u)) == 0) {
+                uint32_t x = (uint32_t)(u > 255 ? 255 : u);
+                if (KEY("required"))
+                    v->verify.required = x;
+                else if (KEY("passed"))
+                    v->verify.passed = x;
+                else
+                    v->verify.failed = x;
+            }
+        } else if (KEY("worker")) {
+            if ((rv = vt_mp_read_bin(&r, &b, &bl)) == 0) {
+                if (bl != 32)
+                    return VT_ERR_FORMAT;
+                memcpy(v->worker, b, 32);
+                v->has_worker = true;
+            }
+        } else if (KEY("result")) {
+            if ((rv = vt_mp_read_bin(&r, &b, &bl)) == 0) {
+                v->result = b;
+                v->result_len = bl;
+            }
+        } else if (KEY("submit")) {
+            if ((rv = vt_mp_read_bin(&r, &b, &bl)) == 0) {
+                v->submit = b;
+                v->submit_len = bl;
+            }
+        } else {
+            rv = vt_mp_skip(&r);
+        }
+#undef KEY
+        if (rv)
+            return VT_ERR_FORMAT;
+    }
+    if (!v->agent[0])
+        return VT_ERR_FORMAT;
+    if (v->is_final && !v->result)
+        return VT_ERR_FORMAT;
+    if (!v->is_final && (!v->submit || !v->id))
+        return VT_ERR_FORMAT;
+    return 0;
+}
+
+int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v)
+{
+    int rv = sc_record_decode(buf, len, v);
+    if (rv == 0 && !v->is_final)
+        return VT_ERR_NOTFOUND;
+    return rv;
+}
