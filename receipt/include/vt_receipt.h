@@ -1,0 +1,140 @@
+/* vt_receipt.h - the signed receipt an agent gets for each completed job,
+ * and the offline check of it (docs/verification.md, "Receipts").
+ *
+ * A receipt says exactly what ran: the job and agent ids, the model (sha256),
+ * the input tokens, the sampling parameters and seed, the worker's signed
+ * result (output tokens, text, trace digest, per-layer digests), every
+ * verifier's signed verdict, the Merkle paths tying each of those leaves to
+ * the batch root its node signed, timestamps, any memory that went into the
+ * prompt, and the receipt's index in the transparency log, all signed by
+ * the scheduler.
+ *
+ * Layout of a receipt file (msgpack map):
+ *   {"v":1, "t":"receipt",
+ *    "body": BIN   canonical body bytes (below), hashed exactly as stored
+ *    "log_index": u64, "scheduler": BIN(32), "sig": BIN(64),
+ *    "head": [size, time_ms, root, sig]   optional signed tree head
+ *    "inclusion": [BIN(32)...]}           optional inclusion proof
+ *
+ * receipt hash = BLAKE2b-256("verity/receipt/v1" || body)
+ * scheduler sig = Ed25519("verity/receipt-sig/v1" || receipt hash || log_index u64 BE)
+ * log leaf      = the receipt hash (the log holds only receipt hashes; the
+ *                 receipt itself stays private to its agent)
+ *
+ * The body is a fixed-length msgpack array written with fixed-width integers
+ * (docs/verification.md lists it field by field), so a receipt has exactly
+ * one encoding and its hash never depends on how a map was re-encoded.
+ */
+#ifndef VT_RECEIPT_H
+#define VT_RECEIPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vt_protocol.h"
+#include "vt_tlog.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VT_RECEIPT_VERSION 1
+#define VT_RECEIPT_MAX_BYTES (8u * 1024u * 1024u)
+
+/* A node's attestation of one leaf: the batch root it signed, the signature,
+ * and the leaf's path to that root. */
+typedef struct vt_receipt_attest {
+    uint8_t node_pk[VT_PUBKEY_BYTES];
+    uint8_t batch_root[VT_HASH_BYTES];
+    uint8_t batch_sig[VT_SIG_BYTES];
+    vt_merkle_proof proof;
+} vt_receipt_attest;
+
+typedef struct vt_receipt_verdict {
+    vt_wire_verdict v;      /* signed fields; v.proof is unused (see att) */
+    vt_receipt_attest att;
+} vt_receipt_verdict;
+
+typedef struct vt_receipt {
+    char job_id[VT_JOB_ID_MAX + 1];
+    char agent_id[VT_JOB_ID_MAX + 1];
+    uint8_t model_sha256[VT_SHA256_BYTES];
+    const int32_t *prompt;          /* input tokens */
+    uint32_t n_prompt;
+    vt_sampling sampling;
+    uint32_t max_tokens;
+    const char *const *stop;
+    uint32_t n_stop;
+    char policy[32];                /* "full:1", "sampled:0.1", "none" */
+    vt_wire_result result;          /* the worker's signed result (proof unused: see worker) */
+    vt_receipt_attest worker;
+    const vt_receipt_verdict *verdicts;
+    uint32_t n_verdicts;
+    uint64_t submitted_ms, computed_ms, finished_ms;
+    bool has_memory;
+    uint8_t memory_head[VT_HASH_BYTES];
+    const char *memory_text;        /* the exact memory text put into the prompt */
+    size_t memory_text_len;
+} vt_receipt;
+
+/* Canonical body bytes of r (appended to out). */
+int vt_receipt_body(const vt_receipt *r, vt_buf *out, vt_errinfo *ei);
+void vt_receipt_hash(const uint8_t *body, size_t len, uint8_t out[VT_HASH_BYTES]);
+
+/* Scheduler side: sign and write the receipt file. head/incl may be NULL. */
+int vt_receipt_seal(const uint8_t *body, size_t body_len, uint64_t log_index,
+                    const vt_keypair *scheduler, vt_buf *out, vt_errinfo *ei);
+
+/* A decoded receipt file. Pointers in r point into memory owned by it. */
+typedef struct vt_receipt_file {
+    vt_receipt r;
+    const uint8_t *body;
+    size_t body_len;
+    uint8_t hash[VT_HASH_BYTES];
+    uint64_t log_index;
+    uint8_t scheduler_pk[VT_PUBKEY_BYTES];
+    uint8_t sig[VT_SIG_BYTES];
+    bool has_head;
+    vt_tree_head head;
+    bool has_inclusion;
+    vt_tlog_proof inclusion;
+    void *mem_; /* private */
+} vt_receipt_file;
+
+/* Bounded decode (hostile input is fine). VT_ERR_FORMAT/VT_ERR_PROTO with a
+ * detail naming the field. */
+int vt_receipt_decode(const uint8_t *buf, size_t len, vt_receipt_file *out, vt_errinfo *ei);
+void vt_receipt_file_free(vt_receipt_file *f);
+
+/* Re-encode f with a tree head and inclusion proof attached (the agent can
+ * fetch them later from `verity log prove`). */
+int vt_receipt_attach_proof(const vt_receipt_file *f, const vt_tree_head *head,
+                            const vt_tlog_proof *inclusion, vt_buf *out, vt_errinfo *ei);
+
+/* What the offline check found. */
+typedef struct vt_receipt_report {
+    bool scheduler_sig_ok;
+    bool scheduler_trusted;   /* scheduler key equals the one the caller trusts */
+    bool worker_sig_ok;
+    bool consistent;          /* result matches the job: model, input, job id */
+    uint32_t verdicts_ok;     /* verdicts whose signature and path check */
+    uint32_t verdicts_pass;   /* of those, passes from nodes other than the worker */
+    bool log_checked;         /* a signed head and inclusion proof were present */
+    bool log_ok;
+} vt_receipt_report;
+
+/* Check every hash and signature in f. trusted_scheduler may be NULL (then
+ * scheduler_trusted stays false and the result is at best VT_ERR_DENIED).
+ * Returns 0 when everything checks, VT_ERR_BADSIG / VT_ERR_MISMATCH with
+ * the first failure in ei otherwise. */
+int vt_receipt_verify(const vt_receipt_file *f, const uint8_t *trusted_scheduler,
+                      vt_receipt_report *rep, vt_errinfo *ei);
+
+/* Canonical JSON rendering: keys in a fixed order, no whitespace, bytes as
+ * lowercase hex, integers as numbers. Appended to out (NUL-terminated). */
+int vt_receipt_json(const vt_receipt_file *f, vt_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
