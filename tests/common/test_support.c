@@ -13,7 +13,7 @@
 int main(void)
 {
     const char *tmp = vt_ts_tmpdir();
-    VT_CHECK(tmp && strstr(tmp, "vt-test-") != NULL, "tmpdir %s", tmp);
+    VT_CHECK(tmp && strstr(tmp, "vt-test-") != NULL, "tmpdir %s", tmp ? tmp : "(null)");
     VT_CHECK(access(tmp, W_OK) == 0, "tmpdir writable");
     char bin[600];
     vt_ts_bin("verity-x", bin, sizeof(bin));

@@ -217,40 +217,17 @@ int vt_registry_agent_get(vt_redis *r, const char *agent_id,
     return 0;
 }
 
-static bool valid_id_member(const char *s)
+static int get_agent(vt_redis *r, const char *id, void *out, vt_errinfo *ei)
 {
-    return reg_valid_agent_id(s);
+    return vt_registry_agent_get(r, id, out, ei);
 }
 
 int vt_registry_agent_list(vt_redis *r, vt_agent_info **out, size_t *n,
                            vt_errinfo *ei)
 {
-    *out = NULL;
-    *n = 0;
-    char **ids;
-    size_t count;
-    int rv = reg_members(r, VT_AGENT_SET, valid_id_member, &ids, &count, ei);
-    if (rv != 0)
-        return rv;
-    vt_agent_info *list = count ? calloc(count, sizeof(*list)) : NULL;
-    if (count && !list) {
-        reg_free_members(ids, count);
-        return vt_fail(ei, VT_ERR_NOMEM, "registry: out of memory");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < count && rv == 0; i++) {
-        int grv = vt_registry_agent_get(r, ids[i], &list[k], ei);
-        if (grv == 0)
-            k++;
-        else if (grv != VT_ERR_NOTFOUND && grv != VT_ERR_FORMAT)
-            rv = grv; /* Redis trouble: report; bad records are skipped */
-    }
-    reg_free_members(ids, count);
-    if (rv != 0) {
-        free(list);
-        return rv;
-    }
+    void *list;
+    int rv = reg_list(r, VT_AGENT_SET, reg_valid_agent_id, sizeof(vt_agent_info),
+                      get_agent, &list, n, ei);
     *out = list;
-    *n = k;
-    return 0;
+    return rv;
 }

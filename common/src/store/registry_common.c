@@ -25,6 +25,19 @@ static const char revoke_lua[] =
     "end "
     "return 1";
 
+/* Run a command whose reply must be an integer (our scripts' 0/1). */
+static int command_int(vt_redis *r, int argc, const char **argv, long long *out,
+                       vt_errinfo *ei)
+{
+    redisReply *rep;
+    int rv = vt_redis_commandv(r, &rep, ei, argc, argv, NULL);
+    if (rv != 0)
+        return rv;
+    rv = vt_redis_reply_int(rep, out, ei);
+    freeReplyObject(rep);
+    return rv;
+}
+
 void reg_agent_key(const char *id, char *buf, size_t n)
 {
     snprintf(buf, n, "verity:agent:{%s}", id);
@@ -63,13 +76,8 @@ int reg_create(vt_redis *r, const char *key, const char *set,
     argv[argc++] = member;
     for (int i = 0; i < 2 * nfields; i++)
         argv[argc++] = fv[i];
-    redisReply *rep;
-    int rv = vt_redis_commandv(r, &rep, ei, argc, argv, NULL);
-    if (rv != 0)
-        return rv;
     long long created = 0;
-    rv = vt_redis_reply_int(rep, &created, ei);
-    freeReplyObject(rep);
+    int rv = command_int(r, argc, argv, &created, ei);
     if (rv != 0)
         return rv;
     return created ? 0 : vt_fail(ei, VT_ERR_EXISTS, "registry: %s already exists", key);
@@ -80,13 +88,8 @@ int reg_revoke(vt_redis *r, const char *key, vt_errinfo *ei)
     char now[32];
     snprintf(now, sizeof(now), "%lld", (long long)vt_wall_ms());
     const char *argv[] = {"EVAL", revoke_lua, "1", key, now};
-    redisReply *rep;
-    int rv = vt_redis_commandv(r, &rep, ei, 5, argv, NULL);
-    if (rv != 0)
-        return rv;
     long long found = 0;
-    rv = vt_redis_reply_int(rep, &found, ei);
-    freeReplyObject(rep);
+    int rv = command_int(r, 5, argv, &found, ei);
     if (rv != 0)
         return rv;
     return found ? 0 : vt_fail(ei, VT_ERR_NOTFOUND, "registry: %s not found", key);
@@ -137,6 +140,40 @@ int reg_members(vt_redis *r, const char *set, bool (*valid)(const char *),
     if (k > 1)
         qsort(m, k, sizeof(*m), cmp_str);
     *out = m;
+    *n = k;
+    return 0;
+}
+
+int reg_list(vt_redis *r, const char *set, bool (*valid)(const char *),
+             size_t elem_size, reg_get_fn get, void **out, size_t *n,
+             vt_errinfo *ei)
+{
+    *out = NULL;
+    *n = 0;
+    char **members;
+    size_t count;
+    int rv = reg_members(r, set, valid, &members, &count, ei);
+    if (rv != 0)
+        return rv;
+    char *list = count ? calloc(count, elem_size) : NULL;
+    if (count && !list) {
+        reg_free_members(members, count);
+        return vt_fail(ei, VT_ERR_NOMEM, "registry: out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < count && rv == 0; i++) {
+        int grv = get(r, members[i], list + k * elem_size, ei);
+        if (grv == 0)
+            k++;
+        else if (grv != VT_ERR_NOTFOUND && grv != VT_ERR_FORMAT)
+            rv = grv; /* Redis trouble: report; malformed records are skipped */
+    }
+    reg_free_members(members, count);
+    if (rv != 0) {
+        free(list);
+        return rv;
+    }
+    *out = list;
     *n = k;
     return 0;
 }

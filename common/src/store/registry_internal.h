@@ -25,6 +25,16 @@ int reg_revoke(vt_redis *r, const char *key, vt_errinfo *ei);
 int reg_members(vt_redis *r, const char *set, bool (*valid)(const char *),
                 char ***out, size_t *n, vt_errinfo *ei);
 void reg_free_members(char **m, size_t n);
+/* Fetch one record by index member into out (a vt_agent_info or
+ * vt_node_info): 0, VT_ERR_NOTFOUND / VT_ERR_FORMAT (skipped by reg_list) or
+ * a Redis error. */
+typedef int (*reg_get_fn)(vt_redis *r, const char *member, void *out,
+                          vt_errinfo *ei);
+/* Every valid member of the index set, fetched with get, sorted by member;
+ * *out is a malloc'd array of n records of elem_size bytes. */
+int reg_list(vt_redis *r, const char *set, bool (*valid)(const char *),
+             size_t elem_size, reg_get_fn get, void **out, size_t *n,
+             vt_errinfo *ei);
 
 /* What a key check needs from an agent record. */
 typedef struct reg_agent_auth {

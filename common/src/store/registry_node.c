@@ -100,35 +100,17 @@ int vt_registry_node_lookup(vt_redis *r, const char *pubhex,
     return 0;
 }
 
+static int get_node(vt_redis *r, const char *pubhex, void *out, vt_errinfo *ei)
+{
+    return vt_registry_node_lookup(r, pubhex, out, ei);
+}
+
 int vt_registry_node_list(vt_redis *r, vt_node_info **out, size_t *n,
                           vt_errinfo *ei)
 {
-    *out = NULL;
-    *n = 0;
-    char **keys;
-    size_t count;
-    int rv = reg_members(r, VT_NODE_SET, valid_pub_member, &keys, &count, ei);
-    if (rv != 0)
-        return rv;
-    vt_node_info *list = count ? calloc(count, sizeof(*list)) : NULL;
-    if (count && !list) {
-        reg_free_members(keys, count);
-        return vt_fail(ei, VT_ERR_NOMEM, "registry: out of memory");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < count && rv == 0; i++) {
-        int lrv = vt_registry_node_lookup(r, keys[i], &list[k], ei);
-        if (lrv == 0)
-            k++;
-        else if (lrv != VT_ERR_NOTFOUND && lrv != VT_ERR_FORMAT)
-            rv = lrv;
-    }
-    reg_free_members(keys, count);
-    if (rv != 0) {
-        free(list);
-        return rv;
-    }
+    void *list;
+    int rv = reg_list(r, VT_NODE_SET, valid_pub_member, sizeof(vt_node_info),
+                      get_node, &list, n, ei);
     *out = list;
-    *n = k;
-    return 0;
+    return rv;
 }
