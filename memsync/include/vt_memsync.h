@@ -36,6 +36,7 @@ extern "C" {
 #define VT_MEM_MAX_AGENT 128       /* bytes of an agent id */
 #define VT_MEM_MAX_PROFILE_KEY 128
 #define VT_MEM_MAX_PROFILE_VALUE 4096
+#define VT_MEM_MAX_PROFILE_KEYS 1024 /* keys per agent profile */
 #define VT_MEM_MAX_K 1000          /* results per search / items per list page */
 
 /* Reciprocal rank fusion constant: fused = sum over rankings of 1/(k + rank)
@@ -192,6 +193,15 @@ int vt_memsync_verify(vt_memsync *c, const vt_mem_cred *cred,
                       vt_mem_verify *out, vt_errinfo *ei);
 
 /* ---- memory-augmented jobs (used by the scheduler) ---------------------- */
+
+/* The scheduler's service key, derived from the shared auth secret (the
+ * one in VERITY_AUTH_SECRET_FILE) so that no extra key file exists:
+ *   "vts_" + hex(BLAKE2b-256(key = secret, msg = "verity-memsync-service-v1"))
+ * memsync accepts it only with a job id whose owner (in the scheduler's
+ * Redis state) is the agent named in the request. */
+#define VT_MEM_SERVICE_KEY_LEN 68
+#define VT_MEM_SERVICE_KEY_BUFSZ 69
+void vt_mem_service_key(const uint8_t secret[32], char out[VT_MEM_SERVICE_KEY_BUFSZ]);
 
 /* The documented prompt template (docs/memsync.md, "Prompt template"):
  *

@@ -33,6 +33,26 @@ double ms_cosine(const float *a, const float *b, uint32_t dim)
     return dot / (sqrt(na) * sqrt(nb));
 }
 
+float ms_dot(const float *a, const float *b, uint32_t dim)
+{
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t i = 0;
+    for (; i + 8 <= dim; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += a[i + j] * b[i + j];
+    for (; i < dim; i++)
+        s[i & 7] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+float ms_inv_norm(const float *v, uint32_t dim)
+{
+    double n = 0.0;
+    for (uint32_t i = 0; i < dim; i++)
+        n += (double)v[i] * (double)v[i];
+    return n > 0.0 ? (float)(1.0 / sqrt(n)) : 0.0f;
+}
+
 static int better(const ms_scored *x, const ms_scored *y)
 {
     if (x->score != y->score)

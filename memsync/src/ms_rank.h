@@ -23,6 +23,15 @@ double ms_bm25_term(double idf, uint32_t tf, uint32_t doc_len, double avg_len);
  * 0 when either vector is all zeros. */
 double ms_cosine(const float *a, const float *b, uint32_t dim);
 
+/* Float dot product for the search hot path: 8 partial sums (lane i % 8),
+ * combined as ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)); the fixed order keeps
+ * results identical run to run, and the lanes let the compiler vectorize
+ * without -ffast-math. */
+float ms_dot(const float *a, const float *b, uint32_t dim);
+
+/* 1/|v| in double, or 0 for a zero vector. */
+float ms_inv_norm(const float *v, uint32_t dim);
+
 /* A candidate in a ranking: identified by its position `doc` in the
  * caller's arrays, with a score; higher scores rank first, ties go to the
  * smaller id (older memory first) so rankings are deterministic. */

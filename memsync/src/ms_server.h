@@ -1,0 +1,41 @@
+/* ms_server.h - verity-memsync's request handling: an NNG REP socket with
+ * one context per worker thread; each worker owns its Redis connection
+ * (ms_store) and handles one request at a time, start to finish. Writes of
+ * one agent are serialized in this process by a striped mutex and across
+ * replicas by the store's compare-and-set; different agents run in
+ * parallel. */
+#ifndef MS_SERVER_H
+#define MS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ms_store.h"
+#include "vt_log.h"
+#include "vt_metrics.h"
+
+typedef struct ms_server_cfg {
+    const char *listen;       /* NNG URL */
+    const char *redis_url;
+    uint8_t secret[32];       /* auth secret (API-key MACs, service key) */
+    ms_limits limits;
+    size_t recv_max;          /* NNG_OPT_RECVMAXSZ, also the answer cap */
+    int workers;              /* threads = concurrent requests */
+    size_t cache_agents;      /* agents whose index is kept in memory */
+    vt_log *log;
+    vt_metrics *metrics;      /* may be NULL */
+} ms_server_cfg;
+
+typedef struct ms_server ms_server;
+
+int ms_server_start(ms_server **out, const ms_server_cfg *cfg, vt_errinfo *ei);
+/* Close the socket, finish in-flight requests, join, free. */
+void ms_server_stop(ms_server *s);
+/* For /readyz: Redis answered the last health check. */
+bool ms_server_ready(void *s, char *why, size_t whysz);
+/* Health check: PING Redis on the caller's connection; call periodically
+ * from the main loop. */
+void ms_server_tick(ms_server *s);
+
+#endif
