@@ -1,5 +1,6 @@
 /* test_log.c - text and JSON log lines: format, escaping, levels, rate
  * limit. The JSON lines are checked with a small strict parser below. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,8 +242,59 @@ static void test_ratelimit(void)
     vt_ratelimit_destroy(&rl);
 }
 
+static void *log_many(void *arg)
+{
+    vt_log *log = arg;
+    for (int i = 0; i < 300; i++)
+        vt_log_info(log, "t.line", "i=%d pad=%0200d", i, 0);
+    return NULL;
+}
+
+/* Lines from several threads never interleave: every line parses. */
+static void test_threads(void)
+{
+    char path[600];
+    vt_ts_path("threads.txt", path, sizeof(path));
+    FILE *f = fopen(path, "w");
+    VT_REQUIRE(f != NULL, "open");
+    vt_log *log;
+    VT_REQUIRE_OK(vt_log_open(&log, "t", VT_LOG_INFO, VT_LOG_JSON, f));
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, log_many, log);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    vt_log_close(log);
+    fclose(f);
+    char *text = vt_ts_read_file(path, NULL);
+    VT_REQUIRE(text != NULL, "read");
+    int lines = 0, good = 0;
+    for (char *p = text; *p;) {
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        char save = nl[1];
+        nl[1] = '\0';
+        vt_strbuf k[8], v[8];
+        memset(k, 0, sizeof(k));
+        memset(v, 0, sizeof(v));
+        good += parse_line(p, k, v) == 5;
+        for (int i = 0; i < 8; i++) {
+            vt_strbuf_free(&k[i]);
+            vt_strbuf_free(&v[i]);
+        }
+        nl[1] = save;
+        lines++;
+        p = nl + 1;
+    }
+    VT_CHECK_EQ_INT(lines, 1200);
+    VT_CHECK_EQ_INT(good, 1200);
+    free(text);
+}
+
 int main(void)
 {
+    test_threads();
     test_json();
     test_text();
     test_levels();

@@ -14,7 +14,10 @@
  * - Processes: vt_proc_spawn() forks+execs a binary with extra environment,
  *   stdout+stderr going to <tmpdir>/<name>.log. Children get
  *   PR_SET_PDEATHSIG=SIGKILL, and every process still running at exit is
- *   SIGKILLed, so a crashing test leaves no daemons behind.
+ *   SIGKILLed, so a crashing test leaves no daemons behind. (PDEATHSIG
+ *   fires when the spawning THREAD ends: spawn from main or from a thread
+ *   that outlives the child.) A vt_proc is for one thread at a time.
+ *   Children start with an empty signal mask and SIGPIPE at default.
  * - Ports: vt_ts_free_port() asks the kernel for an unused loopback port
  *   (bind 127.0.0.1:0); tiny race window, acceptable for tests.
  * - Nothing here asserts: functions return 0 / vt_err codes or bools, the
