@@ -50,6 +50,8 @@ typedef struct vt_replay_verdict {
                                  n_layers = only the final digest, -1 none */
     /* wrong_token/malformed at a replayed position: this replay's digests of
      * that position alone; wrong_digest: the replay's whole trace. */
+    int have_replay_digest;   /* the replay ran to the end: */
+    uint8_t replay_digest[VT_DIGEST_BYTES]; /* its whole-trace final digest */
     uint32_t n_layers;
     uint8_t final_digest[VT_DIGEST_BYTES];
     uint8_t layer_digest[VT_MAX_LAYERS][VT_DIGEST_BYTES];

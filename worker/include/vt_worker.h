@@ -19,6 +19,9 @@
 #ifndef VT_WORKER_H
 #define VT_WORKER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -179,6 +182,13 @@ int vt_node_hello(vt_node_conn *c, const vt_keypair *kp, vt_hello_role role,
 
 /* Number of online CPUs (>= 1): the default of --threads. */
 int vt_node_cpus(void);
+
+/* pthread_cond_timedwait for ms milliseconds from now (mu held). */
+void vt_node_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms);
+/* Sleep ms in small steps, returning early once *quit is set. */
+void vt_node_sleep(const atomic_bool *quit, uint64_t ms);
+/* Exponential backoff step: doubles *ms up to max_ms. */
+void vt_node_backoff(uint64_t *ms, uint64_t max_ms);
 
 #ifdef __cplusplus
 }

@@ -436,14 +436,7 @@ void wk_engine_loop(wk *w)
             for (int i = 0; i < w->n_jobs && !work; i++)
                 work = w->jobs[i]->state == WK_QUEUED || w->jobs[i]->cancel;
             if (!work && !vt_signals_stop_requested(w->sig)) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 50 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&w->cv_main, &w->mu, &ts);
+                vt_node_cond_wait_ms(&w->cv_main, &w->mu, 50);
             }
             pthread_mutex_unlock(&w->mu);
         }

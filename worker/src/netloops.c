@@ -23,13 +23,6 @@
 #define CALL_TIMEOUT_MS 10000
 #define BACKOFF_MAX_MS 2000
 
-static void sleep_unless_quit(wk *w, uint64_t ms)
-{
-    uint64_t end = vt_mono_ms() + ms;
-    while (!atomic_load(&w->quit) && vt_mono_ms() < end)
-        vt_sleep_ms(20);
-}
-
 static void copy_session(wk *w, char out[VT_SESSION_MAX + 1])
 {
     pthread_mutex_lock(&w->mu);
@@ -147,8 +140,8 @@ void *wk_fetcher_main(void *arg)
             if (rv) {
                 vt_log_warn(w->log, "worker.hello_failed", "err=%s detail=\"%s\"", vt_errname(rv),
                             vt_errinfo_msg(&ei));
-                sleep_unless_quit(w, backoff);
-                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                vt_node_sleep(&w->quit, backoff);
+                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             }
             continue;
         }
@@ -157,14 +150,7 @@ void *wk_fetcher_main(void *arg)
         pthread_mutex_lock(&w->mu);
         int cap = w->slots - w->n_jobs;
         if (cap <= 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->cv_fetch, &w->mu, &ts);
+            vt_node_cond_wait_ms(&w->cv_fetch, &w->mu, 200);
             pthread_mutex_unlock(&w->mu);
             continue;
         }
@@ -178,8 +164,8 @@ void *wk_fetcher_main(void *arg)
         if (rv) {
             vt_msg_free(&reply);
             call_failed(w, "fetch", rv, &ei, w->m_err_fetch);
-            sleep_unless_quit(w, backoff);
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            vt_node_sleep(&w->quit, backoff);
+            vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             continue;
         }
         backoff = 100;
@@ -221,14 +207,7 @@ void *wk_sender_main(void *arg)
     while (batch) {
         pthread_mutex_lock(&w->mu);
         while (w->n_out == 0 && !atomic_load(&w->quit)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&w->cv_send, &w->mu, &ts);
+            vt_node_cond_wait_ms(&w->cv_send, &w->mu, 200);
         }
         if (w->n_out == 0) { /* quit and nothing left */
             pthread_mutex_unlock(&w->mu);
@@ -265,8 +244,8 @@ void *wk_sender_main(void *arg)
                 /* the scheduler will never take this batch: drop it */
                 vt_log_error(w->log, "results.dropped", "n=%u err=%s", n, vt_errname(rv));
             } else {
-                sleep_unless_quit(w, backoff);
-                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                vt_node_sleep(&w->quit, backoff);
+                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
                 continue;
             }
         } else {
@@ -302,7 +281,7 @@ void *wk_heartbeat_main(void *arg)
     }
     uint64_t *ids = malloc(VT_PROTO_MAX_LEASES * sizeof *ids);
     while (ids && !atomic_load(&w->quit)) {
-        sleep_unless_quit(w, (uint64_t)w->heartbeat_ms);
+        vt_node_sleep(&w->quit, (uint64_t)w->heartbeat_ms);
         if (atomic_load(&w->quit) || !atomic_load(&w->registered))
             continue;
         vt_msg m;

@@ -225,6 +225,8 @@ static void check_digest(vt_checker *c, replay *r, int seq)
         snprintf(r->v->detail, sizeof r->v->detail, "no replay trace: %s", vt_strerror(rv));
         return;
     }
+    r->v->have_replay_digest = 1;
+    memcpy(r->v->replay_digest, tr.final_digest, VT_DIGEST_BYTES);
     const vt_trace *w = r->t->trace;
     int bad = -1;
     for (uint32_t l = 0; l < tr.n_layers && bad < 0; l++)
@@ -343,6 +345,8 @@ void vt_check_identity(const vt_replay_task *t, vt_replay_verdict *v)
         }
     uint8_t d[VT_DIGEST_BYTES];
     vt_identity_digest(t->prompt, t->n_prompt, want_n, d);
+    v->have_replay_digest = 1;
+    memcpy(v->replay_digest, d, VT_DIGEST_BYTES);
     if (memcmp(d, t->trace->final_digest, VT_DIGEST_BYTES) != 0) {
         VFAIL(v, VT_FAULT_WRONG_DIGEST, -1, "identity digest differs");
         v->first_bad_layer = 0;

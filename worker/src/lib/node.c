@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -176,4 +177,33 @@ int vt_node_hello(vt_node_conn *c, const vt_keypair *kp, vt_hello_role role,
         *ok = reply.u.hello_ok;
     vt_msg_free(&reply);
     return rv;
+}
+
+void vt_node_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+void vt_node_sleep(const atomic_bool *quit, uint64_t ms)
+{
+    uint64_t end = vt_mono_ms() + ms;
+    while (!atomic_load(quit)) {
+        uint64_t now = vt_mono_ms();
+        if (now >= end)
+            break;
+        vt_sleep_ms(end - now < 20 ? end - now : 20);
+    }
+}
+
+void vt_node_backoff(uint64_t *ms, uint64_t max_ms)
+{
+    *ms = *ms * 2 > max_ms ? max_ms : *ms * 2;
 }
