@@ -184,13 +184,15 @@ static double step_bytes(const vt_model_info *m, double pos)
     return w + 2.0 * m->n_layers * (pos + 1) * kv_dim * 4.0;
 }
 
-/* MACs of one token at position pos: the layer matmuls, the classifier and
- * attention (q.k and p.v over pos+1 positions for every head). */
-static double token_macs(const vt_model_info *m, double pos)
+/* MACs of one token at position pos: the layer matmuls, attention (q.k and
+ * p.v over pos+1 positions for every head) and `logits` times the
+ * classifier (1 in decode; 1/P in a prefill that wants only the last
+ * token's logits). */
+static double token_macs(const vt_model_info *m, double pos, double logits)
 {
     double d = m->dim, kv = d / m->n_heads * m->n_kv_heads, h = m->hidden_dim;
     double layer = d * d * 2 + d * kv * 2 + 3 * d * h + 2 * d * (pos + 1);
-    return m->n_layers * layer + d * m->vocab;
+    return m->n_layers * layer + logits * d * m->vocab;
 }
 
 /* ------------------------------------------------------------- model run */
@@ -472,8 +474,8 @@ int vt_bench_engine(int argc, char **argv)
                 }
                 double mean_pos = o.prompt + o.decode / 2.0;
                 r->bytes_per_tok = step_bytes(&r->info, mean_pos);
-                r->macs_decode = token_macs(&r->info, mean_pos);
-                r->macs_prefill = token_macs(&r->info, o.prompt / 2.0);
+                r->macs_decode = token_macs(&r->info, mean_pos, 1.0);
+                r->macs_prefill = token_macs(&r->info, (o.prompt - 1) / 2.0, 1.0 / o.prompt);
                 if (o.llama_bench)
                     run_llama_bench(&o, r);
                 if (o.llama2c)

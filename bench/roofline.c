@@ -158,7 +158,7 @@ double vt_roof_peak_macs(uint32_t dtype, int threads, double seconds)
         return -1;
     int avx2 = vt_roof_avx2();
     int kind = dtype == VT_DTYPE_Q8_0 ? 2 : 1;
-    double macs_per_iter = kind == 1 ? (avx2 ? 80 : 8) : (avx2 ? 128 : 32);
+    double macs_per_iter = kind == 1 ? (avx2 ? 80 : 8) : (avx2 ? 256 : 32);
     roof_job jobs[64];
     memset(jobs, 0, sizeof jobs);
     /* Calibrate on one thread, then size the real run to `seconds`. */

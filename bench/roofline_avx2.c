@@ -49,34 +49,38 @@ float vt_roof_f32_avx2(uint64_t iters)
     return out[0] + out[7];
 }
 
-/* One Q8_0 x Q8_0 block (32 MACs): |x| and sign(y, x) make an unsigned x
- * signed y pair for maddubs (u8*i8 -> i16 pairs), madd with ones -> i32,
- * to float, times the product of the block scales into the accumulator. */
-static inline __m256 q8_block(__m256i x, __m256i y, __m256 d, __m256 acc)
-{
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i ax = _mm256_sign_epi8(x, x);
-    __m256i sy = _mm256_sign_epi8(y, x);
-    __m256i p16 = _mm256_maddubs_epi16(ax, sy);
-    __m256i p32 = _mm256_madd_epi16(p16, ones);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), d, acc);
-}
-
+/* The engine's Q8_0 inner step for 8 weight rows x one 32-element block
+ * (256 MACs): per row sign(w, x) then maddubs(|x|, .) (u8*i8 -> i16 pairs)
+ * then madd with ones (-> i32); an hadd tree puts the 8 row sums in one
+ * register, converted to float and accumulated with the block scales by
+ * one fmadd. Registers only; the asm keeps the inputs opaque. */
 float vt_roof_q8_avx2(uint64_t iters)
 {
-    __m256i x0 = _mm256_set1_epi8(3), x1 = _mm256_set1_epi8(-5), x2 = _mm256_set1_epi8(7),
-            x3 = _mm256_set1_epi8(-2), y = _mm256_set1_epi8(11);
-    __m256 d = _mm256_set1_ps(1e-6f);
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i x = _mm256_set1_epi8(3);
+    __m256i w0 = _mm256_set1_epi8(-5), w1 = _mm256_set1_epi8(7), w2 = _mm256_set1_epi8(-2),
+            w3 = _mm256_set1_epi8(9), w4 = _mm256_set1_epi8(1), w5 = _mm256_set1_epi8(-8),
+            w6 = _mm256_set1_epi8(4), w7 = _mm256_set1_epi8(-3);
+    __m256 s = _mm256_set1_ps(1e-6f), acc = _mm256_setzero_ps();
     for (uint64_t i = 0; i < iters; i++) {
-        __asm__ volatile("" : "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3));
-        c0 = q8_block(x0, y, d, c0);
-        c1 = q8_block(x1, y, d, c1);
-        c2 = q8_block(x2, y, d, c2);
-        c3 = q8_block(x3, y, d, c3);
+        __asm__ volatile("" : "+x"(x), "+x"(w0), "+x"(w1), "+x"(w2), "+x"(w3));
+        __asm__ volatile("" : "+x"(w4), "+x"(w5), "+x"(w6), "+x"(w7));
+        __m256i xa = _mm256_abs_epi8(x);
+        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w0, x)), ones);
+        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w1, x)), ones);
+        __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w2, x)), ones);
+        __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w3, x)), ones);
+        __m256i p4 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w4, x)), ones);
+        __m256i p5 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w5, x)), ones);
+        __m256i p6 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w6, x)), ones);
+        __m256i p7 = _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w7, x)), ones);
+        __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+        __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p4, p5), _mm256_hadd_epi32(p6, p7));
+        __m256i is = _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20),
+                                      _mm256_permute2x128_si256(s0, s1, 0x31));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), s, acc);
     }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3));
     float out[8];
-    _mm256_storeu_ps(out, s);
+    _mm256_storeu_ps(out, acc);
     return out[0] + out[7];
 }
