@@ -109,6 +109,33 @@ typedef struct vt_tree_head {
 int vt_tree_head_sign(vt_tree_head *th, const uint8_t sk[64]);
 int vt_tree_head_verify(const vt_tree_head *th, const uint8_t pk[32]);
 
+
+/* ------------------------------------------------------- Redis storage
+ * (library vt_tlog_store). Layout:
+ *   verity:tlog:nodes  HASH  "<level>:<index>" -> 32-byte node hash
+ *   verity:tlog:head   STRING  latest signed tree head (see vt_tree_head_encode)
+ *   verity:tlog:heads  LIST    recent signed heads, newest first (capped)
+ * One append's nodes go in one HSET, so a crash never leaves half an
+ * append; nodes are only ever added, never changed. */
+struct vt_redis;
+
+/* Queue (vt_redis_appendv: pipelined, reply read by the caller) the HSET
+ * of these nodes. Returns the number of commands queued (1) or < 0. */
+int vt_tlog_store_queue(struct vt_redis *r, const vt_tlog_node *nodes, uint32_t n,
+                        vt_errinfo *ei);
+/* Queue SET of the latest head and LPUSH+LTRIM of the head history. Returns
+ * the number of commands queued (3) or < 0. */
+int vt_tlog_store_queue_head(struct vt_redis *r, const vt_tree_head *th, vt_errinfo *ei);
+/* Load every node into t (fresh) and check the tree (restore_finish). */
+int vt_tlog_store_load(struct vt_redis *r, vt_tlog *t, vt_errinfo *ei);
+/* Latest stored head; VT_ERR_NOTFOUND when none yet. */
+int vt_tlog_store_load_head(struct vt_redis *r, vt_tree_head *out, vt_errinfo *ei);
+
+/* Fixed 120-byte encoding of a signed head: size, time_ms (u64 BE), root, sig. */
+#define VT_TREE_HEAD_BYTES (8 + 8 + VT_TLOG_HASH + 64)
+void vt_tree_head_encode(const vt_tree_head *th, uint8_t out[VT_TREE_HEAD_BYTES]);
+void vt_tree_head_decode(const uint8_t in[VT_TREE_HEAD_BYTES], vt_tree_head *th);
+
 #ifdef __cplusplus
 }
 #endif
