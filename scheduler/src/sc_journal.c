@@ -480,7 +480,9 @@ static void *journal_main(void *arg)
     bool connected = false;
     for (;;) {
         pthread_mutex_lock(&s->jr.mu);
-        if (!s->jr.head && !s->jr.stop) {
+        /* Sleep only when there is nothing to do: not while a (re)connect
+         * is due, so start-up and recovery are not delayed. */
+        if (!s->jr.head && !s->jr.stop && (connected || vt_mono_ms() < next_connect)) {
             s->jr.idle = true;
             pthread_cond_broadcast(&s->jr.idle_cv);
             struct timespec ts;

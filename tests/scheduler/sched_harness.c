@@ -1,0 +1,386 @@
+/* sched_harness.c - see sched_harness.h. */
+#include "sched_harness.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/reqrep0/req.h>
+
+#include "vt_clock.h"
+#include "vt_redis.h"
+#include "vt_test.h"
+
+static void make_key(const char *name, vt_keypair *kp, char *path, size_t pathsz)
+{
+    VT_REQUIRE_OK(vt_key_generate(kp));
+    if (path) {
+        vt_ts_path(name, path, pathsz);
+        vt_errinfo ei = {0};
+        VT_REQUIRE_OK(vt_key_save(path, kp, true, &ei));
+    }
+}
+
+void sh_setup(sh_env *e, const char *const *extra_args)
+{
+    memset(e, 0, sizeof *e);
+    int rv = vt_ts_redis_start(&e->rs);
+    if (rv == VT_ERR_UNSUPPORTED)
+        vt_test_skip("redis-server not installed");
+    VT_REQUIRE_OK(rv);
+    vt_keypair skp;
+    make_key("sched.key", &skp, e->key_path, sizeof e->key_path);
+    vt_ts_path("auth.secret", e->secret_path, sizeof e->secret_path);
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_auth_secret_generate(e->secret_path, &ei));
+    VT_REQUIRE_OK(vt_auth_secret_load(e->secret_path, e->secret, &ei));
+    make_key(NULL, &e->worker_kp, NULL, 0);
+    make_key(NULL, &e->worker2_kp, NULL, 0);
+    make_key(NULL, &e->verifier_kp, NULL, 0);
+    make_key(NULL, &e->verifier2_kp, NULL, 0);
+    make_key(NULL, &e->rogue_kp, NULL, 0);
+
+    vt_redis *r = NULL;
+    VT_REQUIRE_OK(vt_redis_connect(&r, e->rs.url, 2000, 2000, &ei));
+    char id[VT_AGENT_ID_BUFSZ];
+    VT_REQUIRE_OK(vt_registry_agent_add(r, e->secret, "agent-a", NULL, e->key_a, &ei));
+    VT_REQUIRE_OK(vt_registry_agent_add(r, e->secret, "agent-b", NULL, e->key_b, &ei));
+    VT_REQUIRE_OK(vt_registry_agent_add(r, e->secret, "agent-gone", id, e->key_revoked, &ei));
+    VT_REQUIRE_OK(vt_registry_agent_revoke(r, id, &ei));
+    struct {
+        const vt_keypair *kp;
+        vt_node_role role;
+    } nodes[] = {{&e->worker_kp, VT_ROLE_WORKER},
+                 {&e->worker2_kp, VT_ROLE_WORKER},
+                 {&e->verifier_kp, VT_ROLE_VERIFIER},
+                 {&e->verifier2_kp, VT_ROLE_VERIFIER}};
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        char hex[65];
+        vt_hex_encode(nodes[i].kp->pk, 32, hex);
+        VT_REQUIRE_OK(vt_registry_node_add(r, hex, nodes[i].role, "test-operator", &ei));
+    }
+    vt_redis_close(r);
+
+    memset(e->model, 0x5a, sizeof e->model);
+    vt_hex_encode(e->model, 32, e->model_hex);
+    char p[400];
+    snprintf(e->agent_url, sizeof e->agent_url, "ipc://%s", vt_ts_path("agent.ipc", p, sizeof p));
+    snprintf(e->worker_url, sizeof e->worker_url, "tcp://127.0.0.1:%d", vt_ts_free_port());
+    snprintf(e->verifier_url, sizeof e->verifier_url, "tcp://127.0.0.1:%d", vt_ts_free_port());
+    snprintf(e->http, sizeof e->http, "127.0.0.1:%d", vt_ts_free_port());
+    sh_start_sched(e, extra_args);
+}
+
+void sh_start_sched(sh_env *e, const char *const *extra_args)
+{
+    if (extra_args)
+        e->extra = extra_args; /* kept for restarts */
+    char bin[512], alias[128];
+    snprintf(alias, sizeof alias, "%s=%s", SH_MODEL_ALIAS, e->model_hex);
+    const char *argv[64] = {"--agent-listen", e->agent_url, "--worker-listen", e->worker_url,
+                            "--verifier-listen", e->verifier_url, "--http", e->http,
+                            "--redis", e->rs.url, "--key", e->key_path,
+                            "--auth-secret", e->secret_path, "--model-alias", alias};
+    int n = 16;
+    for (int i = 0; e->extra && e->extra[i] && n < 62; i++)
+        argv[n++] = e->extra[i];
+    argv[n] = NULL;
+    e->sched = vt_proc_spawn("scheduler", vt_ts_bin("verity-scheduler", bin, sizeof bin), argv, NULL);
+    VT_REQUIRE(e->sched != NULL, "spawn scheduler");
+    if (vt_ts_wait_ready(e->http, 15000) != 0) {
+        vt_proc_tail(e->sched, 40);
+        VT_REQUIRE(false, "scheduler did not become ready");
+    }
+}
+
+void sh_teardown(sh_env *e)
+{
+    if (e->sched) {
+        int code = vt_proc_stop(e->sched, 15000);
+        VT_CHECK(code == 0, "scheduler exit status %d after SIGTERM", code);
+        vt_proc_free(e->sched);
+        e->sched = NULL;
+    }
+    vt_ts_redis_stop(&e->rs);
+}
+
+vt_client *sh_agent(const sh_env *e, const char *api_key)
+{
+    vt_client *c = NULL;
+    vt_errinfo ei = {0};
+    vt_client_opts o;
+    vt_client_opts_default(&o);
+    o.timeout_ms = 10000;
+    VT_REQUIRE_OK(vt_client_open(e->agent_url, api_key, &o, &c, &ei));
+    return c;
+}
+
+void sh_spec(vt_job_spec *s, int32_t *toks, uint32_t n_prompt)
+{
+    vt_job_spec_default(s);
+    for (uint32_t i = 0; i < n_prompt; i++)
+        toks[i] = (int32_t)(i + 1);
+    s->model = SH_MODEL_ALIAS;
+    s->prompt_tokens = toks;
+    s->n_prompt_tokens = n_prompt;
+    s->max_tokens = n_prompt;
+}
+
+/* ------------------------------------------------------------- nodes */
+
+int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep, int timeout_ms)
+{
+    vt_buf b;
+    vt_buf_init(&b, 0);
+    vt_errinfo ei = {0};
+    int rv = vt_msg_encode(req, &b, &ei);
+    vt_msg_init(rep, VT_MSG_NONE);
+    if (rv) {
+        fprintf(stderr, "encode: %s\n", vt_errinfo_msg(&ei));
+        vt_buf_free(&b);
+        return rv;
+    }
+    nng_socket_set_ms(n->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+    rv = nng_send(n->sock, b.data, b.len, 0);
+    vt_buf_free(&b);
+    if (rv)
+        return VT_ERR_TRANSPORT;
+    void *buf;
+    size_t len;
+    rv = nng_recv(n->sock, &buf, &len, NNG_FLAG_ALLOC);
+    if (rv)
+        return rv == NNG_ETIMEDOUT ? VT_ERR_TIMEOUT : VT_ERR_TRANSPORT;
+    rv = vt_msg_decode_expect(buf, len, expect, rep, &ei);
+    nng_free(buf, len);
+    return rv;
+}
+
+int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifier,
+                 const uint8_t model[VT_SHA256_BYTES])
+{
+    memset(n, 0, sizeof *n);
+    n->kp = *kp;
+    n->verifier = verifier;
+    if (nng_req0_open(&n->sock) != 0)
+        return VT_ERR_TRANSPORT;
+    nng_socket_set_ms(n->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, 8u << 20);
+    nng_socket_set_ms(n->sock, NNG_OPT_RECONNMINT, 20);
+    nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 100);
+    if (nng_dial(n->sock, url, NULL, NNG_FLAG_NONBLOCK) != 0)
+        return VT_ERR_TRANSPORT;
+    vt_msg m, rep;
+    vt_msg_init(&m, VT_MSG_HELLO);
+    vt_msg_hello *h = &m.u.hello;
+    memcpy(h->node_pk, kp->pk, 32);
+    h->role = verifier ? VT_HELLO_VERIFIER : VT_HELLO_WORKER;
+    vt_model_ref ref;
+    memcpy(ref.sha256, model, 32);
+    ref.name = SH_MODEL_ALIAS;
+    h->models = &ref;
+    h->n_models = 1;
+    h->device = "test";
+    h->slots = 8;
+    h->version = "test";
+    h->time_ms = (uint64_t)vt_wall_ms();
+    for (int i = 0; i < VT_NONCE_BYTES; i++)
+        h->nonce[i] = (uint8_t)rand();
+    vt_errinfo ei = {0};
+    int rv = vt_hello_sign(h, kp, &ei);
+    if (rv)
+        return rv;
+    rv = sh_node_call(n, &m, VT_MSG_HELLO_OK, &rep, 5000);
+    if (rv == 0)
+        memcpy(n->session, rep.u.hello_ok.session, sizeof n->session);
+    vt_msg_free(&rep);
+    return rv;
+}
+
+void sh_node_close(sh_node *n)
+{
+    nng_close(n->sock);
+}
+
+int sh_fetch(sh_node *n, uint32_t free_slots, uint32_t wait_ms, vt_msg *rep)
+{
+    vt_msg m;
+    vt_msg_init(&m, n->verifier ? VT_MSG_VFETCH : VT_MSG_FETCH);
+    memcpy(m.u.fetch.session, n->session, sizeof n->session);
+    m.u.fetch.free_slots = free_slots;
+    m.u.fetch.max_jobs = free_slots;
+    m.u.fetch.wait_ms = wait_ms;
+    return sh_node_call(n, &m, n->verifier ? VT_MSG_VFETCH_OK : VT_MSG_FETCH_OK, rep,
+                        (int)wait_ms + 5000);
+}
+
+int sh_results(sh_node *n, const vt_wire_job *jobs, uint32_t count, vt_ack *acks)
+{
+    if (count == 0)
+        return 0;
+    vt_wire_result *rs = calloc(count, sizeof *rs);
+    for (uint32_t i = 0; i < count; i++) {
+        const vt_wire_job *j = &jobs[i];
+        vt_wire_result *r = &rs[i];
+        memcpy(r->job_id, j->job_id, sizeof r->job_id);
+        r->lease_id = j->lease_id;
+        memcpy(r->model_sha256, j->model_sha256, 32);
+        vt_hash_tokens(j->prompt, j->n_prompt, r->prompt_digest);
+        r->tokens = j->prompt;
+        r->n_tokens = j->n_prompt < j->max_tokens ? j->n_prompt : j->max_tokens;
+        r->stop_reason = VT_STOP_MAX;
+        memset(r->trace_digest, 0x33, sizeof r->trace_digest);
+    }
+    vt_msg m, rep;
+    vt_msg_init(&m, VT_MSG_RESULTS);
+    memcpy(m.u.results.session, n->session, sizeof n->session);
+    m.u.results.results = rs;
+    m.u.results.n_results = count;
+    vt_errinfo ei = {0};
+    int rv = vt_results_sign(&m.u.results, &n->kp, &ei);
+    if (rv == 0)
+        rv = sh_node_call(n, &m, VT_MSG_RESULTS_OK, &rep, 5000);
+    if (rv == 0 && acks)
+        for (uint32_t i = 0; i < count && i < rep.u.acks.n_acks; i++)
+            acks[i] = rep.u.acks.acks[i];
+    if (rv == 0)
+        vt_msg_free(&rep);
+    free(rs);
+    return rv;
+}
+
+int sh_verdicts(sh_node *n, const vt_wire_task *tasks, uint32_t count, bool pass, vt_ack *acks)
+{
+    if (count == 0)
+        return 0;
+    vt_wire_verdict *vs = calloc(count, sizeof *vs);
+    for (uint32_t i = 0; i < count; i++) {
+        vt_wire_verdict *v = &vs[i];
+        v->task_id = tasks[i].task_id;
+        v->lease_id = tasks[i].lease_id;
+        memcpy(v->job_id, tasks[i].job_id, sizeof v->job_id);
+        v->pass = pass;
+        v->fault = pass ? VT_FAULT_NONE : VT_FAULT_WRONG_TOKEN;
+        v->first_divergence = pass ? VT_POS_NONE : 0;
+    }
+    vt_msg m, rep;
+    vt_msg_init(&m, VT_MSG_VERDICTS);
+    memcpy(m.u.verdicts.session, n->session, sizeof n->session);
+    m.u.verdicts.verdicts = vs;
+    m.u.verdicts.n_verdicts = count;
+    vt_errinfo ei = {0};
+    int rv = vt_verdicts_sign(&m.u.verdicts, &n->kp, &ei);
+    if (rv == 0)
+        rv = sh_node_call(n, &m, VT_MSG_VERDICTS_OK, &rep, 5000);
+    if (rv == 0 && acks)
+        for (uint32_t i = 0; i < count && i < rep.u.acks.n_acks; i++)
+            acks[i] = rep.u.acks.acks[i];
+    if (rv == 0)
+        vt_msg_free(&rep);
+    free(vs);
+    return rv;
+}
+
+int sh_heartbeat(sh_node *n, const uint64_t *leases, uint32_t count, uint64_t *cancel_out,
+                 uint32_t *n_cancel)
+{
+    vt_msg m, rep;
+    vt_msg_init(&m, VT_MSG_HEARTBEAT);
+    memcpy(m.u.heartbeat.session, n->session, sizeof n->session);
+    m.u.heartbeat.lease_ids = leases;
+    m.u.heartbeat.n_lease_ids = count;
+    int rv = sh_node_call(n, &m, VT_MSG_HEARTBEAT_OK, &rep, 5000);
+    if (rv == 0) {
+        *n_cancel = rep.u.heartbeat_ok.n_cancel;
+        for (uint32_t i = 0; i < rep.u.heartbeat_ok.n_cancel && cancel_out; i++)
+            cancel_out[i] = rep.u.heartbeat_ok.cancel[i];
+        vt_msg_free(&rep);
+    }
+    return rv;
+}
+
+/* ------------------------------------------------------------- runner */
+
+struct sh_runner {
+    pthread_t th;
+    atomic_bool stop;
+    sh_node w, v;
+    bool has_v;
+};
+
+static void *runner_main(void *arg)
+{
+    sh_runner *r = arg;
+    while (!atomic_load(&r->stop)) {
+        vt_msg rep;
+        if (sh_fetch(&r->w, 64, 20, &rep) == 0) {
+            sh_results(&r->w, rep.u.fetch_ok.jobs, rep.u.fetch_ok.n_jobs, NULL);
+            vt_msg_free(&rep);
+        }
+        if (r->has_v && sh_fetch(&r->v, 64, 20, &rep) == 0) {
+            sh_verdicts(&r->v, rep.u.vfetch_ok.tasks, rep.u.vfetch_ok.n_tasks, true, NULL);
+            vt_msg_free(&rep);
+        }
+    }
+    return NULL;
+}
+
+sh_runner *sh_runner_start(const sh_env *e, const vt_keypair *worker, const vt_keypair *verifier)
+{
+    sh_runner *r = calloc(1, sizeof *r);
+    VT_REQUIRE_OK(sh_node_open(&r->w, e->worker_url, worker, false, e->model));
+    if (verifier) {
+        VT_REQUIRE_OK(sh_node_open(&r->v, e->verifier_url, verifier, true, e->model));
+        r->has_v = true;
+    }
+    atomic_store(&r->stop, false);
+    pthread_create(&r->th, NULL, runner_main, r);
+    return r;
+}
+
+void sh_runner_stop(sh_runner *r)
+{
+    if (!r)
+        return;
+    atomic_store(&r->stop, true);
+    pthread_join(r->th, NULL);
+    sh_node_close(&r->w);
+    if (r->has_v)
+        sh_node_close(&r->v);
+    free(r);
+}
+
+/* ------------------------------------------------------------- observing */
+
+double sh_metric(const sh_env *e, const char *line)
+{
+    int status = 0;
+    char *body = NULL;
+    if (vt_ts_http_get(e->http, "/metrics", 3000, &status, &body) != 0 || status != 200) {
+        free(body);
+        return -1;
+    }
+    double v = -1;
+    size_t n = strlen(line);
+    for (char *p = body; p && *p;) {
+        if (strncmp(p, line, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    free(body);
+    return v;
+}
+
+bool sh_log_has(const sh_env *e, const char *s)
+{
+    size_t n;
+    char *log = vt_ts_read_file(vt_proc_log(e->sched), &n);
+    bool has = log && strstr(log, s) != NULL;
+    free(log);
+    return has;
+}

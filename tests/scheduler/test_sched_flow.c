@@ -1,0 +1,240 @@
+/* test_sched_flow.c - a job's whole life through the real scheduler:
+ * access control (API keys, ownership, node allow-list), lease -> result ->
+ * verification -> verified delivery, duplicate results, a failed
+ * verification that re-executes elsewhere, verify=none, idempotent submit,
+ * and a batch of jobs through a worker/verifier loop. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_harness.h"
+#include "vt_test.h"
+
+static int submit(vt_client *c, vt_job_spec *s, char id[VT_JOB_ID_MAX + 1])
+{
+    vt_errinfo ei = {0};
+    return vt_client_submit(c, s, id, NULL, &ei);
+}
+
+static void test_access(sh_env *e)
+{
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    char id[VT_JOB_ID_MAX + 1];
+    vt_client *bad = sh_agent(e, "vtk_ag_aaaaaaaaaaaa_0000000000000000000000000000000000000000000000000000000000000000");
+    VT_CHECK_ERR(submit(bad, &s, id), VT_ERR_AUTH);
+    vt_client_close(bad);
+    vt_client *rev = sh_agent(e, e->key_revoked);
+    VT_CHECK_ERR(submit(rev, &s, id), VT_ERR_AUTH);
+    vt_client_close(rev);
+
+    sh_node n;
+    VT_CHECK_ERR(sh_node_open(&n, e->worker_url, &e->rogue_kp, false, e->model), VT_ERR_AUTH);
+    sh_node_close(&n);
+    /* A verifier's key is not a worker's. */
+    VT_CHECK_ERR(sh_node_open(&n, e->worker_url, &e->verifier_kp, false, e->model), VT_ERR_AUTH);
+    sh_node_close(&n);
+    /* A made-up session gets nothing. */
+    VT_REQUIRE_OK(sh_node_open(&n, e->worker_url, &e->worker_kp, false, e->model));
+    strcpy(n.session, "s0.1.0000000000000000");
+    vt_msg rep;
+    VT_CHECK_ERR(sh_fetch(&n, 1, 0, &rep), VT_ERR_AUTH);
+    sh_node_close(&n);
+    VT_CHECK(sh_log_has(e, "node.refused"), "refused hello is logged");
+}
+
+static void test_lifecycle(sh_env *e)
+{
+    vt_client *a = sh_agent(e, e->key_a), *b = sh_agent(e, e->key_b);
+    sh_node w, v;
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
+    VT_REQUIRE_OK(sh_node_open(&v, e->verifier_url, &e->verifier_kp, true, e->model));
+    int32_t toks[5];
+    vt_job_spec s;
+    sh_spec(&s, toks, 5);
+    char id[VT_JOB_ID_MAX + 1], id2[VT_JOB_ID_MAX + 1];
+    VT_REQUIRE_OK(submit(a, &s, id));
+    vt_errinfo ei = {0};
+    vt_job_status st;
+    VT_CHECK_OK(vt_client_status(a, id, &st, &ei));
+    VT_CHECK_EQ_INT(st.state, VT_JOB_QUEUED);
+    /* Same request token: same job. */
+    VT_CHECK_OK(submit(a, &s, id2));
+    VT_CHECK_EQ_STR(id, id2);
+
+    /* Agent B cannot see, wait on or cancel A's job. */
+    VT_CHECK_ERR(vt_client_status(b, id, &st, &ei), VT_ERR_NOTFOUND);
+    vt_job_state cs;
+    VT_CHECK_ERR(vt_client_cancel(b, id, &cs, &ei), VT_ERR_NOTFOUND);
+    vt_job_result res;
+    VT_CHECK_ERR(vt_client_wait(b, id, 100, &res, &ei), VT_ERR_NOTFOUND);
+    vt_job_result_free(&res);
+    VT_CHECK_ERR(vt_client_status(b, "j-00000000deadbeef", &st, &ei), VT_ERR_NOTFOUND);
+
+    vt_msg f;
+    VT_REQUIRE_OK(sh_fetch(&w, 4, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "one job leased, got %u", f.u.fetch_ok.n_jobs);
+    VT_CHECK_EQ_STR(f.u.fetch_ok.jobs[0].job_id, id);
+    VT_CHECK(memcmp(f.u.fetch_ok.jobs[0].model_sha256, e->model, 32) == 0, "alias resolved");
+    VT_CHECK_OK(vt_client_status(a, id, &st, &ei));
+    VT_CHECK_EQ_INT(st.state, VT_JOB_LEASED);
+    vt_ack ack[1];
+    VT_CHECK_OK(sh_results(&w, f.u.fetch_ok.jobs, 1, ack));
+    VT_CHECK_EQ_INT(ack[0], VT_ACK_ACCEPTED);
+    /* Resent result: recorded once, acked as duplicate. */
+    VT_CHECK_OK(sh_results(&w, f.u.fetch_ok.jobs, 1, ack));
+    VT_CHECK_EQ_INT(ack[0], VT_ACK_DUPLICATE);
+    vt_msg_free(&f);
+    VT_CHECK_OK(vt_client_status(a, id, &st, &ei));
+    VT_CHECK(st.state == VT_JOB_COMPUTED, "computed, got %s", vt_job_state_name(st.state));
+
+    /* Not delivered before verification. */
+    VT_CHECK_ERR(vt_client_wait(a, id, 200, &res, &ei), VT_ERR_TIMEOUT);
+    vt_job_result_free(&res);
+
+    vt_msg t;
+    VT_REQUIRE_OK(sh_fetch(&v, 4, 2000, &t));
+    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "one task");
+    VT_CHECK(memcmp(t.u.vfetch_ok.tasks[0].worker, e->worker_kp.pk, 32) == 0, "task names worker");
+    VT_CHECK_EQ_INT(t.u.vfetch_ok.tasks[0].n_output, 5);
+    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, true, ack));
+    VT_CHECK_EQ_INT(ack[0], VT_ACK_ACCEPTED);
+    vt_msg_free(&t);
+
+    VT_REQUIRE_OK(vt_client_wait(a, id, 5000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    VT_CHECK_EQ_INT(res.r.n_tokens, 5);
+    VT_CHECK(res.r.n_tokens == 5 && memcmp(res.r.tokens, toks, sizeof toks) == 0, "identity output");
+    VT_CHECK_EQ_INT(res.r.verify.passed, 1);
+    VT_CHECK_EQ_INT(res.r.n_verdicts, 1);
+    VT_CHECK(res.r.receipt_len > 64, "scheduler receipt attached (%u bytes)", res.r.receipt_len);
+    VT_CHECK(memcmp(res.r.worker, e->worker_kp.pk, 32) == 0, "worker reported");
+    vt_job_result_free(&res);
+    /* Asking again gives the same stored result. */
+    VT_CHECK_OK(vt_client_wait(a, id, 1000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    vt_job_result_free(&res);
+
+    /* verify=none: done as soon as the worker answers. */
+    vt_job_spec_new_token(&s);
+    s.verify = "none";
+    VT_REQUIRE_OK(submit(a, &s, id));
+    VT_REQUIRE_OK(sh_fetch(&w, 4, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "verify=none job leased");
+    VT_CHECK_OK(sh_results(&w, f.u.fetch_ok.jobs, 1, ack));
+    vt_msg_free(&f);
+    VT_REQUIRE_OK(vt_client_wait(a, id, 5000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    VT_CHECK_EQ_INT(res.r.verify.required, 0);
+    vt_job_result_free(&res);
+    /* verify=full:K beyond --max-verifiers is refused at submit. */
+    vt_job_spec_new_token(&s);
+    s.verify = "full:4";
+    VT_CHECK_ERR(submit(a, &s, id), VT_ERR_INVAL);
+
+    sh_node_close(&w);
+    sh_node_close(&v);
+    vt_client_close(a);
+    vt_client_close(b);
+}
+
+/* A failed verification never delivers the result: the job runs again on
+ * another worker, and only a passing verdict finishes it. */
+static void test_failed_verification(sh_env *e)
+{
+    vt_client *a = sh_agent(e, e->key_a);
+    sh_node w1, w2, v;
+    VT_REQUIRE_OK(sh_node_open(&w1, e->worker_url, &e->worker_kp, false, e->model));
+    VT_REQUIRE_OK(sh_node_open(&w2, e->worker_url, &e->worker2_kp, false, e->model));
+    VT_REQUIRE_OK(sh_node_open(&v, e->verifier_url, &e->verifier_kp, true, e->model));
+    int32_t toks[3];
+    vt_job_spec s;
+    sh_spec(&s, toks, 3);
+    char id[VT_JOB_ID_MAX + 1];
+    VT_REQUIRE_OK(submit(a, &s, id));
+    vt_msg f, t;
+    VT_REQUIRE_OK(sh_fetch(&w1, 1, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "w1 leased");
+    VT_CHECK_OK(sh_results(&w1, f.u.fetch_ok.jobs, 1, NULL));
+    vt_msg_free(&f);
+    VT_REQUIRE_OK(sh_fetch(&v, 1, 2000, &t));
+    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "task");
+    vt_ack ack[1];
+    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, false, ack));
+    VT_CHECK_EQ_INT(ack[0], VT_ACK_ACCEPTED);
+    vt_msg_free(&t);
+    /* w1 does not get the job back... */
+    VT_REQUIRE_OK(sh_fetch(&w1, 1, 300, &f));
+    VT_CHECK_EQ_INT(f.u.fetch_ok.n_jobs, 0);
+    vt_msg_free(&f);
+    /* ...w2 does. */
+    VT_REQUIRE_OK(sh_fetch(&w2, 1, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "w2 leased the re-execution");
+    VT_CHECK_OK(sh_results(&w2, f.u.fetch_ok.jobs, 1, NULL));
+    vt_msg_free(&f);
+    vt_errinfo ei = {0};
+    vt_job_result res;
+    VT_CHECK_ERR(vt_client_wait(a, id, 200, &res, &ei), VT_ERR_TIMEOUT);
+    vt_job_result_free(&res);
+    VT_REQUIRE_OK(sh_fetch(&v, 1, 2000, &t));
+    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "second task");
+    VT_CHECK(memcmp(t.u.vfetch_ok.tasks[0].worker, e->worker2_kp.pk, 32) == 0, "task is w2's result");
+    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, true, NULL));
+    vt_msg_free(&t);
+    VT_REQUIRE_OK(vt_client_wait(a, id, 5000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    VT_CHECK_EQ_INT(res.r.verify.failed, 1);
+    VT_CHECK(memcmp(res.r.worker, e->worker2_kp.pk, 32) == 0, "delivered result is w2's");
+    vt_job_result_free(&res);
+    VT_CHECK(sh_metric(e, "verity_scheduler_verification_failures_total") >= 1, "metric counts it");
+    sh_node_close(&w1);
+    sh_node_close(&w2);
+    sh_node_close(&v);
+    vt_client_close(a);
+}
+
+static void test_batch(sh_env *e)
+{
+    enum { N = 300 };
+    sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_client *a = sh_agent(e, e->key_a);
+    static char ids[N][VT_JOB_ID_MAX + 1];
+    int32_t toks[8];
+    vt_job_spec s;
+    sh_spec(&s, toks, 8);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        vt_job_spec_new_token(&s);
+        s.priority = i % 3;
+        if (submit(a, &s, ids[i]) == 0)
+            ok++;
+    }
+    VT_CHECK_EQ_INT(ok, N);
+    int verified = 0;
+    for (int i = 0; i < N; i++) {
+        vt_job_result res;
+        vt_errinfo ei = {0};
+        if (vt_client_wait(a, ids[i], 20000, &res, &ei) == 0 && res.r.state == VT_JOB_VERIFIED &&
+            res.r.n_tokens == 8)
+            verified++;
+        vt_job_result_free(&res);
+    }
+    VT_CHECK_EQ_INT(verified, N);
+    VT_CHECK(sh_metric(e, "verity_scheduler_jobs_finished_total{state=\"verified\"}") >= N,
+             "finished metric");
+    VT_CHECK(sh_metric(e, "verity_scheduler_e2e_seconds_count") >= N, "latency histogram");
+    sh_runner_stop(r);
+    vt_client_close(a);
+}
+
+int main(void)
+{
+    sh_env e;
+    sh_setup(&e, NULL);
+    test_access(&e);
+    test_lifecycle(&e);
+    test_failed_verification(&e);
+    test_batch(&e);
+    sh_teardown(&e);
+    return vt_test_done();
+}
