@@ -130,8 +130,8 @@ int vt_ctx_create(const vt_model *m, const vt_ctx_params *p, vt_ctx **out, vt_er
             goto nomem;
     }
     if (be == VT_BACKEND_CUDA) {
-        rv = vt_cuda_ctx_create(m, c->p.max_seqs, c->p.max_ctx, c->rope_cos, c->rope_sin,
-                                &c->cuda, ei);
+        rv = vt_cuda_ctx_create(m, c->p.max_seqs, c->p.max_ctx, VT_CHUNK, c->rope_cos,
+                                c->rope_sin, &c->cuda, ei);
         if (rv < 0) {
             vt_ctx_free(c);
             return rv;
@@ -242,7 +242,8 @@ static int run_chunk(vt_ctx *c, vt_errinfo *ei)
         return 0;
     }
     vt_fwd_batch b = {.n_tok = c->T, .slot = c->t_slot, .pos = c->t_pos, .tok = c->t_tok,
-                      .logit_dst = c->t_dst, .layer_out = c->layer_out, .final_out = c->xb};
+                      .logit_dst = c->t_dst, .layer_out = c->layer_out,
+                      .layer_stride = (size_t)VT_CHUNK * c->m->info.dim, .final_out = c->xb};
     int rv = vt_cuda_forward(c->cuda, &b, ei);
     if (rv < 0)
         return rv;

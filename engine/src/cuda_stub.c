@@ -13,10 +13,12 @@ int vt_cuda_device_count(void)
     return 0;
 }
 
-int vt_cuda_ctx_create(const vt_model *m, int max_seqs, int max_ctx, const float *rope_cos,
-                       const float *rope_sin, vt_cuda_ctx **out, vt_errinfo *ei)
+int vt_cuda_ctx_create(const vt_model *m, int max_seqs, int max_ctx, int max_tok,
+                       const float *rope_cos, const float *rope_sin, vt_cuda_ctx **out,
+                       vt_errinfo *ei)
 {
     (void)m;
+    (void)max_tok;
     (void)rope_cos;
     (void)rope_sin;
     (void)max_seqs;

@@ -168,17 +168,12 @@ static void run_phase(job *j, int phase)
 static void embed(const vt_mat *e, int32_t tok, float *out)
 {
     int n = (int)e->cols;
-    if (e->type == VT_DTYPE_F32) {
-        memcpy(out, (const float *)e->data + (size_t)tok * n, (size_t)n * sizeof(float));
-    } else if (e->type == VT_DTYPE_F16) {
-        const uint16_t *r = (const uint16_t *)e->data + (size_t)tok * n;
-        for (int i = 0; i < n; i++)
-            out[i] = vt_k_f16(r[i]);
-    } else {
-        const vt_blk_q8 *r = (const vt_blk_q8 *)e->data + (size_t)tok * (n / VT_QK);
-        for (int i = 0; i < n; i++)
-            out[i] = vt_k_deq_q8(r, i);
-    }
+    size_t row_bytes = e->type == VT_DTYPE_F32   ? (size_t)n * 4
+                       : e->type == VT_DTYPE_F16 ? (size_t)n * 2
+                                                 : (size_t)(n / VT_QK) * sizeof(vt_blk_q8);
+    const void *row = (const uint8_t *)e->data + (size_t)tok * row_bytes;
+    for (int i = 0; i < n; i++)
+        out[i] = vt_k_embed(e->type, row, i);
 }
 
 /* Logits of the chunk's tokens that asked for them, VT_LOGIT_GROUP at a

@@ -279,8 +279,8 @@ const vt_ops vt_ops_avx2 = {
     .name = "avx2",
     .matmul = avx2_matmul,
     .quant_q8 = avx2_quant_q8,
-    .rmsnorm = rows_rmsnorm,
+    .rmsnorm = vt_k_rmsnorm,
     .swiglu = rows_swiglu,
-    .rope = rows_rope,
+    .rope = vt_k_rope_heads,
     .attn_head = avx2_attn_head,
 };

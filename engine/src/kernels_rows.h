@@ -7,27 +7,10 @@
 
 #include "kernels.h"
 
-static inline void rows_rmsnorm(const float *x, const float *w, int n, float eps, float *out)
-{
-    float sc = vt_k_rms_scale(x, n, eps);
-    for (int i = 0; i < n; i++)
-        out[i] = vt_k_rms_apply(x[i], sc, w[i]);
-}
-
 static inline void rows_swiglu(const float *g, const float *u, int n, float *out)
 {
     for (int i = 0; i < n; i++)
         out[i] = vt_k_swiglu(g[i], u[i]);
-}
-
-static inline void rows_rope(float *x, int n_heads, int hd, int rope_dim, const float *cs,
-                      const float *sn)
-{
-    for (int h = 0; h < n_heads; h++) {
-        float *xh = x + (long)h * hd;
-        for (int i = 0; i < rope_dim / 2; i++)
-            vt_k_rope_pair(&xh[2 * i], &xh[2 * i + 1], cs[i], sn[i]);
-    }
 }
 
 static inline void rows_quant_q8(const float *x, int n, int8_t *q, float *d)

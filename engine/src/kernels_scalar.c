@@ -28,8 +28,8 @@ const vt_ops vt_ops_scalar = {
     .name = "scalar",
     .matmul = scalar_matmul,
     .quant_q8 = rows_quant_q8,
-    .rmsnorm = rows_rmsnorm,
+    .rmsnorm = vt_k_rmsnorm,
     .swiglu = rows_swiglu,
-    .rope = rows_rope,
+    .rope = vt_k_rope_heads,
     .attn_head = vt_k_attn_head,
 };

@@ -22,14 +22,17 @@ typedef struct vt_fwd_batch {
     const int *pos;
     const int32_t *tok;
     float *const *logit_dst;
-    float *layer_out; /* [n_layers][n_tok][dim] */
+    float *layer_out; /* layer l, token t at layer_out + l*layer_stride + t*dim */
+    size_t layer_stride;
     float *final_out; /* [n_tok][dim] */
 } vt_fwd_batch;
 
 typedef struct vt_cuda_ctx vt_cuda_ctx;
 
-/* rope_cos/rope_sin: [max_ctx][rope_dim/2], uploaded as is. */
-int vt_cuda_ctx_create(const vt_model *m, int max_seqs, int max_ctx, const float *rope_cos,
+/* rope_cos/rope_sin: [max_ctx][rope_dim/2], uploaded as is. max_tok: the
+ * most tokens one vt_cuda_forward call will carry. */
+int vt_cuda_ctx_create(const vt_model *m, int max_seqs, int max_ctx, int max_tok,
+                       const float *rope_cos,
                        const float *rope_sin, vt_cuda_ctx **out, vt_errinfo *ei);
 void vt_cuda_ctx_free(vt_cuda_ctx *c);
 int vt_cuda_forward(vt_cuda_ctx *c, const vt_fwd_batch *b, vt_errinfo *ei);

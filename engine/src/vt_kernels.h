@@ -173,6 +173,14 @@ VT_HD float vt_k_rms_apply(float x, float scale, float w)
     return (x * scale) * w;
 }
 
+/* out = rmsnorm(x) * w over a row of n. */
+VT_HD void vt_k_rmsnorm(const float *x, const float *w, int n, float eps, float *out)
+{
+    float sc = vt_k_rms_scale(x, n, eps);
+    for (int i = 0; i < n; i++)
+        out[i] = vt_k_rms_apply(x[i], sc, w[i]);
+}
+
 /* RoPE (llama.cpp NORMAL mode) on one adjacent pair (x0, x1). */
 VT_HD void vt_k_rope_pair(float *x0, float *x1, float c, float s)
 {
@@ -181,6 +189,28 @@ VT_HD void vt_k_rope_pair(float *x0, float *x1, float c, float s)
     float r1 = a * s + b * c;
     *x0 = r0;
     *x1 = r1;
+}
+
+/* RoPE over n_heads heads of hd floats: pairs (2i, 2i+1) for i < rope_dim/2
+ * with cs[i]/sn[i] of this position; dims past rope_dim untouched. */
+VT_HD void vt_k_rope_heads(float *x, int n_heads, int hd, int rope_dim, const float *cs,
+                           const float *sn)
+{
+    for (int h = 0; h < n_heads; h++) {
+        float *xh = x + h * hd;
+        for (int i = 0; i < rope_dim / 2; i++)
+            vt_k_rope_pair(&xh[2 * i], &xh[2 * i + 1], cs[i], sn[i]);
+    }
+}
+
+/* Element i of an embedding row of type `type` (row pointer of that row). */
+VT_HD float vt_k_embed(uint32_t type, const void *row, int i)
+{
+    if (type == 0) /* F32 */
+        return ((const float *)row)[i];
+    if (type == 1) /* F16 */
+        return vt_k_f16(((const uint16_t *)row)[i]);
+    return vt_k_deq_q8((const vt_blk_q8 *)row, i); /* Q8_0 */
 }
 
 /* silu(g) * u with silu(g) = g / (1 + exp(-g)). */
