@@ -11,15 +11,8 @@
 #include <string.h>
 
 #include "vt_engine.h"
+#include "engine_testutil.h"
 
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
 
 #define V 1000
 
@@ -202,10 +195,6 @@ int main(void)
     test_top_k();
     test_top_p();
     test_temperature();
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
     printf("ok\n");
     return 0;
 }

@@ -14,15 +14,8 @@
 
 #include "vt_engine.h"
 #include "vt_synth.h"
+#include "engine_testutil.h"
 
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
 
 static vt_model *model;
 static vt_ctx *ctx;
@@ -157,19 +150,9 @@ static void test_limits(void)
 
 int main(void)
 {
-    char path[] = "/tmp/vt_gen_test_XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 1;
-    close(fd);
-    vt_errinfo ei = {0};
     vt_synth_config c = {64, 2, 4, 2, 128, 512, 64, 0, "gen-test"};
-    if (vt_synth_write_cfg(&c, VT_DTYPE_F32, 11, path, &ei) != 0 ||
-        vt_model_load(path, &model, &ei) != 0) {
-        fprintf(stderr, "setup: %s\n", vt_errinfo_msg(&ei));
-        unlink(path);
-        return 1;
-    }
+    model = tu_model(&c, VT_DTYPE_F32, 11);
+    vt_errinfo ei = {0};
     vocab = vt_model_get_info(model)->vocab;
     vt_ctx_params p;
     vt_ctx_params_default(&p);
@@ -183,11 +166,6 @@ int main(void)
     test_limits();
     vt_ctx_free(ctx);
     vt_model_free(model);
-    unlink(path);
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
     printf("ok\n");
     return 0;
 }
