@@ -177,6 +177,10 @@ void vt_config_free(const vt_opt *opts);
 int vt_parse_int64(const char *s, int64_t *out);
 int vt_parse_duration_ms(const char *s, int64_t *out);
 int vt_parse_bool(const char *s, bool *out);
+/* Bounded, printable copy of a user-supplied value for one-line error
+ * messages: control bytes become \xNN, more than 80 bytes end in "...".
+ * out always NUL-terminated (outsz >= 8). */
+void vt_printable(const char *v, char *out, size_t outsz);
 /* "host:port" -> host (brackets of [IPv6] removed) and port. */
 int vt_parse_hostport(const char *s, char *host, size_t hostsz, int *port);
 

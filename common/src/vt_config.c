@@ -184,21 +184,20 @@ typedef struct origin {
     bool is_default;
 } origin;
 
-/* Printable, bounded copy of a user value for an error message. */
-static void quote_value(const char *v, char *out, size_t outsz)
+void vt_printable(const char *v, char *out, size_t outsz)
 {
     size_t o = 0;
-    for (size_t i = 0; v[i] && o + 5 < outsz; i++) {
+    for (size_t i = 0; v && v[i] && o + 8 < outsz; i++) {
         unsigned char c = (unsigned char)v[i];
-        if (c < 0x20 || c == 0x7F)
-            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
         if (i >= 80) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;
         }
+        if (c < 0x20 || c == 0x7F)
+            o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
     }
     out[o] = '\0';
 }
@@ -237,7 +236,7 @@ static int bad(vt_errinfo *ei, const origin *org, const char *value,
                const char *problem)
 {
     char q[128];
-    quote_value(value, q, sizeof(q));
+    vt_printable(value, q, sizeof(q));
     if (org->is_default)
         return vt_fail(ei, VT_ERR_INTERNAL, "%s: '%s' %s", org->text, q, problem);
     return vt_fail(ei, VT_ERR_INVAL, "%s: '%s' %s", org->text, q, problem);
@@ -395,7 +394,7 @@ int vt_config_parse(const vt_opt *opts, int argc, char *const argv[],
         if (options_done || a[0] != '-' || a[1] == '\0') {
             if (!positional) {
                 char q[128];
-                quote_value(a, q, sizeof(q));
+                vt_printable(a, q, sizeof(q));
                 rv = vt_fail(ei, VT_ERR_INVAL, "unexpected argument '%s'", q);
             } else {
                 rv = vt_strlist_push(positional, a);
@@ -420,7 +419,7 @@ int vt_config_parse(const vt_opt *opts, int argc, char *const argv[],
                 k = j;
         if (k == n) {
             char q[128];
-            quote_value(a, q, sizeof(q));
+            vt_printable(a, q, sizeof(q));
             if (eq && (size_t)(eq - a) < sizeof(q))
                 q[eq - a] = '\0';
             rv = vt_fail(ei, VT_ERR_INVAL, "unknown option '%s' (see --help)", q);

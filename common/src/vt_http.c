@@ -108,10 +108,11 @@ int vt_http_start(vt_http **out, const vt_http_config *cfg, vt_errinfo *ei)
         return vt_fail(ei, VT_ERR_INVAL, "http: no address");
     if (strcmp(cfg->addr, "off") == 0)
         return 0;
-    char host[256];
+    char host[256], shown[128];
     int port;
+    vt_printable(cfg->addr, shown, sizeof(shown));
     if (vt_parse_hostport(cfg->addr, host, sizeof(host), &port) != 0)
-        return vt_fail(ei, VT_ERR_INVAL, "http address '%s' is not host:port or off", cfg->addr);
+        return vt_fail(ei, VT_ERR_INVAL, "http address '%s' is not host:port or off", shown);
     char url[300];
     snprintf(url, sizeof(url), "http://%s%s%s:%d", strchr(host, ':') ? "[" : "",
              host, strchr(host, ':') ? "]" : "", port);
@@ -124,13 +125,13 @@ int vt_http_start(vt_http **out, const vt_http_config *cfg, vt_errinfo *ei)
     int rv = nng_url_parse(&u, url);
     if (rv != 0) {
         free(h);
-        return vt_fail(ei, VT_ERR_INVAL, "http address '%s': %s", cfg->addr, nng_strerror(rv));
+        return vt_fail(ei, VT_ERR_INVAL, "http address '%s': %s", shown, nng_strerror(rv));
     }
     rv = nng_http_server_hold(&h->server, u);
     nng_url_free(u);
     if (rv != 0) {
         free(h);
-        return vt_fail(ei, VT_ERR_TRANSPORT, "http server %s: %s", cfg->addr, nng_strerror(rv));
+        return vt_fail(ei, VT_ERR_TRANSPORT, "http server %s: %s", shown, nng_strerror(rv));
     }
     if ((rv = add_handler(h, "/healthz", on_healthz)) != 0 ||
         (rv = add_handler(h, "/readyz", on_readyz)) != 0 ||
@@ -138,7 +139,7 @@ int vt_http_start(vt_http **out, const vt_http_config *cfg, vt_errinfo *ei)
         (rv = nng_http_server_start(h->server)) != 0) {
         nng_http_server_release(h->server);
         free(h);
-        return vt_fail(ei, VT_ERR_TRANSPORT, "http server %s: %s", cfg->addr, nng_strerror(rv));
+        return vt_fail(ei, VT_ERR_TRANSPORT, "http server %s: %s", shown, nng_strerror(rv));
     }
     h->port = port;
     nng_sockaddr sa;

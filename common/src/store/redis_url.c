@@ -8,11 +8,16 @@
 
 #include "vt_config.h"
 
-/* Never echo a URL that carries a password. */
-static const char *shown(const char *url)
+/* The URL as shown in errors: printable, bounded, and never a password.
+ * One static-free buffer per call site via a compound literal. */
+static const char *shown_in(const char *url, char *buf, size_t n)
 {
-    return strchr(url, '@') ? "(with password)" : url;
+    if (strchr(url, '@'))
+        return "(with password)";
+    vt_printable(url, buf, n);
+    return buf;
 }
+#define shown(url) shown_in((url), (char[128]){0}, 128)
 
 static int parse_db(const char *s, const char *url, int *db, vt_errinfo *ei)
 {
@@ -27,7 +32,7 @@ static int parse_unix(const char *url, const char *rest, vt_redis_url *out,
                       vt_errinfo *ei)
 {
     if (rest[0] != '/')
-        return vt_fail(ei, VT_ERR_INVAL, "redis URL '%s': unix:// needs an absolute path (unix:///path/redis.sock)", url);
+        return vt_fail(ei, VT_ERR_INVAL, "redis URL '%s': unix:// needs an absolute path (unix:///path/redis.sock)", shown(url));
     const char *q = strchr(rest, '?');
     size_t plen = q ? (size_t)(q - rest) : strlen(rest);
     if (plen >= sizeof(out->path) || plen < 2)
@@ -36,7 +41,7 @@ static int parse_unix(const char *url, const char *rest, vt_redis_url *out,
     out->path[plen] = '\0';
     if (q) {
         if (strncmp(q, "?db=", 4) != 0)
-            return vt_fail(ei, VT_ERR_INVAL, "redis URL '%s': only ?db=N is understood", url);
+            return vt_fail(ei, VT_ERR_INVAL, "redis URL '%s': only ?db=N is understood", shown(url));
         return parse_db(q + 4, url, &out->db, ei);
     }
     return 0;
