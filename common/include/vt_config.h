@@ -148,6 +148,21 @@ typedef struct vt_opt {
 
 #define VT_OPT_END { .flag = NULL }
 
+/* Optional compile-time check of a destination's type (dest is void*, so a
+ * plain `int` behind an INT option would be silently overrun):
+ *   .dest = VT_DEST_I64(&cf->queue_max)    INT, DURATION_MS
+ *   .dest = VT_DEST_BOOL(&cf->identity)    BOOL
+ *   .dest = VT_DEST_ENUM(&cf->device)      ENUM
+ *   .dest = VT_DEST_STR(&cf->redis_url)    STRING, HOSTPORT, URL, FILE
+ *   .dest = VT_DEST_LIST(&cf->models)      LIST
+ * A wrong pointer type fails to compile ("_Generic selector ... not
+ * compatible"). */
+#define VT_DEST_I64(p) _Generic((p), int64_t *: (void *)(p))
+#define VT_DEST_BOOL(p) _Generic((p), bool *: (void *)(p))
+#define VT_DEST_ENUM(p) _Generic((p), int *: (void *)(p))
+#define VT_DEST_STR(p) _Generic((p), const char **: (void *)(p))
+#define VT_DEST_LIST(p) _Generic((p), vt_strlist *: (void *)(p))
+
 /* Parse argv (argv[0] skipped) and the environment into the table's
  * destinations. Non-option arguments are appended to *positional when it is
  * non-NULL, else they are errors. *help (may be NULL) is set when --help was
@@ -203,16 +218,16 @@ extern const char *const vt_log_level_choices[];  /* "debug","info","warn","erro
     { .flag = "http", .env = "VERITY_HTTP", .type = VT_OPT_HOSTPORT,             \
       .metavar = "ADDR", .def = (http_default),                                  \
       .help = "host:port serving /healthz, /readyz, /metrics; off disables",     \
-      .dest = &(c)->http },                                                      \
+      .dest = VT_DEST_STR(&(c)->http) },                                                      \
     { .flag = "log-format", .env = "VERITY_LOG_FORMAT", .type = VT_OPT_ENUM,     \
       .def = "text", .choices = vt_log_format_choices,                           \
-      .help = "one line per event", .dest = &(c)->log_format },                  \
+      .help = "one line per event", .dest = VT_DEST_ENUM(&(c)->log_format) },                  \
     { .flag = "log-level", .env = "VERITY_LOG_LEVEL", .type = VT_OPT_ENUM,       \
       .def = "info", .choices = vt_log_level_choices,                            \
-      .help = "lowest level logged", .dest = &(c)->log_level },                  \
+      .help = "lowest level logged", .dest = VT_DEST_ENUM(&(c)->log_level) },                  \
     { .flag = "recv-max", .env = "VERITY_RECV_MAX", .type = VT_OPT_INT,          \
       .metavar = "BYTES", .def = "4194304", .min = 1024, .max = 1073741824,      \
-      .help = "NNG_OPT_RECVMAXSZ on every socket", .dest = &(c)->recv_max }
+      .help = "NNG_OPT_RECVMAXSZ on every socket", .dest = VT_DEST_I64(&(c)->recv_max) }
 
 /* Open the daemon's logger from the common options (to stderr). */
 int vt_common_log_open(const vt_common_opts *c, const char *component,

@@ -29,7 +29,7 @@ static void table(cfg *c, vt_opt *o, unsigned key_flags)
     vt_opt t[] = {
         VT_COMMON_OPTS(&c->common, "127.0.0.1:9400"),
         {.flag = "queue-max", .env = "VERITY_QUEUE_MAX", .type = VT_OPT_INT, .metavar = "N",
-         .def = "10000", .min = 1, .max = 1000000, .help = "queued jobs", .dest = &c->queue_max},
+         .def = "10000", .min = 1, .max = 1000000, .help = "queued jobs", .dest = VT_DEST_I64(&c->queue_max)},
         {.flag = "lease-ms", .env = "VERITY_LEASE_MS", .type = VT_OPT_DURATION_MS, .metavar = "MS",
          .def = "30000", .min = 100, .max = 3600000, .help = "lease length", .dest = &c->lease_ms},
         {.flag = "redis", .env = "VERITY_REDIS", .type = VT_OPT_STRING, .metavar = "URL",
@@ -40,11 +40,11 @@ static void table(cfg *c, vt_opt *o, unsigned key_flags)
         {.flag = "key", .env = "VERITY_KEY_FILE", .type = VT_OPT_FILE, .help = "secret key",
          .dest = &c->key, .flags = key_flags},
         {.flag = "identity", .env = "VERITY_IDENTITY", .type = VT_OPT_BOOL, .help = "identity model",
-         .dest = &c->identity},
+         .dest = VT_DEST_BOOL(&c->identity)},
         {.flag = "device", .env = "VERITY_DEVICE", .type = VT_OPT_ENUM, .def = "auto",
          .choices = devices, .help = "compute device", .dest = &c->device},
         {.flag = "model", .env = "VERITY_MODELS", .type = VT_OPT_LIST, .metavar = "PATH[@SHA256]",
-         .help = "GGUF to serve (repeatable)", .dest = &c->models},
+         .help = "GGUF to serve (repeatable)", .dest = VT_DEST_LIST(&c->models)},
         {.flag = "threads", .env = "VERITY_THREADS", .type = VT_OPT_INT, .def_help = "number of CPUs",
          .min = 1, .max = 1024, .help = "engine threads", .dest = &c->threads},
         VT_OPT_END};
