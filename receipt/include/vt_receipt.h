@@ -134,6 +134,34 @@ int vt_receipt_verify(const vt_receipt_file *f, const uint8_t *trusted_scheduler
  * lowercase hex, integers as numbers. Appended to out (NUL-terminated). */
 int vt_receipt_json(const vt_receipt_file *f, vt_buf *out);
 
+
+/* ------------------------------------------- transparency log over the wire
+ * Agent-socket messages (docs/protocol.md, "Transparency log"); public, no
+ * API key needed beyond opening the socket:
+ *   log_head                         -> log_head_ok {size, time_ms, root, sig, scheduler}
+ *   log_prove {index, size}          -> log_prove_ok {index, size, leaf, path}
+ *   log_consistency {old, new}       -> log_consistency_ok {old, new, old_root, new_root, path}
+ * size/new 0 means "the latest signed head". */
+
+/* Scheduler side. type/type_len come from vt_mp_read_envelope. Returns
+ * VT_ERR_NOTFOUND (nothing written) when type is not a log message, else 0
+ * with a reply (possibly an error reply) in out. The caller serialises
+ * access to t and head. */
+int vt_log_handle(const vt_tlog *t, const vt_tree_head *head, const uint8_t scheduler_pk[32],
+                  const char *type, uint32_t type_len, const void *req, size_t len,
+                  vt_buf *out);
+
+struct vt_client;
+/* Client side (the `verity log` commands). */
+int vt_log_get_head(struct vt_client *c, vt_tree_head *th, uint8_t scheduler_pk[32],
+                    vt_errinfo *ei);
+int vt_log_get_inclusion(struct vt_client *c, uint64_t index, uint64_t size,
+                         uint8_t leaf[VT_TLOG_HASH], vt_tlog_proof *proof, uint64_t *size_out,
+                         vt_errinfo *ei);
+int vt_log_get_consistency(struct vt_client *c, uint64_t old_size, uint64_t new_size,
+                           uint8_t old_root[VT_TLOG_HASH], uint8_t new_root[VT_TLOG_HASH],
+                           vt_tlog_proof *proof, uint64_t *new_size_out, vt_errinfo *ei);
+
 #ifdef __cplusplus
 }
 #endif
