@@ -61,7 +61,7 @@ static char *ref_text(const vt_model *m, const fx_job *j)
     return t;
 }
 
-void fx_jobs(const vt_model *m, fx_job *jobs, int n)
+void fx_jobs(const vt_model *m, fx_job *jobs, int n, int eos)
 {
     const vt_tokenizer *tok = vt_model_tokenizer(m);
     uint32_t vocab = vt_model_get_info(m)->vocab;
@@ -91,14 +91,14 @@ void fx_jobs(const vt_model *m, fx_job *jobs, int n)
         }
         j->gp.sampling.seed = 1000u + (uint64_t)i;
         j->gp.max_tokens = 6 + (uint32_t)(i * 11) % 40;
-        j->gp.stop_at_eos = i % 2;
+        j->gp.stop_at_eos = eos < 0 ? i % 2 : eos;
         if (i == n - 1) { /* fills the context: stops before max_tokens */
             uint32_t ctx = vt_model_get_info(m)->ctx_len;
             j->n_prompt = ctx - 6 < 256 ? ctx - 6 : 250;
             for (uint32_t k = 0; k < j->n_prompt; k++)
                 j->prompt[k] = (int32_t)(3 + (k * 37u) % (vocab - 3));
             j->gp.max_tokens = 40;
-            j->gp.stop_at_eos = 0;
+            j->gp.stop_at_eos = eos < 0 ? 0 : eos;
         }
         ref_run(m, j);
         if (i % 4 == 3 && j->ref.n_tokens >= 4) {

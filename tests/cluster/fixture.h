@@ -26,7 +26,9 @@ typedef struct fx_job {
  * taken from the text a stop-less run produces, so they do trigger; the last
  * one runs into the end of the context), each
  * with its reference result. Exits the test on failure. */
-void fx_jobs(const vt_model *m, fx_job *jobs, int n);
+/* eos: -1 = varies per job, 0/1 = stop_at_eos for every job (the wire
+ * protocol always stops at EOS: the cluster tests pass 1). */
+void fx_jobs(const vt_model *m, fx_job *jobs, int n, int eos);
 void fx_jobs_free(fx_job *jobs, int n);
 
 #endif

@@ -121,7 +121,7 @@ int main(void)
     uint32_t vocab = vt_model_get_info(m)->vocab;
     uint32_t n_layers = vt_model_get_info(m)->n_layers;
     static fx_job jobs[NJOBS];
-    fx_jobs(m, jobs, NJOBS);
+    fx_jobs(m, jobs, NJOBS, -1);
     static task_buf b[NJOBS];
     vt_replay_verdict *v = calloc(16, sizeof *v);
     vt_replay_verdict *v2 = calloc(16, sizeof *v2);

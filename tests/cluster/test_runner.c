@@ -135,7 +135,7 @@ int main(void)
     char path[512];
     vt_model *m = fx_tiny_model("tiny-f32.gguf", VT_DTYPE_F32, 7, path, sizeof path);
     static fx_job jobs[NJOBS];
-    fx_jobs(m, jobs, NJOBS);
+    fx_jobs(m, jobs, NJOBS, -1);
     int n_stop = 0, n_sampled = 0;
     for (int i = 0; i < NJOBS; i++) {
         n_stop += jobs[i].ref.stop_reason == VT_STOP_STRING;

@@ -213,7 +213,7 @@ static void check_group(vf *v, vf_task **grp, int n)
 void vf_replay_loop(vf *v)
 {
     vf_task *grp[VT_PROTO_MAX_BATCH];
-    bool announced = false;
+    bool announced = atomic_load(&v->stopping); /* second call: the final drain */
     for (;;) {
         if (vt_signals_stop_requested(v->sig) && !announced) {
             announced = true;

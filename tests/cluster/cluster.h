@@ -1,0 +1,45 @@
+/* cluster.h - a real Verity cluster on loopback for the integration tests:
+ * redis-server, verity-scheduler, verity-worker and verity-verifier
+ * processes, with node keys on the allow-list and agent API keys. */
+#ifndef CLUSTER_H
+#define CLUSTER_H
+
+#include "vt_protocol.h"
+#include "vt_registry.h"
+#include "vt_testsupport.h"
+
+#define CL_MAX_NODES 8
+
+typedef struct cl_node {
+    vt_proc *proc;
+    char http[64];
+    char key_path[512];
+    char name[32];
+} cl_node;
+
+typedef struct cl_cluster {
+    vt_ts_redis rs;
+    char model_path[512];
+    char model_hex[65];
+    char secret_path[512], key_path[512];
+    char agent_url[64], worker_url[64], verifier_url[64], http[64];
+    char agent_key[2][VT_API_KEY_BUFSZ];
+    vt_proc *sched;
+    cl_node nodes[CL_MAX_NODES];
+    int n_nodes;
+} cl_cluster;
+
+/* Start redis and the scheduler (extra args NULL-terminated, may be NULL),
+ * register two agents. model_path's hash becomes the alias "tiny". Aborts
+ * the test on failure. */
+void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_args);
+/* A worker or verifier with a fresh allow-listed key, waiting until /readyz.
+ * args: its own extra flags (NULL-terminated). Returns the node. */
+cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args);
+void cl_stop(cl_cluster *c);
+
+/* Value of the first sample line "name value" (name includes any {labels})
+ * in hostport's /metrics; -1 when absent or unreachable. */
+double cl_metric(const char *hostport, const char *name);
+
+#endif

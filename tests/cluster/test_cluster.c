@@ -1,0 +1,167 @@
+/* test_cluster.c - a real cluster on loopback: redis-server, the scheduler,
+ * two workers and two verifiers (one on the scalar ISA) serving the tiny
+ * synthetic model, two agents.
+ *   1. Jobs from both agents all end verified (full:2), and each output,
+ *      stop reason and trace digest equals vt_generate run here directly
+ *      with the same parameters and seed.
+ *   2. A worker is killed (SIGKILL) while it holds leases (checked in the
+ *      scheduler's and the worker's /metrics): every job still reaches its
+ *      agent, verified and correct, and the scheduler finished each job
+ *      exactly once.
+ *   3. Every daemon exits 0 on SIGTERM.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "fixture.h"
+#include "vt_client.h"
+#include "vt_clock.h"
+#include "vt_test.h"
+#include "vt_worker.h"
+
+#define N1 12
+#define N2 10
+
+static char job_ids[N1 + N2][VT_JOB_ID_MAX + 1];
+
+static void submit(vt_client *cl, const fx_job *j, const char *verify, char id[VT_JOB_ID_MAX + 1])
+{
+    vt_job_spec s;
+    vt_job_spec_default(&s);
+    s.model = "tiny";
+    s.prompt_tokens = j->prompt;
+    s.n_prompt_tokens = j->n_prompt;
+    s.max_tokens = j->gp.max_tokens;
+    s.sampling = j->gp.sampling;
+    s.stop = j->gp.stop;
+    s.n_stop = (uint32_t)j->gp.n_stop;
+    s.verify = verify;
+    vt_errinfo ei = {0};
+    int rv = vt_client_submit(cl, &s, id, NULL, &ei);
+    VT_REQUIRE(rv == 0, "submit: %s", vt_errinfo_msg(&ei));
+}
+
+/* Wait for job `id`, check it is verified and equals its reference. */
+static void expect(vt_client *cl, const char *id, const fx_job *j, uint32_t verifiers)
+{
+    vt_job_result res;
+    vt_errinfo ei = {0};
+    int rv = vt_client_wait(cl, id, 90000, &res, &ei);
+    VT_CHECK(rv == 0, "wait %s: %s", id, vt_errinfo_msg(&ei));
+    if (rv == 0) {
+        const vt_msg_result_ok *r = &res.r;
+        VT_CHECK(r->state == VT_JOB_VERIFIED, "job %s state %s error %s (%s)", id,
+                 vt_job_state_name(r->state), vt_errname(r->error),
+                 r->error_msg ? r->error_msg : "");
+        VT_CHECK(r->n_tokens == j->ref.n_tokens &&
+                     memcmp(r->tokens, j->ref.tokens, r->n_tokens * sizeof(int32_t)) == 0,
+                 "job %s: %u tokens, vt_generate gives %u (or they differ)", id, r->n_tokens,
+                 j->ref.n_tokens);
+        VT_CHECK_EQ_INT(r->stop_reason, j->ref.stop_reason);
+        VT_CHECK(memcmp(r->trace_digest, j->ref.trace.final_digest, VT_DIGEST_BYTES) == 0,
+                 "job %s: trace digest differs from vt_generate's", id);
+        VT_CHECK(r->verify.passed >= verifiers && r->verify.failed == 0,
+                 "job %s: %u passed, %u failed verdicts", id, r->verify.passed, r->verify.failed);
+    }
+    vt_job_result_free(&res);
+}
+
+static bool leased(void *arg)
+{
+    const cl_cluster *c = arg;
+    return cl_metric(c->http, "verity_scheduler_jobs{state=\"leased\"}") >= 1;
+}
+
+int main(void)
+{
+    VT_REQUIRE_OK(vt_protocol_init());
+    char mpath[512];
+    vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 21, mpath, sizeof mpath);
+    static fx_job jobs[N1], longj[N2];
+    fx_jobs(m, jobs, N1, 1);
+
+    cl_cluster c;
+    const char *sargs[] = {"--lease-ms", "5000", "--log-level", "debug", NULL};
+    cl_start(&c, mpath, sargs);
+    char spec[700];
+    snprintf(spec, sizeof spec, "%s@%s", mpath, c.model_hex);
+    const char *wargs[] = {"--model", spec, "--slots", "3", "--heartbeat-ms", "300", NULL};
+    const char *vargs[] = {"--model", mpath, "--batch", "4", "--heartbeat-ms", "300", NULL};
+    const char *vargs2[] = {"--model", mpath, "--batch", "2", "--isa", "scalar", NULL};
+    cl_node *w1 = cl_node_start(&c, 0, wargs);
+    cl_node *w2 = cl_node_start(&c, 0, wargs);
+    cl_node_start(&c, 1, vargs);
+    cl_node_start(&c, 1, vargs2);
+    vt_client *cl[2];
+    vt_errinfo ei = {0};
+    for (int i = 0; i < 2; i++)
+        VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[i], NULL, &cl[i], &ei));
+
+    /* 1. every job verified by both verifiers, equal to vt_generate */
+    for (int i = 0; i < N1; i++)
+        submit(cl[i % 2], &jobs[i], "full:2", job_ids[i]);
+    for (int i = 0; i < N1; i++)
+        expect(cl[i % 2], job_ids[i], &jobs[i], 2);
+    VT_CHECK(cl_metric(w1->http, "verity_worker_jobs_total{status=\"ok\"}") +
+                     cl_metric(w2->http, "verity_worker_jobs_total{status=\"ok\"}") >= N1,
+             "workers' job counters");
+
+    /* 2. long jobs; only w1 fetches (w2 frozen); freeze w1 once the
+     * scheduler shows leases, kill it, let w2 finish everything */
+    for (int i = 0; i < N2; i++) {
+        fx_job *j = &longj[i];
+        memset(j, 0, sizeof *j);
+        j->n_prompt = 4;
+        for (uint32_t k = 0; k < 4; k++)
+            j->prompt[k] = (int32_t)(10 + i * 7 + (int)k);
+        vt_sampling_default(&j->gp.sampling);
+        j->gp.sampling.temperature = i % 2 ? 0.9f : 0.0f;
+        j->gp.sampling.seed = 77 + (uint64_t)i;
+        j->gp.max_tokens = 200;
+        j->gp.stop_at_eos = 1;
+        vt_ctx_params cp;
+        vt_ctx_params_default(&cp);
+        cp.max_seqs = 1;
+        vt_ctx *x = NULL;
+        VT_REQUIRE_OK(vt_ctx_create(m, &cp, &x, &ei));
+        VT_REQUIRE_OK(vt_generate(x, 0, j->prompt, j->n_prompt, &j->gp, &j->ref, &ei));
+        vt_ctx_free(x);
+    }
+    VT_REQUIRE_OK(vt_proc_kill(w2->proc, SIGSTOP));
+    vt_sleep_ms(1500); /* w2's parked fetch times out empty */
+    for (int i = 0; i < N2; i++)
+        submit(cl[i % 2], &longj[i], "full:1", job_ids[N1 + i]);
+    VT_CHECK(vt_ts_wait_until(20000, leased, &c), "scheduler never showed a leased job");
+    VT_REQUIRE_OK(vt_proc_kill(w1->proc, SIGSTOP));
+    double held = cl_metric(c.http, "verity_scheduler_jobs{state=\"leased\"}");
+    VT_CHECK(held >= 1, "worker 1 holds no lease when killed (%g)", held);
+    VT_REQUIRE_OK(vt_proc_kill(w1->proc, SIGKILL));
+    int code = 0;
+    VT_CHECK_OK(vt_proc_wait(w1->proc, 5000, &code));
+    VT_CHECK_EQ_INT(code, 128 + SIGKILL);
+    VT_REQUIRE_OK(vt_proc_kill(w2->proc, SIGCONT));
+    uint32_t attempts = 0;
+    for (int i = 0; i < N2; i++) {
+        expect(cl[i % 2], job_ids[N1 + i], &longj[i], 1);
+        vt_job_status st;
+        if (vt_client_status(cl[i % 2], job_ids[N1 + i], &st, &ei) == 0)
+            attempts += st.attempts;
+    }
+    VT_CHECK(attempts > N2, "no job was leased twice (%u attempts for %d jobs)", attempts, N2);
+    VT_CHECK_EQ_INT(cl_metric(c.http, "verity_scheduler_jobs_finished_total{state=\"verified\"}"),
+                    N1 + N2);
+    VT_CHECK(cl_metric(c.http, "verity_scheduler_jobs_finished_total{state=\"failed\"}") <= 0,
+             "failed jobs");
+
+    /* 3. orderly shutdown */
+    for (int i = 0; i < 2; i++)
+        vt_client_close(cl[i]);
+    cl_stop(&c);
+    fx_jobs_free(jobs, N1);
+    fx_jobs_free(longj, N2);
+    vt_model_free(m);
+    return vt_test_done();
+}
