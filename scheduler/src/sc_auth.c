@@ -58,6 +58,9 @@ int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_
         return vt_fail(ei, VT_ERR_AUTH, "API key missing or too long");
     int i = take(s);
     int rv = vt_agent_cache_check(s->auth.cache, s->auth.r[i], key, len, id_out, ei);
+    /* A connection that died while idle fails once, then reconnects. */
+    if (rv == VT_ERR_UNAVAILABLE)
+        rv = vt_agent_cache_check(s->auth.cache, s->auth.r[i], key, len, id_out, ei);
     pthread_mutex_unlock(&s->auth.mu[i]);
     return rv;
 }
@@ -70,6 +73,8 @@ int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_
     vt_node_info info;
     int i = take(s);
     int rv = vt_registry_node_lookup(s->auth.r[i], hex, &info, ei);
+    if (rv == VT_ERR_UNAVAILABLE)
+        rv = vt_registry_node_lookup(s->auth.r[i], hex, &info, ei);
     pthread_mutex_unlock(&s->auth.mu[i]);
     if (rv == VT_ERR_NOTFOUND)
         return vt_fail(ei, VT_ERR_AUTH, "key not on the node allow-list");

@@ -364,8 +364,12 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
         const vt_wire_result *w = &rs->results[i];
         uint32_t slot;
         sc_job *j = sc_job_find(s, w->job_id, &slot);
-        if (!j || j->phase != SC_PH_LIVE) {
+        if (j && w->lease_id && j->last_result_lease == w->lease_id) {
+            acks[i] = VT_ACK_DUPLICATE; /* recorded already, even if the job moved on */
+            vt_counter_inc(s->m.results_dup);
+        } else if (!j || j->phase != SC_PH_LIVE) {
             acks[i] = VT_ACK_STALE;
+            vt_counter_inc(s->m.results_stale);
         } else if (j->state == VT_JOB_LEASED && j->lease_id == w->lease_id && j->lease_node == idx &&
                    j->lease_gen == gen) {
             const vt_job_spec *sp = &j->spec_msg.u.submit.job;
@@ -389,9 +393,6 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
                 sc_core_computed(s, slot, r);
                 computed = true;
             }
-        } else if (j->last_result_lease == w->lease_id) {
-            acks[i] = VT_ACK_DUPLICATE;
-            vt_counter_inc(s->m.results_dup);
         } else {
             acks[i] = VT_ACK_STALE;
             vt_counter_inc(s->m.results_stale);
@@ -434,16 +435,17 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
         const vt_wire_verdict *v = &vs->verdicts[i];
         uint32_t slot;
         sc_job *j = sc_job_find(s, v->job_id, &slot);
-        if (!j || j->phase != SC_PH_LIVE) {
+        if (j && v->lease_id && j->last_verdict_lease == v->lease_id) {
+            acks[i] = VT_ACK_DUPLICATE;
+            vt_counter_inc(s->m.results_dup);
+        } else if (!j || j->phase != SC_PH_LIVE) {
             acks[i] = VT_ACK_STALE;
+            vt_counter_inc(s->m.results_stale);
         } else if (j->state == VT_JOB_VERIFYING && j->lease_id == v->lease_id &&
                    j->task_id == v->task_id && j->lease_node == idx && j->lease_gen == gen) {
             acks[i] = VT_ACK_ACCEPTED;
             s->nodes[idx].accepted++;
             sc_core_verdict(s, slot, idx, v);
-        } else if (j->last_verdict_lease == v->lease_id) {
-            acks[i] = VT_ACK_DUPLICATE;
-            vt_counter_inc(s->m.results_dup);
         } else {
             acks[i] = VT_ACK_STALE;
             vt_counter_inc(s->m.results_stale);

@@ -157,6 +157,35 @@ int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep,
     return rv;
 }
 
+int sh_node_hello(sh_node *n, const uint8_t model[VT_SHA256_BYTES])
+{
+    vt_msg m, rep;
+    vt_msg_init(&m, VT_MSG_HELLO);
+    vt_msg_hello *h = &m.u.hello;
+    memcpy(h->node_pk, n->kp.pk, 32);
+    h->role = n->verifier ? VT_HELLO_VERIFIER : VT_HELLO_WORKER;
+    vt_model_ref ref;
+    memcpy(ref.sha256, model, 32);
+    ref.name = SH_MODEL_ALIAS;
+    h->models = &ref;
+    h->n_models = 1;
+    h->device = "test";
+    h->slots = 8;
+    h->version = "test";
+    h->time_ms = (uint64_t)vt_wall_ms();
+    for (int i = 0; i < VT_NONCE_BYTES; i++)
+        h->nonce[i] = (uint8_t)rand();
+    vt_errinfo ei = {0};
+    int rv = vt_hello_sign(h, &n->kp, &ei);
+    if (rv)
+        return rv;
+    rv = sh_node_call(n, &m, VT_MSG_HELLO_OK, &rep, 5000);
+    if (rv == 0)
+        memcpy(n->session, rep.u.hello_ok.session, sizeof n->session);
+    vt_msg_free(&rep);
+    return rv;
+}
+
 int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifier,
                  const uint8_t model[VT_SHA256_BYTES])
 {
@@ -171,31 +200,7 @@ int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifie
     nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 100);
     if (nng_dial(n->sock, url, NULL, NNG_FLAG_NONBLOCK) != 0)
         return VT_ERR_TRANSPORT;
-    vt_msg m, rep;
-    vt_msg_init(&m, VT_MSG_HELLO);
-    vt_msg_hello *h = &m.u.hello;
-    memcpy(h->node_pk, kp->pk, 32);
-    h->role = verifier ? VT_HELLO_VERIFIER : VT_HELLO_WORKER;
-    vt_model_ref ref;
-    memcpy(ref.sha256, model, 32);
-    ref.name = SH_MODEL_ALIAS;
-    h->models = &ref;
-    h->n_models = 1;
-    h->device = "test";
-    h->slots = 8;
-    h->version = "test";
-    h->time_ms = (uint64_t)vt_wall_ms();
-    for (int i = 0; i < VT_NONCE_BYTES; i++)
-        h->nonce[i] = (uint8_t)rand();
-    vt_errinfo ei = {0};
-    int rv = vt_hello_sign(h, kp, &ei);
-    if (rv)
-        return rv;
-    rv = sh_node_call(n, &m, VT_MSG_HELLO_OK, &rep, 5000);
-    if (rv == 0)
-        memcpy(n->session, rep.u.hello_ok.session, sizeof n->session);
-    vt_msg_free(&rep);
-    return rv;
+    return sh_node_hello(n, model);
 }
 
 void sh_node_close(sh_node *n)
@@ -307,6 +312,7 @@ struct sh_runner {
     atomic_bool stop;
     sh_node w, v;
     bool has_v;
+    uint8_t model[VT_SHA256_BYTES];
 };
 
 static void *runner_main(void *arg)
@@ -314,13 +320,21 @@ static void *runner_main(void *arg)
     sh_runner *r = arg;
     while (!atomic_load(&r->stop)) {
         vt_msg rep;
-        if (sh_fetch(&r->w, 64, 20, &rep) == 0) {
+        int rv = sh_fetch(&r->w, 64, 20, &rep);
+        if (rv == 0) {
             sh_results(&r->w, rep.u.fetch_ok.jobs, rep.u.fetch_ok.n_jobs, NULL);
             vt_msg_free(&rep);
+        } else if (rv == VT_ERR_AUTH || rv == VT_ERR_TIMEOUT) {
+            sh_node_hello(&r->w, r->model); /* the scheduler restarted: new session */
         }
-        if (r->has_v && sh_fetch(&r->v, 64, 20, &rep) == 0) {
+        if (!r->has_v)
+            continue;
+        rv = sh_fetch(&r->v, 64, 20, &rep);
+        if (rv == 0) {
             sh_verdicts(&r->v, rep.u.vfetch_ok.tasks, rep.u.vfetch_ok.n_tasks, true, NULL);
             vt_msg_free(&rep);
+        } else if (rv == VT_ERR_AUTH || rv == VT_ERR_TIMEOUT) {
+            sh_node_hello(&r->v, r->model);
         }
     }
     return NULL;
@@ -329,6 +343,7 @@ static void *runner_main(void *arg)
 sh_runner *sh_runner_start(const sh_env *e, const vt_keypair *worker, const vt_keypair *verifier)
 {
     sh_runner *r = calloc(1, sizeof *r);
+    memcpy(r->model, e->model, 32);
     VT_REQUIRE_OK(sh_node_open(&r->w, e->worker_url, worker, false, e->model));
     if (verifier) {
         VT_REQUIRE_OK(sh_node_open(&r->v, e->verifier_url, verifier, true, e->model));

@@ -59,6 +59,8 @@ typedef struct sh_node {
 int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifier,
                  const uint8_t model[VT_SHA256_BYTES]);
 void sh_node_close(sh_node *n);
+/* Say hello again on the same socket (new session). */
+int sh_node_hello(sh_node *n, const uint8_t model[VT_SHA256_BYTES]);
 /* One request/response; rep must be vt_msg_free'd. Returns 0, the error
  * code of an error reply, or VT_ERR_TIMEOUT / VT_ERR_TRANSPORT. */
 int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep, int timeout_ms);

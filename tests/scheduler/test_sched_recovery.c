@@ -1,0 +1,193 @@
+/* test_sched_recovery.c - durability through the real scheduler and Redis:
+ *  1. kill -9 the scheduler while jobs are being submitted and processed,
+ *     restart it: every job that received an id completes (verified), a
+ *     job finished before the crash is still retrievable, and results for
+ *     leases from before the crash are ignored.
+ *  2. Redis goes down: /readyz says 503, submits answer unavailable; Redis
+ *     comes back: ready again and jobs flow. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_harness.h"
+#include "vt_clock.h"
+#include "vt_test.h"
+
+#define MAXJ 4000
+
+typedef struct submitter {
+    const sh_env *e;
+    pthread_t th;
+    atomic_bool stop;
+    atomic_int n_ids;
+    char (*ids)[VT_JOB_ID_MAX + 1];
+} submitter;
+
+static void *submit_main(void *arg)
+{
+    submitter *sb = arg;
+    vt_client *a = sh_agent(sb->e, sb->e->key_a);
+    int32_t toks[6];
+    vt_job_spec s;
+    sh_spec(&s, toks, 6);
+    while (!atomic_load(&sb->stop) && atomic_load(&sb->n_ids) < MAXJ) {
+        vt_errinfo ei = {0};
+        char id[VT_JOB_ID_MAX + 1];
+        vt_job_spec_new_token(&s);
+        if (vt_client_submit(a, &s, id, NULL, &ei) == 0) {
+            int k = atomic_load(&sb->n_ids);
+            memcpy(sb->ids[k], id, sizeof id);
+            atomic_store(&sb->n_ids, k + 1);
+        } else {
+            vt_sleep_ms(20);
+        }
+    }
+    vt_client_close(a);
+    return NULL;
+}
+
+static int count_verified(const sh_env *e, char (*ids)[VT_JOB_ID_MAX + 1], int n)
+{
+    vt_client *a = sh_agent(e, e->key_a);
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        vt_job_result res;
+        vt_errinfo ei = {0};
+        int rv = vt_client_wait(a, ids[i], 20000, &res, &ei);
+        if (rv == 0 && res.r.state == VT_JOB_VERIFIED)
+            ok++;
+        else if (ok + 5 > i) /* print the first few failures only */
+            fprintf(stderr, "job %s: rv=%s state=%s\n", ids[i], vt_errname(rv),
+                    vt_job_state_name(res.r.state));
+        vt_job_result_free(&res);
+    }
+    vt_client_close(a);
+    return ok;
+}
+
+static void test_crash_restart(sh_env *e)
+{
+    /* A job finished before the crash, and a lease held across it. */
+    vt_client *a = sh_agent(e, e->key_a);
+    sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    char early[VT_JOB_ID_MAX + 1];
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_client_submit(a, &s, early, NULL, &ei));
+    vt_job_result res;
+    VT_REQUIRE_OK(vt_client_wait(a, early, 10000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    vt_job_result_free(&res);
+
+    submitter sb = {.e = e};
+    sb.ids = calloc(MAXJ, sizeof *sb.ids);
+    atomic_store(&sb.stop, false);
+    atomic_store(&sb.n_ids, 0);
+    pthread_create(&sb.th, NULL, submit_main, &sb);
+    uint64_t t0 = vt_mono_ms();
+    while (atomic_load(&sb.n_ids) < 300 && vt_mono_ms() < t0 + 20000)
+        vt_sleep_ms(5);
+    VT_REQUIRE(atomic_load(&sb.n_ids) >= 300, "submits flowing");
+
+    /* A worker holding a lease when the scheduler dies. */
+    sh_node w;
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker2_kp, false, e->model));
+    vt_msg held;
+    int got = sh_fetch(&w, 2, 1000, &held);
+
+    VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGKILL));
+    int code = 0;
+    vt_proc_wait(e->sched, 5000, &code);
+    vt_proc_free(e->sched);
+    int before = atomic_load(&sb.n_ids);
+    vt_sleep_ms(300);
+    sh_start_sched(e, NULL);
+    t0 = vt_mono_ms();
+    while (atomic_load(&sb.n_ids) < before + 100 && vt_mono_ms() < t0 + 20000)
+        vt_sleep_ms(5);
+    atomic_store(&sb.stop, true);
+    pthread_join(sb.th, NULL);
+    int n = atomic_load(&sb.n_ids);
+    VT_CHECK(n >= before + 100, "submits resumed after the restart (%d -> %d)", before, n);
+
+    /* Results for leases from before the crash are not accepted. */
+    if (got == 0 && held.u.fetch_ok.n_jobs > 0) {
+        VT_REQUIRE_OK(sh_node_hello(&w, e->model));
+        vt_ack acks[2] = {VT_ACK_ACCEPTED, VT_ACK_ACCEPTED};
+        VT_CHECK_OK(sh_results(&w, held.u.fetch_ok.jobs, held.u.fetch_ok.n_jobs, acks));
+        for (uint32_t i = 0; i < held.u.fetch_ok.n_jobs; i++)
+            VT_CHECK(acks[i] == VT_ACK_STALE || acks[i] == VT_ACK_DUPLICATE,
+                     "pre-crash lease result ignored (ack %d)", acks[i]);
+        vt_msg_free(&held);
+    }
+    sh_node_close(&w);
+
+    VT_CHECK_EQ_INT(count_verified(e, sb.ids, n), n);
+    /* Finished before the crash: served from Redis now. */
+    VT_CHECK_OK(vt_client_wait(a, early, 5000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    VT_CHECK_EQ_INT(res.r.n_tokens, 4);
+    vt_job_result_free(&res);
+    vt_job_status st;
+    VT_CHECK_OK(vt_client_status(a, early, &st, &ei));
+    VT_CHECK_EQ_INT(st.state, VT_JOB_VERIFIED);
+    vt_client *b = sh_agent(e, e->key_b);
+    VT_CHECK_ERR(vt_client_status(b, early, &st, &ei), VT_ERR_NOTFOUND);
+    vt_client_close(b);
+    VT_CHECK(sh_log_has(e, "recover"), "recovery logged");
+    sh_runner_stop(r);
+    vt_client_close(a);
+    free(sb.ids);
+}
+
+static void test_redis_down(sh_env *e)
+{
+    vt_client *a = sh_agent(e, e->key_a);
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    VT_REQUIRE_OK(vt_ts_redis_kill(&e->rs, SIGKILL));
+    int status = 0;
+    uint64_t t0 = vt_mono_ms();
+    do {
+        vt_sleep_ms(50);
+        vt_ts_http_get(e->http, "/readyz", 2000, &status, NULL);
+    } while (status == 200 && vt_mono_ms() < t0 + 10000);
+    VT_CHECK_EQ_INT(status, 503);
+    char id[VT_JOB_ID_MAX + 1];
+    vt_errinfo ei = {0};
+    VT_CHECK_ERR(vt_client_submit(a, &s, id, NULL, &ei), VT_ERR_UNAVAILABLE);
+    VT_CHECK(sh_log_has(e, "redis.down"), "outage logged");
+    VT_CHECK(sh_metric(e, "verity_scheduler_redis_up") == 0, "redis_up gauge is 0");
+
+    VT_REQUIRE_OK(vt_ts_redis_restart(&e->rs));
+    VT_CHECK_OK(vt_ts_wait_ready(e->http, 10000));
+    sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_job_spec_new_token(&s);
+    int rv;
+    t0 = vt_mono_ms();
+    while ((rv = vt_client_submit(a, &s, id, NULL, &ei)) == VT_ERR_UNAVAILABLE &&
+           vt_mono_ms() < t0 + 5000)
+        vt_sleep_ms(100); /* the API-key cache may need one refresh */
+    VT_CHECK_OK(rv);
+    vt_job_result res;
+    VT_CHECK_OK(vt_client_wait(a, id, 10000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    vt_job_result_free(&res);
+    sh_runner_stop(r);
+    vt_client_close(a);
+}
+
+int main(void)
+{
+    sh_env e;
+    sh_setup(&e, NULL);
+    test_crash_restart(&e);
+    test_redis_down(&e);
+    sh_teardown(&e);
+    return vt_test_done();
+}
