@@ -1,5 +1,6 @@
 /* matmul.c - CPU ISA selection and the Q8_0 weight repacking for the AVX2
  * kernel. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ const vt_ops *vt_ops_for(int isa)
 
 /* llama.cpp writes Q8_0 values in [-127, 127]. -128 would overflow the
  * AVX2 sign trick, so such a file is refused on every machine alike. */
-static int check_q8(const vt_mat *w, const char *what, uint32_t layer, vt_errinfo *ei)
+static int check_q8(const vt_mat *w, const char *name, vt_errinfo *ei)
 {
     if (w->type != VT_DTYPE_Q8_0)
         return 0;
@@ -38,9 +39,9 @@ static int check_q8(const vt_mat *w, const char *what, uint32_t layer, vt_errinf
         for (int k = 0; k < VT_QK; k++)
             if (b[i].qs[k] == -128)
                 return vt_fail(ei, VT_ERR_UNSUPPORTED,
-                               "tensor %s (layer %u): Q8_0 value -128 at block %zu; only "
-                               "[-127, 127] is supported",
-                               what, layer, i);
+                               "tensor '%s': Q8_0 value -128 in block %zu; only [-127, 127] "
+                               "is supported",
+                               name, i);
     return 0;
 }
 
@@ -75,13 +76,16 @@ int vt_model_pack(vt_model *m, vt_errinfo *ei)
         static const char *const names[] = {"attn_q", "attn_k", "attn_v", "attn_output",
                                             "ffn_gate", "ffn_up", "ffn_down"};
         for (int i = 0; i < 7; i++) {
-            if ((rv = check_q8(mats[i], names[i], l, ei)) < 0)
+            char name[64];
+            snprintf(name, sizeof name, "blk.%u.%s.weight", l, names[i]);
+            if ((rv = check_q8(mats[i], name, ei)) < 0)
                 return rv;
             if (avx2 && vt_mat_pack(mats[i]) < 0)
                 return vt_fail(ei, VT_ERR_NOMEM, "out of memory repacking weights");
         }
     }
-    if ((rv = check_q8(&m->output, m->info.tied_output ? "token_embd" : "output", 0, ei)) < 0)
+    if ((rv = check_q8(&m->output, m->info.tied_output ? "token_embd.weight" : "output.weight",
+                       ei)) < 0)
         return rv;
     if (avx2 && vt_mat_pack(&m->output) < 0)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory repacking weights");
