@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "  verity-model run FILE --prompt TEXT -n N [--seed S] [--temp T] [--top-k K]\n"
             "      [--top-p P] [--stop STR]... [--no-eos] [--threads K] [--isa native|scalar]\n"
             "      [--device auto|cpu|cuda]\n"
-            "      generate: text on stdout as it comes, one stats line on stderr\n"
+            "      generate: the prompt and the text as it comes on stdout, one stats\n"
+            "      line on stderr\n"
             "  verity-model digest FILE --tokens ID,ID,... [--mode prefill|decode|batch]\n"
             "      [--chunk C] [--threads K] [--isa native|scalar] [--device auto|cpu|cuda]\n"
             "      BLAKE2b-256 of the bits of every logit at every position, and the\n"
@@ -343,6 +344,8 @@ static int cmd_run(int argc, char **argv)
     memset(&res, 0, sizeof res);
     stream_out so;
     vt_detok_init(&so.d, tok);
+    so.d.at_start = 0; /* printed after the prompt: keep the first space */
+    fputs(prompt, stdout);
     if (!rv)
         rv = vt_generate_stream(c, 0, ids, (uint32_t)n_prompt, &gp, print_token, &so, &res, &ei);
     else

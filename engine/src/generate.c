@@ -9,7 +9,8 @@
  *
  * Stops: max_tokens, the context filling up (also VT_STOP_MAX), EOS when
  * stop_at_eos (EOS stays in the tokens), or a stop string appearing in the
- * detokenized output. The tokens are kept exactly as generated, including
+ * detokenized output (decoded as a continuation of the prompt, so a
+ * leading space is kept). The tokens are kept exactly as generated, including
  * the one that completed the stop string; it is the caller's choice to cut
  * the text at the stop string (the CLI and workers do, like vLLM).
  */
@@ -112,6 +113,7 @@ int vt_generate_stream(vt_ctx *c, int seq, const int32_t *prompt, uint32_t n_pro
     }
     vt_detok d;
     vt_detok_init(&d, tok);
+    d.at_start = 0; /* the output continues the prompt: keep its leading space */
     int32_t eos = tok ? vt_tok_eos(tok) : -1;
     out->stop_reason = VT_STOP_MAX;
 

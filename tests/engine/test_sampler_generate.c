@@ -85,6 +85,7 @@ static void test_loop(void)
      * it; generation must end at the first token whose text contains it. */
     vt_detok d;
     vt_detok_init(&d, vt_model_tokenizer(model));
+    d.at_start = 0; /* output text continues the prompt, as vt_generate decodes it */
     char text[4096];
     size_t len = 0, ends[20] = {0};
     for (uint32_t i = 0; i < r.n_tokens; i++) {
