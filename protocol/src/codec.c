@@ -14,7 +14,7 @@
 #include "wire.h"
 
 #define AT(base, off, type) ((type *)((char *)(base) + (off)))
-#define CAT(base, off, type) ((const type *)((const char *)(base) + (off)))
+#define CAT(base, off, type) ((type const *)((const char *)(base) + (off)))
 
 /* ================================================================ errors */
 
