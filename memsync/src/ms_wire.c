@@ -81,6 +81,8 @@ static int bad(vt_errinfo *ei, int rv, const char *field)
         return vt_fail(ei, rv, "out of memory");
     if (rv == VT_ERR_TOOBIG)
         return vt_fail(ei, rv, "field '%s' is too large", field);
+    if (rv == VT_ERR_RANGE || rv == VT_ERR_INVAL)
+        return vt_fail(ei, rv, "field '%s': value not allowed", field);
     return vt_fail(ei, VT_ERR_PROTO, "field '%s': missing, malformed or of the wrong type", field);
 }
 
