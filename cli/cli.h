@@ -50,5 +50,6 @@ int vt_cmd_status(const char *prog, int argc, char **argv);
 int vt_cmd_result(const char *prog, int argc, char **argv);
 int vt_cmd_cancel(const char *prog, int argc, char **argv);
 int vt_cmd_receipt(const char *prog, int argc, char **argv);
+int vt_cmd_log(const char *prog, int argc, char **argv);
 
 #endif

@@ -13,10 +13,10 @@
 #include "vt_registry.h"
 #include "vt_strbuf.h"
 
-#define REDIS_OPT(dest)                                                                  \
-    {.flag = "redis", .env = "VERITY_REDIS", .type = VT_OPT_URL,                        \
+#define REDIS_OPT(d)                                                                  \
+    {.flag = "redis", .env = "VERITY_REDIS", .type = VT_OPT_STRING,                      \
      .def = "redis://127.0.0.1:6379", .help = "the registry's Redis",                   \
-     .dest = (dest), .check = vt_redis_url_check}
+     .dest = (d), .check = vt_redis_url_check}
 
 int vt_cmd_keygen(const char *prog, int argc, char **argv)
 {

@@ -7,6 +7,7 @@ static const vt_cli_cmd commands[] = {
     {"result", vt_cmd_result, "print a job's result"},
     {"cancel", vt_cmd_cancel, "cancel a job"},
     {"receipt", vt_cmd_receipt, "verify a receipt offline (and replay the job)"},
+    {"log", vt_cmd_log, "transparency log: head, inclusion and consistency proofs"},
     {"keygen", vt_cmd_keygen, "create a node key (or, with --secret, the auth secret)"},
     {"pubkey", vt_cmd_pubkey, "print the public key of a key file"},
     {"agent", vt_cmd_agent, "add, list or revoke agents (API keys)"},
