@@ -232,12 +232,12 @@ validateValues pattern). values.schema.json catches types and enums first.
 */}}
 {{- define "verity.validateValues" -}}
 {{- $messages := list -}}
-{{- $messages = append $messages (include "verity.validate.redis" .) -}}
-{{- $messages = append $messages (include "verity.validate.keys" .) -}}
-{{- $messages = append $messages (include "verity.validate.models" .) -}}
-{{- $messages = append $messages (include "verity.validate.autoscaling" .) -}}
-{{- $messages = append $messages (include "verity.validate.networkPolicy" .) -}}
-{{- $messages = append $messages (include "verity.validate.ports" .) -}}
+{{- $messages = append $messages (include "verity.validate.redis" . | trim) -}}
+{{- $messages = append $messages (include "verity.validate.keys" . | trim) -}}
+{{- $messages = append $messages (include "verity.validate.models" . | trim) -}}
+{{- $messages = append $messages (include "verity.validate.autoscaling" . | trim) -}}
+{{- $messages = append $messages (include "verity.validate.networkPolicy" . | trim) -}}
+{{- $messages = append $messages (include "verity.validate.ports" . | trim) -}}
 {{- $messages = without $messages "" -}}
 {{- $message := join "\n" $messages -}}
 {{- if $message -}}
@@ -294,10 +294,10 @@ verity: models.pvc.existingClaim
 {{- end -}}
 {{- if eq .Values.models.source "url" -}}
 {{- range .Values.models.items -}}
-{{- if not .url }}
+{{- if not .url -}}
 verity: models.items[{{ .name | default .file }}].url
     models.source=url needs a url on every item.
-{{- end -}}
+{{ end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

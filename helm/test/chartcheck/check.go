@@ -1,0 +1,847 @@
+package main
+
+// Checks of one rendering of the chart: structure, pod hygiene, and that
+// every flag, variable, port, probe and address the manifests use is one the
+// daemons (their --help) and the other manifests actually provide.
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	yamlv3 "gopkg.in/yaml.v3"
+)
+
+type obj = map[string]interface{}
+
+// doc is one parsed manifest.
+type doc struct {
+	Source string
+	Kind   string
+	Name   string
+	Body   obj
+}
+
+// podTemplate is a pod spec found in a workload, with its labels.
+type podTemplate struct {
+	Owner  string // "Deployment/x"
+	Labels map[string]string
+	Spec   obj
+	Batch  bool     // a Job: runs to completion, so no liveness/readiness
+	Claims []string // StatefulSet volumeClaimTemplates: volumes too
+}
+
+// daemons are the programs the chart runs, by container command.
+var daemons = map[string]bool{
+	"verity-scheduler": true, "verity-worker": true,
+	"verity-verifier": true, "verity-memsync": true,
+}
+
+// checker accumulates problems for one rendering.
+type checker struct {
+	name    string
+	values  obj
+	docs    []doc
+	pods    []podTemplate
+	help    map[string]*helpInfo // daemon name -> --help
+	binDir  string
+	cliSubs map[string]bool
+	cliHelp map[string]*helpInfo // "node" -> verity node --help
+	errs    []string
+}
+
+func (c *checker) fail(format string, a ...interface{}) {
+	c.errs = append(c.errs, fmt.Sprintf("[%s] ", c.name)+fmt.Sprintf(format, a...))
+}
+
+func get(o interface{}, keys ...string) interface{} {
+	for _, k := range keys {
+		m, ok := o.(obj)
+		if !ok {
+			return nil
+		}
+		o = m[k]
+	}
+	return o
+}
+
+func getObj(o interface{}, keys ...string) obj {
+	m, _ := get(o, keys...).(obj)
+	return m
+}
+
+func getList(o interface{}, keys ...string) []interface{} {
+	l, _ := get(o, keys...).([]interface{})
+	return l
+}
+
+func getStr(o interface{}, keys ...string) string {
+	s, _ := get(o, keys...).(string)
+	return s
+}
+
+func strMap(o obj) map[string]string {
+	out := map[string]string{}
+	for k, v := range o {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}
+
+var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+var dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// checkRendering runs every check on one successful rendering.
+func (c *checker) checkRendering(r *Rendered) {
+	seen := map[string]bool{}
+	for _, m := range r.Manifests {
+		var raw interface{}
+		if err := yamlv3.Unmarshal([]byte(m.Body), &raw); err != nil {
+			c.fail("%s: does not parse: %v", m.Source, err)
+			continue
+		}
+		shaped, _ := jsonShape(raw)
+		body, ok := shaped.(obj)
+		if !ok {
+			c.fail("%s: a document is not a map", m.Source)
+			continue
+		}
+		d := doc{Source: m.Source, Kind: getStr(body, "kind"), Name: getStr(body, "metadata", "name"), Body: body}
+		if getStr(body, "apiVersion") == "" || d.Kind == "" || d.Name == "" {
+			c.fail("%s: document without apiVersion, kind or metadata.name", m.Source)
+			continue
+		}
+		if len(d.Name) > 253 || !dnsSubdomainRE.MatchString(d.Name) {
+			c.fail("%s %s: name is not a DNS subdomain", d.Kind, d.Name)
+		}
+		if (d.Kind == "Service" || d.Kind == "StatefulSet") && (len(d.Name) > 63 || !dnsLabelRE.MatchString(d.Name)) {
+			c.fail("%s %s: name must be a DNS label (63 chars)", d.Kind, d.Name)
+		}
+		key := d.Kind + "/" + d.Name
+		if seen[key] {
+			c.fail("%s rendered twice", key)
+		}
+		seen[key] = true
+		c.docs = append(c.docs, d)
+		c.collectPods(d)
+	}
+	for _, p := range c.pods {
+		c.checkPod(p)
+	}
+	c.checkServices()
+	c.checkSelectors()
+	c.checkNetworkPolicies()
+	c.checkNotes(r.Notes)
+}
+
+func (c *checker) collectPods(d doc) {
+	var tmpl obj
+	batch := false
+	switch d.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet":
+		tmpl = getObj(d.Body, "spec", "template")
+	case "Job":
+		tmpl, batch = getObj(d.Body, "spec", "template"), true
+	case "CronJob":
+		tmpl, batch = getObj(d.Body, "spec", "jobTemplate", "spec", "template"), true
+	case "Pod":
+		tmpl = d.Body
+	default:
+		return
+	}
+	if tmpl == nil {
+		c.fail("%s/%s: no pod template", d.Kind, d.Name)
+		return
+	}
+	p := podTemplate{Owner: d.Kind + "/" + d.Name, Labels: strMap(getObj(tmpl, "metadata", "labels")), Spec: getObj(tmpl, "spec"), Batch: batch}
+	for _, vct := range getList(d.Body, "spec", "volumeClaimTemplates") {
+		p.Claims = append(p.Claims, getStr(vct, "metadata", "name"))
+	}
+	if d.Kind != "Pod" {
+		sel := strMap(getObj(d.Body, "spec", "selector", "matchLabels"))
+		if d.Kind != "Job" && d.Kind != "CronJob" && !labelsMatch(sel, p.Labels) {
+			c.fail("%s: spec.selector does not match the pod template's labels", p.Owner)
+		}
+	}
+	c.pods = append(c.pods, p)
+}
+
+func labelsMatch(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *checker) podsSelectedBy(selector map[string]string) []podTemplate {
+	var out []podTemplate
+	for _, p := range c.pods {
+		if labelsMatch(selector, p.Labels) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// containerPort resolves a port (name or number) against a container.
+func containerPort(ctr obj, port interface{}) (int, bool) {
+	for _, pi := range getList(ctr, "ports") {
+		p := pi.(obj)
+		n := toInt(p["containerPort"])
+		switch v := port.(type) {
+		case string:
+			if p["name"] == v {
+				return n, true
+			}
+		default:
+			if toInt(v) == n {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func toInt(v interface{}) int {
+	switch t := v.(type) {
+	case float64:
+		return int(t)
+	case int:
+		return t
+	case int64:
+		return int(t)
+	case string:
+		n, _ := strconv.Atoi(t)
+		return n
+	}
+	return 0
+}
+
+func (c *checker) checkPod(p podTemplate) {
+	podSec := getObj(p.Spec, "securityContext")
+	if podSec["runAsNonRoot"] != true {
+		c.fail("%s: pod securityContext.runAsNonRoot is not true", p.Owner)
+	}
+	volumes := map[string]obj{}
+	for _, vi := range getList(p.Spec, "volumes") {
+		v := vi.(obj)
+		volumes[fmt.Sprint(v["name"])] = v
+	}
+	for _, claim := range p.Claims {
+		volumes[claim] = obj{"name": claim, "persistentVolumeClaim": obj{"claimName": claim}}
+	}
+	for _, v := range volumes {
+		if name := getStr(v, "secret", "secretName"); name != "" {
+			c.requireSecret(p.Owner, name)
+		}
+		if name := getStr(v, "persistentVolumeClaim", "claimName"); name == "" && get(v, "persistentVolumeClaim") != nil {
+			c.fail("%s: volume %v has an empty claimName", p.Owner, v["name"])
+		}
+	}
+	kinds := []struct {
+		key  string
+		init bool
+	}{{"initContainers", true}, {"containers", false}}
+	for _, k := range kinds {
+		for _, ci := range getList(p.Spec, k.key) {
+			ctr := ci.(obj)
+			where := fmt.Sprintf("%s container %v", p.Owner, ctr["name"])
+			c.checkContainerBasics(where, ctr, volumes)
+			probesWanted := !k.init && !p.Batch
+			for _, probe := range []string{"livenessProbe", "readinessProbe"} {
+				has := get(ctr, probe) != nil
+				if probesWanted && !has {
+					c.fail("%s: no %s", where, probe)
+				}
+				if !probesWanted && has {
+					// Kubernetes rejects probes on init containers, and a
+					// Job's container would be restarted mid-run.
+					c.fail("%s: %s on an init or Job container", where, probe)
+				}
+			}
+			c.checkProbes(where, ctr)
+			cmd := getList(ctr, "command")
+			if len(cmd) > 0 && daemons[fmt.Sprint(cmd[0])] {
+				c.checkDaemon(where, fmt.Sprint(cmd[0]), ctr, p)
+			}
+			c.checkCLIUse(where, ctr)
+		}
+	}
+	if len(getList(p.Spec, "containers")) == 0 {
+		c.fail("%s: no containers", p.Owner)
+	}
+}
+
+func (c *checker) checkContainerBasics(where string, ctr obj, volumes map[string]obj) {
+	img := getStr(ctr, "image")
+	if img == "" || strings.HasSuffix(img, ":latest") || !strings.Contains(path.Base(img), ":") {
+		c.fail("%s: image %q must name a pinned tag", where, img)
+	}
+	res := getObj(ctr, "resources")
+	if getObj(res, "requests") == nil || get(res, "requests", "cpu") == nil || get(res, "requests", "memory") == nil {
+		c.fail("%s: resources.requests needs cpu and memory", where)
+	}
+	if get(res, "limits", "memory") == nil {
+		c.fail("%s: resources.limits.memory is missing", where)
+	}
+	sc := getObj(ctr, "securityContext")
+	if sc["readOnlyRootFilesystem"] != true {
+		c.fail("%s: readOnlyRootFilesystem is not true", where)
+	}
+	if sc["allowPrivilegeEscalation"] != false {
+		c.fail("%s: allowPrivilegeEscalation is not false", where)
+	}
+	if sc["runAsNonRoot"] != true {
+		c.fail("%s: runAsNonRoot is not true", where)
+	}
+	dropsAll := false
+	for _, d := range getList(sc, "capabilities", "drop") {
+		if d == "ALL" {
+			dropsAll = true
+		}
+	}
+	if !dropsAll || getList(sc, "capabilities", "add") != nil {
+		c.fail("%s: capabilities must drop ALL and add none", where)
+	}
+	for _, mi := range getList(ctr, "volumeMounts") {
+		name := fmt.Sprint(get(mi, "name"))
+		if _, ok := volumes[name]; !ok {
+			c.fail("%s: volumeMount %s has no volume", where, name)
+		}
+	}
+}
+
+func (c *checker) checkProbes(where string, ctr obj) {
+	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+		hg := getObj(ctr, probe, "httpGet")
+		if hg == nil {
+			if pr := getObj(ctr, probe); pr != nil && getObj(pr, "exec") == nil && getObj(pr, "tcpSocket") == nil {
+				c.fail("%s: %s has no handler", where, probe)
+			}
+			continue
+		}
+		if _, ok := containerPort(ctr, hg["port"]); !ok {
+			c.fail("%s: %s port %v is not a container port", where, probe, hg["port"])
+		}
+		want := "/healthz"
+		if probe == "readinessProbe" {
+			want = "/readyz"
+		}
+		if hg["path"] != want {
+			c.fail("%s: %s path is %v, the daemons serve %s", where, probe, hg["path"], want)
+		}
+	}
+}
+
+// requireSecret: a Secret volume must name a rendered Secret or one the
+// values say exists already.
+func (c *checker) requireSecret(owner, name string) {
+	for _, d := range c.docs {
+		if d.Kind == "Secret" && d.Name == name {
+			return
+		}
+	}
+	for _, k := range []interface{}{get(c.values, "keys", "scheduler", "existingSecret"), get(c.values, "keys", "worker", "existingSecret"),
+		get(c.values, "keys", "verifier", "existingSecret"), get(c.values, "auth", "existingSecret")} {
+		if k == name {
+			return
+		}
+	}
+	c.fail("%s: Secret %s is neither rendered nor an existingSecret", owner, name)
+}
+
+// daemonArgs splits "--flag=value" / "--flag" arguments.
+func daemonArgs(ctr obj) ([][2]string, []string) {
+	var out [][2]string
+	var bad []string
+	for _, ai := range getList(ctr, "args") {
+		a := fmt.Sprint(ai)
+		if !strings.HasPrefix(a, "--") {
+			bad = append(bad, a)
+			continue
+		}
+		kv := strings.SplitN(a[2:], "=", 2)
+		if len(kv) == 1 {
+			out = append(out, [2]string{kv[0], "\x00"})
+		} else {
+			out = append(out, [2]string{kv[0], kv[1]})
+		}
+	}
+	return out, bad
+}
+
+func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
+	h := c.help[bin]
+	if h == nil {
+		c.fail("%s: no --help for %s", where, bin)
+		return
+	}
+	args, bad := daemonArgs(ctr)
+	for _, b := range bad {
+		c.fail("%s: argument %q is not --flag[=value] (the chart always writes --flag=value)", where, b)
+	}
+	given := map[string]string{}
+	for _, kv := range args {
+		o, ok := h.Flags[kv[0]]
+		if !ok {
+			c.fail("%s: %s has no flag --%s", where, bin, kv[0])
+			continue
+		}
+		if kv[1] == "\x00" && o.Metavar != "" {
+			c.fail("%s: --%s needs a value (%s)", where, kv[0], o.Metavar)
+		}
+		given[kv[0]] = kv[1]
+	}
+	envs := map[string]string{}
+	for _, ei := range getList(ctr, "env") {
+		name := fmt.Sprint(get(ei, "name"))
+		envs[name] = getStr(ei, "value")
+		if strings.HasPrefix(name, "VERITY_") {
+			flag, ok := h.Envs[name]
+			if !ok {
+				c.fail("%s: %s reads no variable %s", where, bin, name)
+				continue
+			}
+			if _, dup := given[flag]; dup {
+				c.fail("%s: both --%s and %s are set (the flag silently wins)", where, flag, name)
+			}
+			given[flag] = envs[name]
+		}
+	}
+	for _, o := range h.Flags {
+		if o.Required {
+			if _, ok := given[o.Flag]; !ok {
+				c.fail("%s: required --%s (%s) is not set", where, o.Flag, o.Env)
+			}
+		}
+	}
+	mounts := map[string]obj{}
+	for _, mi := range getList(ctr, "volumeMounts") {
+		mounts[getStr(mi, "mountPath")] = mi.(obj)
+	}
+	bound := map[int]string{} // container port -> flag that binds it
+	for flag, val := range given {
+		o := h.Flags[flag]
+		switch {
+		case o.Metavar == "FILE" || flag == "key" || flag == "auth-secret":
+			c.checkFileInMount(where, flag, val, mounts, p)
+		case flag == "model":
+			file := strings.SplitN(val, "@", 2)[0]
+			c.checkFileInMount(where, flag, file, mounts, p)
+		case flag == "http":
+			host, port := splitHostPort(val)
+			if host != "0.0.0.0" && host != "[::]" {
+				c.fail("%s: --http=%s binds %s; the kubelet and Prometheus cannot reach it", where, val, host)
+			}
+			if n, ok := containerPort(ctr, "http"); !ok || n != port {
+				c.fail("%s: --http port %d is not the container port named http (%d)", where, port, n)
+			}
+			bound[port] = flag
+		case strings.HasSuffix(flag, "listen"):
+			u, err := url.Parse(val)
+			if err != nil || u.Scheme != "tcp" {
+				c.fail("%s: --%s=%s is not a tcp:// URL", where, flag, val)
+				continue
+			}
+			host, port := splitHostPort(u.Host)
+			if host != "0.0.0.0" && host != "[::]" {
+				c.fail("%s: --%s binds %s; other pods cannot reach it", where, flag, host)
+			}
+			if _, ok := containerPort(ctr, port); !ok {
+				c.fail("%s: --%s port %d is not a container port", where, flag, port)
+			}
+			bound[port] = flag
+		case flag == "scheduler":
+			c.checkSchedulerAddr(where, bin, val)
+		case flag == "redis":
+			c.checkRedisAddr(where, val)
+		}
+	}
+	for _, pi := range getList(ctr, "ports") {
+		n := toInt(get(pi, "containerPort"))
+		if _, ok := bound[n]; !ok {
+			c.fail("%s: container port %d (%v) is bound by no flag", where, n, get(pi, "name"))
+		}
+	}
+	if ann := getObj(c.podAnnotations(p)); ann != nil {
+		if port, ok := ann["prometheus.io/port"]; ok {
+			if n, _ := containerPort(ctr, "http"); fmt.Sprint(n) != fmt.Sprint(port) {
+				c.fail("%s: prometheus.io/port %v is not the http port %d", where, port, n)
+			}
+		}
+	}
+}
+
+func (c *checker) podAnnotations(p podTemplate) obj {
+	for _, d := range c.docs {
+		if d.Kind+"/"+d.Name == p.Owner {
+			return getObj(d.Body, "spec", "template", "metadata", "annotations")
+		}
+	}
+	return nil
+}
+
+func splitHostPort(hp string) (string, int) {
+	i := strings.LastIndex(hp, ":")
+	if i < 0 {
+		return hp, 0
+	}
+	n, _ := strconv.Atoi(hp[i+1:])
+	return hp[:i], n
+}
+
+// checkFileInMount: a file flag must point into a mounted volume; for a
+// Secret volume with items, to one of those items.
+func (c *checker) checkFileInMount(where, flag, file string, mounts map[string]obj, p podTemplate) {
+	for mp, m := range mounts {
+		if !strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") {
+			continue
+		}
+		rel := strings.TrimPrefix(file, strings.TrimSuffix(mp, "/")+"/")
+		for _, vi := range getList(p.Spec, "volumes") {
+			if get(vi, "name") != m["name"] {
+				continue
+			}
+			if items := getList(vi, "secret", "items"); items != nil {
+				for _, it := range items {
+					if get(it, "path") == rel {
+						return
+					}
+				}
+				c.fail("%s: --%s=%s is not an item of Secret volume %v", where, flag, file, m["name"])
+			}
+			return
+		}
+	}
+	c.fail("%s: --%s=%s is not inside any volumeMount", where, flag, file)
+}
+
+// service finds a rendered Service by the first label of a DNS name.
+func (c *checker) service(host string) *doc {
+	short := strings.SplitN(host, ".", 2)[0]
+	for i := range c.docs {
+		if c.docs[i].Kind == "Service" && c.docs[i].Name == short {
+			return &c.docs[i]
+		}
+	}
+	return nil
+}
+
+// resolveService follows Service port -> pods -> container port, and returns
+// the daemon flag that binds that port (e.g. "worker-listen").
+func (c *checker) resolveService(svc *doc, port int) (string, bool) {
+	for _, pi := range getList(svc.Body, "spec", "ports") {
+		if toInt(get(pi, "port")) != port {
+			continue
+		}
+		target := get(pi, "targetPort")
+		for _, p := range c.podsSelectedBy(strMap(getObj(svc.Body, "spec", "selector"))) {
+			for _, ci := range getList(p.Spec, "containers") {
+				ctr := ci.(obj)
+				n, ok := containerPort(ctr, target)
+				if !ok {
+					continue
+				}
+				args, _ := daemonArgs(ctr)
+				for _, kv := range args {
+					if strings.HasSuffix(kv[0], "listen") && strings.HasSuffix(kv[1], fmt.Sprintf(":%d", n)) {
+						return kv[0], true
+					}
+				}
+				return "", true
+			}
+		}
+	}
+	return "", false
+}
+
+func (c *checker) checkSchedulerAddr(where, bin, val string) {
+	u, err := url.Parse(val)
+	if err != nil || u.Scheme != "tcp" {
+		c.fail("%s: --scheduler=%s is not a tcp:// URL", where, val)
+		return
+	}
+	host, port := splitHostPort(u.Host)
+	svc := c.service(host)
+	if svc == nil {
+		c.fail("%s: --scheduler host %s is no rendered Service", where, host)
+		return
+	}
+	flag, ok := c.resolveService(svc, port)
+	want := strings.TrimPrefix(bin, "verity-") + "-listen"
+	if !ok || flag != want {
+		c.fail("%s: --scheduler=%s reaches %q on the scheduler, not its --%s socket", where, val, flag, want)
+	}
+}
+
+func (c *checker) checkRedisAddr(where, val string) {
+	if get(c.values, "redis", "enabled") != true {
+		if val != get(c.values, "redis", "external", "url") {
+			c.fail("%s: Redis URL %s is not redis.external.url", where, val)
+		}
+		return
+	}
+	u, err := url.Parse(val)
+	if err != nil || u.Scheme != "redis" {
+		c.fail("%s: Redis URL %s is not redis://", where, val)
+		return
+	}
+	host, port := splitHostPort(u.Host)
+	svc := c.service(host)
+	if svc == nil {
+		c.fail("%s: Redis host %s is no rendered Service", where, host)
+		return
+	}
+	for _, pi := range getList(svc.Body, "spec", "ports") {
+		if toInt(get(pi, "port")) != port {
+			continue
+		}
+		for _, p := range c.podsSelectedBy(strMap(getObj(svc.Body, "spec", "selector"))) {
+			for _, ci := range getList(p.Spec, "containers") {
+				if _, ok := containerPort(ci.(obj), get(pi, "targetPort")); ok {
+					return
+				}
+			}
+		}
+	}
+	c.fail("%s: Redis URL %s reaches no Redis container port", where, val)
+}
+
+var cliCallRE = regexp.MustCompile(`(-n |--namespace[ =])?\bverity ([a-z]+)((?: [^|;&)\n]*)?)`)
+
+// cliCalls finds `verity SUB args` in shell text; "-n verity" (a namespace
+// argument of kubectl) is not a call.
+func cliCalls(text string) [][2]string {
+	var out [][2]string
+	for _, m := range cliCallRE.FindAllStringSubmatch(text, -1) {
+		if m[1] != "" {
+			continue
+		}
+		out = append(out, [2]string{m[2], m[3]})
+	}
+	return out
+}
+
+// checkCLIUse checks `verity SUB --flag` calls in a container's command and
+// args (shell scripts included) against `verity SUB --help`, and VERITY_*
+// variables against what those sub-commands read.
+func (c *checker) checkCLIUse(where string, ctr obj) {
+	var text []string
+	for _, k := range []string{"command", "args"} {
+		for _, a := range getList(ctr, k) {
+			text = append(text, fmt.Sprint(a))
+		}
+	}
+	all := strings.Join(text, "\n")
+	if !strings.Contains(all, "verity ") && !(len(text) > 0 && text[0] == "verity") {
+		return
+	}
+	if len(text) > 0 && text[0] == "verity" {
+		all = strings.Join(text, " ")
+	}
+	used := map[string]bool{}
+	for _, m := range cliCalls(all) {
+		sub := m[0]
+		if c.cliSubs == nil {
+			c.fail("%s: runs `verity %s` but the verity CLI is not available", where, sub)
+			return
+		}
+		if !c.cliSubs[sub] {
+			c.fail("%s: `verity %s`: no such sub-command", where, sub)
+			continue
+		}
+		h, err := c.cliSubHelp(sub)
+		if err != nil {
+			c.fail("%s: %v", where, err)
+			continue
+		}
+		used[sub] = true
+		for _, tok := range strings.Fields(m[1]) {
+			if !strings.HasPrefix(tok, "--") {
+				continue
+			}
+			flag := strings.SplitN(tok[2:], "=", 2)[0]
+			if _, ok := h.Flags[flag]; !ok {
+				c.fail("%s: `verity %s` has no flag --%s", where, sub, flag)
+			}
+		}
+	}
+	if len(used) == 0 {
+		return
+	}
+	for _, ei := range getList(ctr, "env") {
+		name := fmt.Sprint(get(ei, "name"))
+		if !strings.HasPrefix(name, "VERITY_") {
+			continue
+		}
+		found := false
+		for sub := range used {
+			if _, ok := c.cliHelp[sub].Envs[name]; ok {
+				found = true
+			}
+		}
+		if !found {
+			c.fail("%s: no verity sub-command it runs reads %s", where, name)
+		}
+	}
+}
+
+func (c *checker) cliSubHelp(sub string) (*helpInfo, error) {
+	if h, ok := c.cliHelp[sub]; ok {
+		return h, nil
+	}
+	h, err := runHelp(c.binDir, "verity", sub)
+	if err != nil {
+		return nil, err
+	}
+	c.cliHelp[sub] = h
+	return h, nil
+}
+
+// checkServices: every Service selects pods that have its target ports.
+func (c *checker) checkServices() {
+	for _, d := range c.docs {
+		if d.Kind != "Service" {
+			continue
+		}
+		pods := c.podsSelectedBy(strMap(getObj(d.Body, "spec", "selector")))
+		if len(pods) == 0 {
+			c.fail("Service %s selects no pods", d.Name)
+			continue
+		}
+		for _, pi := range getList(d.Body, "spec", "ports") {
+			target := get(pi, "targetPort")
+			found := false
+			for _, p := range pods {
+				for _, ci := range getList(p.Spec, "containers") {
+					if _, ok := containerPort(ci.(obj), target); ok {
+						found = true
+					}
+				}
+			}
+			if !found {
+				c.fail("Service %s: targetPort %v is no port of the selected pods", d.Name, target)
+			}
+		}
+	}
+}
+
+// checkSelectors: PDBs select pods; autoscalers target rendered Deployments.
+func (c *checker) checkSelectors() {
+	for _, d := range c.docs {
+		switch d.Kind {
+		case "PodDisruptionBudget":
+			if len(c.podsSelectedBy(strMap(getObj(d.Body, "spec", "selector", "matchLabels")))) == 0 {
+				c.fail("PodDisruptionBudget %s selects no pods", d.Name)
+			}
+		case "HorizontalPodAutoscaler", "ScaledObject":
+			ref := getObj(d.Body, "spec", "scaleTargetRef")
+			found := false
+			for _, t := range c.docs {
+				if t.Kind == getStr(ref, "kind") && t.Name == getStr(ref, "name") {
+					found = true
+					if get(t.Body, "spec", "replicas") != nil {
+						c.fail("%s %s: target %s sets spec.replicas, which fights the autoscaler", d.Kind, d.Name, t.Name)
+					}
+				}
+			}
+			if !found {
+				c.fail("%s %s: scaleTargetRef %v is not rendered", d.Kind, d.Name, ref)
+			}
+		case "ServiceMonitor":
+			sel := strMap(getObj(d.Body, "spec", "selector", "matchLabels"))
+			n := 0
+			for _, s := range c.docs {
+				if s.Kind == "Service" && labelsMatch(sel, strMap(getObj(s.Body, "metadata", "labels"))) {
+					n++
+				}
+			}
+			if n == 0 {
+				c.fail("ServiceMonitor %s selects no Service", d.Name)
+			}
+		}
+	}
+}
+
+// checkNetworkPolicies: each policy selects pods, names ports those pods
+// have, and leaves no non-HTTP port open to everyone.
+func (c *checker) checkNetworkPolicies() {
+	for _, d := range c.docs {
+		if d.Kind != "NetworkPolicy" {
+			continue
+		}
+		pods := c.podsSelectedBy(strMap(getObj(d.Body, "spec", "podSelector", "matchLabels")))
+		if len(pods) == 0 {
+			c.fail("NetworkPolicy %s selects no pods", d.Name)
+			continue
+		}
+		for _, ri := range getList(d.Body, "spec", "ingress") {
+			from := getList(ri, "from")
+			for _, pi := range getList(ri, "ports") {
+				port := get(pi, "port")
+				found := false
+				for _, p := range pods {
+					for _, ci := range getList(p.Spec, "containers") {
+						if _, ok := containerPort(ci.(obj), port); ok {
+							found = true
+						}
+					}
+				}
+				if !found {
+					c.fail("NetworkPolicy %s: port %v is no port of the selected pods", d.Name, port)
+				}
+				if port != "http" && len(from) == 0 {
+					c.fail("NetworkPolicy %s: port %v is open to every source", d.Name, port)
+				}
+			}
+			for _, fi := range from {
+				sel := strMap(getObj(fi, "podSelector", "matchLabels"))
+				if sel["app.kubernetes.io/instance"] != "" && len(c.podsSelectedBy(sel)) == 0 {
+					c.fail("NetworkPolicy %s: peer %v matches no pod of the chart", d.Name, sel)
+				}
+			}
+		}
+	}
+}
+
+func (c *checker) checkNotes(notes string) {
+	if !strings.Contains(notes, "verity submit") || !strings.Contains(notes, "/metrics") {
+		c.fail("NOTES.txt does not say how to submit a first job and where metrics are")
+	}
+	calls := cliCalls(notes)
+	if len(calls) == 0 {
+		c.fail("NOTES.txt runs no verity command")
+	}
+	for _, m := range calls {
+		if c.cliSubs == nil || !c.cliSubs[m[0]] {
+			c.fail("NOTES.txt: `verity %s`: no such sub-command", m[0])
+			continue
+		}
+		h, err := c.cliSubHelp(m[0])
+		if err != nil {
+			c.fail("NOTES.txt: %v", err)
+			continue
+		}
+		for _, tok := range strings.Fields(m[1]) {
+			if strings.HasPrefix(tok, "--") {
+				if _, ok := h.Flags[strings.SplitN(tok[2:], "=", 2)[0]]; !ok {
+					c.fail("NOTES.txt: `verity %s` has no flag %s", m[0], tok)
+				}
+			}
+		}
+	}
+}
+
+func sortedErrs(errs []string) []string {
+	sort.Strings(errs)
+	return errs
+}
