@@ -1,0 +1,216 @@
+/* test_sched_hostile.c - hostile input to every scheduler socket (agent over
+ * ipc, worker and verifier over tcp): garbage, empty, truncated msgpack,
+ * huge announced counts, deep nesting, wrong field types, unknown version,
+ * unknown message type, oversized messages. Each gets an error reply or a
+ * dropped connection (logged), and the scheduler then serves the next valid
+ * request on that socket. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_harness.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include "vt_test.h"
+
+#define RECV_MAX 65536
+
+/* One request on a fresh REQ socket. 0 + reply, or VT_ERR_TIMEOUT when the
+ * scheduler dropped the connection instead of answering. */
+static int raw_call(const char *url, const void *buf, size_t len, int timeout_ms, vt_msg *reply)
+{
+    nng_socket s;
+    vt_msg_init(reply, VT_MSG_NONE);
+    if (nng_req0_open(&s) != 0)
+        return VT_ERR_TRANSPORT;
+    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms);
+    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
+    int rv = nng_dial(s, url, NULL, 0);
+    if (rv == 0)
+        rv = nng_send(s, (void *)buf, len, 0);
+    void *rb = NULL;
+    size_t rl = 0;
+    if (rv == 0)
+        rv = nng_recv(s, &rb, &rl, NNG_FLAG_ALLOC);
+    int out;
+    if (rv == NNG_ETIMEDOUT) {
+        out = VT_ERR_TIMEOUT;
+    } else if (rv != 0) {
+        out = VT_ERR_TRANSPORT;
+    } else {
+        vt_errinfo ei = {0};
+        out = vt_msg_decode(rb, rl, reply, &ei);
+        nng_free(rb, rl);
+    }
+    nng_close(s);
+    return out;
+}
+
+/* Expect an error reply with one of the codes (or a drop when allowed). */
+static void expect_refused(const char *what, const char *url, const void *buf, size_t len,
+                           bool drop_ok)
+{
+    vt_msg rep;
+    int rv = raw_call(url, buf, len, 2000, &rep);
+    if (rv == VT_ERR_TIMEOUT && drop_ok) {
+        VT_CHECK(true, "%s: dropped", what);
+    } else {
+        VT_CHECK(rv == 0 && rep.type == VT_MSG_ERROR, "%s on %s: rv=%s type=%d", what, url,
+                 vt_errname(rv), rep.type);
+        if (rv == 0 && rep.type == VT_MSG_ERROR)
+            VT_CHECK(rep.u.error.code < 0 && rep.u.error.msg[0], "%s: code %d msg '%s'", what,
+                     rep.u.error.code, rep.u.error.msg);
+    }
+    vt_msg_free(&rep);
+}
+
+/* Something valid still works on the socket. */
+static void expect_alive(const sh_env *e, const char *url, int sock)
+{
+    if (sock == 0) {
+        vt_client *a = sh_agent(e, e->key_a);
+        vt_job_status st;
+        vt_errinfo ei = {0};
+        VT_CHECK_ERR(vt_client_status(a, "j-00000000000000ff", &st, &ei), VT_ERR_NOTFOUND);
+        vt_client_close(a);
+    } else {
+        sh_node n;
+        VT_CHECK_OK(sh_node_open(&n, url, sock == 1 ? &e->worker_kp : &e->verifier_kp, sock == 2,
+                                 e->model));
+        sh_node_close(&n);
+    }
+}
+
+static size_t envelope(vt_buf *w, int version, const char *type, uint32_t extra)
+{
+    vt_mp_write_map(w, 3 + extra);
+    vt_mp_write_cstr(w, "v");
+    vt_mp_write_uint(w, (uint64_t)version);
+    vt_mp_write_cstr(w, "vm");
+    vt_mp_write_uint(w, 0);
+    vt_mp_write_cstr(w, "t");
+    vt_mp_write_cstr(w, type);
+    return w->len;
+}
+
+static void hostile(const sh_env *e, const char *url, int sock)
+{
+    const char *type = sock == 0 ? "submit" : sock == 1 ? "fetch" : "vfetch";
+    uint8_t garbage[512];
+    for (size_t i = 0; i < sizeof garbage; i++)
+        garbage[i] = (uint8_t)(i * 131 + 7);
+    expect_refused("garbage", url, garbage, sizeof garbage, false);
+    expect_alive(e, url, sock);
+    expect_refused("empty", url, "", 0, false);
+
+    /* A valid message, truncated at every 7th byte. */
+    vt_buf w;
+    vt_buf_init(&w, 0);
+    if (sock == 0) {
+        vt_msg m;
+        vt_msg_init(&m, VT_MSG_SUBMIT);
+        int32_t toks[4];
+        sh_spec(&m.u.submit.job, toks, 4);
+        m.u.submit.api_key = e->key_a;
+        vt_errinfo ei = {0};
+        VT_REQUIRE_OK(vt_msg_encode(&m, &w, &ei));
+    } else {
+        vt_msg m;
+        vt_msg_init(&m, sock == 1 ? VT_MSG_FETCH : VT_MSG_VFETCH);
+        strcpy(m.u.fetch.session, "s0.0.0000000000000000");
+        m.u.fetch.free_slots = 1;
+        m.u.fetch.max_jobs = 1;
+        vt_errinfo ei = {0};
+        VT_REQUIRE_OK(vt_msg_encode(&m, &w, &ei));
+    }
+    for (size_t cut = 1; cut < w.len; cut += 7)
+        expect_refused("truncated", url, w.data, cut, false);
+    expect_alive(e, url, sock);
+
+    /* Huge announced counts: an array32/map32 of 4 billion, a str32 of 4 GB. */
+    const uint8_t huge_arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t huge_map[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 0x76};
+    expect_refused("array32 4G", url, huge_arr, sizeof huge_arr, false);
+    expect_refused("map32 4G", url, huge_map, sizeof huge_map, false);
+    vt_buf_reset(&w);
+    envelope(&w, 1, type, 1);
+    vt_mp_write_cstr(&w, "api_key");
+    const uint8_t str32[] = {0xdb, 0xff, 0xff, 0xff, 0xf0, 'x'};
+    vt_buf_append(&w, str32, sizeof str32);
+    expect_refused("str32 4G", url, w.data, w.len, false);
+    vt_buf_reset(&w);
+    envelope(&w, 1, type, 1);
+    vt_mp_write_cstr(&w, sock == 0 ? "job" : "session");
+    const uint8_t arr_in[] = {0xdc, 0xff, 0xff, 0x01};
+    vt_buf_append(&w, arr_in, sizeof arr_in);
+    expect_refused("array16 65535 inside", url, w.data, w.len, false);
+
+    /* Deep nesting. */
+    vt_buf_reset(&w);
+    envelope(&w, 1, type, 1);
+    vt_mp_write_cstr(&w, "zz");
+    for (int i = 0; i < 5000; i++)
+        vt_mp_write_array(&w, 1);
+    vt_mp_write_nil(&w);
+    expect_refused("deep nesting", url, w.data, w.len, false);
+    expect_alive(e, url, sock);
+
+    /* Wrong field types. */
+    vt_buf_reset(&w);
+    envelope(&w, 1, type, 2);
+    vt_mp_write_cstr(&w, sock == 0 ? "api_key" : "session");
+    vt_mp_write_uint(&w, 42);
+    vt_mp_write_cstr(&w, sock == 0 ? "job" : "free_slots");
+    vt_mp_write_cstr(&w, "lots");
+    expect_refused("wrong types", url, w.data, w.len, false);
+    /* Not a map at all; a map with a non-string key. */
+    const uint8_t notmap[] = {0x93, 0x01, 0x02, 0x03};
+    expect_refused("not a map", url, notmap, sizeof notmap, false);
+    const uint8_t intkey[] = {0x81, 0x01, 0x02};
+    expect_refused("int key", url, intkey, sizeof intkey, false);
+
+    /* Unknown version and unknown message type. */
+    vt_buf_reset(&w);
+    envelope(&w, 99, type, 0);
+    vt_msg rep;
+    VT_CHECK_OK(raw_call(url, w.data, w.len, 2000, &rep));
+    VT_CHECK(rep.type == VT_MSG_ERROR && rep.u.error.code == VT_ERR_VERSION, "version refused (%d)",
+             rep.type == VT_MSG_ERROR ? rep.u.error.code : 0);
+    vt_msg_free(&rep);
+    vt_buf_reset(&w);
+    envelope(&w, 1, "launch_missiles", 0);
+    expect_refused("unknown type", url, w.data, w.len, false);
+    /* A message valid elsewhere but not on this socket. */
+    vt_buf_reset(&w);
+    envelope(&w, 1, sock == 0 ? "heartbeat" : "submit", 0);
+    expect_refused("wrong socket", url, w.data, w.len, false);
+    expect_alive(e, url, sock);
+
+    /* Oversized: NNG drops the pipe (no reply); we log it. */
+    size_t big = RECV_MAX * 4;
+    uint8_t *huge = calloc(1, big);
+    memset(huge, 0xc0, big);
+    int rv = raw_call(url, huge, big, 1500, &rep);
+    VT_CHECK(rv == VT_ERR_TIMEOUT || rv == VT_ERR_TRANSPORT, "oversized: no reply (got %s)",
+             vt_errname(rv));
+    vt_msg_free(&rep);
+    free(huge);
+    expect_alive(e, url, sock);
+    vt_buf_free(&w);
+}
+
+int main(void)
+{
+    static const char *const args[] = {"--recv-max", "65536", NULL};
+    sh_env e;
+    sh_setup(&e, args);
+    hostile(&e, e.agent_url, 0);
+    hostile(&e, e.worker_url, 1);
+    hostile(&e, e.verifier_url, 2);
+    VT_CHECK(sh_log_has(&e, "peer.pipe_closed"), "dropped pipes are logged");
+    VT_CHECK(sh_log_has(&e, "peer.bad_message"), "bad messages are logged");
+    VT_CHECK(sh_metric(&e, "verity_scheduler_bad_messages_total{socket=\"agent\"}") > 10,
+             "bad messages counted");
+    sh_teardown(&e);
+    return vt_test_done();
+}
