@@ -262,6 +262,11 @@ static void serve_one(ms_server *s, worker *w, const void *body, size_t len)
             vt_log_error(s->cfg.log, "request.failed", "op=%s err=%s detail=\"%s\"",
                          ms_req_name(rq.op) ? ms_req_name(rq.op) : "?", vt_errname(rv),
                          vt_errinfo_msg(&ei));
+            /* addresses and Redis messages are for our log, not for clients */
+            snprintf(ei.detail, sizeof ei.detail, "%s",
+                     rv == VT_ERR_UNAVAILABLE ? "memory store (Redis) unavailable; retry later"
+                     : rv == VT_ERR_MISMATCH  ? "stored memory is inconsistent; run verify"
+                                              : "internal error");
         }
         vt_buf_reset(&w->out);
         vt_msg_encode_error(&w->out, rv, ei.detail[0] ? ei.detail : vt_strerror(rv),
