@@ -5,9 +5,12 @@ package main
 // daemons (their --help) and the other manifests actually provide.
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -738,6 +741,7 @@ func (c *checker) checkServices() {
 // checkSelectors: PDBs select pods; autoscalers target rendered Deployments.
 func (c *checker) checkSelectors() {
 	for _, d := range c.docs {
+		c.checkMetricNames(d)
 		switch d.Kind {
 		case "PodDisruptionBudget":
 			if len(c.podsSelectedBy(strMap(getObj(d.Body, "spec", "selector", "matchLabels")))) == 0 {
@@ -845,3 +849,40 @@ func sortedErrs(errs []string) []string {
 	sort.Strings(errs)
 	return errs
 }
+
+// checkMetricNames: a metric an autoscaler reads must be one the scheduler
+// exports. The scheduler needs Redis and keys to serve /metrics, so look for
+// the name in the binary's string constants instead.
+func (c *checker) checkMetricNames(d doc) {
+	var names []string
+	switch d.Kind {
+	case "HorizontalPodAutoscaler":
+		for _, m := range getList(d.Body, "spec", "metrics") {
+			if n := getStr(m, "external", "metric", "name"); n != "" {
+				names = append(names, n)
+			}
+		}
+	case "ScaledObject":
+		for _, t := range getList(d.Body, "spec", "triggers") {
+			q := getStr(t, "metadata", "query")
+			names = append(names, metricInQueryRE.FindAllString(q, -1)...)
+		}
+	default:
+		return
+	}
+	if len(names) == 0 {
+		c.fail("%s %s reads no metric", d.Kind, d.Name)
+	}
+	bin, err := os.ReadFile(filepath.Join(c.binDir, "verity-scheduler"))
+	if err != nil {
+		c.fail("%s %s: cannot read verity-scheduler: %v", d.Kind, d.Name, err)
+		return
+	}
+	for _, n := range names {
+		if !bytes.Contains(bin, []byte(n+"\x00")) { // a C string constant
+			c.fail("%s %s: verity-scheduler exports no metric %s", d.Kind, d.Name, n)
+		}
+	}
+}
+
+var metricInQueryRE = regexp.MustCompile(`verity_[a-z0-9_]+`)
