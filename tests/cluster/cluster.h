@@ -8,7 +8,7 @@
 #include "vt_registry.h"
 #include "vt_testsupport.h"
 
-#define CL_MAX_NODES 8
+#define CL_MAX_NODES 32
 
 typedef struct cl_node {
     vt_proc *proc;
