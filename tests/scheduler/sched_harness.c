@@ -154,6 +154,10 @@ int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep,
         return rv == NNG_ETIMEDOUT ? VT_ERR_TIMEOUT : VT_ERR_TRANSPORT;
     rv = vt_msg_decode_expect(buf, len, expect, rep, &ei);
     nng_free(buf, len);
+    if (rv != 0) { /* callers free rep only on success */
+        vt_msg_free(rep);
+        vt_msg_init(rep, VT_MSG_NONE);
+    }
     return rv;
 }
 
