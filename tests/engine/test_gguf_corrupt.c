@@ -12,6 +12,7 @@
 
 #include "vt_engine.h"
 #include "vt_gguf.h"
+#include "vt_synth.h"
 #include "engine_testutil.h"
 
 
@@ -138,6 +139,33 @@ static void test_truncation(void)
             CHECK(rv == 0);
         }
     }
+    free(buf);
+}
+
+/* The same on a real model file: every offset through the end of the tensor
+ * infos (the 512-token vocab makes that ~10 kB), then samples in the data. */
+static void test_truncation_model(void)
+{
+    uint8_t *buf;
+    size_t len;
+    vt_errinfo ei;
+    CHECK(vt_synth_mem("tiny", VT_DTYPE_Q8_0, 9, &buf, &len, &ei) == 0);
+    vt_gguf *g;
+    CHECK(vt_gguf_open_mem(buf, len, &g, &ei) == 0);
+    size_t data_start = (size_t)((const uint8_t *)vt_gguf_tensor_at(g, 0)->data - buf);
+    size_t need = 0;
+    for (uint64_t i = 0; i < vt_gguf_n_tensors(g); i++) {
+        const vt_gguf_tensor *t = vt_gguf_tensor_at(g, i);
+        size_t end = (size_t)((const uint8_t *)t->data - buf) + (size_t)t->nbytes;
+        need = end > need ? end : need;
+    }
+    vt_gguf_close(g);
+    for (size_t k = 0; k < len; k += k < data_start ? 1 : 997) {
+        int rv = open_copy(buf, k, &ei);
+        CHECK(k < need ? rv == VT_ERR_TRUNCATED || rv == VT_ERR_FORMAT : rv == 0);
+    }
+    CHECK(open_copy(buf, need - 1, &ei) == VT_ERR_TRUNCATED);
+    CHECK(open_copy(buf, need, &ei) == 0);
     free(buf);
 }
 
@@ -341,6 +369,7 @@ static void test_fuzz(void)
 int main(void)
 {
     test_truncation();
+    test_truncation_model();
     test_header();
     test_arrays();
     test_tensors();
