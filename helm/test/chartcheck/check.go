@@ -31,11 +31,13 @@ type doc struct {
 
 // podTemplate is a pod spec found in a workload, with its labels.
 type podTemplate struct {
-	Owner  string // "Deployment/x"
-	Labels map[string]string
-	Spec   obj
-	Batch  bool     // a Job: runs to completion, so no liveness/readiness
-	Claims []string // StatefulSet volumeClaimTemplates: volumes too
+	Owner    string // "Deployment/x"
+	Labels   map[string]string
+	Spec     obj
+	Batch    bool     // a Job: runs to completion, so no liveness/readiness
+	Claims   []string // StatefulSet volumeClaimTemplates: volumes too
+	Kind     string
+	Replicas int
 }
 
 // daemons are the programs the chart runs, by container command.
@@ -161,6 +163,7 @@ func (c *checker) collectPods(d doc) {
 		return
 	}
 	p := podTemplate{Owner: d.Kind + "/" + d.Name, Labels: strMap(getObj(tmpl, "metadata", "labels")), Spec: getObj(tmpl, "spec"), Batch: batch}
+	p.Kind, p.Replicas = d.Kind, toInt(get(d.Body, "spec", "replicas"))
 	for _, vct := range getList(d.Body, "spec", "volumeClaimTemplates") {
 		p.Claims = append(p.Claims, getStr(vct, "metadata", "name"))
 	}
@@ -436,7 +439,9 @@ func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
 		o := h.Flags[flag]
 		switch {
 		case o.Metavar == "FILE" || flag == "key" || flag == "auth-secret":
-			c.checkFileInMount(where, flag, val, mounts, p)
+			for _, v := range c.expandVars(where, val, ctr, p) {
+				c.checkFileInMount(where, flag, v, mounts, p)
+			}
 		case flag == "model":
 			file := strings.SplitN(val, "@", 2)[0]
 			c.checkFileInMount(where, flag, file, mounts, p)
@@ -502,8 +507,74 @@ func splitHostPort(hp string) (string, int) {
 	return hp[:i], n
 }
 
+var varRefRE = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// expandVars does the kubelet's $(VAR) expansion of an argument, once per
+// pod of the workload (the StatefulSet pod-index label differs per pod).
+func (c *checker) expandVars(where, val string, ctr obj, p podTemplate) []string {
+	if !varRefRE.MatchString(val) {
+		return []string{val}
+	}
+	plain := map[string]string{}
+	indexVars := map[string]bool{}
+	for _, ei := range getList(ctr, "env") {
+		name := getStr(ei, "name")
+		if fp := getStr(ei, "valueFrom", "fieldRef", "fieldPath"); fp != "" {
+			if fp == "metadata.labels['apps.kubernetes.io/pod-index']" {
+				indexVars[name] = true
+			}
+			continue
+		}
+		if v, ok := get(ei, "value").(string); ok {
+			plain[name] = v
+		}
+	}
+	n := 1
+	for _, m := range varRefRE.FindAllStringSubmatch(val, -1) {
+		if indexVars[m[1]] {
+			if p.Kind != "StatefulSet" {
+				c.fail("%s: $(%s) is the StatefulSet pod index, but this is a %s", where, m[1], p.Kind)
+				return nil
+			}
+			n = p.Replicas
+		} else if _, ok := plain[m[1]]; !ok {
+			c.fail("%s: %s refers to $(%s), which the container does not define before use", where, val, m[1])
+			return nil
+		}
+	}
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, varRefRE.ReplaceAllStringFunc(val, func(ref string) string {
+			name := ref[2 : len(ref)-1]
+			if indexVars[name] {
+				return strconv.Itoa(i)
+			}
+			return plain[name]
+		}))
+	}
+	return out
+}
+
+// secretData returns the keys of a rendered Secret (nil if not rendered).
+func (c *checker) secretData(name string) map[string]bool {
+	for _, d := range c.docs {
+		if d.Kind == "Secret" && d.Name == name {
+			keys := map[string]bool{}
+			for k := range getObj(d.Body, "data") {
+				keys[k] = true
+			}
+			for k := range getObj(d.Body, "stringData") {
+				keys[k] = true
+			}
+			return keys
+		}
+	}
+	return nil
+}
+
 // checkFileInMount: a file flag must point into a mounted volume; for a
-// Secret volume with items, to one of those items.
+// Secret volume with items, to one of those items; for a rendered Secret,
+// to one of its keys.
 func (c *checker) checkFileInMount(where, flag, file string, mounts map[string]obj, p podTemplate) {
 	for mp, m := range mounts {
 		if !strings.HasPrefix(file, strings.TrimSuffix(mp, "/")+"/") {
@@ -521,6 +592,12 @@ func (c *checker) checkFileInMount(where, flag, file string, mounts map[string]o
 					}
 				}
 				c.fail("%s: --%s=%s is not an item of Secret volume %v", where, flag, file, m["name"])
+				return
+			}
+			if name := getStr(vi, "secret", "secretName"); name != "" {
+				if keys := c.secretData(name); keys != nil && !keys[rel] {
+					c.fail("%s: --%s=%s: Secret %s has no key %s", where, flag, file, name, rel)
+				}
 			}
 			return
 		}
