@@ -5,3 +5,4 @@
  * compiles bench_<name>.c when the libraries it lists for <name> are built;
  * a subcommand whose file was left out answers "not built". */
 BENCH_CMD(engine, "engine decode/prefill tok/s against bandwidth and compute bounds")
+BENCH_CMD(memsync, "memsync search p99 and adds/s against Redis PING/SET baselines")
