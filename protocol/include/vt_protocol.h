@@ -31,6 +31,7 @@
 #include "vt_err.h"
 #include "vt_types.h"
 #include "vt_engine.h" /* vt_sampling, VT_DIGEST_BYTES, VT_STOP_* */
+#include "vt_types.h"  /* vt_node_role, vt_hex_encode / vt_hex_decode */
 
 #ifdef __cplusplus
 extern "C" {
@@ -216,11 +217,12 @@ bool vt_job_state_done(vt_job_state s); /* verified, failed, cancelled, expired 
 typedef enum vt_job_kind { VT_KIND_GENERATE = 0, VT_KIND_EMBED = 1 } vt_job_kind;
 const char *vt_job_kind_name(vt_job_kind k); /* "generate" | "embed" */
 
-/* A node's role in its hello. Same values as vt_node_role in vt_registry.h
- * (common), which this header does not include so that agents need no Redis
- * headers: convert with a cast. */
-typedef enum vt_hello_role { VT_HELLO_WORKER = 1, VT_HELLO_VERIFIER = 2 } vt_hello_role;
-const char *vt_hello_role_name(vt_hello_role r); /* "worker" | "verifier" */
+/* A node's role in its hello is common's vt_node_role (vt_types.h), sent as
+ * vt_node_role_name(): "worker" | "verifier". The VT_HELLO_* names are
+ * aliases kept for code written against the first version of this header. */
+typedef vt_node_role vt_hello_role;
+#define VT_HELLO_WORKER VT_ROLE_WORKER
+#define VT_HELLO_VERIFIER VT_ROLE_VERIFIER
 
 typedef enum vt_fault {
     VT_FAULT_NONE = 0,

@@ -109,55 +109,21 @@ void vt_hash_layers(const uint8_t *digests, uint32_t n_layers, uint8_t out[VT_HA
     crypto_generichash_final(&st, out, VT_HASH_BYTES);
 }
 
-/* ------------------------------------------------------------------ hex */
-
-void vt_proto_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int vt_proto_unhex(const char *hex, size_t hex_len, uint8_t *out, size_t n)
-{
-    if (hex_len != 2 * n)
-        return VT_ERR_FORMAT;
-    for (size_t i = 0; i < n; i++) {
-        int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return VT_ERR_FORMAT;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
+/* -------------------------------------------------------------- node ids */
 
 void vt_node_id(const uint8_t pk[VT_PUBKEY_BYTES], char out[VT_NODE_ID_HEX + 1])
 {
-    vt_proto_hex(pk, VT_PUBKEY_BYTES, out);
+    vt_hex_encode(pk, VT_PUBKEY_BYTES, out);
 }
 
 void vt_node_id_short(const uint8_t pk[VT_PUBKEY_BYTES], char out[VT_NODE_ID_SHORT + 1])
 {
-    vt_proto_hex(pk, VT_NODE_ID_SHORT / 2, out);
+    vt_hex_encode(pk, VT_NODE_ID_SHORT / 2, out);
 }
 
 int vt_node_id_parse(const char *hex, uint8_t pk[VT_PUBKEY_BYTES])
 {
     if (!hex)
         return VT_ERR_INVAL;
-    return vt_proto_unhex(hex, strlen(hex), pk, VT_PUBKEY_BYTES);
+    return vt_hex_decode(hex, strlen(hex), pk, VT_PUBKEY_BYTES) ? VT_ERR_FORMAT : 0;
 }

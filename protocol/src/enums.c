@@ -11,6 +11,7 @@ const char *const vt_job_state_names[VT_JOB_STATE__COUNT + 1] = {
     "queued", "leased", "computed", "verifying", "verified",
     "failed", "cancelled", "expired", NULL};
 const char *const vt_job_kind_names[3] = {"generate", "embed", NULL};
+/* indexed by vt_node_role value; the same words as vt_node_role_name() */
 const char *const vt_hello_role_names[4] = {NULL, "worker", "verifier", NULL};
 const char *const vt_fault_names[6] = {"none", "wrong_token", "wrong_digest", "wrong_model",
                                        "malformed", NULL};
@@ -49,7 +50,6 @@ static const char *name_of(const char *const *names, int count, int v)
 
 const char *vt_job_state_name(vt_job_state s) { return name_of(vt_job_state_names, VT_JOB_STATE__COUNT, (int)s); }
 const char *vt_job_kind_name(vt_job_kind k) { return name_of(vt_job_kind_names, 2, (int)k); }
-const char *vt_hello_role_name(vt_hello_role r) { return name_of(vt_hello_role_names, 3, (int)r); }
 const char *vt_fault_name(vt_fault f) { return name_of(vt_fault_names, 5, (int)f); }
 const char *vt_ack_name(vt_ack a) { return name_of(vt_ack_names, 4, (int)a); }
 const char *vt_stop_name(int stop_reason) { return name_of(vt_stop_names, 4, stop_reason); }

@@ -26,7 +26,7 @@ int vt_key_save(const char *path, const vt_keypair *kp, bool overwrite, vt_errin
         return vt_fail(ei, VT_ERR_INVAL, "key file path is empty");
     char line[sizeof KEY_TAG + 64 + 2];
     char hex[65];
-    vt_proto_hex(kp->sk, 32, hex); /* libsodium's sk = seed || pk */
+    vt_hex_encode(kp->sk, 32, hex); /* libsodium's sk = seed || pk */
     snprintf(line, sizeof line, "%s%s\n", KEY_TAG, hex);
     sodium_memzero(hex, sizeof hex);
     int flags = O_WRONLY | O_CREAT | (overwrite ? O_TRUNC : O_EXCL);
@@ -93,7 +93,7 @@ int vt_key_load(const char *path, vt_keypair *kp, vt_errinfo *ei)
             end--;
         if (end > tag && buf[end - 1] == '\r')
             end--;
-        if (vt_proto_unhex(buf + tag, end - tag, seed, sizeof seed) != 0)
+        if (vt_hex_decode(buf + tag, end - tag, seed, sizeof seed) != 0)
             rv = vt_fail(ei, VT_ERR_FORMAT, "%s: expected 64 hex characters after the header",
                          path);
         else if ((rv = vt_key_from_seed(kp, seed)))

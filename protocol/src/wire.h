@@ -71,9 +71,5 @@ extern const char *const vt_stop_names[];
 /* Header of a bin of len bytes (payload appended by the caller). */
 int vt_mp_write_bin_header(vt_buf *w, size_t len);
 
-/* Private hex helpers (common's vt_hex_* live in the Redis-linked store
- * library, which agents must not need). */
-void vt_proto_hex(const uint8_t *b, size_t n, char *out);
-int vt_proto_unhex(const char *hex, size_t hex_len, uint8_t *out, size_t n);
 
 #endif
