@@ -132,7 +132,7 @@ static int str_cmp(vt_gguf_str a, vt_gguf_str b)
 
 /* ------------------------------------------------------------- metadata */
 
-static int parse_value(vt_gguf *g, cursor *c, gkv *kv)
+static int parse_value(cursor *c, gkv *kv)
 {
     uint32_t sz = scalar_size(kv->vtype);
     if (sz) {
@@ -391,7 +391,7 @@ static int parse(vt_gguf *g, vt_errinfo *ei)
             return vt_fail(ei, VT_ERR_FORMAT, "gguf: metadata key %llu at offset %zu has length %llu",
                            (unsigned long long)i, at, (unsigned long long)kv->key.len);
         if ((rv = rd_u32(&c, "metadata value type", &kv->vtype)) != 0 ||
-            (rv = parse_value(g, &c, kv)) != 0)
+            (rv = parse_value(&c, kv)) != 0)
             return rv;
     }
     g->n_kv = n_kv;
