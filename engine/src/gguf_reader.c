@@ -197,7 +197,6 @@ static int parse_value(cursor *c, gkv *kv)
                            "runs past the end of the file", SHOWN(kv->key),
                            (unsigned long long)i, el_at);
     }
-    (void)g;
     return 0;
 }
 
