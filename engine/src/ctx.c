@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "fpenv.h"
 
 void vt_ctx_params_default(vt_ctx_params *p)
 {
@@ -112,7 +113,10 @@ int vt_ctx_create(const vt_model *m, const vt_ctx_params *p, vt_ctx **out, vt_er
         vt_ctx_free(c);
         return vt_fail(ei, rv, "cannot start %d threads", p->n_threads);
     }
-    if (rope_table(c) < 0 || alloc_scratch(c) < 0)
+    vt_fpenv env = vt_fpenv_enter();
+    rv = rope_table(c);
+    vt_fpenv_leave(env);
+    if (rv < 0 || alloc_scratch(c) < 0)
         goto nomem;
     c->slots = calloc((size_t)c->p.max_seqs, sizeof *c->slots);
     if (!c->slots)
@@ -261,6 +265,7 @@ int vt_forward(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errinfo *e
     int rv = validate(c, items, n_items, ei);
     if (rv < 0)
         return rv;
+    vt_fpenv env = vt_fpenv_enter();
     /* Stream the items' tokens into chunks of at most VT_CHUNK. A slot's
      * tokens stay in order, so its cache and digests see positions in order. */
     c->T = 0;
@@ -284,8 +289,10 @@ int vt_forward(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errinfo *e
         goto fail;
     for (int i = 0; i < n_items; i++)
         c->slots[items[i].seq].pos += items[i].n_tokens;
+    vt_fpenv_leave(env);
     return 0;
 fail:
+    vt_fpenv_leave(env);
     /* A backend failure leaves caches half-written: empty the slots. */
     for (int i = 0; i < n_items; i++)
         vt_seq_reset(c, items[i].seq);

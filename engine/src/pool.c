@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "fpenv.h"
 #include "vt_engine.h"
 
 #define VT_POOL_SPINS 20000
@@ -41,6 +42,7 @@ static void *pool_main(void *p_)
     vt_pool_worker *w = p_;
     struct vt_pool *p = w->pool;
     uint_fast64_t seen = 0;
+    (void)vt_fpenv_enter(); /* this thread only ever runs engine kernels */
     for (;;) {
         int spins = 0;
         while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&

@@ -2,10 +2,15 @@
  * vocab floats, memcmp) and trace digests of a sequence are the same for
  *   one prefill == token-by-token decode == chunked prefill (sizes 2, 3, 7)
  *   == inside batches of 1..8 mixed-length neighbours (prefill and decode mix)
- *   == 1 or 2 threads == scalar or native (AVX2) kernels,
+ *   == 1 or 2 threads == scalar or native (AVX2) kernels
+ *   == called with flush-to-zero, denormals-are-zero and round-toward-zero
+ *      set in the caller's MXCSR (restored afterwards),
  * for F32, F16 and Q8_0 on the tiny preset and on an odd-shaped model
  * (head_dim 24, GQA 4:1... see below, vocab not a multiple of 8). */
 #include "engine_testutil.h"
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #define NTOK 19
 
@@ -150,6 +155,17 @@ static void check_model(const vt_model *m, const char *label)
     snprintf(what, sizeof what, "%s scalar decode", label);
     run_chunked(m, toks, 1, 1, VT_ISA_SCALAR, &r);
     same(&ref, &r, vocab, what);
+#if defined(__x86_64__)
+    {
+        unsigned int saved = _mm_getcsr(), hostile = 0x1f80u | 0x8040u | 0x6000u;
+        _mm_setcsr(hostile);
+        run_chunked(m, toks, 4, 2, VT_ISA_NATIVE, &r);
+        CHECK(_mm_getcsr() == hostile);
+        _mm_setcsr(saved);
+        snprintf(what, sizeof what, "%s under FTZ/DAZ/round-to-zero", label);
+        same(&ref, &r, vocab, what);
+    }
+#endif
     for (int nb = 1; nb <= 8; nb++) {
         snprintf(what, sizeof what, "%s batch of %d", label, nb);
         run_batched(m, toks, nb, 1 + nb % 2, &r, 1000 + (uint64_t)nb);
