@@ -310,12 +310,78 @@ static void test_stream(void)
     vt_tokenizer_free(t);
 }
 
+/* Is s[0..n) valid UTF-8 (no overlongs, surrogates or > U+10FFFF)? */
+static int valid_utf8(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (k == 0 || i + k > n)
+            return 0;
+        uint32_t cp = k == 1 ? c : c & (0x7f >> k);
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* Random text: valid strings round-trip exactly; any bytes at all give ids
+ * in range and decode to valid UTF-8. */
+static void test_fuzz(void)
+{
+    vt_tokenizer *t = synth_tok(600);
+    CHECK(t != NULL);
+    static const char *const atoms[] = {"a", "the", " ", "  ", "e", "\n", "\xc3\xa9",
+                                        "\xe4\xbd\xa0", "\xf0\x9f\x98\x80", "ing",
+                                        "\x01", "<0x41>", "<s>", "\xe2\x96\x81"};
+    uint64_t s = 99;
+    for (int iter = 0; iter < 2000; iter++) {
+        uint8_t text[96];
+        size_t len = 0;
+        int raw = iter % 3 == 0; /* every third: arbitrary bytes */
+        while (len < 60) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            if (raw) {
+                text[len++] = (uint8_t)(s >> 56);
+            } else {
+                const char *a = atoms[(s >> 33) % (sizeof atoms / sizeof atoms[0])];
+                memcpy(text + len, a, strlen(a));
+                len += strlen(a);
+            }
+        }
+        size_t n = 0;
+        int32_t ids[300];
+        CHECK(vt_tok_encode(t, (const char *)text, len, iter & 1, ids, 300, &n) == 0);
+        for (size_t i = 0; i < n; i++)
+            CHECK(ids[i] >= 0 && (uint32_t)ids[i] < vt_tok_vocab(t));
+        char out[400];
+        size_t m = decode_all(t, ids, n, out, sizeof out);
+        CHECK(valid_utf8((const uint8_t *)out, m));
+        /* U+2581 typed in the text comes back as a space: skip those. */
+        int has_mark = 0;
+        for (size_t i = 0; i + 3 <= len; i++)
+            has_mark |= memcmp(text + i, "\xe2\x96\x81", 3) == 0;
+        if (valid_utf8(text, len) && !has_mark)
+            CHECK(m == len && memcmp(out, text, len) == 0);
+    }
+    vt_tokenizer_free(t);
+}
+
 int main(void)
 {
     test_hand();
     test_roundtrips(512);
     test_roundtrips(32000);
     test_stream();
+    test_fuzz();
     printf("ok\n");
     return 0;
 }
