@@ -5,7 +5,7 @@
  *   verity-model run FILE --prompt TEXT -n N [--seed S] [--temp T] [--top-k K]
  *                [--top-p P] [--stop STR]... [--threads K] [--isa I] [--device D]
  *   verity-model digest FILE --tokens ID,ID,... [--mode prefill|decode|batch]
- *                [--chunk C] [--threads K] [--isa scalar|native] [--device D]
+ *                [--chunk C] [--threads K] [--isa scalar|native] [--device D] [--layers]
  *
  * Exit status: 0 ok, 1 the operation failed, 2 usage error.
  */
@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "      line on stderr\n"
             "  verity-model digest FILE --tokens ID,ID,... [--mode prefill|decode|batch]\n"
             "      [--chunk C] [--threads K] [--isa native|scalar] [--device auto|cpu|cuda]\n"
+            "      [--layers]\n"
             "      BLAKE2b-256 of the bits of every logit at every position, and the\n"
             "      trace digest; identical for every mode/chunk/threads/isa/device\n");
 }
@@ -409,12 +410,14 @@ static int cmd_digest(int argc, char **argv)
     run_opts o = {NULL, 1, VT_ISA_NATIVE, VT_BACKEND_AUTO};
     const char *tokens = NULL, *v;
     static const char *const modes[] = {"prefill", "decode", "batch", NULL};
-    int mode = 0;
+    int mode = 0, layers = 0;
     uint64_t chunk = 0;
     for (int i = 2; i < argc; i++) {
         if (common_flag(argc, argv, &i, &o))
             continue;
-        if (vt_cli_flag(prog, argc, argv, &i, "--tokens", &v))
+        if (strcmp(argv[i], "--layers") == 0)
+            layers = 1;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--tokens", &v))
             tokens = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--mode", &v))
             mode = vt_cli_choice(prog, "--mode", v, modes);
@@ -500,6 +503,10 @@ static int cmd_digest(int argc, char **argv)
         } else {
             hex(tr.final_digest, 32, h);
             printf("trace  %s\n", h);
+            for (uint32_t l = 0; layers && l < tr.n_layers; l++) {
+                hex(tr.layer_digest[l], 32, h);
+                printf("layer %u %s\n", l, h);
+            }
         }
     }
     free(logits);
