@@ -16,57 +16,50 @@ static inline float fold32(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
     return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
 }
 
-/* vt_k_dot_f32: lane i%32 accumulates fmaf(w[i], x[i], .), zero padding to
- * a multiple of 32 (a zero-filled copy of the tail). */
-static float dot_f32(const float *w, const float *x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    if (i < n) {
-        float tw[32] = {0}, tx[32] = {0};
-        memcpy(tw, w + i, (size_t)(n - i) * sizeof(float));
-        memcpy(tx, x + i, (size_t)(n - i) * sizeof(float));
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(tw), _mm256_loadu_ps(tx), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 8), _mm256_loadu_ps(tx + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 16), _mm256_loadu_ps(tx + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(tw + 24), _mm256_loadu_ps(tx + 24), a3);
-    }
-    return fold32(a0, a1, a2, a3);
-}
-
 static inline __m256 ld_f16(const uint16_t *p)
 {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
-/* vt_k_dot_f16: exact F16->F32 (F16C), then the F32 order. */
-static float dot_f16(const uint16_t *w, const float *x, int n)
+/* 8 weights from element i of an F32 (f16 == 0) or F16 row, as floats
+ * (F16C conversion is exact). */
+static inline __m256 ld_w(const void *w, int f16, int i)
+{
+    return f16 ? ld_f16((const uint16_t *)w + i) : _mm256_loadu_ps((const float *)w + i);
+}
+
+/* vt_k_dot_f32 / vt_k_dot_f16: lane i%32 accumulates fmaf(w[i], x[i], .),
+ * zero padding to a multiple of 32 (a zero-filled copy of the tail). */
+static inline float dot_w(const void *w, int f16, const float *x, int n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(ld_f16(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(ld_f16(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(ld_f16(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(ld_f16(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+        a0 = _mm256_fmadd_ps(ld_w(w, f16, i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(ld_w(w, f16, i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_w(w, f16, i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_w(w, f16, i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
     if (i < n) {
-        uint16_t tw[32] = {0};
+        union {
+            float f[32];
+            uint16_t h[32];
+        } tw;
         float tx[32] = {0};
-        memcpy(tw, w + i, (size_t)(n - i) * sizeof(uint16_t));
+        memset(&tw, 0, sizeof tw);
+        memcpy(&tw, (const uint8_t *)w + (size_t)i * (f16 ? 2 : 4), (size_t)(n - i) * (f16 ? 2 : 4));
         memcpy(tx, x + i, (size_t)(n - i) * sizeof(float));
-        a0 = _mm256_fmadd_ps(ld_f16(tw), _mm256_loadu_ps(tx), a0);
-        a1 = _mm256_fmadd_ps(ld_f16(tw + 8), _mm256_loadu_ps(tx + 8), a1);
-        a2 = _mm256_fmadd_ps(ld_f16(tw + 16), _mm256_loadu_ps(tx + 16), a2);
-        a3 = _mm256_fmadd_ps(ld_f16(tw + 24), _mm256_loadu_ps(tx + 24), a3);
+        a0 = _mm256_fmadd_ps(ld_w(&tw, f16, 0), _mm256_loadu_ps(tx), a0);
+        a1 = _mm256_fmadd_ps(ld_w(&tw, f16, 8), _mm256_loadu_ps(tx + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_w(&tw, f16, 16), _mm256_loadu_ps(tx + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_w(&tw, f16, 24), _mm256_loadu_ps(tx + 24), a3);
     }
     return fold32(a0, a1, a2, a3);
+}
+
+static float dot_f32(const float *w, const float *x, int n)
+{
+    return dot_w(w, 0, x, n);
 }
 
 /* vt_k_dot_q8 for 8 rows at once (one packed group), lane r = row r:
@@ -187,8 +180,8 @@ static void avx2_matmul(const vt_mat *w, int g0, int g1, const vt_xin *in, float
         for (int t = 0; t < in->T; t++) {
             const float *xt = in->x + (long)t * n;
             y[(long)t * ldy + r] = w->type == VT_DTYPE_F32
-                                       ? dot_f32((const float *)w->data + (long)r * n, xt, n)
-                                       : dot_f16((const uint16_t *)w->data + (long)r * n, xt, n);
+                                       ? dot_w((const float *)w->data + (long)r * n, 0, xt, n)
+                                       : dot_w((const uint16_t *)w->data + (long)r * n, 1, xt, n);
         }
     }
 }

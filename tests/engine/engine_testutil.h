@@ -45,27 +45,35 @@ static inline float tu_randf(uint64_t *s)
     return (float)(tu_rand(s) >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
 
-/* Write a synthetic model to a temp file and load it; the file is removed
- * at once (the mapping keeps it alive). */
-static inline vt_model *tu_model(const vt_synth_config *cfg, uint32_t dtype, uint64_t seed)
+/* Load a model from GGUF bytes through a temp file (removed at once: the
+ * mapping keeps it alive). Returns vt_model_load's result. */
+static inline int tu_load_bytes(const void *buf, size_t len, vt_model **m, vt_errinfo *ei)
 {
     const char *dir = getenv("TMPDIR");
     char path[512];
     snprintf(path, sizeof path, "%s/vt_engine_test_XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(path);
-    CHECK(fd >= 0);
+    CHECK(fd >= 0 && write(fd, buf, len) == (ssize_t)len);
     close(fd);
-    vt_errinfo ei = {0};
-    int rv = vt_synth_write_cfg(cfg, dtype, seed, path, &ei);
-    if (rv < 0) {
-        fprintf(stderr, "synth: %s\n", vt_errinfo_msg(&ei));
-        exit(1);
-    }
-    vt_model *m = NULL;
-    rv = vt_model_load(path, &m, &ei);
+    *m = NULL;
+    int rv = vt_model_load(path, m, ei);
     unlink(path);
+    return rv;
+}
+
+/* A synthetic model, loaded; exits on failure. */
+static inline vt_model *tu_model(const vt_synth_config *cfg, uint32_t dtype, uint64_t seed)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    vt_errinfo ei = {0};
+    vt_model *m = NULL;
+    int rv = vt_synth_mem_cfg(cfg, dtype, seed, &buf, &len, &ei);
+    if (rv == 0)
+        rv = tu_load_bytes(buf, len, &m, &ei);
+    free(buf);
     if (rv < 0) {
-        fprintf(stderr, "load: %s\n", vt_errinfo_msg(&ei));
+        fprintf(stderr, "synthetic model: %s\n", vt_errinfo_msg(&ei));
         exit(1);
     }
     return m;

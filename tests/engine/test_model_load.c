@@ -135,15 +135,7 @@ static int load_mutated(const char *preset, uint32_t dtype, const mutation *mu, 
     CHECK_OK(vt_gguf_w_to_mem(w, &out, &out_len));
     if (sha_out)
         crypto_hash_sha256(sha_out, out, out_len);
-    char path[512];
-    const char *dir = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/vt_load_XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0 && write(fd, out, out_len) == (ssize_t)out_len);
-    close(fd);
-    *m = NULL;
-    int rv = vt_model_load(path, m, ei);
-    unlink(path);
+    int rv = tu_load_bytes(out, out_len, m, ei);
     free(out);
     vt_gguf_writer_free(w);
     vt_gguf_close(g);

@@ -215,15 +215,8 @@ static void check(const vt_synth_config *cfg, uint32_t dtype, double rel_tol, co
     vt_gguf *g = NULL;
     CHECK_OK(vt_gguf_open_mem(buf, len, &g, &ei));
     sharpen(g);
-    char path[512];
-    const char *dir = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/vt_ref_XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0 && write(fd, buf, len) == (ssize_t)len);
-    close(fd);
     vt_model *m = NULL;
-    int rv = vt_model_load(path, &m, &ei);
-    unlink(path);
+    int rv = tu_load_bytes(buf, len, &m, &ei);
     if (rv < 0) {
         fprintf(stderr, "load: %s\n", vt_errinfo_msg(&ei));
         exit(1);
