@@ -5,6 +5,7 @@
 //	                   [--name N] [--namespace NS] [--kube-version V] [-a API]... [--notes]
 //	chartcheck check   --chart DIR --bin-dir DIR --cases FILE
 //	chartcheck readme  --chart DIR (--check | --write)
+//	chartcheck e2e     --chart DIR --bin-dir DIR [--verifiers N]
 //
 // Built in GOPATH mode against Debian's Go packages (see helm/CMakeLists.txt).
 package main
@@ -21,7 +22,7 @@ func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|readme [flags] (see -h of each)")
+	fmt.Fprintln(os.Stderr, "usage: chartcheck render|check|readme|e2e [flags] (see -h of each)")
 	os.Exit(2)
 }
 
@@ -37,6 +38,8 @@ func main() {
 		err = cmdCheck(os.Args[2:])
 	case "readme":
 		err = cmdReadme(os.Args[2:])
+	case "e2e":
+		err = cmdE2E(os.Args[2:])
 	default:
 		usage()
 	}

@@ -1,0 +1,404 @@
+package main
+
+// `chartcheck e2e`: run what the rendered manifests would run, on this
+// machine, with the real binaries and a real redis-server:
+//   - the key files and auth secret the chart generates (Secret data, files
+//     mode 0440 as a Secret volume with fsGroup gives them),
+//   - the node registration Job's script (twice: it must be idempotent; then
+//     with a revoked key, which must stop it),
+//   - the scheduler, one worker and every verifier with the manifests' args
+//     and env, addresses moved to free loopback ports, until each /readyz
+//     answers 200: the generated keys load, the Job's allow-listing admits
+//     the worker and verifiers, and the scheduler sees them.
+// Every wait is bounded; every process started is stopped.
+
+import (
+	"bytes"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	yamlv3 "gopkg.in/yaml.v3"
+)
+
+type e2e struct {
+	tmp     string
+	binDir  string
+	docs    []doc
+	procs   []*exec.Cmd
+	logs    []string
+	redis   string // redis://127.0.0.1:port
+	sched   map[string]int
+	verbose bool
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (e *e2e) find(kind, component string) (*doc, obj) {
+	for i := range e.docs {
+		d := &e.docs[i]
+		if d.Kind == kind && getStr(d.Body, "metadata", "labels", "app.kubernetes.io/component") == component {
+			var spec obj
+			if kind == "Secret" {
+				spec = getObj(d.Body, "data")
+			} else {
+				spec = getObj(d.Body, "spec", "template", "spec")
+			}
+			return d, spec
+		}
+	}
+	return nil, nil
+}
+
+// local maps an in-pod path to this run's directory.
+func (e *e2e) local(p string) string {
+	return filepath.Join(e.tmp, "root", p)
+}
+
+// writeSecret writes a rendered Secret's keys as files of a Secret volume.
+func (e *e2e) writeSecret(component, mountPath string) error {
+	d, data := e.find("Secret", component)
+	if d == nil {
+		return fmt.Errorf("no Secret for %s rendered", component)
+	}
+	dir := e.local(mountPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for k, v := range data {
+		b, err := base64.StdEncoding.DecodeString(fmt.Sprint(v))
+		if err != nil {
+			return fmt.Errorf("Secret %s key %s: %v", d.Name, k, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, k), b, 0o440); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *e2e) start(name string, args []string, env []string) (*exec.Cmd, error) {
+	logPath := filepath.Join(e.tmp, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append([]string{"PATH=" + e.binDir + ":/usr/bin:/bin"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.Close()
+	e.procs = append(e.procs, cmd)
+	e.logs = append(e.logs, logPath)
+	return cmd, nil
+}
+
+func (e *e2e) stopAll() {
+	for _, p := range e.procs {
+		if p.Process != nil {
+			p.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, p := range e.procs {
+		done := make(chan struct{})
+		go func(p *exec.Cmd) { p.Wait(); close(done) }(p)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			p.Process.Kill()
+			<-done
+		}
+	}
+}
+
+func (e *e2e) dumpLogs() {
+	for _, l := range e.logs {
+		b, _ := os.ReadFile(l)
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		fmt.Fprintf(os.Stderr, "---- %s (tail)\n%s\n", filepath.Base(l), b)
+	}
+}
+
+func waitReady(url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	client := http.Client{Timeout: time.Second}
+	last := ""
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			var b bytes.Buffer
+			b.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(b.String()))
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after %v: %s", url, limit, last)
+}
+
+// daemonCommand turns a manifest container into a local command line:
+// in-pod paths under the run directory, listen and http addresses on the
+// given loopback ports, the scheduler and Redis addresses local.
+func (e *e2e) daemonCommand(ctr obj, ports map[string]int, podIndex int) ([]string, []string, error) {
+	cmd := []string{filepath.Join(e.binDir, fmt.Sprint(getList(ctr, "command")[0]))}
+	for _, ai := range getList(ctr, "args") {
+		a := strings.ReplaceAll(fmt.Sprint(ai), "$(POD_INDEX)", fmt.Sprint(podIndex))
+		kv := strings.SplitN(strings.TrimPrefix(a, "--"), "=", 2)
+		switch {
+		case len(kv) == 1:
+		case kv[0] == "http":
+			a = fmt.Sprintf("--http=127.0.0.1:%d", ports["http"])
+		case strings.HasSuffix(kv[0], "listen"):
+			a = fmt.Sprintf("--%s=tcp://127.0.0.1:%d", kv[0], ports[kv[0]])
+		case kv[0] == "scheduler":
+			_, port := splitHostPort(strings.TrimPrefix(kv[1], "tcp://"))
+			local, ok := e.sched[fmt.Sprint(port)]
+			if !ok {
+				return nil, nil, fmt.Errorf("--scheduler port %d is no scheduler port", port)
+			}
+			a = fmt.Sprintf("--scheduler=tcp://127.0.0.1:%d", local)
+		case strings.HasPrefix(kv[1], "/"):
+			a = "--" + kv[0] + "=" + e.local(kv[1])
+		}
+		cmd = append(cmd, a)
+	}
+	var env []string
+	for _, ei := range getList(ctr, "env") {
+		name := getStr(ei, "name")
+		if !strings.HasPrefix(name, "VERITY_") {
+			continue
+		}
+		v := getStr(ei, "value")
+		if name == "VERITY_REDIS" {
+			v = e.redis
+		}
+		env = append(env, name+"="+v)
+	}
+	return cmd, env, nil
+}
+
+func cmdE2E(args []string) error {
+	fs := flag.NewFlagSet("e2e", flag.ExitOnError)
+	chartDir := fs.String("chart", "", "chart directory")
+	binDir := fs.String("bin-dir", "", "directory with the Verity binaries")
+	verifiers := fs.Int("verifiers", 2, "verifier replicas to render and start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := loadChart(*chartDir)
+	if err != nil {
+		return err
+	}
+	r, err := render(c, RenderOptions{ReleaseName: "vt", Namespace: "verity",
+		Sets: []string{"worker.identity=true", fmt.Sprintf("verifier.replicaCount=%d", *verifiers)}})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "verity-helm-e2e-")
+	if err != nil {
+		return err
+	}
+	e := &e2e{tmp: tmp, binDir: *binDir, sched: map[string]int{}}
+	ok := false
+	defer func() {
+		e.stopAll()
+		if !ok {
+			e.dumpLogs()
+			fmt.Fprintf(os.Stderr, "run directory kept: %s\n", tmp)
+		} else {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for _, m := range r.Manifests {
+		var raw interface{}
+		if err := yamlv3.Unmarshal([]byte(m.Body), &raw); err != nil {
+			return err
+		}
+		shaped, _ := jsonShape(raw)
+		body := shaped.(obj)
+		e.docs = append(e.docs, doc{Kind: getStr(body, "kind"), Name: getStr(body, "metadata", "name"), Body: body})
+	}
+	for _, bin := range []string{"verity", "verity-scheduler", "verity-worker", "verity-verifier"} {
+		if _, err := os.Stat(filepath.Join(*binDir, bin)); err != nil {
+			return fmt.Errorf("%s not built in %s", bin, *binDir)
+		}
+	}
+
+	// Secrets as the pods see them.
+	for _, s := range []struct{ component, mount string }{
+		{"scheduler", "/etc/verity/key"}, {"auth", "/etc/verity/auth"},
+		{"worker", "/etc/verity/keys/worker"}, {"verifier", "/etc/verity/keys/verifier"},
+	} {
+		if err := e.writeSecret(s.component, s.mount); err != nil {
+			return err
+		}
+	}
+	// The worker and verifiers mount their key Secret at /etc/verity/key.
+	for _, role := range []string{"worker", "verifier"} {
+		if err := os.Symlink(e.local("/etc/verity/keys/"+role), filepath.Join(tmp, role+"-key")); err != nil {
+			return err
+		}
+	}
+
+	// Redis, as tests do it: own port, own directory, AOF on.
+	rport, err := freePort()
+	if err != nil {
+		return err
+	}
+	if _, err := e.start("redis", []string{"redis-server", "--port", fmt.Sprint(rport), "--bind", "127.0.0.1",
+		"--dir", tmp, "--save", "", "--appendonly", "yes"}, nil); err != nil {
+		return err
+	}
+	e.redis = fmt.Sprintf("redis://127.0.0.1:%d", rport)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rport)); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The registration Job's script, with its env and paths made local.
+	_, jobSpec := e.find("Job", "node-registration")
+	if jobSpec == nil {
+		return fmt.Errorf("no node registration Job rendered")
+	}
+	jctr := getList(jobSpec, "containers")[0].(obj)
+	jcmd := getList(jctr, "command")
+	script := strings.ReplaceAll(fmt.Sprint(jcmd[len(jcmd)-1]), "/etc/verity/", e.local("/etc/verity")+"/")
+	jenv := []string{"VERITY_REDIS=" + e.redis}
+	for _, ei := range getList(jctr, "env") {
+		if n := getStr(ei, "name"); n != "VERITY_REDIS" {
+			jenv = append(jenv, n+"="+getStr(ei, "value"))
+		}
+	}
+	runJob := func() (string, error) {
+		cmd := exec.Command("/bin/sh", "-ec", script)
+		cmd.Env = append([]string{"PATH=" + *binDir + ":/usr/bin:/bin"}, jenv...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := runJob()
+	if err != nil {
+		return fmt.Errorf("registration Job failed: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, " added as "); n != 1+*verifiers {
+		return fmt.Errorf("registration Job added %d nodes, want %d:\n%s", n, 1+*verifiers, out)
+	}
+	out, err = runJob()
+	if err != nil || strings.Count(out, "already allow-listed") != 1+*verifiers {
+		return fmt.Errorf("second registration run is not idempotent (%v):\n%s", err, out)
+	}
+	fmt.Printf("ok   registration Job allow-listed 1 worker and %d verifier keys, and is idempotent\n", *verifiers)
+
+	// Scheduler with the chart's args.
+	_, sspec := e.find("Deployment", "scheduler")
+	sctr := getList(sspec, "containers")[0].(obj)
+	ports := map[string]int{}
+	for _, name := range []string{"http", "agent-listen", "worker-listen", "verifier-listen"} {
+		if ports[name], err = freePort(); err != nil {
+			return err
+		}
+	}
+	for _, pi := range getList(sctr, "ports") {
+		switch get(pi, "name") {
+		case "worker":
+			e.sched[fmt.Sprint(toInt(get(pi, "containerPort")))] = ports["worker-listen"]
+		case "verifier":
+			e.sched[fmt.Sprint(toInt(get(pi, "containerPort")))] = ports["verifier-listen"]
+		}
+	}
+	argv, env, err := e.daemonCommand(sctr, ports, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := e.start("scheduler", argv, env); err != nil {
+		return err
+	}
+	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["http"]), 20*time.Second); err != nil {
+		return fmt.Errorf("scheduler with the chart's key and auth secret: %v", err)
+	}
+	fmt.Println("ok   scheduler ready with the chart-generated key and auth secret")
+
+	// One worker, and every verifier ordinal, with their keys at the paths
+	// the pods use.
+	type node struct {
+		kind, component, keyDir string
+		index                   int
+	}
+	nodes := []node{{"Deployment", "worker", "worker-key", 0}}
+	for i := 0; i < *verifiers; i++ {
+		nodes = append(nodes, node{"StatefulSet", "verifier", "verifier-key", i})
+	}
+	for _, n := range nodes {
+		_, spec := e.find(n.kind, n.component)
+		ctr := getList(spec, "containers")[0].(obj)
+		hp, err := freePort()
+		if err != nil {
+			return err
+		}
+		argv, env, err := e.daemonCommand(ctr, map[string]int{"http": hp}, n.index)
+		if err != nil {
+			return err
+		}
+		for i, a := range argv {
+			argv[i] = strings.Replace(a, e.local("/etc/verity/key"), filepath.Join(tmp, n.keyDir), 1)
+		}
+		name := fmt.Sprintf("%s-%d", n.component, n.index)
+		if _, err := e.start(name, argv, env); err != nil {
+			return err
+		}
+		if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", hp), 30*time.Second); err != nil {
+			return fmt.Errorf("%s (registered by the Job, chart args): %v", name, err)
+		}
+		fmt.Printf("ok   %s ready: its key is allow-listed and the scheduler accepted it\n", name)
+	}
+
+	// A revoked key stops the Job with its message.
+	pub, err := exec.Command(filepath.Join(*binDir, "verity"), "pubkey", e.local("/etc/verity/keys/worker/node.key")).Output()
+	if err != nil {
+		return fmt.Errorf("verity pubkey: %v", err)
+	}
+	rev := exec.Command(filepath.Join(*binDir, "verity"), "node", "revoke", strings.TrimSpace(string(pub)))
+	rev.Env = []string{"VERITY_REDIS=" + e.redis}
+	if b, err := rev.CombinedOutput(); err != nil {
+		return fmt.Errorf("verity node revoke: %v\n%s", err, b)
+	}
+	out, err = runJob()
+	if err == nil || !strings.Contains(out, "is revoked") {
+		return fmt.Errorf("registration Job with a revoked worker key should fail with a message (%v):\n%s", err, out)
+	}
+	fmt.Println("ok   registration Job refuses a revoked key")
+	ok = true
+	return nil
+}
