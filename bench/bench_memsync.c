@@ -113,6 +113,26 @@ static void make_vec(uint64_t *s, float *v, uint64_t dim)
         v[i] = (float)((double)(rng_next(s) >> 11) / 9007199254740992.0 - 0.5);
 }
 
+/* CPU seconds (user + system) a process has used so far; 0 if unknown. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* fields after the ")" that ends the command name: state is field 3,
+     * utime 14, stime 15 */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -398,8 +418,16 @@ int vt_bench_memsync(int argc, char **argv)
             (unsigned long long)o.clients);
     double add_s;
     uint64_t add_failed;
+    double cpu0_r = proc_cpu_s(rpid), cpu0_m = proc_cpu_s(mpid), cpu0_c = proc_cpu_s(getpid());
     uint64_t adds = run_adders(c, &o, creds, -1, &add_s, &add_failed);
     double adds_per_s = (double)adds / add_s;
+    /* CPU spent per add by each process: on a shared machine the wall-clock
+     * rate depends on what else runs; this does not. */
+    double na = adds ? (double)adds : 1;
+    double us_r = (proc_cpu_s(rpid) - cpu0_r) / na * 1e6;
+    double us_m = (proc_cpu_s(mpid) - cpu0_m) / na * 1e6;
+    double us_c = (proc_cpu_s(getpid()) - cpu0_c) / na * 1e6;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     printf("verity-bench memsync (loopback; redis AOF everysec; memsync %llu workers)\n",
            (unsigned long long)o.workers);
@@ -418,6 +446,9 @@ int vt_bench_memsync(int argc, char **argv)
            adds_per_s >= 5000 ? "met" : "MISSED", (unsigned long long)add_failed);
     printf("          = %.3f x pipelined SET rate, %.2f x unpipelined PING rate\n",
            adds_per_s / b.set_per_s, adds_per_s / b.ping_per_s);
+    printf("          CPU per add: redis %.0f us, memsync %.0f us, client %.0f us "
+           "(%.0f us total: at most %.0f adds/s on %ld idle cores)\n",
+           us_r, us_m, us_c, us_r + us_m + us_c, (double)ncpu * 1e6 / (us_r + us_m + us_c), ncpu);
 
     if (o.json) {
         FILE *f = strcmp(o.json, "-") == 0 ? stdout : fopen(o.json, "w");
@@ -459,6 +490,9 @@ int vt_bench_memsync(int argc, char **argv)
             vt_json_num(&j, "over_pipelined_set", adds_per_s / b.set_per_s);
             vt_json_num(&j, "over_ping_rate", adds_per_s / b.ping_per_s);
             vt_json_bool(&j, "target_ge_5000", adds_per_s >= 5000);
+            vt_json_num(&j, "cpu_us_redis", us_r);
+            vt_json_num(&j, "cpu_us_memsync", us_m);
+            vt_json_num(&j, "cpu_us_client", us_c);
             vt_json_obj_end(&j);
             vt_json_obj_end(&j);
             fputc('\n', f);

@@ -13,16 +13,24 @@
 #include "ms_tokenize.h"
 #include "vt_clock.h"
 
-/* The write script. KEYS: head, log, items. ARGV: expected head ("" for an
- * empty memory), new head, op bytes, max items (0 = no limit), "1" if the
- * op adds an item, then mutations as (name, argc, args...). Every mutation
- * is checked before the first write, so a bad list changes nothing.
- * UNPOST key field set member: HDEL, and SREM the term from the term set
- * when its postings hash became empty.
- * Returns {1, new head}, {0, current head} on a lost compare-and-set, or
- * {2, current head} when the agent is at max items. */
+/* The write script. KEYS: head, log, items, rate-limit counter. ARGV:
+ * expected head ("" for an empty memory), new head, op bytes, max items
+ * (0 = no limit), "1" if the op adds an item, requests/s allowed (0 = do
+ * not count this request here), then mutations as (name, argc, args...).
+ * Every mutation is checked before the first write, so a bad list changes
+ * nothing. UNPOST key field set member: HDEL, and SREM the term from the
+ * term set when its postings hash became empty.
+ * Returns {1, new head}, {0, current head} on a lost compare-and-set,
+ * {2, current head} when the agent is at max items, {3, ""} when over the
+ * rate limit. */
 static const char APPLY_LUA[] =
     "#!lua\n"
+    "local rl = tonumber(ARGV[6])\n"
+    "if rl > 0 then\n"
+    "  local c = redis.call('INCR', KEYS[4])\n"
+    "  if c == 1 then redis.call('EXPIRE', KEYS[4], 2) end\n"
+    "  if c > rl then return {3, ''} end\n"
+    "end\n"
     "local cur = redis.call('GET', KEYS[1]) or ''\n"
     "if cur ~= ARGV[1] then return {0, cur} end\n"
     "local maxn = tonumber(ARGV[4])\n"
@@ -31,7 +39,7 @@ static const char APPLY_LUA[] =
     "end\n"
     "local ok = {SET=1, DEL=1, ZADD=1, ZREM=1, HSET=1, HDEL=1, SADD=1, UNPOST=1}\n"
     "local n = #ARGV\n"
-    "local i = 6\n"
+    "local i = 7\n"
     "while i <= n do\n"
     "  local c = tonumber(ARGV[i + 1])\n"
     "  if not ok[ARGV[i]] or not c or i + 1 + c > n then\n"
@@ -39,7 +47,7 @@ static const char APPLY_LUA[] =
     "  end\n"
     "  i = i + 2 + c\n"
     "end\n"
-    "i = 6\n"
+    "i = 7\n"
     "while i <= n do\n"
     "  local name, c = ARGV[i], tonumber(ARGV[i + 1])\n"
     "  if name == 'UNPOST' then\n"
@@ -220,15 +228,28 @@ int ms_head_from_reply(const redisReply *r, vt_mem_head *h, vt_errinfo *ei)
     return 0;
 }
 
+/* This second's request counter of an agent. */
+static void rate_key(char *buf, size_t n, const char *agent)
+{
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, "rl:%lld", (long long)(vt_wall_ms() / 1000));
+    ms_key(buf, n, agent, suffix);
+}
+
+static int rate_error(const ms_store *st, vt_errinfo *ei)
+{
+    return vt_fail(ei, VT_ERR_RATELIMIT, "more than %llu requests/s for this agent",
+                   (unsigned long long)st->lim->rate_limit);
+}
+
 int ms_store_begin(ms_store *st, const char *agent, vt_mem_head *head, vt_errinfo *ei)
 {
-    char hk[96], rk[96], suffix[48];
+    char hk[96], rk[96];
     redisReply *e = NULL;
     size_t n = 0;
     int rv = 0;
     ms_key(hk, sizeof hk, agent, "head");
-    snprintf(suffix, sizeof suffix, "rl:%lld", (long long)(vt_wall_ms() / 1000));
-    ms_key(rk, sizeof rk, agent, suffix);
+    rate_key(rk, sizeof rk, agent);
     rv = vt_redis_append(st->r, ei, "MULTI");
     if (st->lim->rate_limit) {
         if (rv == 0) rv = vt_redis_append(st->r, ei, "INCR %s", rk);
@@ -243,8 +264,7 @@ int ms_store_begin(ms_store *st, const char *agent, vt_mem_head *head, vt_errinf
         return rv;
     if (st->lim->rate_limit && e->element[0]->type == REDIS_REPLY_INTEGER &&
         (uint64_t)e->element[0]->integer > st->lim->rate_limit)
-        rv = vt_fail(ei, VT_ERR_RATELIMIT, "more than %llu requests/s for this agent",
-                     (unsigned long long)st->lim->rate_limit);
+        rv = rate_error(st, ei);
     if (rv == 0)
         rv = ms_head_from_reply(e->element[n - 1], head, ei);
     freeReplyObject(e);
@@ -606,10 +626,12 @@ static int run_apply(ms_store *st, ms_args *a, vt_errinfo *ei)
 int ms_store_write(ms_store *st, const char *agent, const ms_write *w, const vt_mem_head *known,
                    ms_op *op, vt_mem_head *head, vt_errinfo *ei)
 {
-    char hk[96], lk[96], zk[96];
+    char hk[96], lk[96], zk[96], rk[96];
     ms_key(hk, sizeof hk, agent, "head");
     ms_key(lk, sizeof lk, agent, "log");
     ms_key(zk, sizeof zk, agent, "items");
+    rate_key(rk, sizeof rk, agent);
+    bool count = w->count_rate && st->lim->rate_limit > 0;
     bool need_read = !known || (w->kind != MS_OP_ADD);
     vt_mem_head cur = known ? *known : (vt_mem_head){0};
     for (int attempt = 0; attempt < MS_WRITE_ATTEMPTS; attempt++) {
@@ -638,15 +660,18 @@ int ms_store_write(ms_store *st, const char *agent, const ms_write *w, const vt_
         ms_args a = {0};
         ms_args_add(&a, "EVALSHA", 7);
         ms_args_add(&a, "0000000000000000000000000000000000000000", 40);
-        ms_args_add(&a, "3", 1);
+        ms_args_add(&a, "4", 1);
         ms_args_add(&a, hk, strlen(hk));
         ms_args_add(&a, lk, strlen(lk));
         ms_args_add(&a, zk, strlen(zk));
+        ms_args_add(&a, rk, strlen(rk));
         ms_args_add(&a, cur.seq ? cs : "", cur.seq ? strlen(cs) : 0);
         ms_args_add(&a, ns, strlen(ns));
         ms_args_add(&a, ob.p, ob.len);
         ms_args_addf(&a, "%llu", (unsigned long long)st->lim->max_items);
         ms_args_add(&a, w->kind == MS_OP_ADD ? "1" : "0", 1);
+        ms_args_addf(&a, "%llu", count ? (unsigned long long)st->lim->rate_limit : 0ull);
+        count = false; /* a retry is the same request: count it once */
         if (ob.oom)
             rv = VT_ERR_NOMEM;
         ms_buf_free(&ob);
@@ -664,6 +689,8 @@ int ms_store_write(ms_store *st, const char *agent, const ms_write *w, const vt_
         if (rv == 2)
             return vt_fail(ei, VT_ERR_RANGE, "agent holds %llu items, the limit",
                            (unsigned long long)st->lim->max_items);
+        if (rv == 3)
+            return rate_error(st, ei);
         if (rv < 0)
             return rv;
         need_read = true; /* lost the compare-and-set: read again */

@@ -52,7 +52,9 @@ int ms_store_open(ms_store *st, const char *url, const ms_limits *lim, vt_errinf
 void ms_store_close(ms_store *st);
 
 /* The request's first round trip: count it against the agent's rate limit
- * and read the head. VT_ERR_RATELIMIT when over the limit. */
+ * and read the head. VT_ERR_RATELIMIT when over the limit. (An add with a
+ * known head skips this: its one round trip is the write script, which
+ * counts the request and checks the head itself.) */
 int ms_store_begin(ms_store *st, const char *agent, vt_mem_head *head, vt_errinfo *ei);
 
 /* Reads, consistent with the returned head (one MULTI/EXEC). */
@@ -72,6 +74,8 @@ typedef struct ms_write {
     const vt_mem_item *item;
     uint64_t id;
     const char *key, *value;
+    bool count_rate;  /* count the request against the rate limit inside the
+                         write (when ms_store_begin was skipped) */
 } ms_write;
 
 int ms_store_write(ms_store *st, const char *agent, const ms_write *w,
