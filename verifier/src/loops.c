@@ -98,6 +98,9 @@ void *vf_fetcher_main(void *arg)
         vt_signals_raise(v->sig, 15);
         return NULL;
     }
+    pthread_mutex_lock(&v->mu);
+    v->fetch_conn = c;
+    pthread_mutex_unlock(&v->mu);
     uint64_t backoff = 100;
     int want_held = 2 * v->batch; /* one group replaying, one waiting */
     while (!atomic_load(&v->quit) && !atomic_load(&v->stopping)) {
@@ -106,7 +109,7 @@ void *vf_fetcher_main(void *arg)
             if (rv) {
                 vt_log_warn(v->log, "verifier.hello_failed", "err=%s detail=\"%s\"",
                             vt_errname(rv), vt_errinfo_msg(&ei));
-                vt_node_sleep(&v->quit, backoff);
+                vt_node_sleep(&v->stopping, backoff);
                 vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             }
             continue;
@@ -132,8 +135,10 @@ void *vf_fetcher_main(void *arg)
                               &ei);
         if (rv) {
             vt_msg_free(&reply);
+            if (atomic_load(&v->stopping))
+                break; /* aborted by shutdown */
             call_failed(v, "vfetch", rv, &ei, v->m_err_fetch);
-            vt_node_sleep(&v->quit, backoff);
+            vt_node_sleep(&v->stopping, backoff);
             vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             continue;
         }
@@ -160,6 +165,9 @@ void *vf_fetcher_main(void *arg)
         pthread_mutex_unlock(&v->mu);
         vt_msg_free(&reply);
     }
+    pthread_mutex_lock(&v->mu);
+    v->fetch_conn = NULL;
+    pthread_mutex_unlock(&v->mu);
     vt_node_conn_close(c);
     return NULL;
 }

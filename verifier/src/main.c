@@ -196,6 +196,9 @@ int main(int argc, char **argv)
                 v->batch, v->threads, isa_choices[isa]);
 
     vf_replay_loop(v);
+    pthread_mutex_lock(&v->mu);
+    vt_node_conn_abort(v->fetch_conn); /* a parked vfetch or a hello retry */
+    pthread_mutex_unlock(&v->mu);
     pthread_join(th_fetch, NULL);
     vf_replay_loop(v); /* tasks a last in-flight vfetch brought */
     uint64_t until = vt_mono_ms() + 5000;

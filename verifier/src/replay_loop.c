@@ -81,9 +81,23 @@ static vf_out *make_out(vf *v, const vf_task *t, const vt_replay_verdict *rv, ui
     return o;
 }
 
-/* Hand verdicts to the sender and forget their tasks (under mu inside). */
+/* Count and log verdicts, then hand them to the sender and forget their
+ * tasks. After the unlock the sender owns (and may free) the verdicts. */
 static void publish(vf *v, vf_task **ts, vf_out **os, int n)
 {
+    for (int k = 0; k < n; k++) {
+        const vt_wire_verdict *w = os[k] ? &os[k]->v : NULL;
+        if (w && w->pass) {
+            vt_counter_inc(v->m_pass);
+        } else if (w) {
+            vt_counter_inc(v->m_fail);
+            if ((int)w->fault >= 0 && (int)w->fault < 5)
+                vt_counter_inc(v->m_fault[w->fault]);
+            vt_log_warn(v->log, "verdict.fail", "job=%s task=%llu fault=%s position=%u",
+                        w->job_id, (unsigned long long)w->task_id, vt_fault_name(w->fault),
+                        w->first_divergence);
+        }
+    }
     pthread_mutex_lock(&v->mu);
     for (int k = 0; k < n; k++) {
         for (int i = 0; i < v->n_tasks; i++)
@@ -108,20 +122,8 @@ static void publish(vf *v, vf_task **ts, vf_out **os, int n)
     pthread_cond_signal(&v->cv_send);
     pthread_cond_signal(&v->cv_fetch);
     pthread_mutex_unlock(&v->mu);
-    for (int k = 0; k < n; k++) {
-        const vt_wire_verdict *w = os[k] ? &os[k]->v : NULL;
-        if (w && w->pass)
-            vt_counter_inc(v->m_pass);
-        else if (w) {
-            vt_counter_inc(v->m_fail);
-            if ((int)w->fault >= 0 && (int)w->fault < 5)
-                vt_counter_inc(v->m_fault[w->fault]);
-            vt_log_warn(v->log, "verdict.fail", "job=%s task=%llu fault=%s position=%u",
-                        w->job_id, (unsigned long long)w->task_id, vt_fault_name(w->fault),
-                        w->first_divergence);
-        }
+    for (int k = 0; k < n; k++)
         vf_task_free(ts[k]);
-    }
 }
 
 static void task_to_replay(const vf_task *t, vt_replay_task *r)

@@ -78,6 +78,7 @@ typedef struct vf {
     vf_out **out;
     int n_out, cap_out;
     char session[VT_SESSION_MAX + 1];
+    vt_node_conn *fetch_conn; /* so shutdown can abort a parked fetch */
 
     atomic_bool registered, stopping, quit, need_hello;
 

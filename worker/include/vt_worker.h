@@ -168,6 +168,9 @@ typedef struct vt_node_conn vt_node_conn;
 
 int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_errinfo *ei);
 void vt_node_conn_close(vt_node_conn *c);
+/* From another thread: make a call blocked on c return VT_ERR_CLOSED now
+ * (closes the socket; the owner still calls vt_node_conn_close). */
+void vt_node_conn_abort(vt_node_conn *c);
 /* Encode req, send, wait up to timeout_ms for the reply and decode it as
  * `expect` (an error reply returns its code; *reply then holds it). On 0 the
  * caller owns *reply (vt_msg_free). VT_ERR_TIMEOUT, VT_ERR_TRANSPORT,

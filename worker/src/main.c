@@ -263,6 +263,9 @@ int main(int argc, char **argv)
 
     /* the engine is drained: stop fetching, flush results, stop the rest */
     atomic_store(&w->stopping, true);
+    pthread_mutex_lock(&w->mu);
+    vt_node_conn_abort(w->fetch_conn); /* a parked fetch or a hello retry */
+    pthread_mutex_unlock(&w->mu);
     pthread_join(th_fetch, NULL);
     uint64_t flush_until = vt_mono_ms() + 5000;
     for (;;) {

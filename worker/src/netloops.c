@@ -133,6 +133,9 @@ void *wk_fetcher_main(void *arg)
         vt_signals_raise(w->sig, 15);
         return NULL;
     }
+    pthread_mutex_lock(&w->mu);
+    w->fetch_conn = c;
+    pthread_mutex_unlock(&w->mu);
     uint64_t backoff = 100;
     while (!atomic_load(&w->quit) && !atomic_load(&w->stopping)) {
         if (!atomic_load(&w->registered) || atomic_load(&w->need_hello)) {
@@ -140,7 +143,7 @@ void *wk_fetcher_main(void *arg)
             if (rv) {
                 vt_log_warn(w->log, "worker.hello_failed", "err=%s detail=\"%s\"", vt_errname(rv),
                             vt_errinfo_msg(&ei));
-                vt_node_sleep(&w->quit, backoff);
+                vt_node_sleep(&w->stopping, backoff);
                 vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             }
             continue;
@@ -163,8 +166,10 @@ void *wk_fetcher_main(void *arg)
         int rv = vt_node_call(c, &m, VT_MSG_FETCH_OK, FETCH_WAIT_MS + CALL_TIMEOUT_MS, &reply, &ei);
         if (rv) {
             vt_msg_free(&reply);
+            if (atomic_load(&w->stopping))
+                break; /* aborted by shutdown */
             call_failed(w, "fetch", rv, &ei, w->m_err_fetch);
-            vt_node_sleep(&w->quit, backoff);
+            vt_node_sleep(&w->stopping, backoff);
             vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             continue;
         }
@@ -187,6 +192,9 @@ void *wk_fetcher_main(void *arg)
             vt_log_debug(w->log, "fetch.jobs", "n=%u", fo->n_jobs);
         vt_msg_free(&reply);
     }
+    pthread_mutex_lock(&w->mu);
+    w->fetch_conn = NULL;
+    pthread_mutex_unlock(&w->mu);
     vt_node_conn_close(c);
     return NULL;
 }

@@ -111,6 +111,7 @@ typedef struct wk {
     int n_out, cap_out;
     int sending;             /* results taken by the sender, not yet acked */
     char session[VT_SESSION_MAX + 1];
+    vt_node_conn *fetch_conn; /* so shutdown can abort a parked fetch */
     uint64_t next_tag;
 
     atomic_bool registered;  /* hello answered: /readyz */

@@ -123,6 +123,13 @@ void vt_node_conn_close(vt_node_conn *c)
     free(c);
 }
 
+void vt_node_conn_abort(vt_node_conn *c)
+{
+    /* NNG looks sockets up by id: closing twice is harmless (NNG_ECLOSED) */
+    if (c)
+        nng_close(c->sock);
+}
+
 int vt_node_call(vt_node_conn *c, const vt_msg *req, vt_msg_type expect, int timeout_ms,
                  vt_msg *reply, vt_errinfo *ei)
 {
