@@ -100,7 +100,7 @@ func (e *e2e) start(name string, args []string, env []string) (*exec.Cmd, error)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append([]string{"PATH=" + e.binDir + ":/usr/bin:/bin"}, env...)
+	cmd.Env = append(append(baseEnv(), "PATH="+e.binDir+":/usr/bin:/bin"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -304,7 +304,7 @@ func cmdE2E(args []string) error {
 	}
 	runJob := func() (string, error) {
 		cmd := exec.Command("/bin/sh", "-ec", script)
-		cmd.Env = append([]string{"PATH=" + *binDir + ":/usr/bin:/bin"}, jenv...)
+		cmd.Env = append(append(baseEnv(), "PATH="+*binDir+":/usr/bin:/bin"), jenv...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -390,7 +390,7 @@ func cmdE2E(args []string) error {
 		return fmt.Errorf("verity pubkey: %v", err)
 	}
 	rev := exec.Command(filepath.Join(*binDir, "verity"), "node", "revoke", strings.TrimSpace(string(pub)))
-	rev.Env = []string{"VERITY_REDIS=" + e.redis}
+	rev.Env = append(baseEnv(), "VERITY_REDIS="+e.redis)
 	if b, err := rev.CombinedOutput(); err != nil {
 		return fmt.Errorf("verity node revoke: %v\n%s", err, b)
 	}

@@ -68,7 +68,7 @@ func runHelp(binDir, bin string, sub ...string) (*helpInfo, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	// Keep a stray VERITY_* in the caller's environment from mattering.
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Env = baseEnv()
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %v", p, err)
@@ -95,7 +95,7 @@ func cliSubcommands(binDir string) (map[string]bool, string, error) {
 		return nil, "", fmt.Errorf("verity (CLI) not built (looked for %s): the chart's Jobs run it", p)
 	}
 	cmd := exec.Command(p, "--help")
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Env = baseEnv()
 	out, _ := cmd.CombinedOutput() // some CLIs exit 0, some 2 on --help; the text is what matters
 	subs := map[string]bool{}
 	re := regexp.MustCompile(`^\s+([a-z][a-z0-9-]*)\b`)
@@ -111,4 +111,16 @@ func cliSubcommands(binDir string) (map[string]bool, string, error) {
 		return nil, string(out), fmt.Errorf("verity --help names no sub-commands:\n%s", out)
 	}
 	return subs, string(out), nil
+}
+
+// baseEnv is the environment programs run with: PATH, plus the sanitizer
+// settings of an ASan/UBSan build (scripts/test.sh), and nothing VERITY_*.
+func baseEnv() []string {
+	env := []string{"PATH=/usr/bin:/bin"}
+	for _, k := range []string{"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
