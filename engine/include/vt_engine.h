@@ -130,7 +130,8 @@ typedef enum vt_backend {
 
 typedef struct vt_ctx_params {
     int max_seqs;       /* slots (sequences) this ctx can hold; >= 1 */
-    int max_ctx;        /* per-slot KV capacity in tokens; 0 = model ctx_len */
+    int max_ctx;        /* per-slot KV capacity in tokens; 0 = model ctx_len.
+                         * KV memory: max_seqs * n_layers * max_ctx * 2 * kv_dim floats */
     int n_threads;      /* CPU threads; >= 1 */
     vt_isa isa;
     vt_backend backend;
@@ -166,7 +167,11 @@ typedef struct vt_batch_item {
 
 /* Advance every item's sequence in one call (prefill, decode, or a mix:
  * continuous batching). Items must name distinct slots. The logits of each
- * item are bit-identical to running it alone, in any chunking. */
+ * item are bit-identical to running it alone, in any chunking.
+ * The whole batch is validated first: a bad slot, token id or n_logits is
+ * VT_ERR_INVAL, a sequence that would pass max_ctx is VT_ERR_RANGE, and in
+ * both cases no slot changes. A backend failure (VT_ERR_CUDA) empties the
+ * slots of the batch (vt_seq_reset). */
 int vt_forward(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errinfo *ei);
 
 /* ------------------------------------------------------------ trace digest */
@@ -189,7 +194,9 @@ typedef struct vt_trace {
 int vt_seq_trace(const vt_ctx *c, int seq, vt_trace *out);
 
 /* With trace_per_pos: digests of position `pos` alone: final[32] and
- * layers[n_layers][32]. */
+ * layers[n_layers][32] (either may be NULL). VT_ERR_UNSUPPORTED when the
+ * ctx was created without trace_per_pos, VT_ERR_RANGE for a position not
+ * processed yet or n_layers_cap < n_layers. */
 int vt_seq_pos_digest(const vt_ctx *c, int seq, int pos, uint8_t final_out[VT_DIGEST_BYTES],
                       uint8_t (*layers_out)[VT_DIGEST_BYTES], uint32_t n_layers_cap);
 
