@@ -104,6 +104,14 @@ var dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 func (c *checker) checkRendering(r *Rendered) {
 	seen := map[string]bool{}
 	for _, m := range r.Manifests {
+		for i, line := range strings.Split(m.Body, "\n") {
+			if strings.TrimRight(line, " \t") != line {
+				// Usually a template whitespace slip; it hides real
+				// indentation mistakes in diffs.
+				c.fail("%s: line %d of a document ends in whitespace: %q", m.Source, i+1, line)
+				break
+			}
+		}
 		var raw interface{}
 		if err := yamlv3.Unmarshal([]byte(m.Body), &raw); err != nil {
 			c.fail("%s: does not parse: %v", m.Source, err)
