@@ -12,14 +12,22 @@
  * Layout of a receipt file (msgpack map):
  *   {"v":1, "t":"receipt",
  *    "body": BIN   canonical body bytes (below), hashed exactly as stored
- *    "log_index": u64, "scheduler": BIN(32), "sig": BIN(64),
- *    "head": [size, time_ms, root, sig]   optional signed tree head
- *    "inclusion": [BIN(32)...]}           optional inclusion proof
+ *    "log_index": u64, "scheduler": BIN(32),
+ *    "head": [size, time_ms, root, sig]   a tree head signed by the scheduler
+ *    "inclusion": [BIN(32)...]            the receipt's inclusion proof in it
+ *    "sig": BIN(64)}                      optional direct signature (below)
  *
  * receipt hash = BLAKE2b-256("verity/receipt/v1" || body)
- * scheduler sig = Ed25519("verity/receipt-sig/v1" || receipt hash || log_index u64 BE)
- * log leaf      = the receipt hash (the log holds only receipt hashes; the
- *                 receipt itself stays private to its agent)
+ * log leaf     = the receipt hash (the log holds only receipt hashes; the
+ *                receipt itself stays private to its agent)
+ *
+ * The scheduler attests a receipt by putting its hash in the transparency
+ * log and signing the tree head: the signed head plus the inclusion proof
+ * IS the scheduler's signature over the receipt. One Ed25519 signature per
+ * journal turn thus covers every receipt finished in it (signing each
+ * receipt would cost ~24 us apiece on the scheduler's hot path). A direct
+ * signature, Ed25519("verity/receipt-sig/v1" || hash || log_index u64 BE),
+ * is also accepted (vt_receipt_sign), for receipts issued outside a log.
  *
  * The body is a fixed-length msgpack array written with fixed-width integers
  * (docs/verification.md lists it field by field), so a receipt has exactly
@@ -81,8 +89,13 @@ typedef struct vt_receipt {
 int vt_receipt_body(const vt_receipt *r, vt_buf *out, vt_errinfo *ei);
 void vt_receipt_hash(const uint8_t *body, size_t len, uint8_t out[VT_HASH_BYTES]);
 
-/* Scheduler side: sign and write the receipt file. head/incl may be NULL. */
+/* Scheduler side: write the receipt file attested by a signed tree head and
+ * the receipt's inclusion proof in it (the usual way). */
 int vt_receipt_seal(const uint8_t *body, size_t body_len, uint64_t log_index,
+                    const uint8_t scheduler_pk[VT_PUBKEY_BYTES], const vt_tree_head *head,
+                    const vt_tlog_proof *inclusion, vt_buf *out, vt_errinfo *ei);
+/* Or attested by a direct Ed25519 signature (no log). */
+int vt_receipt_sign(const uint8_t *body, size_t body_len, uint64_t log_index,
                     const vt_keypair *scheduler, vt_buf *out, vt_errinfo *ei);
 
 /* A decoded receipt file. Pointers in r point into memory owned by it. */
@@ -93,6 +106,7 @@ typedef struct vt_receipt_file {
     uint8_t hash[VT_HASH_BYTES];
     uint64_t log_index;
     uint8_t scheduler_pk[VT_PUBKEY_BYTES];
+    bool has_sig;
     uint8_t sig[VT_SIG_BYTES];
     bool has_head;
     vt_tree_head head;
@@ -106,14 +120,14 @@ typedef struct vt_receipt_file {
 int vt_receipt_decode(const uint8_t *buf, size_t len, vt_receipt_file *out, vt_errinfo *ei);
 void vt_receipt_file_free(vt_receipt_file *f);
 
-/* Re-encode f with a tree head and inclusion proof attached (the agent can
- * fetch them later from `verity log prove`). */
+/* Re-encode f with a (newer) tree head and inclusion proof (the agent can
+ * fetch them from `verity log prove`). */
 int vt_receipt_attach_proof(const vt_receipt_file *f, const vt_tree_head *head,
                             const vt_tlog_proof *inclusion, vt_buf *out, vt_errinfo *ei);
 
 /* What the offline check found. */
 typedef struct vt_receipt_report {
-    bool scheduler_sig_ok;
+    bool scheduler_sig_ok;    /* direct signature, or signed head + inclusion */
     bool scheduler_trusted;   /* scheduler key equals the one the caller trusts */
     bool worker_sig_ok;
     bool consistent;          /* result matches the job: model, input, job id */

@@ -34,10 +34,10 @@ void receipt_sig_message(const uint8_t hash[VT_HASH_BYTES], uint64_t log_index, 
     } while (0)
 
 static int write_file(vt_buf *out, const uint8_t *body, size_t body_len, uint64_t log_index,
-                      const uint8_t pk[VT_PUBKEY_BYTES], const uint8_t sig[VT_SIG_BYTES],
+                      const uint8_t pk[VT_PUBKEY_BYTES], const uint8_t *sig,
                       const vt_tree_head *head, const vt_tlog_proof *incl)
 {
-    uint32_t n = 6 + (head ? 1 : 0) + (incl ? 1 : 0);
+    uint32_t n = 5 + (sig ? 1 : 0) + (head ? 1 : 0) + (incl ? 1 : 0);
     TRY(vt_mp_write_map(out, n));
     TRY(vt_mp_write_cstr(out, "v"));
     TRY(vt_mp_write_uint(out, VT_RECEIPT_VERSION));
@@ -49,8 +49,10 @@ static int write_file(vt_buf *out, const uint8_t *body, size_t body_len, uint64_
     TRY(vt_mp_write_uint(out, log_index));
     TRY(vt_mp_write_cstr(out, "scheduler"));
     TRY(vt_mp_write_bin(out, pk, VT_PUBKEY_BYTES));
-    TRY(vt_mp_write_cstr(out, "sig"));
-    TRY(vt_mp_write_bin(out, sig, VT_SIG_BYTES));
+    if (sig) {
+        TRY(vt_mp_write_cstr(out, "sig"));
+        TRY(vt_mp_write_bin(out, sig, VT_SIG_BYTES));
+    }
     if (head) {
         TRY(vt_mp_write_cstr(out, "head"));
         TRY(vt_mp_write_array(out, 4));
@@ -71,6 +73,16 @@ fail:
 }
 
 int vt_receipt_seal(const uint8_t *body, size_t body_len, uint64_t log_index,
+                    const uint8_t scheduler_pk[VT_PUBKEY_BYTES], const vt_tree_head *head,
+                    const vt_tlog_proof *inclusion, vt_buf *out, vt_errinfo *ei)
+{
+    if (!body || !scheduler_pk || !head || !inclusion || !out)
+        return vt_fail(ei, VT_ERR_INVAL, "receipt seal: missing argument");
+    int rv = write_file(out, body, body_len, log_index, scheduler_pk, NULL, head, inclusion);
+    return rv ? vt_fail(ei, rv, "receipt seal: receipt too large") : 0;
+}
+
+int vt_receipt_sign(const uint8_t *body, size_t body_len, uint64_t log_index,
                     const vt_keypair *scheduler, vt_buf *out, vt_errinfo *ei)
 {
     if (!body || !scheduler || !out)
@@ -90,8 +102,8 @@ int vt_receipt_attach_proof(const vt_receipt_file *f, const vt_tree_head *head,
 {
     if (!f || !head || !inclusion || !out)
         return vt_fail(ei, VT_ERR_INVAL, "receipt: missing argument");
-    int rv = write_file(out, f->body, f->body_len, f->log_index, f->scheduler_pk, f->sig, head,
-                        inclusion);
+    int rv = write_file(out, f->body, f->body_len, f->log_index, f->scheduler_pk,
+                        f->has_sig ? f->sig : NULL, head, inclusion);
     return rv ? vt_fail(ei, rv, "receipt: too large") : 0;
 }
 
@@ -174,7 +186,7 @@ int vt_receipt_decode(const uint8_t *buf, size_t len, vt_receipt_file *out, vt_e
         } else if (vt_mp_str_eq(k, kl, "sig")) {
             field = "sig";
             rv = read_fixed_bin(&r, out->sig, VT_SIG_BYTES);
-            have_sig = rv == 0;
+            have_sig = out->has_sig = rv == 0;
         } else if (vt_mp_str_eq(k, kl, "head")) {
             field = "head";
             uint32_t an;
@@ -214,10 +226,11 @@ int vt_receipt_decode(const uint8_t *buf, size_t len, vt_receipt_file *out, vt_e
                      (unsigned long long)version, VT_RECEIPT_VERSION);
         goto fail;
     }
-    if (!have_t || !have_body || !have_idx || !have_pk || !have_sig) {
+    if (!have_t || !have_body || !have_idx || !have_pk ||
+        !(have_sig || (out->has_head && out->has_inclusion))) {
         rv = vt_fail(ei, VT_ERR_FORMAT, "receipt file: missing %s",
                      !have_t ? "t" : !have_body ? "body" : !have_idx ? "log_index"
-                     : !have_pk ? "scheduler" : "sig");
+                     : !have_pk ? "scheduler" : "an attestation (sig, or head + inclusion)");
         goto fail;
     }
     if ((rv = vt_receipt_body_decode(out->body, out->body_len, &out->r, mem, ei)) != 0)

@@ -33,12 +33,32 @@ int vt_receipt_verify(const vt_receipt_file *f, const uint8_t *trusted_scheduler
             first = vt_fail(ei, (code), __VA_ARGS__);                                      \
     } while (0)
 
-    /* 1. The scheduler signed this exact body at this log index. */
-    uint8_t msg[64];
-    receipt_sig_message(f->hash, f->log_index, msg);
-    rep->scheduler_sig_ok = vt_verify(f->scheduler_pk, msg, RECEIPT_SIG_MSG_LEN, f->sig) == 0;
-    if (!rep->scheduler_sig_ok)
-        FAIL_ONCE(VT_ERR_BADSIG, "scheduler signature does not verify");
+    /* 1. The scheduler attests this exact body at this log index: by a
+     * signed tree head whose tree holds the receipt hash at log_index, or
+     * by a direct signature. Whatever is present must verify. */
+    bool direct_ok = false, log_ok = false;
+    if (f->has_sig) {
+        uint8_t msg[64];
+        receipt_sig_message(f->hash, f->log_index, msg);
+        direct_ok = vt_verify(f->scheduler_pk, msg, RECEIPT_SIG_MSG_LEN, f->sig) == 0;
+        if (!direct_ok)
+            FAIL_ONCE(VT_ERR_BADSIG, "scheduler signature does not verify");
+    }
+    if (f->has_head && f->has_inclusion) {
+        rep->log_checked = true;
+        uint8_t lh[VT_TLOG_HASH];
+        vt_tlog_leaf_hash(f->hash, VT_HASH_BYTES, lh);
+        log_ok = vt_tree_head_verify(&f->head, f->scheduler_pk) == 0 &&
+                 vt_tlog_verify_inclusion(lh, f->log_index, f->head.size, &f->inclusion,
+                                          f->head.root) == 0;
+        rep->log_ok = log_ok;
+        if (!log_ok)
+            FAIL_ONCE(VT_ERR_BADSIG, "log inclusion proof or signed tree head does not verify");
+    }
+    rep->scheduler_sig_ok = (direct_ok || log_ok) && (!f->has_sig || direct_ok) &&
+                            (!rep->log_checked || log_ok);
+    if (!direct_ok && !log_ok)
+        FAIL_ONCE(VT_ERR_BADSIG, "no valid scheduler attestation");
     rep->scheduler_trusted =
         trusted_scheduler && sodium_memcmp(trusted_scheduler, f->scheduler_pk, VT_PUBKEY_BYTES) == 0;
 
@@ -76,17 +96,6 @@ int vt_receipt_verify(const vt_receipt_file *f, const uint8_t *trusted_scheduler
             rep->verdicts_pass++;
     }
 
-    /* 5. The receipt is in the log the scheduler signed a head of. */
-    if (f->has_head && f->has_inclusion) {
-        rep->log_checked = true;
-        uint8_t lh[VT_TLOG_HASH];
-        vt_tlog_leaf_hash(f->hash, VT_HASH_BYTES, lh);
-        rep->log_ok = vt_tree_head_verify(&f->head, f->scheduler_pk) == 0 &&
-                      vt_tlog_verify_inclusion(lh, f->log_index, f->head.size, &f->inclusion,
-                                               f->head.root) == 0;
-        if (!rep->log_ok)
-            FAIL_ONCE(VT_ERR_BADSIG, "log inclusion proof or tree head does not verify");
-    }
     if (first)
         return first;
     if (!rep->scheduler_trusted)
