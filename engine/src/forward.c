@@ -161,7 +161,12 @@ static void token_task(void *arg, int i, int nt)
 static void run_phase(job *j, int phase)
 {
     j->phase = phase;
-    vt_pool_run(j->c->pool, token_task, j);
+    /* A decode step's elementwise work is a few microseconds: waking the
+     * pool would cost more. Who computes an element never changes it. */
+    if (j->T == 1 && phase != PH_ATTN)
+        token_task(j, 0, 1);
+    else
+        vt_pool_run(j->c->pool, token_task, j);
 }
 
 /* Embedding row of a token, dequantised exactly as the kernels define. */
