@@ -193,10 +193,10 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         goto out;
     }
 
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t agent = sc_agent_intern(s, agent_id);
     if (agent == SC_NONE) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         reject(s, c, s->m.rej_overloaded, VT_ERR_NOMEM, "out of memory", 1000);
         goto out;
     }
@@ -207,7 +207,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         if (d->agent == agent && memcmp(d->token, sp->request_token, VT_REQUEST_TOKEN_BYTES) == 0) {
             uint64_t id = d->id;
             bool pending = d->phase == SC_PH_JOURNAL;
-            pthread_mutex_unlock(&s->mu);
+            sc_unlock(s);
             if (pending)
                 sc_conn_reply_error(c, VT_ERR_CONFLICT,
                                     "the first submit with this request token is still being "
@@ -220,7 +220,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     }
     if (s->n_queued >= (uint64_t)s->cfg.queue_max) {
         uint32_t hint = retry_hint(s);
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         char msg[128];
         snprintf(msg, sizeof msg, "queue full (%lld jobs); retry later", (long long)s->cfg.queue_max);
         reject(s, c, s->m.rej_overloaded, VT_ERR_OVERLOADED, msg, hint);
@@ -228,13 +228,13 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     }
     uint64_t epoch = atomic_load(&s->jr.epoch);
     if (epoch == 0) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         reject(s, c, s->m.rej_unavailable, VT_ERR_UNAVAILABLE, "job journal not ready", 1000);
         goto out;
     }
     uint64_t id = (epoch << 32) | (uint64_t)(++s->job_seq);
     if ((rv = sc_job_setup(s, id, agent, &si, m, &slot)) != 0) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         reject(s, c, s->m.rej_overloaded, VT_ERR_OVERLOADED,
                rv == VT_ERR_OVERLOADED ? "too many distinct models queued" : "out of memory", 1000);
         goto out;
@@ -249,7 +249,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         s->n_queued--;
         s->n_active--;
         sc_job_release(s, slot);
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         reject(s, c, s->m.rej_invalid, VT_ERR_INTERNAL, "cannot encode the job record", 0);
         goto out;
     }
@@ -266,7 +266,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     }
     it->conn = c;
     sc_journal_push(s, it);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
 out:
     vt_msg_free(m);
 }
@@ -427,7 +427,7 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
     int type = m->type == VT_MSG_STATUS ? VT_MSG_STATUS
                : m->type == VT_MSG_RESULT ? VT_MSG_RESULT
                                           : VT_MSG_CANCEL;
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t agent = sc_agent_intern(s, agent_id);
     uint32_t slot;
     sc_job *j = sc_job_find(s, ref->job_id, &slot);
@@ -443,11 +443,11 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
                 it->lookup_type = type;
                 it->agent = agent;
                 sc_journal_push(s, it);
-                pthread_mutex_unlock(&s->mu);
+                sc_unlock(s);
                 return;
             }
         }
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         sc_conn_reply_error(c, VT_ERR_NOTFOUND, "no such job", 0);
         return;
     }
@@ -478,7 +478,7 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
         j->waiters = c;
         sc_conn_park(s, c, vt_mono_ms() + wait);
     }
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
 }
 
 void sc_agent_handle(sc_conn *c, nng_msg *msg)

@@ -61,7 +61,8 @@ void sc_journal_push(sched *s, sc_jr_item *it)
     s->jr.tail = it;
     s->jr.n_pending++;
     s->jr.idle = false;
-    pthread_cond_signal(&s->jr.cv);
+    if (s->jr.waiting) /* a busy journal picks this up on its next turn anyway */
+        pthread_cond_signal(&s->jr.cv);
     pthread_mutex_unlock(&s->jr.mu);
 }
 
@@ -118,10 +119,10 @@ static void recover_one(sched *s, const sc_final_view *v)
     }
     sc_spec_info si;
     int check = sc_spec_check(s, &m.u.submit.job, &si, &ei);
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t slot;
     if (sc_map_get(&s->by_id, v->id, &slot)) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         vt_msg_free(&m);
         return; /* already in memory (a reconnect, not a restart) */
     }
@@ -129,7 +130,7 @@ static void recover_one(sched *s, const sc_final_view *v)
     if (check != 0)
         memset(si.sha, 0, sizeof si.sha);
     if (agent == SC_NONE || sc_job_setup(s, v->id, agent, &si, &m, &slot) != 0) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         vt_msg_free(&m);
         return;
     }
@@ -142,7 +143,7 @@ static void recover_one(sched *s, const sc_final_view *v)
     sc_core_accept(s, slot);
     if (check != 0)
         sc_core_finish(s, slot, VT_JOB_FAILED, check, vt_errinfo_msg(&ei));
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
 }
 
 /* Load every pending job that is not in memory. Runs on each (re)connect:
@@ -216,10 +217,10 @@ static int connect_and_recover(sched *s)
     if (rv == 0 && (epoch <= 0 || epoch > 0xffffffffLL))
         rv = vt_fail(&ei, VT_ERR_RANGE, "epoch counter out of range");
     if (rv == 0) {
-        pthread_mutex_lock(&s->mu);
+        sc_lock(s);
         atomic_store(&s->jr.epoch, (uint64_t)epoch);
         s->job_seq = 0;
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         rv = recover(s, &ei);
     }
     if (rv) {
@@ -229,9 +230,9 @@ static int connect_and_recover(sched *s)
     }
     set_redis_ok(s, true, NULL);
     /* Jobs recovered here were queued: hand them out. */
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     sc_core_dispatch(s, SC_LANE_COMPUTE);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     return 0;
 }
 
@@ -251,7 +252,7 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         free(canon);
         return; /* items without bytes are retried next turn */
     }
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     for (size_t i = 0; i < n; i++) {
         sc_job *j = sc_job_at(s, finals[i]->slot);
         char id[VT_JOB_ID_MAX + 1];
@@ -260,11 +261,11 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         sc_record_leaf(j, id, s->agents[j->agent].id, &canon[i]);
         vt_merkle_leaf(canon[i].data, canon[i].len, leaves[i]);
     }
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     uint8_t root[VT_HASH_BYTES], sig[VT_SIG_BYTES];
     vt_merkle_root((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n, root);
     sc_record_batch_sign(&s->key, root, sig);
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     for (size_t i = 0; i < n; i++) {
         sc_job *j = sc_job_at(s, finals[i]->slot);
         vt_merkle_proof proof;
@@ -289,7 +290,7 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         vt_buf_free(&rec);
         vt_buf_free(&canon[i]);
     }
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     free(canon);
     free(leaves);
 }
@@ -381,7 +382,7 @@ static void read_item(sc_jr_item *it, redisReply **reps, size_t *k)
 static void complete(sched *s, sc_jr_item *list)
 {
     sc_jr_item *retry = NULL, **rtail = &retry;
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     for (sc_jr_item *it = list, *next; it; it = next) {
         next = it->next;
         if (it->kind == SC_JR_SUBMIT) {
@@ -406,7 +407,7 @@ static void complete(sched *s, sc_jr_item *list)
         item_free(it);
     }
     sc_core_dispatch(s, SC_LANE_COMPUTE);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     push_front(s, retry);
 }
 
@@ -431,6 +432,7 @@ static void run_turn(sched *s, sc_jr_item *list)
         if (it->kind == SC_JR_FINAL && !it->bytes)
             nf++;
     }
+    vt_histogram_observe(s->m.h_jr_batch, (double)n);
     sc_jr_item **finals = nf ? calloc(nf, sizeof *finals) : NULL;
     size_t k = 0;
     for (sc_jr_item *it = list; it && finals; it = it->next)
@@ -492,7 +494,9 @@ static void *journal_main(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
+            s->jr.waiting = true;
             pthread_cond_timedwait(&s->jr.cv, &s->jr.mu, &ts);
+            s->jr.waiting = false;
         }
         sc_jr_item *list = s->jr.head;
         s->jr.head = s->jr.tail = NULL;

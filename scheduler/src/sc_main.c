@@ -58,9 +58,9 @@ static void *ticker_main(void *arg)
     sched *s = arg;
     while (!atomic_load(&s->ticker_stop)) {
         vt_sleep_ms(SC_TICK_MS);
-        pthread_mutex_lock(&s->mu);
+        sc_lock(s);
         sc_core_tick(s, vt_mono_ms());
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
     }
     return NULL;
 }
@@ -76,10 +76,10 @@ static void die(sched *s, int code, const char *what, const vt_errinfo *ei)
 
 static uint64_t busy_jobs(sched *s)
 {
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint64_t n = s->n_state[VT_JOB_LEASED] + s->n_state[VT_JOB_COMPUTED] +
                  s->n_state[VT_JOB_VERIFYING];
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     return n;
 }
 

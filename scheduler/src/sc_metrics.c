@@ -65,6 +65,11 @@ int sc_metrics_init(sched *s, vt_errinfo *ei)
     H(m->h_compute, "verity_scheduler_compute_seconds", "lease to accepted result");
     H(m->h_verify, "verity_scheduler_verification_seconds", "accepted result to verified");
     H(m->h_e2e, "verity_scheduler_e2e_seconds", "accepted submit to done");
+    static const double BATCH[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+    if (!rv)
+        rv = vt_metrics_histogram(r, "verity_scheduler_journal_batch_items",
+                                  "journal items (submits, finals, look-ups) per group commit",
+                                  NULL, BATCH, sizeof BATCH / sizeof BATCH[0], &m->h_jr_batch, ei);
 #undef G
 #undef C
 #undef H

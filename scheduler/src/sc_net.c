@@ -164,13 +164,13 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     if (pa->sock == SC_SOCK_AGENT)
         return;
     int role = pa->sock == SC_SOCK_WORKER ? SC_LANE_COMPUTE : SC_LANE_VERIFY;
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         sc_node *n = &s->nodes[i];
         if (n->used && n->alive && n->role == role && n->pipe == id)
             sc_core_node_dead(s, i, "connection closed");
     }
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
 }
 
 static int open_sock(sched *s, int k, const char *url, int nctx, vt_errinfo *ei)

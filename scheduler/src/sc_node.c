@@ -108,7 +108,7 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
         return;
     }
     int lane = sock_lane(c);
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t idx = SC_NONE, spare = SC_NONE;
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         sc_node *n = &s->nodes[i];
@@ -125,7 +125,7 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
         idx = spare;
     }
     if (idx == SC_NONE) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         refuse_node(s, c, h->node_pk, VT_ERR_OVERLOADED, "too many nodes");
         return;
     }
@@ -172,7 +172,7 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
     vt_log_info(s->log, "node.hello", "node=%s role=%s operator=%s models=%u slots=%u device=%s pipe=%u",
                 n->idshort, lane == SC_LANE_COMPUTE ? "worker" : "verifier", n->operator_name,
                 n->n_models, n->slots, h->device ? h->device : "", pipe);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     reply_msg(s, c, &ok);
 }
 
@@ -250,11 +250,11 @@ static void fetch(sched *s, sc_conn *c, const vt_msg *m)
 {
     const vt_msg_fetch *f = &m->u.fetch;
     int lane = sock_lane(c);
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t idx;
     sc_node *n = by_session(s, f->session, lane, &idx);
     if (!n) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         no_session(s, c);
         return;
     }
@@ -271,7 +271,7 @@ static void fetch(sched *s, sc_conn *c, const vt_msg *m)
     sc_core_dispatch(s, lane);
     if (c->parked && wait == 0)
         sc_node_fetch_reply(s, c); /* no long poll asked: answer empty now */
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
 }
 
 /* Copy an accepted result into one allocation the job owns. */
@@ -316,13 +316,13 @@ static sc_result *result_copy(const vt_wire_result *w, const uint8_t worker[32])
 static bool session_pk(sched *s, sc_conn *c, const char *session, uint32_t *idx, uint32_t *gen,
                        uint8_t pk[32])
 {
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     sc_node *n = by_session(s, session, sock_lane(c), idx);
     if (n) {
         memcpy(pk, n->pk, 32);
         *gen = n->gen;
     }
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     if (!n)
         no_session(s, c);
     return n != NULL;
@@ -358,7 +358,7 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
         return;
     }
     bool requeued = false, computed = false;
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     sc_node *n = &s->nodes[idx];
     for (uint32_t i = 0; i < rs->n_results; i++) {
         const vt_wire_result *w = &rs->results[i];
@@ -405,7 +405,7 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
         sc_core_dispatch(s, SC_LANE_VERIFY);
     if (requeued)
         sc_core_dispatch(s, SC_LANE_COMPUTE);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     reply_acks(s, c, VT_MSG_RESULTS_OK, acks, rs->n_results);
     free(acks);
 }
@@ -430,7 +430,7 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
         sc_conn_reply_error(c, VT_ERR_NOMEM, NULL, 100);
         return;
     }
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     for (uint32_t i = 0; i < vs->n_verdicts; i++) {
         const vt_wire_verdict *v = &vs->verdicts[i];
         uint32_t slot;
@@ -453,7 +453,7 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
     }
     sc_core_dispatch(s, SC_LANE_COMPUTE);
     sc_core_dispatch(s, SC_LANE_VERIFY);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     reply_acks(s, c, VT_MSG_VERDICTS_OK, acks, vs->n_verdicts);
     free(acks);
 }
@@ -467,11 +467,11 @@ static void heartbeat(sched *s, sc_conn *c, const vt_msg *m)
         return;
     }
     uint32_t nc = 0;
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t idx;
     sc_node *n = by_session(s, hb->session, sock_lane(c), &idx);
     if (!n) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         free(cancel);
         no_session(s, c);
         return;
@@ -486,7 +486,7 @@ static void heartbeat(sched *s, sc_conn *c, const vt_msg *m)
         else
             cancel[nc++] = hb->lease_ids[i];
     }
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     vt_msg ok;
     vt_msg_init(&ok, VT_MSG_HEARTBEAT_OK);
     ok.u.heartbeat_ok.cancel = cancel;
@@ -499,11 +499,11 @@ static void heartbeat(sched *s, sc_conn *c, const vt_msg *m)
 static void release(sched *s, sc_conn *c, const vt_msg *m)
 {
     const vt_msg_release *rl = &m->u.release;
-    pthread_mutex_lock(&s->mu);
+    sc_lock(s);
     uint32_t idx;
     sc_node *n = by_session(s, rl->session, sock_lane(c), &idx);
     if (!n) {
-        pthread_mutex_unlock(&s->mu);
+        sc_unlock(s);
         no_session(s, c);
         return;
     }
@@ -521,7 +521,7 @@ static void release(sched *s, sc_conn *c, const vt_msg *m)
     }
     sc_core_dispatch(s, SC_LANE_COMPUTE);
     sc_core_dispatch(s, SC_LANE_VERIFY);
-    pthread_mutex_unlock(&s->mu);
+    sc_unlock(s);
     vt_msg ok;
     vt_msg_init(&ok, VT_MSG_RELEASE_OK);
     reply_msg(s, c, &ok);

@@ -234,6 +234,7 @@ typedef struct sc_journal {
     sc_jr_item *head, *tail;
     size_t n_pending;
     bool stop;
+    bool waiting;              /* the thread sleeps on cv: producers signal only then */
     bool idle;                 /* nothing queued and nothing in flight */
     pthread_cond_t idle_cv;
     atomic_bool redis_ok;
@@ -270,7 +271,7 @@ typedef struct sc_metrics {
         *rej_nomodel;
     vt_counter *verify_failures, *lease_expired, *redis_errors, *bad_msgs[SC_SOCKS],
         *pipes_dropped, *nodes_refused, *results_stale, *results_dup;
-    vt_histogram *h_queue, *h_compute, *h_verify, *h_e2e;
+    vt_histogram *h_queue, *h_compute, *h_verify, *h_e2e, *h_jr_batch;
 } sc_metrics;
 
 /* ---------------------------------------------------------------- agents */
@@ -449,6 +450,18 @@ void sc_auth_free(sched *s);
 int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_errinfo *ei);
 int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_out[VT_NAME_MAX + 1],
                  vt_errinfo *ei);
+
+/* The core lock is held for microseconds by many NNG callback threads:
+ * trying a few times before sleeping saves a context switch on most
+ * contended acquisitions. */
+static inline void sc_lock(sched *s)
+{
+    for (int i = 0; i < 64; i++)
+        if (pthread_mutex_trylock(&s->mu) == 0)
+            return;
+    pthread_mutex_lock(&s->mu);
+}
+static inline void sc_unlock(sched *s) { pthread_mutex_unlock(&s->mu); }
 
 static inline uint64_t sc_lane_for_role(int role) { return role == VT_HELLO_VERIFIER ? SC_LANE_VERIFY : SC_LANE_COMPUTE; }
 

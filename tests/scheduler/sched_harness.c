@@ -36,9 +36,10 @@ void sh_setup(sh_env *e, const char *const *extra_args)
     vt_errinfo ei = {0};
     VT_REQUIRE_OK(vt_auth_secret_generate(e->secret_path, &ei));
     VT_REQUIRE_OK(vt_auth_secret_load(e->secret_path, e->secret, &ei));
-    make_key(NULL, &e->worker_kp, NULL, 0);
+    /* Node keys are written too, for tests that start real daemons. */
+    make_key("worker.key", &e->worker_kp, e->worker_key_path, sizeof e->worker_key_path);
     make_key(NULL, &e->worker2_kp, NULL, 0);
-    make_key(NULL, &e->verifier_kp, NULL, 0);
+    make_key("verifier.key", &e->verifier_kp, e->verifier_key_path, sizeof e->verifier_key_path);
     make_key(NULL, &e->verifier2_kp, NULL, 0);
     make_key(NULL, &e->rogue_kp, NULL, 0);
 

@@ -22,6 +22,7 @@
 typedef struct sh_env {
     vt_ts_redis rs;
     char key_path[512], secret_path[512];
+    char worker_key_path[512], verifier_key_path[512]; /* worker_kp, verifier_kp */
     uint8_t secret[VT_AUTH_SECRET_BYTES];
     char key_a[VT_API_KEY_BUFSZ], key_b[VT_API_KEY_BUFSZ], key_revoked[VT_API_KEY_BUFSZ];
     vt_keypair worker_kp, worker2_kp, verifier_kp, verifier2_kp, rogue_kp;
