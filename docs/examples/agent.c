@@ -1,7 +1,11 @@
 /* agent.c - a complete Verity agent: submit one prompt, wait for the
  * verified result, print it.
  *
- *   verity-example-agent [-u URL] [-m MODEL] [-n MAX_TOKENS] [-v POLICY] PROMPT
+ *   verity-example-agent [-u URL] [-m MODEL] [-n MAX_TOKENS] [-v POLICY] [-t] PROMPT
+ *
+ * With -t, PROMPT is a list of token ids ("1 15043 29892" or "1,15043")
+ * instead of text (for schedulers that do not tokenize, and the built-in
+ * "identity" benchmark model).
  *
  * The API key comes from the VERITY_API_KEY environment variable (never a
  * flag: flags show up in `ps`). Build: part of the normal CMake build
@@ -16,10 +20,30 @@
 
 #include "vt_client.h"
 
+/* "1 2,3" -> {1, 2, 3}; 0 on success. */
+static int parse_tokens(const char *s, int32_t *out, uint32_t cap, uint32_t *n)
+{
+    *n = 0;
+    while (*s) {
+        if (*s == ' ' || *s == ',') {
+            s++;
+            continue;
+        }
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v > INT32_MAX || *n == cap)
+            return -1;
+        out[(*n)++] = (int32_t)v;
+        s = end;
+    }
+    return *n ? 0 : -1;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: verity-example-agent [-u URL] [-m MODEL] [-n MAX_TOKENS] "
-                    "[-v full:K|sampled:P|none] PROMPT\n"
+                    "[-v full:K|sampled:P|none] [-t] PROMPT\n"
+                    "  -t: PROMPT is token ids (\"1 15043 29892\")\n"
                     "  VERITY_API_KEY must hold the agent's API key\n");
 }
 
@@ -29,13 +53,15 @@ int main(int argc, char **argv)
     const char *model = "tiny";
     const char *verify = NULL;
     long max_tokens = 32;
+    int tokens_mode = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "u:m:n:v:h")) != -1) {
+    while ((opt = getopt(argc, argv, "u:m:n:v:th")) != -1) {
         switch (opt) {
         case 'u': url = optarg; break;
         case 'm': model = optarg; break;
         case 'n': max_tokens = strtol(optarg, NULL, 10); break;
         case 'v': verify = optarg; break;
+        case 't': tokens_mode = 1; break;
         default: usage(); return 2;
         }
     }
@@ -46,6 +72,12 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *prompt = argv[optind];
+    static int32_t tokens[4096];
+    uint32_t n_tokens = 0;
+    if (tokens_mode && parse_tokens(prompt, tokens, 4096, &n_tokens) != 0) {
+        fprintf(stderr, "-t: PROMPT must be 1..4096 non-negative token ids\n");
+        return 2;
+    }
 
     vt_errinfo ei = {0};
     vt_client *c;
@@ -57,8 +89,13 @@ int main(int argc, char **argv)
     vt_job_spec spec;
     vt_job_spec_default(&spec); /* greedy, fresh idempotency token */
     spec.model = model;
-    spec.prompt = prompt;
-    spec.prompt_len = strlen(prompt);
+    if (tokens_mode) {
+        spec.prompt_tokens = tokens;
+        spec.n_prompt_tokens = n_tokens;
+    } else {
+        spec.prompt = prompt;
+        spec.prompt_len = strlen(prompt);
+    }
     spec.max_tokens = (uint32_t)max_tokens;
     spec.verify = verify;
 
@@ -84,6 +121,7 @@ int main(int argc, char **argv)
         return 3;
     }
     printf("job %s submitted\n", job_id);
+    fflush(stdout);
 
     vt_job_result res;
     rv = vt_client_wait(c, job_id, 120000, &res, &ei);
@@ -101,6 +139,10 @@ int main(int argc, char **argv)
     if (r->error)
         printf("error:  %s: %s\n", vt_errname(r->error), r->error_msg ? r->error_msg : "");
     printf("output: %.*s\n", (int)r->text_len, r->text ? r->text : "");
+    printf("ids:   ");
+    for (uint32_t i = 0; i < r->n_tokens && i < 32; i++)
+        printf(" %d", r->tokens[i]);
+    printf("%s\n", r->n_tokens > 32 ? " ..." : "");
     printf("tokens: %u (stop: %s), worker %s\n", (unsigned)r->n_tokens,
            vt_stop_name(r->stop_reason), worker);
     printf("verify: %u passed, %u failed, %u pending of %u required\n",
