@@ -709,6 +709,7 @@ var cliCallRE = regexp.MustCompile(`(-n |--namespace[ =])?\bverity ([a-z]+)((?: 
 // cliCalls finds `verity SUB args` in shell text; "-n verity" (a namespace
 // argument of kubectl) is not a call.
 func cliCalls(text string) [][2]string {
+	text = strings.ReplaceAll(text, "\\\n", " ") // shell line continuations
 	var out [][2]string
 	for _, m := range cliCallRE.FindAllStringSubmatch(text, -1) {
 		if m[1] != "" {
