@@ -619,8 +619,8 @@ void vt_msg_init(vt_msg *m, vt_msg_type type);
  * required fields first: VT_ERR_INVAL / VT_ERR_TOOBIG with the field named. */
 int vt_msg_encode(const vt_msg *m, vt_buf *out, vt_errinfo *ei);
 
-/* Decode one complete message of len bytes (len <= VT_PROTO_MAX_MSG_DEFAULT
- * unless the caller's socket allows more; larger: VT_ERR_TOOBIG). On success
+/* Decode one complete message of len bytes (its size was already capped by
+ * the socket's NNG_OPT_RECVMAXSZ; fields have their own limits). On success
  * *out owns its memory: call vt_msg_free. On failure *out is left empty
  * (safe to vt_msg_free) and the code is one of:
  *   VT_ERR_PROTO    malformed: not a map, bad type, missing/mistyped field,
@@ -629,7 +629,8 @@ int vt_msg_encode(const vt_msg *m, vt_buf *out, vt_errinfo *ei);
  *   VT_ERR_VERSION  "v" is not VT_PROTO_MAJOR
  *   VT_ERR_TOOBIG   a field exceeds its limit (prompt, stop strings, batch)
  *   VT_ERR_NOMEM    allocation failed
- * Memory used is bounded by a small multiple of len. */
+ * Memory used is bounded by a small multiple of len plus the fixed-size
+ * structs of at most VT_PROTO_MAX_BATCH items (well under 1 MiB). */
 int vt_msg_decode(const void *buf, size_t len, vt_msg *out, vt_errinfo *ei);
 
 /* Decode and require `expect`. If the peer answered with an error message
