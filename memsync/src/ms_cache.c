@@ -18,6 +18,7 @@ typedef struct centry {
     bool valid;       /* ix holds the memory at ix.head */
     int refs;         /* threads using it (table mutex) */
     uint64_t last_use;
+    size_t bytes;     /* ix.bytes as of the last release (table mutex) */
 } centry;
 
 struct ms_cache {
@@ -25,9 +26,10 @@ struct ms_cache {
     centry *e;
     size_t n;
     uint64_t clock;
+    size_t max_bytes;
 };
 
-int ms_cache_new(ms_cache **out, size_t max_agents)
+int ms_cache_new(ms_cache **out, size_t max_agents, size_t max_bytes)
 {
     ms_cache *c = calloc(1, sizeof *c);
     if (!c || !(c->e = calloc(max_agents ? max_agents : 1, sizeof *c->e))) {
@@ -35,6 +37,7 @@ int ms_cache_new(ms_cache **out, size_t max_agents)
         return VT_ERR_NOMEM;
     }
     c->n = max_agents ? max_agents : 1;
+    c->max_bytes = max_bytes;
     pthread_mutex_init(&c->mu, NULL);
     for (size_t i = 0; i < c->n; i++)
         pthread_rwlock_init(&c->e[i].lock, NULL);
@@ -72,6 +75,7 @@ static centry *acquire(ms_cache *c, const char *agent, bool create)
          * its index can be dropped without its lock. */
         ms_index_free(&victim->ix);
         victim->valid = false;
+        victim->bytes = 0;
         snprintf(victim->agent, sizeof victim->agent, "%s", agent);
         hit = victim;
     }
@@ -83,10 +87,38 @@ static centry *acquire(ms_cache *c, const char *agent, bool create)
     return hit;
 }
 
-static void release(ms_cache *c, centry *e)
+/* Drop least recently used indexes nobody holds until the cache fits its
+ * byte budget (table mutex held). An index being used is never dropped, so
+ * the budget can be exceeded while many agents are searched at once. */
+static void trim(ms_cache *c)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < c->n; i++)
+        total += c->e[i].bytes;
+    while (c->max_bytes && total > c->max_bytes) {
+        centry *victim = NULL;
+        for (size_t i = 0; i < c->n; i++) {
+            centry *e = &c->e[i];
+            if (e->refs == 0 && e->bytes > 0 && (!victim || e->last_use < victim->last_use))
+                victim = e;
+        }
+        if (!victim)
+            return;
+        total -= victim->bytes;
+        ms_index_free(&victim->ix);
+        victim->valid = false;
+        victim->bytes = 0;
+        victim->agent[0] = '\0';
+    }
+}
+
+/* bytes: the entry's index size, read by the caller under the entry lock. */
+static void release(ms_cache *c, centry *e, size_t bytes)
 {
     pthread_mutex_lock(&c->mu);
     e->refs--;
+    e->bytes = bytes;
+    trim(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -154,11 +186,13 @@ static int with_index(ms_cache *c, ms_store *st, const char *agent, const vt_mem
         return rv;
     }
     int rv;
+    size_t bytes;
     pthread_rwlock_rdlock(&e->lock);
     if (e->valid && same_head(&e->ix.head, head)) {
         rv = fn(&e->ix, arg);
+        bytes = e->ix.bytes;
         pthread_rwlock_unlock(&e->lock);
-        release(c, e);
+        release(c, e, bytes);
         return rv;
     }
     pthread_rwlock_unlock(&e->lock);
@@ -166,8 +200,9 @@ static int with_index(ms_cache *c, ms_store *st, const char *agent, const vt_mem
     rv = refresh(e, st, agent, head, ei);
     if (rv == 0)
         rv = fn(&e->ix, arg);
+    bytes = e->valid ? e->ix.bytes : 0;
     pthread_rwlock_unlock(&e->lock);
-    release(c, e);
+    release(c, e, bytes);
     return rv;
 }
 
@@ -229,8 +264,9 @@ void ms_cache_note_write(ms_cache *c, const char *agent, const ms_op *op, const 
         }
         ms_buf_free(&b);
     }
+    size_t bytes = e->valid ? e->ix.bytes : 0;
     pthread_rwlock_unlock(&e->lock);
-    release(c, e);
+    release(c, e, bytes);
 }
 
 void ms_cache_stats(ms_cache *c, double *agents)

@@ -7,8 +7,9 @@
  * interchangeable and a restarted memsync is indistinguishable from a warm
  * one, except for speed.
  *
- * Bounded: at most max_agents entries; the least recently used entry that
- * no thread is using is dropped to make room. Thread-safe: one mutex for
+ * Bounded: at most max_agents entries and about max_bytes of indexes; the
+ * least recently used entry that no thread is using is dropped to make
+ * room. Thread-safe: one mutex for
  * the table, a rwlock per entry (searches share, refreshes exclude). */
 #ifndef MS_CACHE_H
 #define MS_CACHE_H
@@ -18,7 +19,8 @@
 
 typedef struct ms_cache ms_cache;
 
-int ms_cache_new(ms_cache **out, size_t max_agents);
+/* max_bytes: budget for all indexes together (0 = none). */
+int ms_cache_new(ms_cache **out, size_t max_agents, size_t max_bytes);
 void ms_cache_free(ms_cache *c);
 
 /* Search / list agent's memory as of `head` (or later, if the index moved

@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 {
     static vt_common_opts common;
     static const char *listen, *redis_url, *secret_file;
-    static int64_t max_item_bytes, max_items, rate_limit, workers, cache_agents;
+    static int64_t max_item_bytes, max_items, rate_limit, workers, cache_agents, cache_mb;
     vt_opt opts[] = {
         VT_COMMON_OPTS(&common, "127.0.0.1:9410"),
         {.flag = "listen", .env = "VERITY_MEMSYNC_LISTEN", .type = VT_OPT_URL, .metavar = "URL",
@@ -47,6 +47,10 @@ int main(int argc, char **argv)
         {.flag = "cache-agents", .env = "VERITY_MEMSYNC_CACHE_AGENTS", .type = VT_OPT_INT,
          .metavar = "N", .def = MS_CACHE_AGENTS_DEFAULT, .min = 1, .max = 1000000,
          .help = "agents whose search index is kept in memory", .dest = &cache_agents},
+        {.flag = "cache-mb", .env = "VERITY_MEMSYNC_CACHE_MB", .type = VT_OPT_INT,
+         .metavar = "MB", .def = "1024", .min = 0, .max = 1048576,
+         .help = "memory for cached indexes (0: no limit besides --cache-agents)",
+         .dest = &cache_mb},
         VT_OPT_END};
     vt_config_or_exit(opts, argc, argv, "verity-memsync", "Verity MemSync: agents' long-term memory");
 
@@ -79,6 +83,7 @@ int main(int argc, char **argv)
     cfg.recv_max = (size_t)common.recv_max;
     cfg.workers = (int)workers;
     cfg.cache_agents = (size_t)cache_agents;
+    cfg.cache_bytes = (size_t)cache_mb << 20;
     cfg.log = log;
     cfg.metrics = metrics;
 

@@ -374,7 +374,7 @@ int ms_server_start(ms_server **out, const ms_server_cfg *cfg, vt_errinfo *ei)
         pthread_mutex_init(&s->stripes[i].mu, NULL);
     vt_mem_service_key(cfg->secret, s->service_key);
     int rv = register_metrics(s, ei);
-    if (rv == 0 && (rv = ms_cache_new(&s->cache, cfg->cache_agents)) != 0)
+    if (rv == 0 && (rv = ms_cache_new(&s->cache, cfg->cache_agents, cfg->cache_bytes)) != 0)
         vt_fail(ei, rv, "out of memory");
     if (rv == 0 && (rv = vt_agent_cache_new(&s->agents, cfg->secret, 1000, 0)) != 0)
         vt_fail(ei, rv, "out of memory");

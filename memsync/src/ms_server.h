@@ -23,6 +23,7 @@ typedef struct ms_server_cfg {
     size_t recv_max;          /* NNG_OPT_RECVMAXSZ, also the answer cap */
     int workers;              /* threads = concurrent requests */
     size_t cache_agents;      /* agents whose index is kept in memory */
+    size_t cache_bytes;       /* memory budget of those indexes (0 = none) */
     vt_log *log;
     vt_metrics *metrics;      /* may be NULL */
 } ms_server_cfg;

@@ -167,7 +167,9 @@ int main(void)
     char sock[512];
     snprintf(e2.listen, sizeof e2.listen, "ipc://%s", vt_ts_path("memsync2.ipc", sock, sizeof sock));
     snprintf(e2.http, sizeof e2.http, "127.0.0.1:%d", vt_ts_free_port());
-    ms_env_start_daemon(&e2, NULL);
+    /* one cached agent at most: every switch of agent evicts and reloads */
+    const char *tiny_cache[] = {"--cache-agents", "1", "--cache-mb", "1", NULL};
+    ms_env_start_daemon(&e2, tiny_cache);
     vt_memsync *c2;
     VT_REQUIRE_OK(vt_memsync_open(&c2, e2.listen, 10000, NULL));
     vt_mem_hits h2;
@@ -180,6 +182,19 @@ int main(void)
     VT_REQUIRE_OK(vt_memsync_search(env.client, &ag.cred, &lex, &h2, NULL));
     VT_CHECK_EQ_INT(h2.n, 3);
     vt_mem_hits_clear(&h2);
+    /* a second agent through the one-entry cache, then the first again */
+    ms_agent other;
+    ms_agent_new(&env, "other", &other);
+    vt_mem_item oc = ms_item("other agent's cat", NULL, 0);
+    VT_REQUIRE_OK(vt_memsync_add(c2, &other.cred, &oc, NULL, NULL, NULL));
+    for (int round = 0; round < 3; round++) {
+        VT_REQUIRE_OK(vt_memsync_search(c2, &other.cred, &lex, &h2, NULL));
+        VT_CHECK_EQ_INT(h2.n, 1);
+        vt_mem_hits_clear(&h2);
+        VT_REQUIRE_OK(vt_memsync_search(c2, &ag.cred, &lex, &h2, NULL));
+        VT_CHECK_EQ_INT(h2.n, 3);
+        vt_mem_hits_clear(&h2);
+    }
     vt_memsync_close(c2);
     VT_CHECK_EQ_INT(vt_proc_stop(e2.daemon, 10000), 0);
     vt_proc_free(e2.daemon);
