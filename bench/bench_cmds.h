@@ -6,3 +6,4 @@
  * a subcommand whose file was left out answers "not built". */
 BENCH_CMD(engine, "engine decode/prefill tok/s against bandwidth and compute bounds")
 BENCH_CMD(memsync, "memsync search p99 and adds/s against Redis PING/SET baselines")
+BENCH_CMD(load, "scheduler jobs/s and latency: closed/open loop, vs an NNG echo ceiling")

@@ -1,0 +1,660 @@
+/* bench_load.c - `verity-bench load`: end-to-end job throughput and latency
+ * of a scheduler, measured from the agents' side.
+ *
+ *   --spawn   start a whole local cluster (load_spawn.h) and measure it;
+ *   --url     measure a running scheduler (loopback or ipc:// only).
+ *
+ * Closed loop (default): --concurrency agents, each submits its next job when
+ * the previous one is verified: the maximum rate. Open loop (--rate R):
+ * Poisson arrivals at R jobs/s, latency counted from each arrival. --sweep
+ * runs the closed loop, then the open loop at half the rate it reached
+ * (the latency a service sees when it is not saturated).
+ *
+ * Next to the scheduler's figure the bench measures its own ceiling: the
+ * same agent machinery (load_driver) against a bare NNG REP server in this
+ * process answering each request at once (load_echo.h). The ratio says how
+ * much of what client + NNG + this machine allow the scheduler reaches.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "cli_util.h"
+#include "load_driver.h"
+#include "load_echo.h"
+#include "load_spawn.h"
+#include "vt_config.h"
+#include "vt_protocol.h"
+#include "vt_worker.h"
+
+static const char *prog = "verity-bench load";
+
+#define MAX_DURATION_S 600.0
+#define MAX_COUNT 1000000000ull
+#define CEILING_S_MAX 5.0
+#define TARGET_JOBS_S 10000.0
+#define TARGET_P99_MS 5.0
+
+typedef struct load_opts {
+    const char *url, *model, *model_file, *verify, *delivery, *json, *bin_dir;
+    const char *keys[LD_MAX_KEYS];
+    int n_keys;
+    int spawn, identity, keep, sweep, ceiling, quiet;
+    int workers, verifiers, agents, worker_slots, worker_threads, verifier_threads,
+        verifier_batch;
+    int concurrency, connections;
+    double rate, duration_s, warmup_s, job_timeout_s;
+    uint64_t count;
+    uint32_t prompt_tokens, max_tokens;
+} load_opts;
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(void)
+{
+    printf(
+        "usage: verity-bench load (--spawn [cluster flags] | --url URL --api-key KEY) [flags]\n"
+        "\n"
+        "Where:\n"
+        "  --spawn               start redis (AOF, appendfsync always), a scheduler, workers and\n"
+        "                        verifiers on loopback in a temp dir, measure, stop them\n"
+        "  --url URL             an existing scheduler's agent socket (127.0.0.1 / ::1 / ipc://)\n"
+        "  --api-key KEY         agent key for --url (repeatable: agents use them in turn)\n"
+        "  --model NAME|SHA256   model the jobs name (--url; default: the identity model's hash)\n"
+        "Cluster (--spawn):\n"
+        "  --workers K (2)  --verifiers M (1)  --agents A (8 API keys)\n"
+        "  --identity            identity workers/verifiers (default unless --model-file)\n"
+        "  --model-file PATH     serve this GGUF instead (real engine work per job)\n"
+        "  --worker-slots N  --worker-threads N  --verifier-threads N  --verifier-batch N\n"
+        "  --bin-dir DIR         daemons' directory (default: this program's)\n"
+        "  --keep                keep the temp dir (logs, redis data)\n"
+        "Load:\n"
+        "  --concurrency N (64)  closed loop: agents; open loop: most jobs in flight\n"
+        "  --connections C       REQ sockets the agents share (default: one per agent)\n"
+        "  --rate R              open loop: Poisson arrivals at R jobs/s\n"
+        "  --duration D (10s)    measured window (at most 600s)\n"
+        "  --warmup D (1s)       not measured\n"
+        "  --count N             stop after N jobs in the window (default 1e9)\n"
+        "  --job-timeout D (30s)\n"
+        "  --prompt-tokens P (8)  --max-tokens O (= P)  --verify POLICY  --delivery MODE\n"
+        "  --sweep               closed loop, then open loop at half the rate reached\n"
+        "  --no-ceiling          skip the echo-server ceiling\n"
+        "  --json FILE  --quiet\n");
+}
+
+static double duration_flag(const char *flag, const char *v, double lo, double hi)
+{
+    int64_t ms;
+    if (vt_parse_duration_ms(v, &ms) != 0 || ms / 1000.0 < lo || ms / 1000.0 > hi)
+        vt_cli_usage_error(prog, "%s: '%s' must be a duration between %gs and %gs (e.g. 10s)",
+                           flag, v, lo, hi);
+    return (double)ms / 1000.0;
+}
+
+/* Tests and benchmarks talk to loopback only. */
+static int loopback_url(const char *url)
+{
+    if (!strncmp(url, "ipc://", 6))
+        return url[6] != 0;
+    const char *h = NULL;
+    if (!strncmp(url, "tcp://", 6))
+        h = url + 6;
+    else if (!strncmp(url, "tcp4://", 7))
+        h = url + 7;
+    else if (!strncmp(url, "tcp6://", 7))
+        h = url + 7;
+    if (!h)
+        return 0;
+    if (!strncmp(h, "127.", 4) || !strncmp(h, "localhost:", 10) || !strncmp(h, "[::1]:", 6)) {
+        /* 127.a.b.c: digits and dots up to the port. */
+        const char *p = h;
+        if (*p == '1')
+            for (p += 4; (*p >= '0' && *p <= '9') || *p == '.'; p++)
+                ;
+        else
+            p = strchr(h, ']') ? strchr(h, ']') + 1 : strchr(h, ':');
+        return p && *p == ':';
+    }
+    return 0;
+}
+
+static void parse(int argc, char **argv, load_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->workers = 2;
+    o->verifiers = 1;
+    o->agents = 8;
+    o->concurrency = 64;
+    o->duration_s = 10;
+    o->warmup_s = 1;
+    o->job_timeout_s = 30;
+    o->count = MAX_COUNT;
+    o->prompt_tokens = 8;
+    o->ceiling = 1;
+    int set_max = 0;
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage();
+            exit(0);
+        } else if (!strcmp(a, "--spawn"))
+            o->spawn = 1;
+        else if (!strcmp(a, "--identity"))
+            o->identity = 1;
+        else if (!strcmp(a, "--keep"))
+            o->keep = 1;
+        else if (!strcmp(a, "--sweep"))
+            o->sweep = 1;
+        else if (!strcmp(a, "--no-ceiling"))
+            o->ceiling = 0;
+        else if (!strcmp(a, "--quiet"))
+            o->quiet = 1;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--url", &v))
+            o->url = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--api-key", &v)) {
+            if (o->n_keys == LD_MAX_KEYS)
+                vt_cli_usage_error(prog, "at most %d --api-key", LD_MAX_KEYS);
+            o->keys[o->n_keys++] = v;
+        } else if (vt_cli_flag(prog, argc, argv, &i, "--model", &v))
+            o->model = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--model-file", &v))
+            o->model_file = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--verify", &v))
+            o->verify = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--delivery", &v))
+            o->delivery = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--json", &v))
+            o->json = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--bin-dir", &v))
+            o->bin_dir = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--workers", &v))
+            o->workers = (int)vt_cli_u64(prog, "--workers", v, 0, 16);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--verifiers", &v))
+            o->verifiers = (int)vt_cli_u64(prog, "--verifiers", v, 0, 16);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--agents", &v))
+            o->agents = (int)vt_cli_u64(prog, "--agents", v, 1, LD_MAX_KEYS);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--worker-slots", &v))
+            o->worker_slots = (int)vt_cli_u64(prog, "--worker-slots", v, 1, 4096);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--worker-threads", &v))
+            o->worker_threads = (int)vt_cli_u64(prog, "--worker-threads", v, 1, 256);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--verifier-threads", &v))
+            o->verifier_threads = (int)vt_cli_u64(prog, "--verifier-threads", v, 1, 256);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--verifier-batch", &v))
+            o->verifier_batch = (int)vt_cli_u64(prog, "--verifier-batch", v, 1, 256);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--concurrency", &v))
+            o->concurrency = (int)vt_cli_u64(prog, "--concurrency", v, 1, 1000);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--connections", &v))
+            o->connections = (int)vt_cli_u64(prog, "--connections", v, 1, 1000);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--rate", &v))
+            o->rate = (double)vt_cli_u64(prog, "--rate", v, 1, 10000000);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--duration", &v))
+            o->duration_s = duration_flag("--duration", v, 0.1, MAX_DURATION_S);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--warmup", &v))
+            o->warmup_s = duration_flag("--warmup", v, 0, 60);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--job-timeout", &v))
+            o->job_timeout_s = duration_flag("--job-timeout", v, 0.1, 600);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--count", &v))
+            o->count = vt_cli_u64(prog, "--count", v, 1, MAX_COUNT);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--prompt-tokens", &v))
+            o->prompt_tokens = (uint32_t)vt_cli_u64(prog, "--prompt-tokens", v, 1, 4096);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--max-tokens", &v)) {
+            o->max_tokens = (uint32_t)vt_cli_u64(prog, "--max-tokens", v, 1, 4096);
+            set_max = 1;
+        } else
+            vt_cli_usage_error(prog, "unknown argument '%s'", a);
+    }
+    if (!set_max)
+        o->max_tokens = o->prompt_tokens;
+    if (o->spawn == !!o->url)
+        vt_cli_usage_error(prog, "give exactly one of --spawn and --url");
+    if (o->url && !loopback_url(o->url))
+        vt_cli_usage_error(prog,
+                           "--url '%s': benchmarks only talk to loopback (tcp://127.0.0.1:PORT, "
+                           "tcp://[::1]:PORT, tcp://localhost:PORT) or ipc://PATH",
+                           o->url);
+    if (o->url && o->n_keys == 0) {
+        const char *k = getenv("VERITY_API_KEY");
+        if (!k || !*k)
+            vt_cli_usage_error(prog, "--url needs --api-key (or VERITY_API_KEY)");
+        o->keys[o->n_keys++] = k;
+    }
+    if (o->spawn && o->n_keys)
+        vt_cli_usage_error(prog, "--api-key is for --url (--spawn registers its own agents)");
+    if (o->spawn && o->model)
+        vt_cli_usage_error(prog, "--model is for --url (with --spawn use --model-file)");
+    if (o->identity && o->model_file)
+        vt_cli_usage_error(prog, "give at most one of --identity and --model-file");
+    if (o->spawn && !o->model_file)
+        o->identity = 1;
+    if (o->spawn && o->workers == 0)
+        vt_cli_usage_error(prog, "--spawn needs at least one worker");
+    if (o->spawn && o->verifiers == 0 && !o->verify)
+        o->verify = "none"; /* nothing could verify: say so instead of waiting forever */
+    if (o->sweep && o->rate > 0)
+        vt_cli_usage_error(prog, "--sweep finds the rate itself: leave out --rate");
+}
+
+/* ------------------------------------------------------------- reporting */
+
+typedef struct phase {
+    const char *name;
+    ld_params p;
+    ld_result *r;
+    double proc_cpu[LS_MAX_PROCS]; /* spawn: CPU seconds per process in the window */
+} phase;
+
+typedef struct mark_ctx {
+    ls_cluster *cl;
+    phase *ph;
+} mark_ctx;
+
+static void mark(void *arg, int end)
+{
+    mark_ctx *m = arg;
+    if (!end) {
+        ls_cpu_mark(m->cl);
+        return;
+    }
+    for (int i = 0; i < m->cl->n_procs; i++)
+        m->ph->proc_cpu[i] = ls_cpu_since(m->cl, i);
+}
+
+static void errors_line(const ld_result *r, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int at = 0; at < LD_AT__COUNT; at++)
+        for (int k = 0; k < LD_CODES; k++)
+            if (r->err[at][k] && n < cap)
+                n += (size_t)snprintf(out + n, cap - n, "%s%s:%s %llu", n ? ", " : "",
+                                      ld_at_name(at), vt_errname(-k),
+                                      (unsigned long long)r->err[at][k]);
+    if (r->dropped && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "%sdropped arrivals %llu", n ? ", " : "",
+                              (unsigned long long)r->dropped);
+    if (r->unfinished && n < cap)
+        snprintf(out + n, cap - n, "%sunfinished at stop %llu", n ? ", " : "",
+                 (unsigned long long)r->unfinished);
+    if (!out[0])
+        snprintf(out, cap, "none");
+}
+
+static void print_phase(const char *label, const ld_result *r)
+{
+    char errs[600];
+    errors_line(r, errs, sizeof errs);
+    printf("  %-10s %9.0f jobs/s  (%llu in %.1f s)  latency ms: p50 %.2f  p90 %.2f  p99 %.2f  "
+           "p99.9 %.2f  max %.2f\n",
+           label, r->throughput, (unsigned long long)r->completed, r->window_s,
+           load_hist_percentile(&r->hist, 50) / 1e3, load_hist_percentile(&r->hist, 90) / 1e3,
+           load_hist_percentile(&r->hist, 99) / 1e3, load_hist_percentile(&r->hist, 99.9) / 1e3,
+           (double)load_hist_max(&r->hist) / 1e3);
+    printf("  %-10s errors: %s\n", "", errs);
+}
+
+static void print_cpu(const phase *ph, const ls_cluster *cl)
+{
+    if (!cl || ph->r->completed == 0)
+        return;
+    double per = 1000.0 / (double)ph->r->completed;
+    double total = ph->r->cpu_s;
+    printf("  %-10s CPU seconds per 1000 jobs: bench %.3f", "", ph->r->cpu_s * per);
+    for (int i = 0; i < cl->n_procs; i++) {
+        printf(", %s %.3f", cl->procs[i].name, ph->proc_cpu[i] * per);
+        total += ph->proc_cpu[i];
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("\n  %-10s CPU busy: %.2f of %ld cores over the window\n", "",
+           ph->r->window_s > 0 ? total / ph->r->window_s : 0, cpus);
+}
+
+static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
+{
+    const ld_result *r = ph->r;
+    vt_json_obj_begin(j, NULL);
+    vt_json_str(j, "name", ph->name);
+    vt_json_str(j, "mode", ph->p.mode == LD_OPEN ? "open" : "closed");
+    vt_json_int(j, "concurrency", ph->p.concurrency);
+    vt_json_int(j, "connections", ph->p.connections ? ph->p.connections : ph->p.concurrency);
+    if (ph->p.mode == LD_OPEN)
+        vt_json_num(j, "rate_target_jobs_s", ph->p.rate);
+    vt_json_num(j, "window_s", r->window_s);
+    vt_json_int(j, "completed", (int64_t)r->completed);
+    vt_json_int(j, "started", (int64_t)r->started);
+    vt_json_num(j, "throughput_jobs_s", r->throughput);
+    vt_json_obj_begin(j, "latency_ms");
+    vt_json_num(j, "p50", load_hist_percentile(&r->hist, 50) / 1e3);
+    vt_json_num(j, "p90", load_hist_percentile(&r->hist, 90) / 1e3);
+    vt_json_num(j, "p99", load_hist_percentile(&r->hist, 99) / 1e3);
+    vt_json_num(j, "p99_9", load_hist_percentile(&r->hist, 99.9) / 1e3);
+    vt_json_num(j, "max", (double)load_hist_max(&r->hist) / 1e3);
+    vt_json_num(j, "mean", load_hist_mean(&r->hist) / 1e3);
+    vt_json_obj_end(j);
+    vt_json_int(j, "errors_total", (int64_t)r->errors);
+    vt_json_obj_begin(j, "errors");
+    for (int at = 0; at < LD_AT__COUNT; at++)
+        for (int k = 0; k < LD_CODES; k++)
+            if (r->err[at][k]) {
+                char key[64];
+                snprintf(key, sizeof key, "%s:%s", ld_at_name(at), vt_errname(-k));
+                vt_json_int(j, key, (int64_t)r->err[at][k]);
+            }
+    vt_json_obj_end(j);
+    vt_json_int(j, "dropped", (int64_t)r->dropped);
+    vt_json_int(j, "backlog_max", (int64_t)r->backlog_max);
+    vt_json_int(j, "unfinished", (int64_t)r->unfinished);
+    vt_json_obj_begin(j, "cpu_s");
+    vt_json_num(j, "bench", r->cpu_s);
+    for (int i = 0; cl && i < cl->n_procs; i++)
+        vt_json_num(j, cl->procs[i].name, ph->proc_cpu[i]);
+    vt_json_obj_end(j);
+    vt_json_obj_end(j);
+}
+
+static void cpu_model(char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c += 2;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, cap, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int run_phase(const load_opts *o, const ld_target *t, phase *ph, ls_cluster *cl)
+{
+    vt_errinfo ei = {0};
+    mark_ctx mc = {cl, ph};
+    if (cl) {
+        ph->p.mark = mark;
+        ph->p.mark_arg = &mc;
+    }
+    fflush(stdout); /* keep stdout and the stderr progress lines in order */
+    ph->p.label = ph->name;
+    ph->p.progress = !o->quiet;
+    int rv = ld_run(t, &ph->p, &g_stop, ph->r, &ei);
+    ph->p.mark = NULL;
+    ph->p.mark_arg = NULL;
+    if (rv)
+        fprintf(stderr, "%s: %s: %s\n", prog, ph->name, vt_errinfo_msg(&ei));
+    return rv;
+}
+
+static int run_ceiling(const load_opts *o, const ld_target *t, phase *ph, char *tmpdir)
+{
+    char url[320];
+    snprintf(url, sizeof url, "ipc://%s/echo.ipc", tmpdir);
+    ld_echo *e = NULL;
+    vt_errinfo ei = {0};
+    int rv = ld_echo_start(url, ph->p.concurrency + 8, t->max_tokens, &e, &ei);
+    if (rv) {
+        fprintf(stderr, "%s: ceiling: %s\n", prog, vt_errinfo_msg(&ei));
+        return rv;
+    }
+    ld_target et = *t;
+    et.url = url;
+    rv = run_phase(o, &et, ph, NULL);
+    ld_echo_stop(e);
+    return rv;
+}
+
+int vt_bench_load(int argc, char **argv)
+{
+    load_opts o;
+    phase ph[3] = {{0}};
+    int n_ph = 0;
+    parse(argc, argv, &o);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (vt_protocol_init() != 0) {
+        fprintf(stderr, "%s: libsodium failed to start\n", prog);
+        return 1;
+    }
+    FILE *jf = NULL;
+    if (o.json && !(jf = fopen(o.json, "w"))) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o.json, strerror(errno));
+        return 1;
+    }
+
+    /* A private dir for the echo server's socket (and the cluster). */
+    char tmpdir[256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/verity-bench-echo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        fprintf(stderr, "%s: mkdtemp: %s\n", prog, strerror(errno));
+        return 1;
+    }
+
+    ld_target t = {0};
+    static ls_cluster cl;
+    ls_cluster *clp = NULL;
+    int rv = 0;
+    char model_hex[72], bindir[512];
+    if (o.spawn) {
+        ls_params sp = {0};
+        if (!o.bin_dir) {
+            if (ls_self_dir(bindir, sizeof bindir) != 0) {
+                fprintf(stderr, "%s: cannot find my own directory: give --bin-dir\n", prog);
+                rv = 1;
+                goto out;
+            }
+            o.bin_dir = bindir;
+        }
+        sp.bin_dir = o.bin_dir;
+        sp.workers = o.workers;
+        sp.verifiers = o.verifiers;
+        sp.identity = o.identity;
+        sp.model = o.model_file;
+        sp.worker_slots = o.worker_slots;
+        sp.worker_threads = o.worker_threads;
+        sp.verifier_threads = o.verifier_threads;
+        sp.verifier_batch = o.verifier_batch;
+        sp.agents = o.agents;
+        sp.keep = o.keep;
+        fprintf(stderr, "starting redis-server, verity-scheduler, %d worker%s, %d verifier%s ...\n",
+                o.workers, o.workers == 1 ? "" : "s", o.verifiers, o.verifiers == 1 ? "" : "s");
+        vt_errinfo ei = {0};
+        if ((rv = ls_start(&cl, &sp, &ei)) != 0) {
+            fprintf(stderr, "%s: cluster: %s\n", prog, vt_errinfo_msg(&ei));
+            rv = 1;
+            goto out;
+        }
+        clp = &cl;
+        t.url = cl.agent_url;
+        for (int i = 0; i < cl.n_keys; i++)
+            t.api_keys[i] = cl.keys[i];
+        t.n_keys = cl.n_keys;
+        t.model = cl.model;
+    } else {
+        t.url = o.url;
+        for (int i = 0; i < o.n_keys; i++)
+            t.api_keys[i] = o.keys[i];
+        t.n_keys = o.n_keys;
+        if (!o.model) {
+            uint8_t sha[32];
+            vt_identity_hash(sha);
+            vt_hex(sha, 32, model_hex);
+            o.model = model_hex;
+        }
+        t.model = o.model;
+    }
+    t.prompt_tokens = o.prompt_tokens;
+    t.max_tokens = o.max_tokens;
+    t.verify = o.verify;
+    t.delivery = o.delivery;
+
+    printf("verity-bench load: %s, verify=%s, delivery=%s, %u prompt / %u output tokens\n",
+           o.spawn ? "spawned cluster" : o.url, o.verify ? o.verify : "(scheduler default)",
+           o.delivery ? o.delivery : "verified", o.prompt_tokens, o.max_tokens);
+    if (o.spawn)
+        printf("  cluster: redis (unix socket, AOF appendfsync always), scheduler, %d %s worker%s, "
+               "%d verifier%s, %d agent keys; all on ipc:// in %s\n",
+               o.workers, o.identity ? "identity" : "model", o.workers == 1 ? "" : "s",
+               o.verifiers, o.verifiers == 1 ? "" : "s", cl.n_keys, cl.dir);
+
+    /* The phases: the main one, its ceiling, and (sweep) half its rate. */
+    for (int i = 0; i < 3; i++) {
+        ph[i].r = calloc(1, sizeof *ph[i].r);
+        if (!ph[i].r) {
+            rv = 1;
+            goto out;
+        }
+    }
+    phase *main_ph = &ph[n_ph++];
+    main_ph->name = o.rate > 0 ? "open" : "closed";
+    main_ph->p.mode = o.rate > 0 ? LD_OPEN : LD_CLOSED;
+    main_ph->p.rate = o.rate;
+    main_ph->p.concurrency = o.concurrency;
+    main_ph->p.connections = o.connections;
+    main_ph->p.warmup_s = o.warmup_s;
+    main_ph->p.duration_s = o.duration_s;
+    main_ph->p.count = o.count;
+    main_ph->p.job_timeout_s = o.job_timeout_s;
+    main_ph->p.drain_s = 10;
+    printf("\n%s loop: %d %s on %d connection%s, %.1f s window after %.1f s warmup%s\n",
+           main_ph->p.mode == LD_OPEN ? "open" : "closed", o.concurrency,
+           main_ph->p.mode == LD_OPEN ? "jobs in flight at most" : "agents",
+           o.connections ? o.connections : o.concurrency,
+           (o.connections ? o.connections : o.concurrency) == 1 ? "" : "s", o.duration_s,
+           o.warmup_s, "");
+    if ((rv = run_phase(&o, &t, main_ph, clp)) != 0)
+        goto out;
+    print_phase("scheduler", main_ph->r);
+    print_cpu(main_ph, clp);
+
+    phase *ceil_ph = NULL;
+    if (o.ceiling && !g_stop) {
+        ceil_ph = &ph[n_ph++];
+        ceil_ph->name = "ceiling";
+        ceil_ph->p = main_ph->p;
+        ceil_ph->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
+        ceil_ph->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
+        if ((rv = run_ceiling(&o, &t, ceil_ph, tmpdir)) != 0)
+            goto out;
+        print_phase("ceiling", ceil_ph->r);
+        printf("  %-10s (same agents against a bare NNG REP server in this process on ipc://)\n",
+               "");
+        if (ceil_ph->r->throughput > 0)
+            printf("  scheduler / ceiling = %.1f%%\n",
+                   100.0 * main_ph->r->throughput / ceil_ph->r->throughput);
+    }
+
+    phase *half_ph = NULL;
+    if (o.sweep && !g_stop && main_ph->r->throughput > 1) {
+        half_ph = &ph[n_ph++];
+        half_ph->name = "half-rate";
+        half_ph->p = main_ph->p;
+        half_ph->p.mode = LD_OPEN;
+        half_ph->p.rate = main_ph->r->throughput / 2;
+        /* Room for bursts: Poisson arrivals bunch up. */
+        half_ph->p.concurrency = o.concurrency * 4 > 1000 ? 1000 : o.concurrency * 4;
+        printf("\nopen loop at half the closed-loop rate: %.0f jobs/s (Poisson arrivals)\n",
+               half_ph->p.rate);
+        if ((rv = run_phase(&o, &t, half_ph, clp)) != 0)
+            goto out;
+        print_phase("scheduler", half_ph->r);
+        print_cpu(half_ph, clp);
+    }
+
+    double max_rate = main_ph->p.mode == LD_CLOSED ? main_ph->r->throughput : 0;
+    printf("\ntargets (measured, not asserted):\n");
+    if (max_rate > 0)
+        printf("  >= %.0f jobs/s end to end: %.0f jobs/s  %s\n", TARGET_JOBS_S, max_rate,
+               max_rate >= TARGET_JOBS_S ? "met" : "MISSED");
+    if (half_ph) {
+        double p99 = load_hist_percentile(&half_ph->r->hist, 99) / 1e3;
+        printf("  p99 < %.0f ms at half the max rate (%.0f jobs/s): %.2f ms  %s\n", TARGET_P99_MS,
+               half_ph->p.rate, p99, p99 < TARGET_P99_MS ? "met" : "MISSED");
+    } else {
+        printf("  p99 at half the max rate: run with --sweep\n");
+    }
+
+    if (jf) {
+        char cpu[256], date[32];
+        cpu_model(cpu, sizeof cpu);
+        time_t now = time(NULL);
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        vt_json j;
+        vt_json_init(&j, jf);
+        vt_json_obj_begin(&j, NULL);
+        vt_json_str(&j, "bench", "load");
+        vt_json_str(&j, "date", date);
+        vt_json_obj_begin(&j, "machine");
+        vt_json_str(&j, "cpu", cpu);
+        vt_json_int(&j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+        vt_json_obj_end(&j);
+        vt_json_obj_begin(&j, "setup");
+        vt_json_bool(&j, "spawn", o.spawn);
+        if (o.spawn) {
+            vt_json_int(&j, "workers", o.workers);
+            vt_json_int(&j, "verifiers", o.verifiers);
+            vt_json_bool(&j, "identity", o.identity);
+            vt_json_str(&j, "redis", "unix socket, appendonly yes, appendfsync always");
+        }
+        vt_json_str(&j, "model", t.model);
+        vt_json_str(&j, "verify", o.verify ? o.verify : "default");
+        vt_json_str(&j, "delivery", o.delivery ? o.delivery : "verified");
+        vt_json_int(&j, "prompt_tokens", o.prompt_tokens);
+        vt_json_int(&j, "max_tokens", o.max_tokens);
+        vt_json_obj_end(&j);
+        vt_json_arr_begin(&j, "runs");
+        for (int i = 0; i < n_ph; i++)
+            json_phase(&j, &ph[i], &ph[i] == ceil_ph ? NULL : clp);
+        vt_json_arr_end(&j);
+        if (ceil_ph && ceil_ph->r->throughput > 0)
+            vt_json_num(&j, "scheduler_over_ceiling", main_ph->r->throughput / ceil_ph->r->throughput);
+        vt_json_obj_begin(&j, "targets");
+        vt_json_num(&j, "jobs_s", TARGET_JOBS_S);
+        vt_json_num(&j, "p99_ms_at_half_rate", TARGET_P99_MS);
+        if (max_rate > 0)
+            vt_json_bool(&j, "jobs_s_met", max_rate >= TARGET_JOBS_S);
+        if (half_ph)
+            vt_json_bool(&j, "p99_met",
+                         load_hist_percentile(&half_ph->r->hist, 99) / 1e3 < TARGET_P99_MS);
+        vt_json_obj_end(&j);
+        vt_json_obj_end(&j);
+    }
+out:
+    if (clp)
+        ls_stop(clp);
+    char echo_path[300];
+    snprintf(echo_path, sizeof echo_path, "%s/echo.ipc", tmpdir);
+    unlink(echo_path);
+    rmdir(tmpdir);
+    for (int i = 0; i < 3; i++)
+        free(ph[i].r);
+    if (jf && fclose(jf) != 0) {
+        fprintf(stderr, "%s: writing %s failed\n", prog, o.json);
+        rv = 1;
+    }
+    if (g_stop)
+        fprintf(stderr, "%s: interrupted\n", prog);
+    return rv ? 1 : (g_stop ? 130 : 0);
+}

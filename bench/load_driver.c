@@ -1,0 +1,589 @@
+/* load_driver.c - see load_driver.h.
+ *
+ * Every agent is a small state machine on one NNG aio:
+ *
+ *   IDLE -> SUBMIT_SEND -> SUBMIT_RECV -> RESULT_SEND -> RESULT_RECV -+-> IDLE
+ *                                          ^                          |
+ *                                          +---- job not done yet ----+
+ *
+ * The aio callback (on an NNG thread) advances it; it never blocks. A job
+ * ends (job_end) with success or a counted error; what comes next depends
+ * on the mode: closed loop starts the agent's next job at once (after a
+ * back-off when the scheduler said overloaded), open loop takes the next
+ * waiting arrival from the backlog or puts the agent on the free list for
+ * the dispatcher (the calling thread).
+ */
+#include "load_driver.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
+
+#include "vt_clock.h"
+#include "vt_protocol.h"
+
+enum { PH_IDLE, PH_SUBMIT_SEND, PH_SUBMIT_RECV, PH_RESULT_SEND, PH_RESULT_RECV, PH_BACKOFF };
+
+#define POLL_MS 5000u          /* one result long poll */
+#define BACKLOG_CAP (1u << 20) /* open loop: arrivals waiting for a free agent */
+
+typedef struct run run;
+
+typedef struct agent {
+    run *r;
+    int idx;
+    nng_ctx ctx;
+    nng_aio *aio;
+    int phase;
+    uint64_t t0_us;       /* job start: submit (closed) or arrival (open) */
+    uint64_t deadline_us; /* job timeout */
+    uint64_t seq;         /* jobs this agent started */
+    uint64_t backoff_ms;
+    char job_id[VT_JOB_ID_MAX + 1];
+    const char *api_key;
+    uint8_t token_salt[8];
+    int32_t *prompt;
+    vt_buf buf;
+    struct agent *next_free;
+} agent;
+
+struct run {
+    const ld_target *t;
+    const ld_params *p;
+    ld_result *out;
+    nng_socket *socks;
+    int n_socks;
+    agent *agents;
+    int n_agents;
+    uint64_t t_window_us;          /* measurement starts */
+    _Atomic uint64_t t_end_us;     /* measurement ends (moved earlier by count) */
+    atomic_int stopping;
+    atomic_int inflight;
+    _Atomic uint64_t completed, started, errors, dropped, unfinished;
+    _Atomic uint64_t err[LD_AT__COUNT][LD_CODES];
+    pthread_mutex_t mu; /* free list and backlog */
+    agent *free_list;
+    uint64_t *backlog; /* ring of arrival times */
+    size_t bl_head, bl_len;
+    uint64_t backlog_max;
+};
+
+const char *ld_at_name(int at)
+{
+    return at == LD_AT_SUBMIT ? "submit" : at == LD_AT_RESULT ? "result" : "job";
+}
+
+static int nng_to_vt(int e)
+{
+    switch (e) {
+    case 0: return 0;
+    case NNG_ETIMEDOUT: return VT_ERR_TIMEOUT;
+    case NNG_ECLOSED: case NNG_ECANCELED: return VT_ERR_CLOSED;
+    case NNG_ENOMEM: return VT_ERR_NOMEM;
+    case NNG_EMSGSIZE: return VT_ERR_TOOBIG;
+    case NNG_ECONNREFUSED: case NNG_ECONNRESET: case NNG_ECONNSHUT: case NNG_EUNREACHABLE:
+        return VT_ERR_UNAVAILABLE;
+    default: return VT_ERR_TRANSPORT;
+    }
+}
+
+static void count_error(run *r, int at, int code)
+{
+    int k = code < 0 ? -code : code;
+    if (k >= LD_CODES)
+        k = -VT_ERR_INTERNAL;
+    atomic_fetch_add_explicit(&r->err[at][k], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
+}
+
+static void start_job(agent *a, uint64_t t0_us);
+
+/* ------------------------------------------------------------ job ending */
+
+/* What an agent does after a job: the next job (closed), the next waiting
+ * arrival or the free list (open), or nothing (stopping). */
+static void agent_next(agent *a)
+{
+    run *r = a->r;
+    a->phase = PH_IDLE;
+    if (atomic_load(&r->stopping))
+        return;
+    if (r->p->mode == LD_CLOSED) {
+        if (a->backoff_ms) {
+            a->phase = PH_BACKOFF;
+            uint64_t ms = a->backoff_ms;
+            a->backoff_ms = 0;
+            nng_sleep_aio((nng_duration)ms, a->aio);
+            return;
+        }
+        start_job(a, vt_mono_us());
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (r->bl_len > 0) {
+        uint64_t t0 = r->backlog[r->bl_head];
+        r->bl_head = (r->bl_head + 1) % BACKLOG_CAP;
+        r->bl_len--;
+        pthread_mutex_unlock(&r->mu);
+        start_job(a, t0);
+        return;
+    }
+    a->next_free = r->free_list;
+    r->free_list = a;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ok: the job reached `verified`. Otherwise the error was counted already. */
+static void job_end(agent *a, int ok)
+{
+    run *r = a->r;
+    if (ok) {
+        uint64_t now = vt_mono_us();
+        if (now >= r->t_window_us && now <= atomic_load(&r->t_end_us)) {
+            load_hist_record(&r->out->hist, now - a->t0_us);
+            atomic_fetch_add_explicit(&r->completed, 1, memory_order_relaxed);
+        }
+    }
+    atomic_fetch_sub(&r->inflight, 1);
+    agent_next(a);
+}
+
+static void fail(agent *a, int at, int code)
+{
+    /* Requests cancelled by our own shutdown are not the server's errors. */
+    if (!(code == VT_ERR_CLOSED && atomic_load(&a->r->stopping)))
+        count_error(a->r, at, code);
+    job_end(a, 0);
+}
+
+/* ------------------------------------------------------------- requests */
+
+/* Send a->buf on the agent's context; the callback continues in `phase`. */
+static void send_buf(agent *a, int phase, uint64_t timeout_ms, int at)
+{
+    nng_msg *m;
+    int e = nng_msg_alloc(&m, 0);
+    if (!e && (e = nng_msg_append(m, a->buf.data, a->buf.len)) != 0)
+        nng_msg_free(m);
+    if (e) {
+        fail(a, at, nng_to_vt(e));
+        return;
+    }
+    a->phase = phase;
+    nng_aio_set_msg(a->aio, m);
+    nng_aio_set_timeout(a->aio, (nng_duration)timeout_ms);
+    nng_ctx_send(a->ctx, a->aio);
+}
+
+static uint64_t ms_left(const agent *a)
+{
+    uint64_t now = vt_mono_us();
+    return a->deadline_us > now ? (a->deadline_us - now) / 1000 : 0;
+}
+
+static void send_result_req(agent *a)
+{
+    uint64_t left = ms_left(a);
+    if (left == 0) {
+        fail(a, LD_AT_RESULT, VT_ERR_TIMEOUT);
+        return;
+    }
+    vt_msg m;
+    vt_msg_init(&m, VT_MSG_RESULT);
+    m.u.result.api_key = a->api_key;
+    memcpy(m.u.result.job_id, a->job_id, sizeof m.u.result.job_id);
+    m.u.result.wait_ms = (uint32_t)(left < POLL_MS ? left : POLL_MS);
+    vt_buf_reset(&a->buf);
+    int rv = vt_msg_encode(&m, &a->buf, NULL);
+    if (rv) {
+        fail(a, LD_AT_RESULT, rv);
+        return;
+    }
+    send_buf(a, PH_RESULT_SEND, m.u.result.wait_ms + 10000u, LD_AT_RESULT);
+}
+
+static void start_job(agent *a, uint64_t t0_us)
+{
+    run *r = a->r;
+    const ld_target *t = r->t;
+    atomic_fetch_add(&r->inflight, 1);
+    atomic_fetch_add_explicit(&r->started, 1, memory_order_relaxed);
+    a->t0_us = t0_us;
+    a->deadline_us = t0_us + (uint64_t)(r->p->job_timeout_s * 1e6);
+    a->seq++;
+    /* Vary the prompt per job so no two jobs are the same work; ids 259..458
+     * are ordinary pieces in every synth preset (vocab >= 512). */
+    for (uint32_t i = 0; i < t->prompt_tokens; i++)
+        a->prompt[i] = (int32_t)(259 + (a->seq * 31u + (uint64_t)a->idx * 17u + i * 7u) % 200u);
+    vt_msg m;
+    vt_msg_init(&m, VT_MSG_SUBMIT);
+    m.u.submit.api_key = a->api_key;
+    vt_job_spec *s = &m.u.submit.job;
+    s->model = t->model;
+    s->prompt_tokens = a->prompt;
+    s->n_prompt_tokens = t->prompt_tokens;
+    s->max_tokens = t->max_tokens;
+    s->sampling.top_p = 1.0f;
+    s->verify = t->verify;
+    s->delivery = t->delivery;
+    s->kind = VT_KIND_GENERATE;
+    /* Unique per (api key, job): a random salt per agent and run, then the
+     * job counter, so a rerun against the same scheduler never collides. */
+    memcpy(s->request_token, a->token_salt, 8);
+    memcpy(s->request_token + 8, &a->seq, 8);
+    vt_buf_reset(&a->buf);
+    int rv = vt_msg_encode(&m, &a->buf, NULL);
+    if (rv) {
+        fail(a, LD_AT_SUBMIT, rv);
+        return;
+    }
+    send_buf(a, PH_SUBMIT_SEND, 10000, LD_AT_SUBMIT);
+}
+
+/* ------------------------------------------------------------- callback */
+
+static void on_submit_ok(agent *a, nng_msg *msg)
+{
+    vt_msg rep;
+    int rv = vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_SUBMIT_OK, &rep,
+                                  NULL);
+    nng_msg_free(msg);
+    if (rv) {
+        if ((rv == VT_ERR_OVERLOADED || rv == VT_ERR_RATELIMIT) && rep.type == VT_MSG_ERROR) {
+            uint32_t hint = rep.u.error.retry_ms;
+            a->backoff_ms = hint == 0 ? 10 : hint > 200 ? 200 : hint;
+        }
+        vt_msg_free(&rep);
+        fail(a, LD_AT_SUBMIT, rv);
+        return;
+    }
+    memcpy(a->job_id, rep.u.submit_ok.job_id, sizeof a->job_id);
+    vt_msg_free(&rep);
+    send_result_req(a);
+}
+
+static void on_result_ok(agent *a, nng_msg *msg)
+{
+    vt_msg rep;
+    int rv = vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_RESULT_OK, &rep,
+                                  NULL);
+    nng_msg_free(msg);
+    if (rv) {
+        vt_msg_free(&rep);
+        fail(a, LD_AT_RESULT, rv);
+        return;
+    }
+    const vt_msg_result_ok *res = &rep.u.result_ok;
+    vt_job_state st = res->state;
+    int code = res->error;
+    vt_msg_free(&rep);
+    if (!vt_job_state_done(st)) {
+        send_result_req(a); /* long poll ran out: ask again */
+        return;
+    }
+    if (st == VT_JOB_VERIFIED) {
+        job_end(a, 1);
+        return;
+    }
+    if (code == 0)
+        code = st == VT_JOB_CANCELLED ? VT_ERR_CANCELLED
+               : st == VT_JOB_EXPIRED ? VT_ERR_EXPIRED
+                                      : VT_ERR_MISMATCH;
+    fail(a, LD_AT_JOB, code);
+}
+
+static void on_aio(void *arg)
+{
+    agent *a = arg;
+    int e = nng_aio_result(a->aio);
+    switch (a->phase) {
+    case PH_SUBMIT_SEND:
+    case PH_RESULT_SEND:
+        if (e) {
+            nng_msg_free(nng_aio_get_msg(a->aio)); /* not sent: still ours */
+            fail(a, a->phase == PH_SUBMIT_SEND ? LD_AT_SUBMIT : LD_AT_RESULT, nng_to_vt(e));
+            return;
+        }
+        a->phase = a->phase == PH_SUBMIT_SEND ? PH_SUBMIT_RECV : PH_RESULT_RECV;
+        nng_ctx_recv(a->ctx, a->aio);
+        return;
+    case PH_SUBMIT_RECV:
+        if (e)
+            fail(a, LD_AT_SUBMIT, nng_to_vt(e));
+        else
+            on_submit_ok(a, nng_aio_get_msg(a->aio));
+        return;
+    case PH_RESULT_RECV:
+        if (e)
+            fail(a, LD_AT_RESULT, nng_to_vt(e));
+        else
+            on_result_ok(a, nng_aio_get_msg(a->aio));
+        return;
+    case PH_BACKOFF:
+        a->phase = PH_IDLE;
+        if (!e && !atomic_load(&a->r->stopping))
+            start_job(a, vt_mono_us());
+        return;
+    default:
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int open_sockets(run *r, vt_errinfo *ei)
+{
+    for (int i = 0; i < r->n_socks; i++) {
+        int e;
+        if ((e = nng_req0_open(&r->socks[i])) != 0)
+            return vt_fail(ei, VT_ERR_TRANSPORT, "REQ socket: %s", nng_strerror(e));
+        /* No resend: a resent submit is a second job (docs/protocol.md). */
+        if ((e = nng_socket_set_size(r->socks[i], NNG_OPT_RECVMAXSZ, VT_PROTO_MAX_MSG_DEFAULT)) ||
+            (e = nng_socket_set_ms(r->socks[i], NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) ||
+            (e = nng_socket_set_ms(r->socks[i], NNG_OPT_RECONNMINT, 50)) ||
+            (e = nng_socket_set_ms(r->socks[i], NNG_OPT_RECONNMAXT, 1000)) ||
+            (e = nng_dial(r->socks[i], r->t->url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+            return vt_fail(ei, VT_ERR_TRANSPORT, "%s: %s", r->t->url, nng_strerror(e));
+    }
+    return 0;
+}
+
+static int open_agents(run *r, vt_errinfo *ei)
+{
+    for (int i = 0; i < r->n_agents; i++) {
+        agent *a = &r->agents[i];
+        a->r = r;
+        a->idx = i;
+        a->api_key = r->t->api_keys[i % r->t->n_keys];
+        randombytes_buf(a->token_salt, sizeof a->token_salt);
+        vt_buf_init(&a->buf, 0);
+        a->prompt = calloc(r->t->prompt_tokens ? r->t->prompt_tokens : 1, sizeof *a->prompt);
+        int e;
+        if (!a->prompt)
+            return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+        if ((e = nng_ctx_open(&a->ctx, r->socks[i % r->n_socks])) != 0 ||
+            (e = nng_ctx_set_ms(a->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+            (e = nng_aio_alloc(&a->aio, on_aio, a)) != 0)
+            return vt_fail(ei, VT_ERR_TRANSPORT, "agent context: %s", nng_strerror(e));
+    }
+    return 0;
+}
+
+static void close_all(run *r)
+{
+    for (int i = 0; i < r->n_agents; i++)
+        if (r->agents[i].aio)
+            nng_aio_stop(r->agents[i].aio);
+    for (int i = 0; i < r->n_agents; i++) {
+        agent *a = &r->agents[i];
+        if (a->aio)
+            nng_aio_free(a->aio);
+        if (a->r)
+            nng_ctx_close(a->ctx);
+        vt_buf_free(&a->buf);
+        free(a->prompt);
+    }
+    for (int i = 0; i < r->n_socks; i++)
+        nng_close(r->socks[i]);
+}
+
+/* ------------------------------------------------------------ the run */
+
+static double cpu_self_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
+static void sleep_until_us(uint64_t t)
+{
+    uint64_t now = vt_mono_us();
+    if (t <= now)
+        return;
+    uint64_t d = t - now;
+    struct timespec ts = {(time_t)(d / 1000000), (long)(d % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Open loop: one arrival at time t0 takes a free agent or waits. */
+static void arrive(run *r, uint64_t t0)
+{
+    pthread_mutex_lock(&r->mu);
+    agent *a = r->free_list;
+    if (a) {
+        r->free_list = a->next_free;
+        pthread_mutex_unlock(&r->mu);
+        start_job(a, t0);
+        return;
+    }
+    if (r->bl_len < BACKLOG_CAP) {
+        r->backlog[(r->bl_head + r->bl_len) % BACKLOG_CAP] = t0;
+        r->bl_len++;
+        if (r->bl_len > r->backlog_max)
+            r->backlog_max = r->bl_len;
+    } else {
+        atomic_fetch_add(&r->dropped, 1);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Exponential inter-arrival time in us at `rate` per second. */
+static uint64_t next_gap_us(uint64_t *rng, double rate)
+{
+    /* xorshift64*: fast, good enough to draw arrival gaps. */
+    uint64_t x = *rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    double u = (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * (1.0 / 9007199254740992.0);
+    return (uint64_t)(-log(1.0 - u) / rate * 1e6);
+}
+
+static void progress(run *r, uint64_t now, uint64_t t_start, uint64_t *last_done, int tty)
+{
+    const ld_params *p = r->p;
+    uint64_t done = atomic_load(&r->completed);
+    double el = (double)(now - t_start) / 1e6;
+    double total = p->warmup_s + p->duration_s;
+    double p99 = load_hist_percentile(&r->out->hist, 99.0) / 1000.0;
+    fprintf(stderr, "%s%-8s %5.1fs/%.0fs %9llu done %9.0f jobs/s  p99 %7.2f ms  in flight %4d  "
+            "errors %llu%s",
+            tty ? "\r" : "", p->label ? p->label : "load", el, total, (unsigned long long)done,
+            (double)(done - *last_done), p99, atomic_load(&r->inflight),
+            (unsigned long long)atomic_load(&r->errors), now < r->t_window_us ? " (warmup)" : "");
+    fputs(tty ? "\033[K" : "\n", stderr);
+    *last_done = done;
+}
+
+int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, ld_result *out,
+           vt_errinfo *ei)
+{
+    if (p->concurrency < 1 || p->concurrency > LD_MAX_AGENTS || t->n_keys < 1 ||
+        t->n_keys > LD_MAX_KEYS || t->prompt_tokens < 1 || (p->mode == LD_OPEN && !(p->rate > 0)))
+        return vt_fail(ei, VT_ERR_INVAL, "bad load parameters");
+    if (sodium_init() < 0)
+        return vt_fail(ei, VT_ERR_INTERNAL, "libsodium");
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    r->t = t;
+    r->p = p;
+    r->out = out;
+    load_hist_reset(&out->hist);
+    r->n_agents = p->concurrency;
+    r->n_socks = p->connections > 0 && p->connections < r->n_agents ? p->connections : r->n_agents;
+    r->agents = calloc((size_t)r->n_agents, sizeof *r->agents);
+    r->socks = calloc((size_t)r->n_socks, sizeof *r->socks);
+    if (p->mode == LD_OPEN)
+        r->backlog = malloc(BACKLOG_CAP * sizeof *r->backlog);
+    pthread_mutex_init(&r->mu, NULL);
+    int rv = 0;
+    if (!r->agents || !r->socks || (p->mode == LD_OPEN && !r->backlog))
+        rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    if (!rv)
+        rv = open_sockets(r, ei);
+    if (!rv)
+        rv = open_agents(r, ei);
+    if (rv) {
+        close_all(r);
+        goto out;
+    }
+
+    int tty = isatty(2);
+    uint64_t t_start = vt_mono_us();
+    r->t_window_us = t_start + (uint64_t)(p->warmup_s * 1e6);
+    atomic_store(&r->t_end_us, r->t_window_us + (uint64_t)(p->duration_s * 1e6));
+    double cpu0 = 0;
+    int cpu_started = 0;
+    uint64_t rng = ((uint64_t)getpid() << 32) ^ t_start ^ 0x9E3779B97F4A7C15ull;
+    if (p->mode == LD_CLOSED) {
+        for (int i = 0; i < r->n_agents; i++)
+            start_job(&r->agents[i], vt_mono_us());
+    } else {
+        for (int i = r->n_agents - 1; i >= 0; i--) {
+            r->agents[i].next_free = r->free_list;
+            r->free_list = &r->agents[i];
+        }
+    }
+    uint64_t next_arrival = t_start, next_tick = t_start + 1000000, last_done = 0;
+    for (;;) {
+        uint64_t now = vt_mono_us();
+        if (!cpu_started && now >= r->t_window_us) {
+            cpu0 = cpu_self_s();
+            cpu_started = 1;
+            if (p->mark)
+                p->mark(p->mark_arg, 0);
+        }
+        if ((stop && *stop) || now >= atomic_load(&r->t_end_us) ||
+            (p->count && atomic_load(&r->completed) >= p->count)) {
+            if (now < atomic_load(&r->t_end_us))
+                atomic_store(&r->t_end_us, now);
+            break;
+        }
+        if (now >= next_tick) {
+            if (p->progress)
+                progress(r, now, t_start, &last_done, tty);
+            next_tick += 1000000;
+        }
+        uint64_t wake = now + 20000; /* check count / stop every 20 ms */
+        if (p->mode == LD_OPEN) {
+            while (next_arrival <= now) {
+                arrive(r, next_arrival);
+                next_arrival += next_gap_us(&rng, p->rate);
+            }
+            if (next_arrival < wake)
+                wake = next_arrival;
+        }
+        if (next_tick < wake)
+            wake = next_tick;
+        sleep_until_us(wake);
+    }
+    uint64_t t_end = atomic_load(&r->t_end_us);
+    out->cpu_s = cpu_started ? cpu_self_s() - cpu0 : 0;
+    if (cpu_started && p->mark)
+        p->mark(p->mark_arg, 1);
+    atomic_store(&r->stopping, 1);
+    /* Drain: jobs in flight finish (they are not counted: the window has
+     * closed) so that the next phase starts on a quiet scheduler. */
+    uint64_t drain_end = vt_mono_us() + (uint64_t)(p->drain_s * 1e6);
+    while (atomic_load(&r->inflight) > 0 && vt_mono_us() < drain_end && !(stop && *stop))
+        vt_sleep_ms(10);
+    out->unfinished = (uint64_t)(atomic_load(&r->inflight) > 0 ? atomic_load(&r->inflight) : 0);
+    if (p->progress) {
+        progress(r, t_end, t_start, &last_done, tty);
+        if (tty)
+            fputs("\n", stderr);
+    }
+    close_all(r);
+
+    out->window_s = t_end > r->t_window_us ? (double)(t_end - r->t_window_us) / 1e6 : 0;
+    out->completed = atomic_load(&r->completed);
+    out->throughput = out->window_s > 0 ? (double)out->completed / out->window_s : 0;
+    out->started = atomic_load(&r->started);
+    out->errors = atomic_load(&r->errors);
+    out->dropped = atomic_load(&r->dropped);
+    out->backlog_max = r->backlog_max;
+    for (int a = 0; a < LD_AT__COUNT; a++)
+        for (int k = 0; k < LD_CODES; k++)
+            out->err[a][k] = atomic_load(&r->err[a][k]);
+out:
+    pthread_mutex_destroy(&r->mu);
+    free(r->backlog);
+    free(r->agents);
+    free(r->socks);
+    free(r);
+    return rv;
+}

@@ -1,0 +1,427 @@
+/* load_spawn.c - see load_spawn.h. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "load_spawn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vt_clock.h"
+#include "vt_engine.h"
+#include "vt_protocol.h"
+#include "vt_redis.h"
+#include "vt_registry.h"
+#include "vt_worker.h"
+
+int ls_self_dir(char *out, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+    if (n <= 0)
+        return -1;
+    out[n] = 0;
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    return 0;
+}
+
+/* A loopback TCP port nobody listens on right now (tiny race: fine here). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* GET /readyz on 127.0.0.1:port: the HTTP status, or -1. */
+static int http_status(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int status = -1;
+    char buf[256];
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        int n = snprintf(buf, sizeof buf,
+                         "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+        if (write(fd, buf, (size_t)n) == n) {
+            ssize_t got = read(fd, buf, sizeof buf - 1);
+            if (got > 12) {
+                buf[got] = 0;
+                if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+                    status = -1;
+            }
+        }
+    }
+    close(fd);
+    return status;
+}
+
+/* fork + exec with stdout/stderr to <dir>/<name>.log. The child dies with
+ * us (PDEATHSIG fires when the spawning thread ends: we spawn from main). */
+static int spawn(ls_cluster *c, const char *name, const char *path, char *const argv[],
+                 vt_errinfo *ei)
+{
+    if (c->n_procs == LS_MAX_PROCS)
+        return vt_fail(ei, VT_ERR_RANGE, "too many processes");
+    char log[512];
+    snprintf(log, sizeof log, "%s/%s.log", c->dir, name);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return vt_fail(ei, VT_ERR_IO, "%s: %s", log, strerror(errno));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd);
+        return vt_fail(ei, VT_ERR_IO, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_IGN); /* ^C goes to the bench, which stops us in order */
+        dup2(fd, 1);
+        dup2(fd, 2);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        if (strchr(path, '/'))
+            execv(path, argv);
+        else
+            execvp(path, argv);
+        dprintf(2, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    ls_proc *p = &c->procs[c->n_procs++];
+    memset(p, 0, sizeof *p);
+    p->pid = pid;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    return 0;
+}
+
+static int wait_ready(ls_cluster *c, ls_proc *p, int port, int timeout_ms, vt_errinfo *ei)
+{
+    uint64_t end = vt_mono_ms() + (uint64_t)timeout_ms;
+    while (vt_mono_ms() < end) {
+        int st;
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return vt_fail(ei, VT_ERR_UNAVAILABLE, "%s exited during start-up: see %s/%s.log",
+                           p->name, c->dir, p->name);
+        }
+        if (http_status(port, "/readyz") == 200)
+            return 0;
+        vt_sleep_ms(20);
+    }
+    return vt_fail(ei, VT_ERR_TIMEOUT, "%s not ready after %d ms: see %s/%s.log", p->name,
+                   timeout_ms, c->dir, p->name);
+}
+
+static int start_redis(ls_cluster *c, vt_errinfo *ei)
+{
+    char rdir[300], sock[300];
+    snprintf(rdir, sizeof rdir, "%s/redis", c->dir);
+    snprintf(sock, sizeof sock, "%s/redis.sock", c->dir);
+    if (mkdir(rdir, 0700) != 0)
+        return vt_fail(ei, VT_ERR_IO, "%s: %s", rdir, strerror(errno));
+    const char *bin = getenv("VT_REDIS_SERVER");
+    /* Durable like production: every write in the AOF, fsynced before the
+     * reply (Redis groups the fsyncs of one event-loop turn). */
+    char *argv[] = {"redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+                    "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", rdir,
+                    "--daemonize", "no", NULL};
+    int rv = spawn(c, "redis", bin && *bin ? bin : "redis-server", argv, ei);
+    if (rv)
+        return rv;
+    snprintf(c->redis_url, sizeof c->redis_url, "unix://%s", sock);
+    uint64_t end = vt_mono_ms() + 10000;
+    while (vt_mono_ms() < end) {
+        vt_redis *r = NULL;
+        rv = vt_redis_connect(&r, c->redis_url, 500, 500, NULL);
+        if (rv == 0)
+            rv = vt_redis_ping(r, NULL);
+        vt_redis_close(r);
+        if (rv == 0)
+            return 0;
+        int st;
+        if (waitpid(c->procs[0].pid, &st, WNOHANG) == c->procs[0].pid) {
+            c->procs[0].pid = 0;
+            return vt_fail(ei, VT_ERR_UNAVAILABLE,
+                           "redis-server did not start (is it installed? "
+                           "scripts/install-deps.sh): see %s/redis.log",
+                           c->dir);
+        }
+        vt_sleep_ms(20);
+    }
+    return vt_fail(ei, VT_ERR_TIMEOUT, "redis-server not answering: see %s/redis.log", c->dir);
+}
+
+static int new_key(const char *path, char hex[VT_NODE_ID_HEX + 1], vt_errinfo *ei)
+{
+    vt_keypair kp;
+    int rv = vt_key_generate(&kp);
+    if (!rv)
+        rv = vt_key_save(path, &kp, true, ei);
+    if (!rv)
+        vt_node_id(kp.pk, hex);
+    vt_key_wipe(&kp);
+    return rv;
+}
+
+static int register_agents(ls_cluster *c, const ls_params *p, const uint8_t *secret,
+                           vt_errinfo *ei)
+{
+    vt_redis *r = NULL;
+    int rv = vt_redis_connect(&r, c->redis_url, 2000, 2000, ei);
+    int n = p->agents < 1 ? 1 : p->agents > LD_MAX_KEYS ? LD_MAX_KEYS : p->agents;
+    for (int i = 0; !rv && i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "bench-agent-%d", i);
+        rv = vt_registry_agent_add(r, secret, name, NULL, c->keys[i], ei);
+        if (!rv)
+            c->n_keys = i + 1;
+    }
+    vt_redis_close(r);
+    return rv;
+}
+
+static int start_node(ls_cluster *c, const ls_params *p, int verifier, int n, const char *url,
+                      int *port, vt_errinfo *ei)
+{
+    char name[32], key[320], hex[VT_NODE_ID_HEX + 1];
+    snprintf(name, sizeof name, "%s%d", verifier ? "verifier" : "worker", n);
+    snprintf(key, sizeof key, "%s/%s.key", c->dir, name);
+    int rv = new_key(key, hex, ei);
+    if (rv)
+        return rv;
+    vt_redis *r = NULL;
+    if ((rv = vt_redis_connect(&r, c->redis_url, 2000, 2000, ei)) == 0)
+        rv = vt_registry_node_add(r, hex, verifier ? VT_ROLE_VERIFIER : VT_ROLE_WORKER, "bench", ei);
+    vt_redis_close(r);
+    if (rv)
+        return rv;
+    *port = free_port();
+    char http[32], bin[600], slots[16], threads[16], batch[16];
+    snprintf(http, sizeof http, "127.0.0.1:%d", *port);
+    snprintf(bin, sizeof bin, "%s/%s", p->bin_dir, verifier ? "verity-verifier" : "verity-worker");
+    char *argv[24] = {bin, "--scheduler", (char *)url, "--key", key, "--http", http,
+                      "--log-level", "warn"};
+    int k = 9;
+    if (p->identity)
+        argv[k++] = "--identity";
+    else {
+        argv[k++] = "--model";
+        argv[k++] = (char *)p->model;
+    }
+    int thr = verifier ? p->verifier_threads : p->worker_threads;
+    if (thr > 0) {
+        snprintf(threads, sizeof threads, "%d", thr);
+        argv[k++] = "--threads";
+        argv[k++] = threads;
+    }
+    if (!verifier && p->worker_slots > 0) {
+        snprintf(slots, sizeof slots, "%d", p->worker_slots);
+        argv[k++] = "--slots";
+        argv[k++] = slots;
+    }
+    if (verifier && p->verifier_batch > 0) {
+        snprintf(batch, sizeof batch, "%d", p->verifier_batch);
+        argv[k++] = "--batch";
+        argv[k++] = batch;
+    }
+    argv[k] = NULL;
+    if ((rv = spawn(c, name, bin, argv, ei)) != 0)
+        return rv;
+    snprintf(c->procs[c->n_procs - 1].http, sizeof c->procs[0].http, "%s", http);
+    return 0;
+}
+
+static int model_hex(const ls_params *p, char out[72], vt_errinfo *ei)
+{
+    uint8_t sha[32];
+    if (p->identity) {
+        vt_identity_hash(sha);
+    } else {
+        vt_model *m = NULL;
+        int rv = vt_model_load(p->model, &m, ei);
+        if (rv)
+            return rv;
+        memcpy(sha, vt_model_get_info(m)->sha256, 32);
+        vt_model_free(m);
+    }
+    vt_hex(sha, 32, out);
+    return 0;
+}
+
+int ls_start(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
+{
+    memset(c, 0, sizeof *c);
+    c->keep = p->keep;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(c->dir, sizeof c->dir, "%s/verity-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(c->dir))
+        return vt_fail(ei, VT_ERR_IO, "mkdtemp %s: %s", c->dir, strerror(errno));
+    int rv = model_hex(p, c->model, ei);
+    if (!rv)
+        rv = start_redis(c, ei);
+    char secret_path[320], key_path[320];
+    snprintf(secret_path, sizeof secret_path, "%s/auth.secret", c->dir);
+    snprintf(key_path, sizeof key_path, "%s/scheduler.key", c->dir);
+    uint8_t secret[VT_AUTH_SECRET_BYTES];
+    char hex[VT_NODE_ID_HEX + 1];
+    if (!rv && (rv = vt_auth_secret_generate(secret_path, ei)) == 0 &&
+        (rv = vt_auth_secret_load(secret_path, secret, ei)) == 0)
+        rv = register_agents(c, p, secret, ei);
+    if (!rv)
+        rv = new_key(key_path, hex, ei);
+    if (rv)
+        goto fail;
+
+    char wurl[320], vurl[320], http[32], bin[600];
+    snprintf(c->agent_url, sizeof c->agent_url, "ipc://%s/agent.ipc", c->dir);
+    snprintf(wurl, sizeof wurl, "ipc://%s/worker.ipc", c->dir);
+    snprintf(vurl, sizeof vurl, "ipc://%s/verifier.ipc", c->dir);
+    int sport = free_port();
+    snprintf(http, sizeof http, "127.0.0.1:%d", sport);
+    snprintf(bin, sizeof bin, "%s/verity-scheduler", p->bin_dir);
+    char *sargv[] = {bin, "--agent-listen", c->agent_url, "--worker-listen", wurl,
+                     "--verifier-listen", vurl, "--http", http, "--redis", c->redis_url,
+                     "--key", key_path, "--auth-secret", secret_path, "--log-level", "warn",
+                     "--queue-max", "1000000", NULL};
+    if ((rv = spawn(c, "scheduler", bin, sargv, ei)) != 0 ||
+        (rv = wait_ready(c, &c->procs[1], sport, 15000, ei)) != 0)
+        goto fail;
+    snprintf(c->procs[1].http, sizeof c->procs[1].http, "%s", http);
+    int ports[LS_MAX_PROCS];
+    int first = c->n_procs;
+    for (int i = 0; i < p->workers && !rv; i++)
+        rv = start_node(c, p, 0, i, wurl, &ports[c->n_procs], ei);
+    for (int i = 0; i < p->verifiers && !rv; i++)
+        rv = start_node(c, p, 1, i, vurl, &ports[c->n_procs], ei);
+    for (int i = first; i < c->n_procs && !rv; i++)
+        rv = wait_ready(c, &c->procs[i], ports[i], 60000, ei);
+    if (!rv)
+        return 0;
+fail:
+    c->keep = 1; /* keep the logs that explain the failure */
+    ls_stop(c);
+    return rv;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* SIGTERM procs [from, to) in reverse, wait up to grace_ms, then SIGKILL. */
+static void stop_range(ls_cluster *c, int from, int to, int grace_ms)
+{
+    for (int i = to - 1; i >= from; i--)
+        if (c->procs[i].pid > 0)
+            kill(c->procs[i].pid, SIGTERM);
+    uint64_t end = vt_mono_ms() + (uint64_t)grace_ms;
+    for (int i = to - 1; i >= from; i--) {
+        ls_proc *p = &c->procs[i];
+        while (p->pid > 0) {
+            int st;
+            pid_t w = waitpid(p->pid, &st, WNOHANG);
+            if (w == p->pid || (w < 0 && errno == ECHILD)) {
+                if (w == p->pid && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+                    fprintf(stderr, "verity-bench: %s exited with status %d\n", p->name,
+                            WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+                p->pid = 0;
+            } else if (vt_mono_ms() >= end) {
+                fprintf(stderr, "verity-bench: %s did not stop in %d ms: SIGKILL\n", p->name,
+                        grace_ms);
+                kill(p->pid, SIGKILL);
+                waitpid(p->pid, &st, 0);
+                p->pid = 0;
+            } else {
+                vt_sleep_ms(10);
+            }
+        }
+    }
+}
+
+void ls_stop(ls_cluster *c)
+{
+    /* Nodes first (they hand back leases), then the scheduler, then Redis. */
+    if (c->n_procs > 2)
+        stop_range(c, 2, c->n_procs, 20000);
+    if (c->n_procs > 1)
+        stop_range(c, 1, 2, 10000);
+    if (c->n_procs > 0)
+        stop_range(c, 0, 1, 10000);
+    if (!c->dir[0])
+        return;
+    if (c->keep)
+        fprintf(stderr, "verity-bench: logs and data kept in %s\n", c->dir);
+    else
+        nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* utime + stime of a process (all its threads), seconds. */
+static double proc_cpu(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* Fields after the ")" that ends the command name: state is field 3,
+     * utime 14, stime 15. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+void ls_cpu_mark(ls_cluster *c)
+{
+    for (int i = 0; i < c->n_procs; i++)
+        c->procs[i].cpu0 = c->procs[i].pid > 0 ? proc_cpu(c->procs[i].pid) : 0;
+}
+
+double ls_cpu_since(const ls_cluster *c, int i)
+{
+    const ls_proc *p = &c->procs[i];
+    return p->pid > 0 ? proc_cpu(p->pid) - p->cpu0 : 0;
+}
