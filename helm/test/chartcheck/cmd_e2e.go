@@ -384,6 +384,11 @@ func cmdE2E(args []string) error {
 		fmt.Printf("ok   %s ready: its key is allow-listed and the scheduler accepted it\n", name)
 	}
 
+	// NOTES.txt's first-job instructions, as an operator would type them.
+	if err := e.followNotes(r.Notes, ports["agent-listen"]); err != nil {
+		return err
+	}
+
 	// A revoked key stops the Job with its message.
 	pub, err := exec.Command(filepath.Join(*binDir, "verity"), "pubkey", e.local("/etc/verity/keys/worker/node.key")).Output()
 	if err != nil {
@@ -400,5 +405,113 @@ func cmdE2E(args []string) error {
 	}
 	fmt.Println("ok   registration Job refuses a revoked key")
 	ok = true
+	return nil
+}
+
+// shellWords splits a command line (double and single quotes, no
+// expansion), enough for the commands NOTES.txt prints.
+func shellWords(line string) []string {
+	var out []string
+	var cur strings.Builder
+	inWord := false
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		ch := line[i]
+		switch {
+		case quote != 0 && ch == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteByte(ch)
+		case ch == '"' || ch == '\'':
+			quote, inWord = ch, true
+		case ch == ' ' || ch == '\t':
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(ch)
+			inWord = true
+		}
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// followNotes runs the `verity ...` commands of NOTES.txt in order, with
+// the addresses an operator would have after port-forwarding replaced by
+// this run's local ones, and the API key from `agent add` passed on.
+func (e *e2e) followNotes(notes string, agentPort int) error {
+	notes = strings.ReplaceAll(notes, "\\\n", " ")
+	apiKey := ""
+	ran := 0
+	for _, line := range strings.Split(notes, "\n") {
+		words := shellWords(strings.TrimSpace(line))
+		if len(words) < 2 || words[0] != "verity" {
+			continue
+		}
+		argv := []string{filepath.Join(e.binDir, "verity")}
+		for i := 1; i < len(words); i++ {
+			w := words[i]
+			argv = append(argv, w)
+			if i+1 >= len(words) {
+				continue
+			}
+			switch w {
+			case "--redis":
+				argv = append(argv, e.redis)
+				i++
+			case "--auth-secret":
+				argv = append(argv, e.local("/etc/verity/auth/auth-secret"))
+				i++
+			case "--url":
+				argv = append(argv, fmt.Sprintf("tcp://127.0.0.1:%d", agentPort))
+				i++
+			case "--api-key":
+				if apiKey == "" {
+					return fmt.Errorf("NOTES.txt uses an API key before creating one")
+				}
+				argv = append(argv, apiKey)
+				i++
+			}
+		}
+		if words[1] == "submit" {
+			argv = append(argv, "--timeout-ms", "30000")
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = baseEnv()
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			err = fmt.Errorf("no answer in 90 s")
+			<-done
+		}
+		if err != nil {
+			return fmt.Errorf("NOTES.txt step %q failed: %v\n%s%s", strings.Join(words, " "), err, stdout.String(), stderr.String())
+		}
+		if words[1] == "agent" && len(words) > 2 && words[2] == "add" {
+			apiKey = strings.TrimSpace(strings.SplitN(stdout.String(), "\n", 2)[0])
+			if !strings.HasPrefix(apiKey, "vtk_") {
+				return fmt.Errorf("verity agent add printed no API key:\n%s", stdout.String())
+			}
+		}
+		fmt.Printf("ok   NOTES.txt: verity %s ... (%d bytes of output)\n", words[1], stdout.Len())
+		ran++
+	}
+	if ran < 2 {
+		return fmt.Errorf("NOTES.txt has %d verity commands, want agent add and submit", ran)
+	}
 	return nil
 }

@@ -282,6 +282,17 @@ verity: keys
 {{- end -}}
 
 {{- define "verity.validate.models" -}}
+{{- $names := list -}}
+{{- range .Values.models.items }}{{ if .name }}{{ $names = append $names .name }}{{ end }}{{ end -}}
+{{- if ne (len $names) (len (uniq $names)) -}}
+verity: models.items[].name
+    Model names must be unique: {{ join ", " $names }}.
+{{ end -}}
+{{- if and .Values.worker.identity (has "identity" $names) -}}
+verity: models.items[].name
+    "identity" names the built-in benchmark model when worker.identity=true;
+    pick another name.
+{{ end -}}
 {{- if and (not .Values.models.items) (not .Values.worker.identity) -}}
 verity: models.items
     Workers have nothing to serve: list at least one model in models.items
