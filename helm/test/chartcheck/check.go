@@ -758,7 +758,7 @@ func (c *checker) checkCLIUse(where string, ctr obj) {
 			if !strings.HasPrefix(tok, "--") {
 				continue
 			}
-			flag := strings.SplitN(tok[2:], "=", 2)[0]
+			flag := flagName(tok)
 			if _, ok := h.Flags[flag]; !ok {
 				c.fail("%s: `verity %s` has no flag --%s", where, sub, flag)
 			}
@@ -923,7 +923,7 @@ func (c *checker) checkNotes(notes string) {
 		}
 		for _, tok := range strings.Fields(m[1]) {
 			if strings.HasPrefix(tok, "--") {
-				if _, ok := h.Flags[strings.SplitN(tok[2:], "=", 2)[0]]; !ok {
+				if _, ok := h.Flags[flagName(tok)]; !ok {
 					c.fail("NOTES.txt: `verity %s` has no flag %s", m[0], tok)
 				}
 			}
@@ -972,3 +972,9 @@ func (c *checker) checkMetricNames(d doc) {
 }
 
 var metricInQueryRE = regexp.MustCompile(`verity_[a-z0-9_]+`)
+
+// flagName is the option name in "--flag", "--flag=value" or a flag quoted
+// in prose ("`--flag`,").
+func flagName(tok string) string {
+	return strings.TrimRight(strings.SplitN(tok[2:], "=", 2)[0], "`'\".,;:)")
+}
