@@ -7,3 +7,4 @@
 BENCH_CMD(engine, "engine decode/prefill tok/s against bandwidth and compute bounds")
 BENCH_CMD(memsync, "memsync search p99 and adds/s against Redis PING/SET baselines")
 BENCH_CMD(load, "scheduler jobs/s and latency: closed/open loop, vs an NNG echo ceiling")
+BENCH_CMD(verify, "verification cost: verifier vs worker CPU per job, sampled overhead, detection")
