@@ -140,6 +140,7 @@ func (c *checker) checkRendering(r *Rendered) {
 		}
 		seen[key] = true
 		c.docs = append(c.docs, d)
+		c.checkLabels(d)
 		c.collectPods(d)
 	}
 	for _, p := range c.pods {
@@ -330,6 +331,52 @@ func (c *checker) checkContainerBasics(where string, ctr obj, volumes map[string
 		name := fmt.Sprint(get(mi, "name"))
 		if _, ok := volumes[name]; !ok {
 			c.fail("%s: volumeMount %s has no volume", where, name)
+		}
+	}
+	// API-server validation the cluster would do at apply time.
+	for _, pi := range getList(ctr, "ports") {
+		name := getStr(pi, "name")
+		if name != "" && (len(name) > 15 || !portNameRE.MatchString(name)) {
+			c.fail("%s: port name %q is not an IANA service name (<= 15 chars, a-z0-9-)", where, name)
+		}
+		if n := toInt(get(pi, "containerPort")); n < 1 || n > 65535 {
+			c.fail("%s: containerPort %v out of range", where, get(pi, "containerPort"))
+		}
+	}
+	envSeen := map[string]bool{}
+	for _, ei := range getList(ctr, "env") {
+		name := getStr(ei, "name")
+		if envSeen[name] {
+			c.fail("%s: env %s is set twice", where, name)
+		}
+		envSeen[name] = true
+	}
+}
+
+var portNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+var labelValueRE = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+
+// checkLabels: label values the API server would reject.
+func (c *checker) checkLabels(d doc) {
+	check := func(where string, labels obj) {
+		for k, v := range labels {
+			s, ok := v.(string)
+			if !ok {
+				c.fail("%s %s: %s label %s is not a string (%T); quote it", d.Kind, d.Name, where, k, v)
+				continue
+			}
+			if len(s) > 63 || !labelValueRE.MatchString(s) {
+				c.fail("%s %s: %s label %s=%q is not a valid label value", d.Kind, d.Name, where, k, s)
+			}
+		}
+	}
+	check("metadata", getObj(d.Body, "metadata", "labels"))
+	check("pod template", getObj(d.Body, "spec", "template", "metadata", "labels"))
+	for _, a := range []obj{getObj(d.Body, "metadata", "annotations"), getObj(d.Body, "spec", "template", "metadata", "annotations")} {
+		for k, v := range a {
+			if _, ok := v.(string); !ok {
+				c.fail("%s %s: annotation %s is not a string (%T); quote it", d.Kind, d.Name, k, v)
+			}
 		}
 	}
 }
