@@ -12,6 +12,7 @@
 #include "ms_store_int.h"
 #include "ms_tokenize.h"
 #include "vt_clock.h"
+#include "vt_protocol.h"
 
 /* The write script. KEYS: head, log, items, rate-limit counter. ARGV:
  * expected head ("" for an empty memory), new head, op bytes, max items
@@ -363,18 +364,57 @@ int ms_store_profile_get(ms_store *st, const char *agent, vt_mem_profile *out, v
     return rv;
 }
 
+/* Job ids are the scheduler's "j-" + 16 lowercase hex digits. */
+static bool job_id_hex(const char *job_id)
+{
+    if (strncmp(job_id, "j-", 2) != 0 || strlen(job_id) != 18)
+        return false;
+    for (int i = 2; i < 18; i++)
+        if (!((job_id[i] >= '0' && job_id[i] <= '9') || (job_id[i] >= 'a' && job_id[i] <= 'f')))
+            return false;
+    return true;
+}
+
 int ms_store_job_owner(ms_store *st, const char *job_id, char *owner, size_t ownersz,
                        vt_errinfo *ei)
 {
+    if (!job_id_hex(job_id))
+        return vt_fail(ei, VT_ERR_NOTFOUND, "no such job");
     redisReply *rep = NULL;
-    int rv = vt_redis_command(st->r, &rep, ei, "HGET " MS_JOB_KEY_FMT " %s", job_id,
-                              MS_JOB_OWNER_FIELD);
+    int rv = vt_redis_command(st->r, &rep, ei, "GET " MS_JOB_KEY_FMT, job_id + 2);
     if (rv != 0)
         return rv;
-    rv = vt_redis_reply_strcpy(rep, owner, ownersz, ei);
+    const char *rec;
+    size_t len;
+    rv = vt_redis_reply_str(rep, 1u << 24, &rec, &len, ei);
+    if (rv == 0) {
+        /* the scheduler's record: a msgpack map with "agent" (str) */
+        vt_mp_reader r;
+        uint32_t n;
+        vt_mp_reader_init(&r, rec, len);
+        rv = VT_ERR_NOTFOUND;
+        if (vt_mp_read_map(&r, &n) != 0)
+            n = 0;
+        for (uint32_t i = 0; i < n && rv == VT_ERR_NOTFOUND; i++) {
+            const char *k, *v;
+            uint32_t kl, vl;
+            if (vt_mp_read_str(&r, &k, &kl) != 0)
+                break;
+            if (vt_mp_str_eq(k, kl, MS_JOB_OWNER_FIELD)) {
+                if (vt_mp_read_str(&r, &v, &vl) == 0 && vl < ownersz && !memchr(v, 0, vl)) {
+                    memcpy(owner, v, vl);
+                    owner[vl] = '\0';
+                    rv = 0;
+                }
+                break;
+            }
+            if (vt_mp_skip(&r) != 0)
+                break;
+        }
+    }
     freeReplyObject(rep);
-    if (rv == VT_ERR_NOTFOUND)
-        return vt_fail(ei, VT_ERR_NOTFOUND, "no such job");
+    if (rv == VT_ERR_NOTFOUND || rv == VT_ERR_TOOBIG)
+        return vt_fail(ei, VT_ERR_NOTFOUND, "no such job (or its record names no agent)");
     return rv;
 }
 

@@ -7,8 +7,10 @@
 #include "ms_buf.h"
 #include "ms_store.h"
 
-/* Where the scheduler keeps each job's owner (docs/memsync.md,
- * "Service key"): HGET verity:sched:job:<job id> agent. */
+/* Where the scheduler keeps each job's owner (docs/architecture.md, "The
+ * journal"): job "j-<16 hex>" is the string key verity:sched:job:<16 hex>,
+ * a msgpack map whose "agent" field is the owner, from submit until the
+ * final record expires (--result-ttl-s). */
 #define MS_JOB_KEY_FMT "verity:sched:job:%s"
 #define MS_JOB_OWNER_FIELD "agent"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ms_testutil.h"
+#include "vt_protocol.h"
 #include "vt_redis.h"
 #include "vt_test.h"
 
@@ -111,6 +112,27 @@ static void test_crud(ms_agent *a)
     VT_CHECK_EQ_U64(vr.head.seq, 8);
 }
 
+/* Write a job record the way the scheduler's journal does
+ * (docs/architecture.md): verity:sched:job:<16 hex> = msgpack map with
+ * "kind", "id" and "agent". */
+static void put_job(const char *hex, const char *agent)
+{
+    vt_buf b;
+    vt_buf_init(&b, 0);
+    vt_mp_write_map(&b, 3);
+    vt_mp_write_cstr(&b, "kind");
+    vt_mp_write_cstr(&b, "submit");
+    vt_mp_write_cstr(&b, "id");
+    vt_mp_write_uint(&b, strtoull(hex, NULL, 16));
+    vt_mp_write_cstr(&b, "agent");
+    vt_mp_write_cstr(&b, agent);
+    redisReply *rep = NULL;
+    VT_REQUIRE_OK(vt_redis_command(env.r, &rep, NULL, "SET verity:sched:job:%s %b", hex,
+                                   b.data, b.len));
+    freeReplyObject(rep);
+    vt_buf_free(&b);
+}
+
 /* Agent B (and forgers) against agent A's memory. */
 static void test_isolation(ms_agent *a, ms_agent *b)
 {
@@ -168,28 +190,34 @@ static void test_isolation(ms_agent *a, ms_agent *b)
     /* service key: only with a job of the named agent */
     char sk[VT_MEM_SERVICE_KEY_BUFSZ];
     vt_mem_service_key(env.secret, sk);
+    /* job records as the scheduler's journal writes them */
+    put_job("00000000000000a1", a->id);
+    put_job("00000000000000b2", b->id);
     redisReply *rep = NULL;
-    VT_REQUIRE_OK(vt_redis_command(env.r, &rep, NULL, "HSET verity:sched:job:jobA agent %s", a->id));
-    freeReplyObject(rep);
-    VT_REQUIRE_OK(vt_redis_command(env.r, &rep, NULL, "HSET verity:sched:job:jobB agent %s", b->id));
+    VT_REQUIRE_OK(vt_redis_command(env.r, &rep, NULL, "SET verity:sched:job:00000000000000c3 %s",
+                                   "\x81\xa5" "agent" "\x07")); /* agent is not a string */
     freeReplyObject(rep);
     vt_mem_cred s_nojob = {.agent = a->id, .key = sk};
     VT_CHECK_ERR(vt_memsync_get(env.client, &s_nojob, id, &got, NULL, &ei), VT_ERR_DENIED);
-    vt_mem_cred s_other = {.agent = a->id, .key = sk, .job = "jobB"};
+    vt_mem_cred s_other = {.agent = a->id, .key = sk, .job = "j-00000000000000b2"};
     VT_CHECK_ERR(vt_memsync_get(env.client, &s_other, id, &got, NULL, &ei), VT_ERR_DENIED);
     VT_CHECK_ERR(vt_memsync_search(env.client, &s_other, &q, &hits, &ei), VT_ERR_DENIED);
     VT_CHECK_ERR(vt_memsync_add(env.client, &s_other, &evil, NULL, NULL, &ei), VT_ERR_DENIED);
-    vt_mem_cred s_missing = {.agent = a->id, .key = sk, .job = "no-such-job"};
+    vt_mem_cred s_missing = {.agent = a->id, .key = sk, .job = "j-00000000000000ff"};
     VT_CHECK_ERR(vt_memsync_get(env.client, &s_missing, id, &got, NULL, &ei), VT_ERR_DENIED);
-    vt_mem_cred s_badagent = {.agent = "ag_../../etc", .key = sk, .job = "jobA"};
+    vt_mem_cred s_badrec = {.agent = a->id, .key = sk, .job = "j-00000000000000c3"};
+    VT_CHECK_ERR(vt_memsync_get(env.client, &s_badrec, id, &got, NULL, &ei), VT_ERR_DENIED);
+    vt_mem_cred s_badid = {.agent = a->id, .key = sk, .job = "a1"};
+    VT_CHECK_ERR(vt_memsync_get(env.client, &s_badid, id, &got, NULL, &ei), VT_ERR_DENIED);
+    vt_mem_cred s_badagent = {.agent = "ag_../../etc", .key = sk, .job = "j-00000000000000a1"};
     VT_CHECK_ERR(vt_memsync_get(env.client, &s_badagent, id, &got, NULL, &ei), VT_ERR_DENIED);
     char fake_sk[VT_MEM_SERVICE_KEY_BUFSZ];
     snprintf(fake_sk, sizeof fake_sk, "%s", sk);
     fake_sk[10] = fake_sk[10] == 'a' ? 'b' : 'a';
-    vt_mem_cred s_fake = {.agent = a->id, .key = fake_sk, .job = "jobA"};
+    vt_mem_cred s_fake = {.agent = a->id, .key = fake_sk, .job = "j-00000000000000a1"};
     VT_CHECK_ERR(vt_memsync_get(env.client, &s_fake, id, &got, NULL, &ei), VT_ERR_AUTH);
     /* the right job: the scheduler may read and remember for A */
-    vt_mem_cred s_ok = {.agent = a->id, .key = sk, .job = "jobA"};
+    vt_mem_cred s_ok = {.agent = a->id, .key = sk, .job = "j-00000000000000a1"};
     VT_CHECK_OK(vt_memsync_get(env.client, &s_ok, id, &got, NULL, &ei));
     VT_CHECK_EQ_STR(got.text, "A's secret launch code zebra");
     vt_mem_item_clear(&got);
