@@ -137,6 +137,48 @@ prometheus.io/path: /metrics
 {{- end }}
 {{- end -}}
 
+{{/* Pod template metadata of a daemon: (dict "root" $ "component" "worker" "v" .Values.worker). */}}
+{{- define "verity.podMetadata" -}}
+labels:
+  {{- include "verity.labels" (dict "root" .root "component" .component) | nindent 2 }}
+  {{- with .v.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- $ann := merge (dict) (.v.podAnnotations | default dict) (fromYaml (include "verity.metricsAnnotations" (dict "root" .root "port" .v.ports.http))) }}
+{{- with $ann }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod spec fields every daemon shares (identity, placement, security): (dict "root" $ "v" .Values.worker). */}}
+{{- define "verity.podSpecCommon" -}}
+automountServiceAccountToken: false
+{{- with (include "verity.imagePullSecrets" .root) }}
+{{ . }}
+{{- end }}
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- if hasKey .v "terminationGracePeriodSeconds" }}
+terminationGracePeriodSeconds: {{ int .v.terminationGracePeriodSeconds }}
+{{- end }}
+{{- with .v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
 {{/* Liveness/readiness on the daemon's HTTP port: (dict "probes" .Values.x.probes). */}}
 {{- define "verity.probes" -}}
 livenessProbe:
