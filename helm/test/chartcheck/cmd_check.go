@@ -99,6 +99,12 @@ func cmdCheck(args []string) error {
 		fmt.Printf("ok   %-32s %d manifests, %d problems\n", vc.name, len(r.Manifests), len(ck.errs))
 	}
 
+	// An upgrade keeps every generated key: render, take the Secrets as the
+	// live cluster, render again (fewer verifiers: their keys stay too).
+	if *only == "" || strings.Contains("upgrade", *only) {
+		problems = append(problems, checkUpgradeKeepsKeys(c)...)
+	}
+
 	// Values the chart must refuse, each with its own message.
 	data, err := os.ReadFile(*casesFile)
 	if err != nil {
@@ -177,4 +183,71 @@ func cmdCheck(args []string) error {
 	}
 	fmt.Printf("chart checks passed: %d renderings, %d invalid-values cases, %d mutations caught\n", rendered, len(bad), len(muts))
 	return nil
+}
+
+func secretsOf(r *Rendered) (map[string]map[string]interface{}, []map[string]interface{}, error) {
+	byName := map[string]map[string]interface{}{}
+	var objs []map[string]interface{}
+	for _, m := range r.Manifests {
+		if m.Kind != "Secret" {
+			continue
+		}
+		body, err := parseYAMLMap([]byte(m.Body))
+		if err != nil {
+			return nil, nil, err
+		}
+		md, _ := body["metadata"].(map[string]interface{})
+		data, _ := body["data"].(map[string]interface{})
+		byName[fmt.Sprint(md["name"])] = data
+		objs = append(objs, body)
+	}
+	return byName, objs, nil
+}
+
+func checkUpgradeKeepsKeys(c *Chart) []string {
+	base := RenderOptions{ReleaseName: "vt", Namespace: "verity", Sets: []string{"worker.identity=true", "verifier.replicaCount=3"}}
+	r1, err := render(c, base)
+	if err != nil {
+		return []string{fmt.Sprintf("[upgrade] first render: %v", err)}
+	}
+	before, cluster, err := secretsOf(r1)
+	if err != nil || len(before) == 0 {
+		return []string{fmt.Sprintf("[upgrade] no Secrets rendered (%v)", err)}
+	}
+	up := base
+	up.Sets = []string{"worker.identity=true", "verifier.replicaCount=1"}
+	up.Cluster = cluster
+	r2, err := render(c, up)
+	if err != nil {
+		return []string{fmt.Sprintf("[upgrade] second render: %v", err)}
+	}
+	after, _, err := secretsOf(r2)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for name, data := range before {
+		for k, v := range data {
+			if after[name][k] != v {
+				problems = append(problems, fmt.Sprintf("[upgrade] Secret %s key %s changed or vanished on upgrade", name, k))
+			}
+		}
+	}
+	// Without a cluster (helm template), keys are new each time; if they
+	// were not, the chart would not be generating them at all.
+	r3, err := render(c, base)
+	if err == nil {
+		again, _, _ := secretsOf(r3)
+		for name, data := range before {
+			for k, v := range data {
+				if again[name][k] == v {
+					problems = append(problems, fmt.Sprintf("[upgrade] Secret %s key %s is the same in two fresh renders: not random", name, k))
+				}
+			}
+		}
+	}
+	if len(problems) == 0 {
+		fmt.Printf("ok   upgrade keeps %d generated Secrets, verifier keys included after scaling down\n", len(before))
+	}
+	return problems
 }

@@ -147,6 +147,9 @@ type RenderOptions struct {
 	ValueFiles  []string
 	Sets        []string
 	SetStrings  []string
+	// Cluster is what `lookup` finds: objects of a pretend live cluster
+	// (helm template has none; tests use it to render an upgrade).
+	Cluster []map[string]interface{}
 }
 
 // Rendered is the result: manifests in helm's order, plus NOTES.txt.
@@ -274,7 +277,7 @@ func render(c *Chart, o RenderOptions) (*Rendered, error) {
 		"Capabilities": caps,
 		"Files":        Files(c.Files),
 	}
-	out, err := executeAll(c, top)
+	out, err := executeAll(c, top, o.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -363,12 +366,12 @@ func (r *Rendered) String() string {
 
 // executeAll parses every template into one set and executes the ones that
 // are not partials (basename starting with "_").
-func executeAll(c *Chart, top map[string]interface{}) (map[string]string, error) {
+func executeAll(c *Chart, top map[string]interface{}, cluster []map[string]interface{}) (map[string]string, error) {
 	t := template.New("gotpl")
 	// helm (non-strict): missing map keys are the zero value and the
 	// "<no value>" text it prints is removed afterwards.
 	t.Option("missingkey=zero")
-	t.Funcs(helmFuncs(t))
+	t.Funcs(helmFuncs(t, cluster))
 	names := make([]string, 0, len(c.Templates))
 	for n := range c.Templates {
 		names = append(names, n)
@@ -466,7 +469,7 @@ func (f Files) AsSecrets() string {
 
 const maxIncludeDepth = 1000
 
-func helmFuncs(t *template.Template) template.FuncMap {
+func helmFuncs(t *template.Template, cluster []map[string]interface{}) template.FuncMap {
 	f := sprig.TxtFuncMap()
 	// helm removes these: a chart must not read the renderer's environment.
 	delete(f, "env")
@@ -550,8 +553,24 @@ func helmFuncs(t *template.Template) template.FuncMap {
 		}
 		return a
 	}
-	// helm template has no cluster: lookup finds nothing.
+	// helm template has no cluster, so lookup finds nothing unless a test
+	// supplies one. Like helm: one object by name, or {"items": [...]}.
 	f["lookup"] = func(apiVersion, kind, namespace, name string) (map[string]interface{}, error) {
+		var items []interface{}
+		for _, o := range cluster {
+			md, _ := o["metadata"].(map[string]interface{})
+			if o["apiVersion"] != apiVersion || o["kind"] != kind || (namespace != "" && md["namespace"] != namespace) {
+				continue
+			}
+			if name == "" {
+				items = append(items, deepCopy(o))
+			} else if md["name"] == name {
+				return deepCopyMap(o), nil
+			}
+		}
+		if name == "" && items != nil {
+			return map[string]interface{}{"items": items}, nil
+		}
 		return map[string]interface{}{}, nil
 	}
 	return f
