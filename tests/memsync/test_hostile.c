@@ -22,6 +22,8 @@ static int raw(const void *p, size_t n)
     nng_socket s;
     VT_REQUIRE(nng_req0_open(&s) == 0, "req socket");
     nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
+    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 3000);
+    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 1 << 20);
     VT_REQUIRE(nng_dial(s, env.listen, NULL, 0) == 0, "dial");
     int code = VT_ERR_TIMEOUT;
