@@ -56,11 +56,24 @@ func (k KubeVersion) String() string { return k.Version }
 // APIVersions is .Capabilities.APIVersions.
 type APIVersions []string
 
-// Has reports whether an "group/version" or "group/version/Kind" is known.
+// Has reports whether a "group/version" or "group/version/Kind" is known.
+// Helm lists built-in kinds too; here a Kind of a known built-in
+// group/version counts as known (CRD kinds come in with -a).
 func (a APIVersions) Has(v string) bool {
+	gv := v
+	if parts := strings.Split(v, "/"); len(parts) == 3 || (len(parts) == 2 && parts[0] == "v1") {
+		gv = strings.Join(parts[:len(parts)-1], "/")
+	}
 	for _, x := range a {
 		if x == v {
 			return true
+		}
+		if x == gv && gv != v {
+			for _, b := range defaultAPIVersions {
+				if b == gv {
+					return true
+				}
+			}
 		}
 	}
 	return false

@@ -236,3 +236,22 @@ func TestHelpParsing(t *testing.T) {
 		t.Fatal("a line out of the vt_config.h format was accepted")
 	}
 }
+
+func TestAPIVersionsHas(t *testing.T) {
+	caps, err := capabilities(RenderOptions{APIVersions: []string{"monitoring.coreos.com/v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{
+		"apps/v1": true, "apps/v1/Deployment": true, "v1/Service": true, "v1": true,
+		"policy/v1/PodDisruptionBudget": true, "monitoring.coreos.com/v1": true,
+		"keda.sh/v1alpha1": false, "policy/v1beta1": false,
+	} {
+		if got := caps.APIVersions.Has(v); got != want {
+			t.Errorf("Has(%q) = %v, want %v", v, got, want)
+		}
+	}
+	if caps.KubeVersion.Version != "v1.29.0" || caps.KubeVersion.Minor != "29" {
+		t.Errorf("default KubeVersion %+v", caps.KubeVersion)
+	}
+}
