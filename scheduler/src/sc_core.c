@@ -17,12 +17,17 @@ static double secs(uint64_t from_us, uint64_t to_us)
     return to_us > from_us ? (double)(to_us - from_us) / 1e6 : 0.0;
 }
 
+/* State counts feed the jobs{state} gauges at once (two atomic stores), so
+ * a scrape never misses a short-lived state. */
 static void set_state(sched *s, sc_job *j, int state)
 {
-    if (j->phase != SC_PH_JOURNAL && s->n_state[j->state] > 0)
+    if (j->phase != SC_PH_JOURNAL && s->n_state[j->state] > 0) {
         s->n_state[j->state]--;
+        vt_gauge_set(s->m.jobs_state[j->state], (double)s->n_state[j->state]);
+    }
     j->state = (uint8_t)state;
     s->n_state[state]++;
+    vt_gauge_set(s->m.jobs_state[state], (double)s->n_state[state]);
 }
 
 /* A journaled submit enters the queue. */
@@ -34,6 +39,7 @@ void sc_core_accept(sched *s, uint32_t slot)
         s->n_queued--; /* counted as queued while journal-pending */
     j->state = VT_JOB_QUEUED;
     s->n_state[VT_JOB_QUEUED]++;
+    vt_gauge_set(s->m.jobs_state[VT_JOB_QUEUED], (double)s->n_state[VT_JOB_QUEUED]);
     vt_counter_inc(s->m.submitted);
     if (j->deadline_ms)
         sc_th_push(&s->deadlines, j->deadline_ms, slot, j->gen);
@@ -544,8 +550,8 @@ void sc_core_tick(sched *s, uint64_t now)
             s->dispatched_since_tick = 0;
             s->last_rate_ms = now;
             tick_nodes(s, now);
-            sc_core_update_gauges(s);
         }
+        sc_core_update_gauges(s);
         s->last_node_check_ms = now;
     }
     if (moved) {

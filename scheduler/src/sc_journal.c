@@ -238,36 +238,39 @@ static int connect_and_recover(sched *s)
 
 /* ---------------------------------------------------------- final records */
 
-/* Encode this turn's final records with their receipts: leaves and
- * encodings under the core lock (they read job fields; cheap), the one
- * Ed25519 signature outside it. */
+/* Encode this turn's final records with their receipts, with one Ed25519
+ * signature for all of them. Only job pointers and agent ids are taken
+ * under the core lock: a job in SC_PH_FINAL does not change and its slot
+ * is not reused until the journal marks it done, and job chunks and the
+ * model table never move, so the encoding itself runs unlocked. */
 static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
 {
     if (n == 0)
         return;
     uint8_t (*leaves)[VT_HASH_BYTES] = calloc(n, VT_HASH_BYTES);
     vt_buf *canon = calloc(n, sizeof(vt_buf));
-    if (!leaves || !canon) {
-        free(leaves);
-        free(canon);
-        return; /* items without bytes are retried next turn */
-    }
+    const sc_job **jobs = calloc(n, sizeof *jobs);
+    char (*agents)[VT_AGENT_ID_BUFSZ] = calloc(n, VT_AGENT_ID_BUFSZ);
+    if (!leaves || !canon || !jobs || !agents)
+        goto out; /* items without bytes are retried next turn */
     sc_lock(s);
     for (size_t i = 0; i < n; i++) {
-        sc_job *j = sc_job_at(s, finals[i]->slot);
-        char id[VT_JOB_ID_MAX + 1];
-        sc_job_id_format(j->id, id);
-        vt_buf_init(&canon[i], 0);
-        sc_record_leaf(j, id, s->agents[j->agent].id, &canon[i]);
-        vt_merkle_leaf(canon[i].data, canon[i].len, leaves[i]);
+        jobs[i] = sc_job_at(s, finals[i]->slot);
+        memcpy(agents[i], s->agents[jobs[i]->agent].id, VT_AGENT_ID_BUFSZ);
     }
     sc_unlock(s);
+    for (size_t i = 0; i < n; i++) {
+        char id[VT_JOB_ID_MAX + 1];
+        sc_job_id_format(jobs[i]->id, id);
+        vt_buf_init(&canon[i], 0);
+        sc_record_leaf(jobs[i], id, agents[i], &canon[i]);
+        vt_merkle_leaf(canon[i].data, canon[i].len, leaves[i]);
+    }
     uint8_t root[VT_HASH_BYTES], sig[VT_SIG_BYTES];
     vt_merkle_root((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n, root);
     sc_record_batch_sign(&s->key, root, sig);
-    sc_lock(s);
     for (size_t i = 0; i < n; i++) {
-        sc_job *j = sc_job_at(s, finals[i]->slot);
+        const sc_job *j = jobs[i];
         vt_merkle_proof proof;
         vt_buf rec, res, wrap;
         vt_buf_init(&rec, 0);
@@ -277,7 +280,7 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
                                 &proof);
         rv = rv ? rv : sc_record_receipt(&canon[i], &proof, root, sig, s->key.pk, &rec);
         rv = rv ? rv : sc_record_result_ok(s, j, rec.data, rec.len, &res);
-        rv = rv ? rv : sc_record_encode_final(s, j, &res, &wrap);
+        rv = rv ? rv : sc_record_encode_final(j, agents[i], &res, &wrap);
         if (rv == 0) {
             finals[i]->bytes = wrap.data;
             finals[i]->len = wrap.len;
@@ -290,7 +293,9 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         vt_buf_free(&rec);
         vt_buf_free(&canon[i]);
     }
-    sc_unlock(s);
+out:
+    free(agents);
+    free(jobs);
     free(canon);
     free(leaves);
 }

@@ -26,6 +26,8 @@ static void conn_recv(sc_conn *c)
     nng_ctx_recv(c->ctx, c->aio);
 }
 
+static void conn_send(sc_conn *c, nng_msg *m);
+
 static void conn_cb(void *arg)
 {
     sc_conn *c = arg;
@@ -57,6 +59,22 @@ static void conn_cb(void *arg)
         sc_node_handle(c, msg);
 }
 
+static void conn_send(sc_conn *c, nng_msg *m)
+{
+    nng_aio_set_msg(c->aio, m);
+    c->state = SC_CONN_SEND;
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+/* Whether the calling thread holds the core lock. Only the holder ever
+ * stores its own id, and it clears it before unlocking, so another thread
+ * can never read its own id here by accident. */
+static bool holds_core(sched *s)
+{
+    pthread_t o = atomic_load_explicit(&s->mu_owner, memory_order_relaxed);
+    return o && pthread_equal(o, pthread_self());
+}
+
 void sc_conn_reply(sc_conn *c, const vt_buf *b)
 {
     nng_msg *m;
@@ -65,9 +83,30 @@ void sc_conn_reply(sc_conn *c, const vt_buf *b)
         return;
     }
     memcpy(nng_msg_body(m), b->data, b->len);
-    nng_aio_set_msg(c->aio, m);
-    c->state = SC_CONN_SEND;
-    nng_ctx_send(c->ctx, c->aio);
+    sched *s = c->s;
+    if (holds_core(s)) {
+        c->out_msg = m;
+        c->out_next = s->outbox;
+        s->outbox = c;
+        return;
+    }
+    conn_send(c, m);
+}
+
+void sc_unlock(sched *s)
+{
+    sc_conn *out = s->outbox;
+    s->outbox = NULL;
+    atomic_store_explicit(&s->mu_owner, (pthread_t)0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->mu);
+    while (out) {
+        sc_conn *c = out;
+        out = c->out_next;
+        c->out_next = NULL;
+        nng_msg *m = c->out_msg;
+        c->out_msg = NULL;
+        conn_send(c, m);
+    }
 }
 
 void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms)

@@ -158,14 +158,14 @@ int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_
     return rv;
 }
 
-int sc_record_encode_final(sched *s, const sc_job *j, const vt_buf *result_ok, vt_buf *w)
+int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok, vt_buf *w)
 {
     const sc_result *r = j->result;
     int rv = vt_mp_write_map(w, r ? 13 : 12);
     rv = rv ? rv : vt_mp_write_cstr(w, "kind");
     rv = rv ? rv : vt_mp_write_cstr(w, "final");
     rv = rv ? rv : vt_mp_write_cstr(w, "agent");
-    rv = rv ? rv : vt_mp_write_cstr(w, s->agents[j->agent].id);
+    rv = rv ? rv : vt_mp_write_cstr(w, agent);
     rv = rv ? rv : vt_mp_write_cstr(w, "state");
     rv = rv ? rv : vt_mp_write_uint(w, j->state);
     rv = rv ? rv : vt_mp_write_cstr(w, "submitted_ms");

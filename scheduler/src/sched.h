@@ -191,6 +191,8 @@ struct sc_conn {
     uint32_t job_slot;         /* result wait: the job */
     uint32_t job_gen;
     sc_conn *next_waiter;      /* job's waiter list */
+    sc_conn *out_next;         /* core outbox: reply queued while the core lock is held */
+    nng_msg *out_msg;
     sc_conn *park_prev, *park_next; /* role's parked fetch list */
     /* dispatch scratch */
     uint32_t n_batch;
@@ -311,6 +313,8 @@ typedef struct sched {
 
     /* ---- everything below is guarded by mu ---- */
     pthread_mutex_t mu;
+    _Atomic(pthread_t) mu_owner; /* holder of mu (0 when free): replies made under mu are deferred */
+    sc_conn *outbox;           /* replies to send once mu is released */
     sc_job **chunks;           /* jobs live in fixed chunks: slots never move */
     uint32_t n_chunks;
     uint32_t n_slots;
@@ -437,7 +441,7 @@ int sc_record_receipt(const vt_buf *leaf_bytes, const vt_merkle_proof *p,
                       const uint8_t pk[VT_PUBKEY_BYTES], vt_buf *w);
 int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_t receipt_len,
                         vt_buf *out);
-int sc_record_encode_final(sched *s, const sc_job *j, const vt_buf *result_ok, vt_buf *w);
+int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok, vt_buf *w);
 int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v);
 int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v);
 
@@ -456,12 +460,17 @@ int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_
  * contended acquisitions. */
 static inline void sc_lock(sched *s)
 {
-    for (int i = 0; i < 64; i++)
+    int i;
+    for (i = 0; i < 64; i++)
         if (pthread_mutex_trylock(&s->mu) == 0)
-            return;
-    pthread_mutex_lock(&s->mu);
+            break;
+    if (i == 64)
+        pthread_mutex_lock(&s->mu);
+    atomic_store_explicit(&s->mu_owner, pthread_self(), memory_order_relaxed);
 }
-static inline void sc_unlock(sched *s) { pthread_mutex_unlock(&s->mu); }
+/* Release the core lock, then send the replies queued under it (NNG's send
+ * path takes its own locks and may write to the socket: not under ours). */
+void sc_unlock(sched *s);
 
 static inline uint64_t sc_lane_for_role(int role) { return role == VT_HELLO_VERIFIER ? SC_LANE_VERIFY : SC_LANE_COMPUTE; }
 

@@ -316,7 +316,7 @@ struct sh_runner {
     pthread_t th;
     atomic_bool stop;
     sh_node w, v;
-    bool has_v;
+    bool has_w, has_v;
     uint8_t model[VT_SHA256_BYTES];
 };
 
@@ -325,8 +325,9 @@ static void *runner_main(void *arg)
     sh_runner *r = arg;
     while (!atomic_load(&r->stop)) {
         vt_msg rep;
-        int rv = sh_fetch(&r->w, 64, 20, &rep);
-        if (rv == 0) {
+        int rv = r->has_w ? sh_fetch(&r->w, 64, 20, &rep) : -1;
+        if (!r->has_w) {
+        } else if (rv == 0) {
             sh_results(&r->w, rep.u.fetch_ok.jobs, rep.u.fetch_ok.n_jobs, NULL);
             vt_msg_free(&rep);
         } else if (rv == VT_ERR_AUTH || rv == VT_ERR_TIMEOUT) {
@@ -334,7 +335,7 @@ static void *runner_main(void *arg)
         }
         if (!r->has_v)
             continue;
-        rv = sh_fetch(&r->v, 64, 20, &rep);
+        rv = sh_fetch(&r->v, 64, r->has_w ? 20 : 1000, &rep);
         if (rv == 0) {
             sh_verdicts(&r->v, rep.u.vfetch_ok.tasks, rep.u.vfetch_ok.n_tasks, true, NULL);
             vt_msg_free(&rep);
@@ -349,7 +350,10 @@ sh_runner *sh_runner_start(const sh_env *e, const vt_keypair *worker, const vt_k
 {
     sh_runner *r = calloc(1, sizeof *r);
     memcpy(r->model, e->model, 32);
-    VT_REQUIRE_OK(sh_node_open(&r->w, e->worker_url, worker, false, e->model));
+    if (worker) {
+        VT_REQUIRE_OK(sh_node_open(&r->w, e->worker_url, worker, false, e->model));
+        r->has_w = true;
+    }
     if (verifier) {
         VT_REQUIRE_OK(sh_node_open(&r->v, e->verifier_url, verifier, true, e->model));
         r->has_v = true;
@@ -365,7 +369,8 @@ void sh_runner_stop(sh_runner *r)
         return;
     atomic_store(&r->stop, true);
     pthread_join(r->th, NULL);
-    sh_node_close(&r->w);
+    if (r->has_w)
+        sh_node_close(&r->w);
     if (r->has_v)
         sh_node_close(&r->v);
     free(r);

@@ -76,7 +76,8 @@ int sh_heartbeat(sh_node *n, const uint64_t *leases, uint32_t count, uint64_t *c
                  uint32_t *n_cancel);
 
 /* Run a worker + verifier loop in a background thread until stopped:
- * fetches, answers with identity results; verifies everything as pass. */
+ * fetches, answers with identity results; verifies everything as pass.
+ * worker or verifier may be NULL (that role is left out). */
 typedef struct sh_runner sh_runner;
 sh_runner *sh_runner_start(const sh_env *e, const vt_keypair *worker, const vt_keypair *verifier);
 void sh_runner_stop(sh_runner *r);

@@ -99,10 +99,12 @@ int main(int argc, char **argv)
     static const char *const args[] = {"--log-level", "warn", "--queue-max", "100000", NULL};
     sh_env e;
     sh_setup(&e, args);
+    memset(e.model, 0, sizeof e.model); /* in-test verifiers serve the identity model */
+    vt_hex_decode(IDENTITY_HEX, 64, e.model, 32);
     char bin[512], http[16][64];
     vt_proc *nodes[16];
     int nn = 0;
-    for (int i = 0; i < workers + verifiers && nn < 16; i++, nn++) {
+    for (int i = 0; i < workers + (verifiers > 0 ? verifiers : 0) && nn < 16; i++, nn++) {
         bool ver = i >= workers;
         snprintf(http[nn], sizeof http[nn], "127.0.0.1:%d", vt_ts_free_port());
         const char *wargv[] = {"--identity", "--scheduler", ver ? e.verifier_url : e.worker_url,
@@ -120,6 +122,11 @@ int main(int argc, char **argv)
                                                   sizeof bin), wargv, NULL);
         VT_REQUIRE(nodes[nn] && vt_ts_wait_ready(http[nn], 15000) == 0, "%s ready", name);
     }
+    /* verifiers < 0: |verifiers| in-test verifiers (pass everything) instead
+     * of verity-verifier processes. */
+    sh_runner *fakev[8] = {0};
+    for (int i = 0; i < -verifiers && i < 8; i++)
+        fakev[i] = sh_runner_start(&e, NULL, i ? &e.verifier2_kp : &e.verifier_kp);
     load L = {.e = &e, .verify = argc > 5 ? argv[5] : NULL};
     L.lat_us = calloc(MAXLAT, sizeof(uint32_t));
     pthread_t *th = calloc((size_t)threads, sizeof *th);
@@ -154,6 +161,8 @@ int main(int argc, char **argv)
     double bc = sh_metric(&e, "verity_scheduler_journal_batch_items_count");
     if (bc > 0)
         printf("journal: %.0f turns, %.1f items per turn\n", bc, bs / bc);
+    for (int i = 0; i < 8; i++)
+        sh_runner_stop(fakev[i]);
     for (int i = 0; i < nn; i++) {
         vt_proc_stop(nodes[i], 10000);
         vt_proc_free(nodes[i]);
