@@ -15,17 +15,6 @@
 
 #define SC_RESULT_WAIT_MAX_MS 120000 /* stays well under REQ's 60 s resend when clients keep the default */
 
-static void reply_msg(sched *s, sc_conn *c, const vt_msg *m)
-{
-    vt_buf b;
-    vt_buf_init(&b, (size_t)s->cfg.recv_max);
-    vt_errinfo ei = {0};
-    if (vt_msg_encode(m, &b, &ei) == 0)
-        sc_conn_reply(c, &b);
-    else
-        sc_conn_reply_error(c, VT_ERR_INTERNAL, vt_errinfo_msg(&ei), 0);
-    vt_buf_free(&b);
-}
 
 static bool token_present(const uint8_t t[VT_REQUEST_TOKEN_BYTES])
 {
@@ -35,13 +24,13 @@ static bool token_present(const uint8_t t[VT_REQUEST_TOKEN_BYTES])
     return false;
 }
 
-static void reply_submit_ok(sched *s, sc_conn *c, uint64_t id, bool dup)
+static void reply_submit_ok(sc_conn *c, uint64_t id, bool dup)
 {
     vt_msg m;
     vt_msg_init(&m, VT_MSG_SUBMIT_OK);
     sc_job_id_format(id, m.u.submit_ok.job_id);
     m.u.submit_ok.duplicate = dup;
-    reply_msg(s, c, &m);
+    sc_conn_reply_msg(c, &m);
 }
 
 /* Authenticate; on failure answer and return false. */
@@ -214,7 +203,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
                                     "journaled; retry",
                                     10);
             else
-                reply_submit_ok(s, c, id, true);
+                reply_submit_ok(c, id, true);
             goto out;
         }
     }
@@ -285,7 +274,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
         uint64_t id = j->id;
         sc_core_accept(s, it->slot);
         if (c)
-            reply_submit_ok(s, c, id, false);
+            reply_submit_ok(c, id, false);
         return;
     }
     if (s->n_queued > 0)
@@ -296,7 +285,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
     if (!c)
         return;
     if (it->rc == 0) {
-        reply_submit_ok(s, c, it->dup_of, true);
+        reply_submit_ok(c, it->dup_of, true);
     } else {
         vt_counter_inc(s->m.rej_unavailable);
         sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
@@ -354,7 +343,7 @@ void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type)
         fill_verify(j, &r->verify);
         r->submitted_ms = (uint64_t)j->wall_submit_ms;
     }
-    reply_msg(s, c, &m);
+    sc_conn_reply_msg(c, &m);
 }
 
 void sc_agent_wait_timeout(sched *s, sc_conn *c)
@@ -415,7 +404,7 @@ void sc_agent_lookup_done(sched *s, sc_jr_item *it)
         m.u.status_ok.verify = v.verify;
         break;
     }
-    reply_msg(s, c, &m);
+    sc_conn_reply_msg(c, &m);
 }
 
 static void jobref(sched *s, sc_conn *c, vt_msg *m)

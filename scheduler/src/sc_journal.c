@@ -40,6 +40,17 @@ static const char *const SUBMIT_TOKEN_LUA =
     "redis.call('SADD', KEYS[3], ARGV[1]) "
     "return 0";
 
+/* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
+static struct timespec abs_in_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    return ts;
+}
+
 static void job_key(uint64_t id, char out[64])
 {
     snprintf(out, 64, SC_JOURNAL_KEYPREFIX "job:%016llx", (unsigned long long)id);
@@ -492,13 +503,7 @@ static void *journal_main(void *arg)
         if (!s->jr.head && !s->jr.stop && (connected || vt_mono_ms() < next_connect)) {
             s->jr.idle = true;
             pthread_cond_broadcast(&s->jr.idle_cv);
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = abs_in_ms(200);
             s->jr.waiting = true;
             pthread_cond_timedwait(&s->jr.cv, &s->jr.mu, &ts);
             s->jr.waiting = false;
@@ -583,13 +588,7 @@ bool sc_journal_wait_idle(sched *s, uint64_t timeout_ms)
     while (!(s->jr.idle && !s->jr.head)) {
         if (vt_mono_ms() >= end)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = abs_in_ms(20);
         pthread_cond_timedwait(&s->jr.idle_cv, &s->jr.mu, &ts);
     }
     bool ok = s->jr.idle && !s->jr.head;

@@ -109,6 +109,19 @@ void sc_unlock(sched *s)
     }
 }
 
+/* Encode a message and send it (an encoding failure is our bug: say so). */
+void sc_conn_reply_msg(sc_conn *c, const vt_msg *m)
+{
+    vt_buf b;
+    vt_buf_init(&b, (size_t)c->s->cfg.recv_max);
+    vt_errinfo ei = {0};
+    if (vt_msg_encode(m, &b, &ei) == 0)
+        sc_conn_reply(c, &b);
+    else
+        sc_conn_reply_error(c, VT_ERR_INTERNAL, vt_errinfo_msg(&ei), 0);
+    vt_buf_free(&b);
+}
+
 void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms)
 {
     vt_buf b;

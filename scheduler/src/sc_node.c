@@ -25,17 +25,6 @@
 
 #define SC_HELLO_SKEW_MS (5 * 60 * 1000)
 
-static void reply_msg(sched *s, sc_conn *c, const vt_msg *m)
-{
-    vt_buf b;
-    vt_buf_init(&b, (size_t)s->cfg.recv_max);
-    vt_errinfo ei = {0};
-    if (vt_msg_encode(m, &b, &ei) == 0)
-        sc_conn_reply(c, &b);
-    else
-        sc_conn_reply_error(c, VT_ERR_INTERNAL, vt_errinfo_msg(&ei), 0);
-    vt_buf_free(&b);
-}
 
 static int sock_lane(const sc_conn *c)
 {
@@ -173,7 +162,7 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
                 n->idshort, lane == SC_LANE_COMPUTE ? "worker" : "verifier", n->operator_name,
                 n->n_models, n->slots, h->device ? h->device : "", pipe);
     sc_unlock(s);
-    reply_msg(s, c, &ok);
+    sc_conn_reply_msg(c, &ok);
 }
 
 /* Answer a fetch/vfetch with its batch (possibly empty). Core lock held. */
@@ -207,7 +196,7 @@ void sc_node_fetch_reply(sched *s, sc_conn *c)
         vt_msg_init(&m, VT_MSG_FETCH_OK);
         m.u.fetch_ok.jobs = jobs;
         m.u.fetch_ok.n_jobs = n;
-        reply_msg(s, c, &m);
+        sc_conn_reply_msg(c, &m);
         free(jobs);
     } else {
         vt_wire_task *tasks = n ? calloc(n, sizeof *tasks) : NULL;
@@ -240,7 +229,7 @@ void sc_node_fetch_reply(sched *s, sc_conn *c)
         vt_msg_init(&m, VT_MSG_VFETCH_OK);
         m.u.vfetch_ok.tasks = tasks;
         m.u.vfetch_ok.n_tasks = n;
-        reply_msg(s, c, &m);
+        sc_conn_reply_msg(c, &m);
         free(tasks);
     }
     c->n_batch = 0;
@@ -328,13 +317,13 @@ static bool session_pk(sched *s, sc_conn *c, const char *session, uint32_t *idx,
     return n != NULL;
 }
 
-static void reply_acks(sched *s, sc_conn *c, int type, const vt_ack *acks, uint32_t n)
+static void reply_acks(sc_conn *c, int type, const vt_ack *acks, uint32_t n)
 {
     vt_msg ok;
     vt_msg_init(&ok, type);
     ok.u.acks.acks = acks;
     ok.u.acks.n_acks = n;
-    reply_msg(s, c, &ok);
+    sc_conn_reply_msg(c, &ok);
 }
 
 static void results(sched *s, sc_conn *c, vt_msg *m)
@@ -406,7 +395,7 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
     if (requeued)
         sc_core_dispatch(s, SC_LANE_COMPUTE);
     sc_unlock(s);
-    reply_acks(s, c, VT_MSG_RESULTS_OK, acks, rs->n_results);
+    reply_acks(c, VT_MSG_RESULTS_OK, acks, rs->n_results);
     free(acks);
 }
 
@@ -454,7 +443,7 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
     sc_core_dispatch(s, SC_LANE_COMPUTE);
     sc_core_dispatch(s, SC_LANE_VERIFY);
     sc_unlock(s);
-    reply_acks(s, c, VT_MSG_VERDICTS_OK, acks, vs->n_verdicts);
+    reply_acks(c, VT_MSG_VERDICTS_OK, acks, vs->n_verdicts);
     free(acks);
 }
 
@@ -492,7 +481,7 @@ static void heartbeat(sched *s, sc_conn *c, const vt_msg *m)
     ok.u.heartbeat_ok.cancel = cancel;
     ok.u.heartbeat_ok.n_cancel = nc;
     ok.u.heartbeat_ok.lease_ms = (uint32_t)s->cfg.lease_ms;
-    reply_msg(s, c, &ok);
+    sc_conn_reply_msg(c, &ok);
     free(cancel);
 }
 
@@ -524,7 +513,7 @@ static void release(sched *s, sc_conn *c, const vt_msg *m)
     sc_unlock(s);
     vt_msg ok;
     vt_msg_init(&ok, VT_MSG_RELEASE_OK);
-    reply_msg(s, c, &ok);
+    sc_conn_reply_msg(c, &ok);
 }
 
 void sc_node_handle(sc_conn *c, nng_msg *msg)

@@ -388,6 +388,7 @@ int sc_net_start(sched *s, vt_errinfo *ei);
 void sc_net_stop(sched *s);
 void sc_conn_reply(sc_conn *c, const vt_buf *b);        /* send bytes, then recv again */
 void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms);
+void sc_conn_reply_msg(sc_conn *c, const vt_msg *m);
 void sc_conn_park(sched *s, sc_conn *c, uint64_t until_ms); /* core lock held */
 void sc_conn_unpark(sched *s, sc_conn *c);                  /* core lock held */
 void sc_bad_message(sched *s, sc_conn *c, int code, const char *detail);
