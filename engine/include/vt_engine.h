@@ -125,7 +125,12 @@ typedef enum vt_isa {
 typedef enum vt_backend {
     VT_BACKEND_AUTO = 0, /* CUDA when built and a device exists, else CPU */
     VT_BACKEND_CPU = 1,
-    VT_BACKEND_CUDA = 2
+    VT_BACKEND_CUDA = 2,
+    /* The CUDA backend's forward pass with every kernel run as a CPU loop:
+     * same code path and arithmetic as CUDA, no GPU needed. Very slow; it
+     * exists so tests can check the CUDA backend's logic bit for bit
+     * against the CPU backend on machines without a GPU. */
+    VT_BACKEND_CUDA_EMU = 3
 } vt_backend;
 
 typedef struct vt_ctx_params {

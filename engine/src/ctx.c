@@ -70,7 +70,7 @@ static int alloc_scratch(vt_ctx *c)
     c->scores = xcalloc((size_t)c->p.n_threads * c->p.max_ctx, sizeof(float), &fail);
     c->logits = xcalloc((size_t)VT_LOGIT_GROUP * m->info.vocab, sizeof(float), &fail);
     c->busy = xcalloc((size_t)c->p.max_seqs, 1, &fail);
-    if (c->backend == VT_BACKEND_CUDA)
+    if (c->backend != VT_BACKEND_CPU)
         c->layer_out = xcalloc((size_t)m->info.n_layers * VT_CHUNK * dim, sizeof(float), &fail);
     return fail ? VT_ERR_NOMEM : 0;
 }
@@ -89,7 +89,7 @@ int vt_ctx_create(const vt_model *m, const vt_ctx_params *p, vt_ctx **out, vt_er
     if (p->isa != VT_ISA_NATIVE && p->isa != VT_ISA_SCALAR)
         return vt_fail(ei, VT_ERR_INVAL, "unknown isa %d", (int)p->isa);
     if (p->backend != VT_BACKEND_AUTO && p->backend != VT_BACKEND_CPU &&
-        p->backend != VT_BACKEND_CUDA)
+        p->backend != VT_BACKEND_CUDA && p->backend != VT_BACKEND_CUDA_EMU)
         return vt_fail(ei, VT_ERR_INVAL, "unknown backend %d", (int)p->backend);
     vt_backend be = p->backend;
     if (be == VT_BACKEND_AUTO)
@@ -141,6 +141,14 @@ int vt_ctx_create(const vt_model *m, const vt_ctx_params *p, vt_ctx **out, vt_er
             return rv;
         }
         snprintf(c->desc, sizeof c->desc, "cuda");
+    } else if (be == VT_BACKEND_CUDA_EMU) {
+        rv = vt_gpu_emu_create(m, c->p.max_seqs, c->p.max_ctx, VT_CHUNK, c->rope_cos,
+                               c->rope_sin, &c->emu, ei);
+        if (rv < 0) {
+            vt_ctx_free(c);
+            return rv;
+        }
+        snprintf(c->desc, sizeof c->desc, "cuda-emu (CUDA kernels as CPU loops)");
     } else {
         snprintf(c->desc, sizeof c->desc, "cpu %s %d thread%s", c->ops->name, p->n_threads,
                  p->n_threads == 1 ? "" : "s");
@@ -159,6 +167,8 @@ void vt_ctx_free(vt_ctx *c)
         return;
     if (c->cuda)
         vt_cuda_ctx_free(c->cuda);
+    if (c->emu)
+        vt_gpu_emu_free(c->emu);
     if (c->pool)
         vt_pool_destroy(c->pool);
     if (c->slots) {
@@ -248,7 +258,8 @@ static int run_chunk(vt_ctx *c, vt_errinfo *ei)
     vt_fwd_batch b = {.n_tok = c->T, .slot = c->t_slot, .pos = c->t_pos, .tok = c->t_tok,
                       .logit_dst = c->t_dst, .layer_out = c->layer_out,
                       .layer_stride = (size_t)VT_CHUNK * c->m->info.dim, .final_out = c->xb};
-    int rv = vt_cuda_forward(c->cuda, &b, ei);
+    int rv = c->backend == VT_BACKEND_CUDA ? vt_cuda_forward(c->cuda, &b, ei)
+                                           : vt_gpu_emu_forward(c->emu, &b, ei);
     if (rv < 0)
         return rv;
     size_t stride = (size_t)VT_CHUNK * c->m->info.dim;

@@ -32,6 +32,7 @@ struct vt_ctx {
     float *rope_cos, *rope_sin; /* [max_ctx][rope_dim/2] */
     char desc[96];
     vt_cuda_ctx *cuda;
+    vt_gpu *emu;                           /* VT_BACKEND_CUDA_EMU */
 
     /* chunk description */
     int T;

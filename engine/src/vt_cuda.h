@@ -37,6 +37,17 @@ int vt_cuda_ctx_create(const vt_model *m, int max_seqs, int max_ctx, int max_tok
 void vt_cuda_ctx_free(vt_cuda_ctx *c);
 int vt_cuda_forward(vt_cuda_ctx *c, const vt_fwd_batch *b, vt_errinfo *ei);
 
+/* The same backend with every kernel run as a plain loop on the CPU
+ * (VT_BACKEND_CUDA_EMU, gpu_emu.c): it executes gpu_forward.h and the
+ * element functions of gpu_kernels.h, so the CUDA backend's indexing and
+ * phase order are tested on machines without a GPU. Slow; for tests. */
+typedef struct vt_gpu vt_gpu;
+int vt_gpu_emu_create(const vt_model *m, int max_seqs, int max_ctx, int max_tok,
+                      const float *rope_cos, const float *rope_sin, vt_gpu **out,
+                      vt_errinfo *ei);
+void vt_gpu_emu_free(vt_gpu *g);
+int vt_gpu_emu_forward(vt_gpu *g, const vt_fwd_batch *b, vt_errinfo *ei);
+
 #ifdef __cplusplus
 }
 #endif
