@@ -362,27 +362,6 @@ static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
     vt_json_obj_end(j);
 }
 
-static void cpu_model(char *out, size_t cap)
-{
-    snprintf(out, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c += 2;
-                c[strcspn(c, "\n")] = 0;
-                snprintf(out, cap, "%s", c);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
-
 /* ------------------------------------------------------------------ main */
 
 static int run_phase(const load_opts *o, const ld_target *t, phase *ph, ls_cluster *cl)
@@ -505,11 +484,16 @@ int vt_bench_load(int argc, char **argv)
         }
         t.model = o.model;
     }
+    char cpu[256];
+    double load_start, load_end;
+    vt_bench_machine(cpu, sizeof cpu, &load_start);
     t.prompt_tokens = o.prompt_tokens;
     t.max_tokens = o.max_tokens;
     t.verify = o.verify;
     t.delivery = o.delivery;
 
+    printf("machine: %s, %ld CPUs, load average %.2f before the run\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), load_start);
     printf("verity-bench load: %s, verify=%s, delivery=%s, %u prompt / %u output tokens\n",
            o.spawn ? "spawned cluster" : o.url, o.verify ? o.verify : "(scheduler default)",
            o.delivery ? o.delivery : "verified", o.prompt_tokens, o.max_tokens);
@@ -583,7 +567,11 @@ int vt_bench_load(int argc, char **argv)
         print_cpu(half_ph, clp);
     }
 
+    vt_bench_machine(cpu, sizeof cpu, &load_end);
     double max_rate = main_ph->p.mode == LD_CLOSED ? main_ph->r->throughput : 0;
+    printf("\nload average (1 min) before %.2f, after %.2f on %ld CPUs: other work on the machine\n"
+           "takes CPU from every process measured here\n",
+           load_start, load_end, sysconf(_SC_NPROCESSORS_ONLN));
     printf("\ntargets (measured, not asserted):\n");
     if (max_rate > 0)
         printf("  >= %.0f jobs/s end to end: %.0f jobs/s  %s\n", TARGET_JOBS_S, max_rate,
@@ -597,8 +585,7 @@ int vt_bench_load(int argc, char **argv)
     }
 
     if (jf) {
-        char cpu[256], date[32];
-        cpu_model(cpu, sizeof cpu);
+        char date[32];
         time_t now = time(NULL);
         strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
         vt_json j;
@@ -609,6 +596,8 @@ int vt_bench_load(int argc, char **argv)
         vt_json_obj_begin(&j, "machine");
         vt_json_str(&j, "cpu", cpu);
         vt_json_int(&j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+        vt_json_num(&j, "loadavg_1m_start", load_start);
+        vt_json_num(&j, "loadavg_1m_end", load_end);
         vt_json_obj_end(&j);
         vt_json_obj_begin(&j, "setup");
         vt_json_bool(&j, "spawn", o.spawn);

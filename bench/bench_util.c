@@ -1,6 +1,7 @@
 /* bench_util.c - clock and JSON writer for verity-bench. */
 #include "bench_util.h"
 
+#include <string.h>
 #include <time.h>
 
 double vt_bench_now(void)
@@ -95,4 +96,29 @@ void vt_json_bool(vt_json *j, const char *key, int v)
 {
     item(j, key);
     fputs(v ? "true" : "false", j->f);
+}
+
+void vt_bench_machine(char *cpu, size_t cap, double *load1)
+{
+    snprintf(cpu, cap, "unknown");
+    *load1 = -1;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char *c = strchr(line, ':');
+            if (!strncmp(line, "model name", 10) && c) {
+                c += c[1] == ' ' ? 2 : 1;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(cpu, cap, "%s", c);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    if ((f = fopen("/proc/loadavg", "r")) != NULL) {
+        if (fscanf(f, "%lf", load1) != 1)
+            *load1 = -1;
+        fclose(f);
+    }
 }

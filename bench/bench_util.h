@@ -8,6 +8,10 @@
 
 double vt_bench_now(void); /* CLOCK_MONOTONIC seconds */
 
+/* The CPU model name (/proc/cpuinfo, "unknown" if none) and the 1-minute load
+ * average (-1 if unknown): results from a shared machine need both. */
+void vt_bench_machine(char *cpu, size_t cap, double *load1);
+
 /* Streaming JSON writer. Commas are inserted automatically. */
 typedef struct vt_json {
     FILE *f;

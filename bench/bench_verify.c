@@ -537,12 +537,19 @@ static void print_result(const vopts *o, const vres *r)
            f.batched_vs_single);
 }
 
-static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const detection *d)
+static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const detection *d,
+                       const char *cpu, double load_start, double load_end)
 {
     vt_json j;
     vt_json_init(&j, fp);
     vt_json_obj_begin(&j, NULL);
     vt_json_str(&j, "bench", "verify");
+    vt_json_obj_begin(&j, "machine");
+    vt_json_str(&j, "cpu", cpu);
+    vt_json_int(&j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+    vt_json_num(&j, "loadavg_1m_start", load_start);
+    vt_json_num(&j, "loadavg_1m_end", load_end);
+    vt_json_obj_end(&j);
     vt_json_bool(&j, "quick", o->quick);
     vt_json_int(&j, "prompt_tokens", o->prompt);
     vt_json_int(&j, "output_tokens", o->output);
@@ -635,7 +642,12 @@ int vt_bench_verify(int argc, char **argv)
         return 1;
     }
     int n = 0, failed = 0;
+    char cpu[256];
+    double load_start, load_end;
+    vt_bench_machine(cpu, sizeof cpu, &load_start);
     printf("verity-bench verify: worker generation vs verifier replay, CPU seconds per job\n");
+    printf("machine: %s, %ld CPUs, load average %.2f\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+           load_start);
     for (int mi = 0; mi < o.n_models; mi++) {
         for (int ti = 0; ti < o.n_types; ti++) {
             vres *r = &rs[n++];
@@ -649,6 +661,7 @@ int vt_bench_verify(int argc, char **argv)
             fflush(stdout);
         }
     }
+    vt_bench_machine(cpu, sizeof cpu, &load_end);
     detection d = detect(&o);
     printf("\ncheating worker under sampled:%g (it cheats on every job):\n", o.sample_p);
     printf("  caught within %d jobs: 1 - (1 - %g)^%d = %.4f analytic, %.4f simulated "
@@ -660,7 +673,7 @@ int vt_bench_verify(int argc, char **argv)
            "scheduler accepts delivery=optimistic but releases results after verification);\n"
            "`verity-bench load --verify none` vs `--verify full:1` bounds it (docs/benchmarks.md)\n");
     if (jf) {
-        write_json(&o, jf, rs, n, &d);
+        write_json(&o, jf, rs, n, &d, cpu, load_start, load_end);
         if (fclose(jf) != 0) {
             fprintf(stderr, "%s: writing %s failed\n", prog, o.json);
             failed = 1;
