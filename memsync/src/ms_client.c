@@ -146,6 +146,20 @@ static int simple(vt_memsync *c, const vt_mem_cred *cred, ms_req *rq, ms_rep *re
     return rv;
 }
 
+/* A request whose answer matters only for its head. */
+static int simple_head(vt_memsync *c, const vt_mem_cred *cred, ms_req *rq, vt_mem_head *head,
+                       vt_errinfo *ei)
+{
+    ms_rep rep;
+    int rv = simple(c, cred, rq, &rep, ei);
+    if (rv == 0) {
+        if (head)
+            *head = rep.head;
+        ms_rep_clear(&rep);
+    }
+    return rv;
+}
+
 int vt_memsync_add(vt_memsync *c, const vt_mem_cred *cred, const vt_mem_item *item, uint64_t *id,
                    vt_mem_head *head, vt_errinfo *ei)
 {
@@ -187,29 +201,15 @@ int vt_memsync_update(vt_memsync *c, const vt_mem_cred *cred, const vt_mem_item 
                       vt_mem_head *head, vt_errinfo *ei)
 {
     ms_req rq = {.op = MS_REQ_UPDATE, .id = item->id};
-    ms_rep rep;
     borrow_item(&rq, item);
-    int rv = simple(c, cred, &rq, &rep, ei);
-    if (rv == 0) {
-        if (head)
-            *head = rep.head;
-        ms_rep_clear(&rep);
-    }
-    return rv;
+    return simple_head(c, cred, &rq, head, ei);
 }
 
 int vt_memsync_delete(vt_memsync *c, const vt_mem_cred *cred, uint64_t id, vt_mem_head *head,
                       vt_errinfo *ei)
 {
     ms_req rq = {.op = MS_REQ_DELETE, .id = id};
-    ms_rep rep;
-    int rv = simple(c, cred, &rq, &rep, ei);
-    if (rv == 0) {
-        if (head)
-            *head = rep.head;
-        ms_rep_clear(&rep);
-    }
-    return rv;
+    return simple_head(c, cred, &rq, head, ei);
 }
 
 int vt_memsync_list(vt_memsync *c, const vt_mem_cred *cred, const vt_mem_filter *f,
@@ -249,31 +249,17 @@ int vt_memsync_profile_set(vt_memsync *c, const vt_mem_cred *cred, const char *k
                            const char *value, vt_mem_head *head, vt_errinfo *ei)
 {
     ms_req rq = {.op = MS_REQ_PROFILE_SET};
-    ms_rep rep;
     rq.pkey = (char *)key;
     rq.pvalue = (char *)value;
-    int rv = simple(c, cred, &rq, &rep, ei);
-    if (rv == 0) {
-        if (head)
-            *head = rep.head;
-        ms_rep_clear(&rep);
-    }
-    return rv;
+    return simple_head(c, cred, &rq, head, ei);
 }
 
 int vt_memsync_profile_del(vt_memsync *c, const vt_mem_cred *cred, const char *key,
                            vt_mem_head *head, vt_errinfo *ei)
 {
     ms_req rq = {.op = MS_REQ_PROFILE_DEL};
-    ms_rep rep;
     rq.pkey = (char *)key;
-    int rv = simple(c, cred, &rq, &rep, ei);
-    if (rv == 0) {
-        if (head)
-            *head = rep.head;
-        ms_rep_clear(&rep);
-    }
-    return rv;
+    return simple_head(c, cred, &rq, head, ei);
 }
 
 int vt_memsync_profile_get(vt_memsync *c, const vt_mem_cred *cred, vt_mem_profile *out,
