@@ -462,8 +462,44 @@ static void tick_waits(sched *s, uint64_t now)
     }
 }
 
+static bool any_eligible(sched *s, const sc_job *j, int lane)
+{
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
+        const sc_node *n = &s->nodes[i];
+        if (n->used && n->alive && n->role == lane && sc_node_serves(n, j->model) &&
+            eligible(j, n, lane))
+            return true;
+    }
+    return false;
+}
+
+static void fail_nomodel(sched *s, uint32_t slot, int lane, bool none_live)
+{
+    sc_job *j = sc_job_at(s, slot);
+    char hex[65], msg[256];
+    vt_hex_encode(s->models[j->model].sha256, 32, hex);
+    const char *role = lane == SC_LANE_COMPUTE ? "worker" : "verifier";
+    if (none_live)
+        snprintf(msg, sizeof msg, "no live %s serves model %.16s... (waited %lld ms)", role, hex,
+                 (long long)s->cfg.nomodel_wait_ms);
+    else if (lane == SC_LANE_COMPUTE)
+        snprintf(msg, sizeof msg,
+                 "no live worker serves model %.16s... other than those whose results failed "
+                 "verification (waited %lld ms)",
+                 hex, (long long)s->cfg.nomodel_wait_ms);
+    else
+        snprintf(msg, sizeof msg,
+                 "not enough distinct live verifiers for model %.16s... (verify needs %u, none "
+                 "may be the worker; waited %lld ms)",
+                 hex, j->verify_k, (long long)s->cfg.nomodel_wait_ms);
+    sc_core_finish(s, slot, VT_JOB_FAILED, VT_ERR_NOMODEL, msg);
+}
+
 /* Jobs whose model no live node serves wait --nomodel-wait-ms, counted from
- * when they were queued or when the last such node went away. */
+ * when they were queued or when the last such node went away. Jobs that no
+ * live node may take (every worker excluded after failed verifications, or
+ * fewer distinct verifiers than verify=full:K needs) get the same wait; the
+ * oldest few of each lane are checked per pass, so the cost stays bounded. */
 static void tick_nomodel(sched *s, uint64_t now)
 {
     uint64_t wait = (uint64_t)s->cfg.nomodel_wait_ms;
@@ -472,21 +508,27 @@ static void tick_nomodel(sched *s, uint64_t now)
             continue;
         for (int ln = 0; ln < SC_LANES; ln++) {
             sc_lane *l = &s->models[m].lane[ln];
-            while (l->n_live == 0 && l->fifo_head != SC_NONE) {
-                uint32_t sl = l->fifo_head;
+            if (l->n_live == 0) {
+                while (l->fifo_head != SC_NONE) {
+                    sc_job *j = sc_job_at(s, l->fifo_head);
+                    uint64_t since = j->t_enqueue_us / 1000;
+                    if (l->no_node_since_ms > since)
+                        since = l->no_node_since_ms;
+                    if (since + wait > now)
+                        break;
+                    fail_nomodel(s, l->fifo_head, ln, true);
+                }
+                continue;
+            }
+            uint32_t sl = l->fifo_head;
+            for (int k = 0; k < 32 && sl != SC_NONE; k++) {
                 sc_job *j = sc_job_at(s, sl);
-                uint64_t since = j->t_enqueue_us / 1000;
-                if (l->no_node_since_ms > since)
-                    since = l->no_node_since_ms;
-                if (since + wait > now)
+                uint32_t next = j->fifo_next;
+                if (j->t_enqueue_us / 1000 + wait > now)
                     break;
-                char hex[65];
-                vt_hex_encode(s->models[m].sha256, 32, hex);
-                char msg[200];
-                snprintf(msg, sizeof msg, "no live %s serves model %.16s... (waited %lld ms)",
-                         ln == SC_LANE_COMPUTE ? "worker" : "verifier", hex,
-                         (long long)s->cfg.nomodel_wait_ms);
-                sc_core_finish(s, sl, VT_JOB_FAILED, VT_ERR_NOMODEL, msg);
+                if (!any_eligible(s, j, ln))
+                    fail_nomodel(s, sl, ln, false);
+                sl = next;
             }
         }
     }

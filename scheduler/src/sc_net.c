@@ -53,6 +53,7 @@ static void conn_cb(void *arg)
     }
     nng_msg *msg = nng_aio_get_msg(c->aio);
     c->state = SC_CONN_BUSY;
+    c->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
     if (c->sock == SC_SOCK_AGENT)
         sc_agent_handle(c, msg);
     else
@@ -204,7 +205,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
         vt_log_debug(s->log, "peer.pipe_open", "sock=%s pipe=%u", sock_names[pa->sock], id);
         return;
     }
-    if (ev != NNG_PIPE_EV_REM_POST)
+    if (ev != NNG_PIPE_EV_REM_POST || atomic_load(&s->closing))
         return;
     vt_counter_inc(s->m.pipes_dropped);
     uint64_t suppressed = 0;
@@ -213,8 +214,20 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
                     "sock=%s pipe=%u cause=peer-closed-or-dropped(oversized message > "
                     "recv-max, bad handshake, or disconnect) suppressed=%llu",
                     sock_names[pa->sock], id, (unsigned long long)suppressed);
-    if (pa->sock == SC_SOCK_AGENT)
+    if (pa->sock == SC_SOCK_AGENT) {
+        /* A result long poll of an agent that went away would hold its
+         * context until the wait ends: give it back now. */
+        sc_lock(s);
+        for (int i = 0; i < s->n_conns[SC_SOCK_AGENT]; i++) {
+            sc_conn *c = &s->conns[SC_SOCK_AGENT][i];
+            if (c->parked && c->pipe == id) {
+                sc_conn_unpark(s, c);
+                sc_conn_reply_error(c, VT_ERR_CLOSED, "connection closed", 0);
+            }
+        }
+        sc_unlock(s);
         return;
+    }
     int role = pa->sock == SC_SOCK_WORKER ? SC_LANE_COMPUTE : SC_LANE_VERIFY;
     sc_lock(s);
     for (uint32_t i = 0; i < s->n_nodes; i++) {
@@ -279,6 +292,7 @@ void sc_net_stop(sched *s)
 {
     /* Stop every aio first (NNG #1589: never free one whose callback may
      * still run), then close the sockets. */
+    atomic_store(&s->closing, true);
     for (int k = 0; k < SC_SOCKS; k++)
         for (int i = 0; i < s->n_conns[k]; i++)
             nng_aio_stop(s->conns[k][i].aio);

@@ -182,7 +182,8 @@ struct sc_conn {
     nng_ctx ctx;
     nng_aio *aio;
     int state;
-    uint32_t gen;              /* bumped per request: timer heap entries check it */
+    uint32_t gen;              /* bumped per park: timer heap entries check it */
+    uint32_t pipe;             /* pipe of the request being handled */
     /* parked long poll (fetch/vfetch) or result wait */
     bool parked;
     uint64_t park_until_ms;
@@ -310,6 +311,7 @@ typedef struct sched {
     pthread_t ticker;
     atomic_bool ticker_stop;
     atomic_bool draining;      /* SIGTERM: submits answer closed */
+    atomic_bool closing;       /* sockets being closed: pipe events are ignored */
 
     /* ---- everything below is guarded by mu ---- */
     pthread_mutex_t mu;
