@@ -51,5 +51,7 @@ int vt_cmd_result(const char *prog, int argc, char **argv);
 int vt_cmd_cancel(const char *prog, int argc, char **argv);
 int vt_cmd_receipt(const char *prog, int argc, char **argv);
 int vt_cmd_log(const char *prog, int argc, char **argv);
+int vt_cmd_workers(const char *prog, int argc, char **argv);
+int vt_cmd_release(const char *prog, int argc, char **argv);
 
 #endif

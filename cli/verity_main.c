@@ -12,6 +12,8 @@ static const vt_cli_cmd commands[] = {
     {"pubkey", vt_cmd_pubkey, "print the public key of a key file"},
     {"agent", vt_cmd_agent, "add, list or revoke agents (API keys)"},
     {"node", vt_cmd_node, "add, list or revoke workers and verifiers"},
+    {"workers", vt_cmd_workers, "list nodes with reputation counters and quarantine status"},
+    {"release", vt_cmd_release, "lift a node's quarantine"},
     {NULL, NULL, NULL}};
 
 int main(int argc, char **argv)
