@@ -235,6 +235,40 @@ static void test_leases(sh_env *e, vt_client *a)
     sh_node_close(&v);
 }
 
+/* verify=full:2 with a single verifier: after it passes, nobody may give
+ * the second verdict, and the job fails clearly instead of waiting forever. */
+static void test_too_few_verifiers(sh_env *e, vt_client *a)
+{
+    sh_node w, v;
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
+    VT_REQUIRE_OK(sh_node_open(&v, e->verifier_url, &e->verifier_kp, true, e->model));
+    int32_t toks[2];
+    vt_job_spec s;
+    sh_spec(&s, toks, 2);
+    s.verify = "full:2";
+    char id[VT_JOB_ID_MAX + 1];
+    VT_REQUIRE_OK(submit(a, &s, id, NULL));
+    vt_msg f, t;
+    VT_REQUIRE_OK(sh_fetch(&w, 1, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "leased");
+    VT_CHECK_OK(sh_results(&w, f.u.fetch_ok.jobs, 1, NULL));
+    vt_msg_free(&f);
+    VT_REQUIRE_OK(sh_fetch(&v, 1, 2000, &t));
+    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "first verification");
+    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, true, NULL));
+    vt_msg_free(&t);
+    VT_REQUIRE_OK(sh_fetch(&v, 1, 300, &t));
+    VT_CHECK_EQ_INT(t.u.vfetch_ok.n_tasks, 0); /* never the same verifier twice */
+    vt_msg_free(&t);
+    int32_t err = 0;
+    char msg[256];
+    VT_CHECK_EQ_INT(wait_state(a, id, &err, msg, sizeof msg), VT_JOB_FAILED);
+    VT_CHECK_EQ_INT(err, VT_ERR_NOMODEL);
+    VT_CHECK(strstr(msg, "distinct live verifiers") != NULL, "clear message: '%s'", msg);
+    sh_node_close(&w);
+    sh_node_close(&v);
+}
+
 int main(void)
 {
     static const char *const args[] = {"--lease-ms", "400", "--nomodel-wait-ms", "400",
@@ -246,6 +280,7 @@ int main(void)
     test_priority(&e, a);
     test_deadline_and_nomodel(&e, a);
     test_leases(&e, a);
+    test_too_few_verifiers(&e, a);
     vt_client_close(a);
     sh_teardown(&e);
     return vt_test_done();
