@@ -20,4 +20,11 @@ bool arb_parse_pubhex(const char *s, size_t len, uint8_t pk[VT_PUBKEY_BYTES]);
  * other bytes '?'), cut to VT_ARB_REASON_MAX; NULL or "" -> "unspecified". */
 void arb_clean_reason(const char *reason, char out[VT_ARB_REASON_MAX + 1]);
 
+/* Run a command whose reply is an array of at most max elements. On 0,
+ * *rep is the reply (freeReplyObject it), *m its length and *arr a zeroed
+ * malloc'd array of *m elements of elem bytes (NULL when *m == 0). On error
+ * nothing is left to free. */
+int arb_array_cmd(vt_redis *r, int argc, const char **argv, size_t max, size_t elem,
+                  redisReply **rep, void **arr, size_t *m, vt_errinfo *ei);
+
 #endif

@@ -137,15 +137,14 @@ int vt_arb_store_load_quarantined(vt_redis *r, vt_arb_qinfo **out, size_t *n, vt
 {
     *out = NULL;
     *n = 0;
+    const char *argv[] = {"SMEMBERS", ARB_QSET};
     redisReply *members;
-    int rv = vt_redis_command(r, &members, ei, "SMEMBERS %s", ARB_QSET);
+    size_t m = 0;
+    void *arr;
+    int rv = arb_array_cmd(r, 2, argv, ARB_QSET_MAX, sizeof(vt_arb_qinfo), &members, &arr, &m, ei);
     if (rv)
         return rv;
-    size_t m = 0;
-    rv = vt_redis_reply_array(members, ARB_QSET_MAX, &m, ei);
-    vt_arb_qinfo *q = NULL;
-    if (rv == 0 && m > 0 && !(q = calloc(m, sizeof *q)))
-        rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    vt_arb_qinfo *q = arr;
     /* Valid members only; their info hashes in one round trip. */
     size_t k = 0;
     for (size_t i = 0; rv == 0 && i < m; i++) {
@@ -239,15 +238,16 @@ int vt_arb_store_history(vt_redis *r, uint32_t max, vt_arb_history **out, size_t
         return 0;
     if (max > VT_ARB_HISTORY_MAX)
         max = VT_ARB_HISTORY_MAX;
+    char stop[16];
+    snprintf(stop, sizeof stop, "%u", max - 1);
+    const char *argv[] = {"LRANGE", ARB_QHISTORY, "0", stop};
     redisReply *rep;
-    int rv = vt_redis_command(r, &rep, ei, "LRANGE %s 0 %u", ARB_QHISTORY, max - 1);
+    size_t m = 0;
+    void *arr;
+    int rv = arb_array_cmd(r, 4, argv, max, sizeof(vt_arb_history), &rep, &arr, &m, ei);
     if (rv)
         return rv;
-    size_t m = 0;
-    rv = vt_redis_reply_array(rep, max, &m, ei);
-    vt_arb_history *h = NULL;
-    if (rv == 0 && m > 0 && !(h = calloc(m, sizeof *h)))
-        rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    vt_arb_history *h = arr;
     size_t k = 0;
     for (size_t i = 0; rv == 0 && i < m; i++) {
         const redisReply *e = rep->element[i];

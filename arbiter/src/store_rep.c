@@ -49,6 +49,25 @@ void arb_clean_reason(const char *reason, char out[VT_ARB_REASON_MAX + 1])
         snprintf(out, VT_ARB_REASON_MAX + 1, "unspecified");
 }
 
+int arb_array_cmd(vt_redis *r, int argc, const char **argv, size_t max, size_t elem,
+                  redisReply **rep, void **arr, size_t *m, vt_errinfo *ei)
+{
+    *arr = NULL;
+    *m = 0;
+    int rv = vt_redis_commandv(r, rep, ei, argc, argv, NULL);
+    if (rv)
+        return rv;
+    rv = vt_redis_reply_array(*rep, max, m, ei);
+    if (rv == 0 && *m > 0 && !(*arr = calloc(*m, elem)))
+        rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    if (rv) {
+        freeReplyObject(*rep);
+        *rep = NULL;
+        *m = 0;
+    }
+    return rv;
+}
+
 int vt_arb_store_flush(vt_redis *r, size_t n, vt_errinfo *ei)
 {
     if (n == 0)
@@ -173,19 +192,17 @@ int vt_arb_store_recent(vt_redis *r, const uint8_t pk[VT_PUBKEY_BYTES], uint32_t
         return 0;
     if (max > VT_ARB_RECENT_MAX)
         max = VT_ARB_RECENT_MAX;
-    char key[ARB_KEY_MAX];
+    char key[ARB_KEY_MAX], stop[16];
     arb_key("recent", pk, key);
+    snprintf(stop, sizeof stop, "%u", max - 1);
+    const char *argv[] = {"LRANGE", key, "0", stop};
     redisReply *rep;
-    int rv = vt_redis_command(r, &rep, ei, "LRANGE %s 0 %u", key, max - 1);
+    size_t m = 0;
+    void *arr;
+    int rv = arb_array_cmd(r, 4, argv, max, sizeof **ids, &rep, &arr, &m, ei);
     if (rv)
         return rv;
-    size_t m = 0;
-    rv = vt_redis_reply_array(rep, max, &m, ei);
-    if (rv == 0 && m > 0) {
-        *ids = calloc(m, sizeof **ids);
-        if (!*ids)
-            rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-    }
+    *ids = arr;
     for (size_t i = 0; rv == 0 && i < m; i++) {
         const char *s;
         size_t len;
