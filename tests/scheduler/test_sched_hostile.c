@@ -199,11 +199,39 @@ static void hostile(const sh_env *e, const char *url, int sock)
     vt_buf_free(&w);
 }
 
+/* Bad configuration is refused on one line with exit status 2. */
+static void bad_flags(const sh_env *e)
+{
+    char bin[512];
+    vt_ts_bin("verity-scheduler", bin, sizeof bin);
+    const char *cases[][8] = {
+        {"--queue-max", "abc", "--key", e->key_path, "--auth-secret", e->secret_path, NULL},
+        {"--model-alias", "tiny=xyz", "--key", e->key_path, "--auth-secret", e->secret_path, NULL},
+        {"--lease-ms", "-5", "--key", e->key_path, "--auth-secret", e->secret_path, NULL},
+        {"--key", e->secret_path, "--auth-secret", e->secret_path, NULL}, /* not a key file */
+        {"--redis", "http://x", "--key", e->key_path, "--auth-secret", e->secret_path, NULL},
+        {"--auth-secret", e->secret_path, NULL},                         /* --key missing */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vt_proc *p = vt_proc_spawn("badflags", bin, cases[i], NULL);
+        int code = -1;
+        VT_CHECK(p && vt_proc_wait(p, 10000, &code) == 0 && code == 2, "case %zu: exit %d", i, code);
+        vt_proc_free(p);
+    }
+    const char *env[] = {"VERITY_QUEUE_MAX=lots", NULL};
+    const char *args[] = {"--key", e->key_path, "--auth-secret", e->secret_path, NULL};
+    vt_proc *p = vt_proc_spawn("badflags", bin, args, env);
+    int code = -1;
+    VT_CHECK(p && vt_proc_wait(p, 10000, &code) == 0 && code == 2, "bad env: exit %d", code);
+    vt_proc_free(p);
+}
+
 int main(void)
 {
     static const char *const args[] = {"--recv-max", "65536", NULL};
     sh_env e;
     sh_setup(&e, args);
+    bad_flags(&e);
     hostile(&e, e.agent_url, 0);
     hostile(&e, e.worker_url, 1);
     hostile(&e, e.verifier_url, 2);
