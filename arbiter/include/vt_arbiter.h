@@ -367,6 +367,18 @@ int vt_arb_store_queue_decision(vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_B
                                 const vt_arb_decision *d, int64_t now_ms, size_t *n_queued,
                                 vt_errinfo *ei);
 
+/* A worker result was accepted: jobs + 1 and job_id into the worker's
+ * recent-jobs window (3 commands). */
+int vt_arb_store_queue_result(vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_BYTES],
+                              const char *job_id, uint32_t window, size_t *n_queued,
+                              vt_errinfo *ei);
+/* An audit verdict was judged: audits_passed or audits_failed + 1 and, for
+ * VT_ARB_VERIFIER_LIES, the verifier's quarantine (reason names job_id and
+ * what it got wrong). */
+int vt_arb_store_queue_audit(vt_redis *r, const uint8_t verifier_pk[VT_PUBKEY_BYTES],
+                             const char *job_id, bool expected_pass, vt_arb_audit_result res,
+                             int64_t now_ms, size_t *n_queued, vt_errinfo *ei);
+
 /* ============================================= in-memory quarantine set
  * The scheduler's copy (loaded at start, updated on its own decisions,
  * reloaded when the epoch moves). Sorted array; lookups O(log n). */

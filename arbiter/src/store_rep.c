@@ -265,3 +265,33 @@ int vt_arb_store_queue_decision(vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_B
     }
     return rv;
 }
+
+int vt_arb_store_queue_result(vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_BYTES],
+                              const char *job_id, uint32_t window, size_t *n_queued,
+                              vt_errinfo *ei)
+{
+    /* Validate before queueing anything, so a bad id queues nothing. */
+    size_t before = *n_queued;
+    int rv = vt_arb_store_queue_recent(r, worker_pk, job_id, window, n_queued, ei);
+    if (rv || *n_queued == before)
+        return rv;
+    vt_arb_rep d = {{0}};
+    d.c[VT_ARB_C_JOBS] = 1;
+    return vt_arb_store_queue_rep(r, worker_pk, &d, n_queued, ei);
+}
+
+int vt_arb_store_queue_audit(vt_redis *r, const uint8_t verifier_pk[VT_PUBKEY_BYTES],
+                             const char *job_id, bool expected_pass, vt_arb_audit_result res,
+                             int64_t now_ms, size_t *n_queued, vt_errinfo *ei)
+{
+    vt_arb_rep d = {{0}};
+    bool lies = res == VT_ARB_VERIFIER_LIES;
+    d.c[lies ? VT_ARB_C_AUDITS_FAILED : VT_ARB_C_AUDITS_PASSED] = 1;
+    int rv = vt_arb_store_queue_rep(r, verifier_pk, &d, n_queued, ei);
+    if (rv || !lies)
+        return rv;
+    char reason[VT_ARB_REASON_MAX + 1];
+    snprintf(reason, sizeof reason, "audit on job %.64s: %s", job_id ? job_id : "?",
+             expected_pass ? "failed an honest result" : "passed a corrupted result");
+    return vt_arb_store_queue_quarantine(r, verifier_pk, reason, now_ms, n_queued, ei);
+}

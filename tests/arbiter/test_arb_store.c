@@ -235,6 +235,40 @@ static void test_decision(vt_redis *r)
     VT_CHECK_EQ_INT(n, 0);
 }
 
+/* Result accepted, audits judged: the per-event helpers. */
+static void test_events(vt_redis *r)
+{
+    uint8_t w[VT_PUBKEY_BYTES], v[VT_PUBKEY_BYTES];
+    pk_of(w, 0x60);
+    pk_of(v, 0x61);
+    size_t n = 0;
+    VT_CHECK_OK(vt_arb_store_queue_result(r, w, "job-a", 5, &n, NULL));
+    VT_CHECK_OK(vt_arb_store_queue_result(r, w, "job-b", 5, &n, NULL));
+    VT_CHECK_ERR(vt_arb_store_queue_result(r, w, "bad id", 5, &n, NULL), VT_ERR_INVAL);
+    VT_CHECK_OK(vt_arb_store_queue_audit(r, v, "job-a", true, VT_ARB_AUDIT_OK, 1, &n, NULL));
+    VT_CHECK_OK(vt_arb_store_queue_audit(r, v, "job-b", false, VT_ARB_VERIFIER_LIES, 2, &n, NULL));
+    VT_CHECK_OK(vt_arb_store_flush(r, n, NULL));
+    vt_arb_rep wr, vr;
+    VT_REQUIRE_OK(vt_arb_store_get_reps(r, (const uint8_t(*)[VT_PUBKEY_BYTES])w, 1, &wr, NULL));
+    VT_REQUIRE_OK(vt_arb_store_get_reps(r, (const uint8_t(*)[VT_PUBKEY_BYTES])v, 1, &vr, NULL));
+    VT_CHECK_EQ_INT(wr.c[VT_ARB_C_JOBS], 2);
+    VT_CHECK(vr.c[VT_ARB_C_AUDITS_PASSED] == 1 && vr.c[VT_ARB_C_AUDITS_FAILED] == 1 &&
+                 vr.c[VT_ARB_C_QUARANTINES] == 1,
+             "audit counters");
+    char(*ids)[VT_JOB_ID_MAX + 1] = NULL;
+    VT_REQUIRE_OK(vt_arb_store_recent(r, w, 10, &ids, &n, NULL));
+    VT_CHECK(n == 2 && strcmp(ids[0], "job-b") == 0, "recent after results");
+    free(ids);
+    vt_arb_qinfo *qi;
+    VT_REQUIRE_OK(vt_arb_store_load_quarantined(r, &qi, &n, NULL));
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        found |= memcmp(qi[i].pk, v, VT_PUBKEY_BYTES) == 0 &&
+                 strstr(qi[i].reason, "passed a corrupted result") != NULL;
+    VT_CHECK(found, "lying verifier quarantined with the reason");
+    free(qi);
+}
+
 static void test_render(void)
 {
     vt_arb_node_rep nodes[2];
@@ -271,6 +305,7 @@ int main(void)
     test_quarantine(r);
     test_recent(r);
     test_decision(r);
+    test_events(r);
     vt_redis_close(r);
     vt_ts_redis_stop(&rs);
     return vt_test_done();
