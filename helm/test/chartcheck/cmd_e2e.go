@@ -14,6 +14,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"flag"
 	"fmt"
@@ -208,15 +209,11 @@ func cmdE2E(args []string) error {
 	chartDir := fs.String("chart", "", "chart directory")
 	binDir := fs.String("bin-dir", "", "directory with the Verity binaries")
 	verifiers := fs.Int("verifiers", 2, "verifier replicas to render and start")
+	identity := fs.Bool("identity", false, "serve the built-in identity model instead of a synthetic GGUF")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	c, err := loadChart(*chartDir)
-	if err != nil {
-		return err
-	}
-	r, err := render(c, RenderOptions{ReleaseName: "vt", Namespace: "verity",
-		Sets: []string{"worker.identity=true", fmt.Sprintf("verifier.replicaCount=%d", *verifiers)}})
 	if err != nil {
 		return err
 	}
@@ -225,6 +222,24 @@ func cmdE2E(args []string) error {
 		return err
 	}
 	e := &e2e{tmp: tmp, binDir: *binDir, sched: map[string]int{}}
+	sets := []string{fmt.Sprintf("verifier.replicaCount=%d", *verifiers)}
+	if *identity {
+		sets = append(sets, "worker.identity=true")
+	} else {
+		// A small synthetic model on the "PVC", as models.items describes it.
+		sha, err := e.synthModel("/models/e2e.gguf")
+		if err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		sets = append(sets, "models.source=pvc", "models.pvc.existingClaim=e2e-models",
+			"models.items[0].name=e2e", "models.items[0].file=e2e.gguf", "models.items[0].sha256="+sha)
+	}
+	r, err := render(c, RenderOptions{ReleaseName: "vt", Namespace: "verity", Sets: sets})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
 	ok := false
 	defer func() {
 		e.stopAll()
@@ -507,11 +522,35 @@ func (e *e2e) followNotes(notes string, agentPort int) error {
 				return fmt.Errorf("verity agent add printed no API key:\n%s", stdout.String())
 			}
 		}
-		fmt.Printf("ok   NOTES.txt: verity %s ... (%d bytes of output)\n", words[1], stdout.Len())
+		summary := strings.Join(strings.Fields(stderr.String()+" "+stdout.String()), " ")
+		if len(summary) > 160 {
+			summary = summary[:160] + "..."
+		}
+		fmt.Printf("ok   NOTES.txt: verity %s: %s\n", words[1], summary)
 		ran++
 	}
 	if ran < 2 {
 		return fmt.Errorf("NOTES.txt has %d verity commands, want agent add and submit", ran)
 	}
 	return nil
+}
+
+// synthModel writes verity-model's smallest synthetic GGUF at an in-pod
+// path and returns its SHA-256.
+func (e *e2e) synthModel(podPath string) (string, error) {
+	out := e.local(podPath)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", err
+	}
+	tool := filepath.Join(e.binDir, "verity-model")
+	cmd := exec.Command(tool, "synth", "--preset", "tiny", "--type", "q8_0", "--seed", "1", "-o", out)
+	cmd.Env = baseEnv()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s synth: %v\n%s", tool, err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(data)), nil
 }
