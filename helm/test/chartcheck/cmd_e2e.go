@@ -516,6 +516,9 @@ func (e *e2e) followNotes(notes string, agentPort int) error {
 		if err != nil {
 			return fmt.Errorf("NOTES.txt step %q failed: %v\n%s%s", strings.Join(words, " "), err, stdout.String(), stderr.String())
 		}
+		if words[1] == "submit" && !strings.Contains(stderr.String()+stdout.String(), " verified") {
+			return fmt.Errorf("NOTES.txt's first job was not reported verified:\n%s%s", stdout.String(), stderr.String())
+		}
 		if words[1] == "agent" && len(words) > 2 && words[2] == "add" {
 			apiKey = strings.TrimSpace(strings.SplitN(stdout.String(), "\n", 2)[0])
 			if !strings.HasPrefix(apiKey, "vtk_") {
