@@ -223,6 +223,9 @@ static void parse(int argc, char **argv, load_opts *o)
                            "--url '%s': benchmarks only talk to loopback (tcp://127.0.0.1:PORT, "
                            "tcp://[::1]:PORT, tcp://localhost:PORT) or ipc://PATH",
                            o->url);
+    if (o->model && (!*o->model || strlen(o->model) > VT_MODEL_NAME_MAX))
+        vt_cli_usage_error(prog, "--model: a name of 1..%u bytes or a sha256 in hex",
+                           VT_MODEL_NAME_MAX);
     if (o->url && o->n_keys == 0) {
         const char *k = getenv("VERITY_API_KEY");
         if (!k || !*k)

@@ -49,6 +49,7 @@ typedef struct agent {
     uint64_t deadline_us; /* job timeout */
     uint64_t seq;         /* jobs this agent started */
     uint64_t backoff_ms;
+    int sync_fail;        /* the last job failed before anything was sent */
     char job_id[VT_JOB_ID_MAX + 1];
     const char *api_key;
     uint8_t token_salt[8];
@@ -119,6 +120,13 @@ static void agent_next(agent *a)
     if (atomic_load(&r->stopping))
         return;
     if (r->p->mode == LD_CLOSED) {
+        /* A job that failed before it was sent (encoding, no memory) must not
+         * start the next one from inside this call: that recursion would have
+         * no end. The back-off sleep makes the restart asynchronous. */
+        if (a->sync_fail) {
+            a->sync_fail = 0;
+            a->backoff_ms = 100;
+        }
         if (a->backoff_ms) {
             a->phase = PH_BACKOFF;
             uint64_t ms = a->backoff_ms;
@@ -130,7 +138,7 @@ static void agent_next(agent *a)
         return;
     }
     pthread_mutex_lock(&r->mu);
-    if (r->bl_len > 0) {
+    if (!a->sync_fail && r->bl_len > 0) {
         uint64_t t0 = r->backlog[r->bl_head];
         r->bl_head = (r->bl_head + 1) % BACKLOG_CAP;
         r->bl_len--;
@@ -138,6 +146,7 @@ static void agent_next(agent *a)
         start_job(a, t0);
         return;
     }
+    a->sync_fail = 0; /* open loop: wait on the free list for the next arrival */
     a->next_free = r->free_list;
     r->free_list = a;
     pthread_mutex_unlock(&r->mu);
@@ -166,6 +175,13 @@ static void fail(agent *a, int at, int code)
     job_end(a, 0);
 }
 
+/* A failure before anything was sent (see agent_next). */
+static void fail_now(agent *a, int at, int code)
+{
+    a->sync_fail = 1;
+    fail(a, at, code);
+}
+
 /* ------------------------------------------------------------- requests */
 
 /* Send a->buf on the agent's context; the callback continues in `phase`. */
@@ -176,7 +192,7 @@ static void send_buf(agent *a, int phase, uint64_t timeout_ms, int at)
     if (!e && (e = nng_msg_append(m, a->buf.data, a->buf.len)) != 0)
         nng_msg_free(m);
     if (e) {
-        fail(a, at, nng_to_vt(e));
+        fail_now(a, at, nng_to_vt(e));
         return;
     }
     a->phase = phase;
@@ -206,7 +222,7 @@ static void send_result_req(agent *a)
     vt_buf_reset(&a->buf);
     int rv = vt_msg_encode(&m, &a->buf, NULL);
     if (rv) {
-        fail(a, LD_AT_RESULT, rv);
+        fail_now(a, LD_AT_RESULT, rv);
         return;
     }
     send_buf(a, PH_RESULT_SEND, m.u.result.wait_ms + 10000u, LD_AT_RESULT);
@@ -244,7 +260,7 @@ static void start_job(agent *a, uint64_t t0_us)
     vt_buf_reset(&a->buf);
     int rv = vt_msg_encode(&m, &a->buf, NULL);
     if (rv) {
-        fail(a, LD_AT_SUBMIT, rv);
+        fail_now(a, LD_AT_SUBMIT, rv);
         return;
     }
     send_buf(a, PH_SUBMIT_SEND, 10000, LD_AT_SUBMIT);
