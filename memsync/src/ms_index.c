@@ -337,7 +337,7 @@ int ms_index_search(const ms_index *ix, const vt_mem_query *q, vt_mem_hits *out)
         }
         for (size_t i = 0; i < nb; i++)
             lb[i].score = bm[lb[i].doc];
-        ms_rank_sort(lb, nb);
+        nb = ms_rank_top(lb, nb, MS_RRF_WINDOW(q->k));
         for (size_t i = 0; i < nb; i++)
             rank_b[lb[i].doc] = (uint32_t)i + 1;
     }
@@ -351,7 +351,7 @@ int ms_index_search(const ms_index *ix, const vt_mem_query *q, vt_mem_hits *out)
             cs[d] = (double)(ms_dot(doc->item.embedding, q->vector, q->dim) * doc->inv_norm * qinv);
             lc[nc++] = (ms_scored){d, doc->item.id, cs[d]};
         }
-        ms_rank_sort(lc, nc);
+        nc = ms_rank_top(lc, nc, MS_RRF_WINDOW(q->k));
         for (size_t i = 0; i < nc; i++)
             rank_c[lc[i].doc] = (uint32_t)i + 1;
     }
