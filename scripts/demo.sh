@@ -7,8 +7,8 @@
 #   scripts/demo.sh                  # synthesizes a small model (15m, q8_0)
 #   scripts/demo.sh --model PATH     # or: scripts/demo.sh PATH  (a llama GGUF)
 #
-# Environment: BUILD_DIR (default build), BUILD_TYPE (RelWithDebInfo), KEEP=1
-# keeps the work dir (logs).
+# Environment: BUILD_DIR (default build), BUILD_TYPE (RelWithDebInfo), CMAKE_ARGS
+# (extra configure flags, e.g. -DVT_CUDA=OFF), KEEP=1 keeps the work dir (logs).
 # Needs only bash and coreutils besides the build (no python, no curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,7 +150,8 @@ scripts/install-deps.sh
 info "ok"
 
 step "building ($BUILD_DIR, $BUILD_TYPE, -j$JOBS)"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >"$ROOT/.demo-configure.log" 2>&1 ||
+# shellcheck disable=SC2086 # CMAKE_ARGS is a list of flags
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-} >"$ROOT/.demo-configure.log" 2>&1 ||
   { cat "$ROOT/.demo-configure.log"; exit 1; }
 rm -f "$ROOT/.demo-configure.log"
 # Only what the demo runs: the daemons and the tools (the tests build with scripts/test.sh).
