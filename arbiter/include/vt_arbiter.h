@@ -1,6 +1,6 @@
 /* vt_arbiter.h - verification policy, disputes, audits, quarantine and
- * reputation (library vt_arbiter). docs/verification.md, "Policy,
- * disputes and quarantine", explains the rules; this header is the API.
+ * reputation (library vt_arbiter). arbiter/README.md explains
+ * the rules and the scheduler hooks; this header is the API.
  *
  * The scheduler owns every decision's CONSEQUENCES (leases, requeues,
  * delivery); this library owns the DECISIONS, so that they are small pure
@@ -132,7 +132,7 @@ int vt_arb_pick_verifiers(const vt_arb_candidate *cand, size_t n,
                           vt_arb_rng *rng, uint32_t *out_idx, uint32_t *n_out);
 
 /* ================================================================= dispute
- * THE RULE (docs/verification.md has the worked table):
+ * THE RULE (arbiter/README.md has a worked table):
  *  - No failing verdict: K passes => VERIFIED; fewer => PENDING (need the
  *    rest).
  *  - Any failing verdict starts a dispute, decided by majority over a panel

@@ -1,5 +1,5 @@
 /* dispute.c - per-job verdict tally and the decision rule (vt_arbiter.h,
- * "dispute"; the rule is stated there and in docs/verification.md). */
+ * "dispute"; the rule is stated there and in arbiter/README.md). */
 #include <string.h>
 
 #include "vt_arbiter.h"
