@@ -546,6 +546,9 @@ func (e *e2e) synthModel(podPath string) (string, error) {
 		return "", err
 	}
 	tool := filepath.Join(e.binDir, "verity-model")
+	if _, err := os.Stat(tool); err != nil {
+		return "", fmt.Errorf("verity-model not built in %s (the e2e test synthesizes its model with it)", e.binDir)
+	}
 	cmd := exec.Command(tool, "synth", "--preset", "tiny", "--type", "q8_0", "--seed", "1", "-o", out)
 	cmd.Env = baseEnv()
 	if b, err := cmd.CombinedOutput(); err != nil {
