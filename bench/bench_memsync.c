@@ -41,6 +41,7 @@ static const char *prog = "verity-bench memsync";
 typedef struct mopts {
     uint64_t items, dim, searches, adds, agents, clients, seconds, workers;
     const char *json, *redis_server;
+    int unix_redis; /* talk to Redis over a unix socket instead of TCP */
 } mopts;
 
 /* ---- processes --------------------------------------------------------- */
@@ -254,7 +255,7 @@ int vt_bench_memsync(int argc, char **argv)
         if (!strcmp(argv[i], "--help")) {
             printf("usage: %s [--items N] [--dim N] [--searches N] [--adds N] [--agents N]\n"
                    "       [--clients N] [--workers N] [--seconds S] [--json FILE|-]\n"
-                   "       [--redis-server PATH]\n"
+                   "       [--redis-server PATH] [--redis-via tcp|unix]\n"
                    "Defaults: 10000 items of 384 floats, 1000 searches, 20000 adds over 100\n"
                    "agents from 8 client threads, memsync with 8 workers, 60 s per phase.\n",
                    prog);
@@ -280,6 +281,8 @@ int vt_bench_memsync(int argc, char **argv)
             o.json = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--redis-server", &v))
             o.redis_server = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--redis-via", &v))
+            o.unix_redis = vt_cli_choice(prog, "--redis-via", v, (const char *const[]){"tcp", "unix", NULL});
         else
             vt_cli_usage_error(prog, "unknown option '%s'", argv[i]);
     }
@@ -311,15 +314,20 @@ int vt_bench_memsync(int argc, char **argv)
         return 1;
     }
     int rport = free_port(), hport = free_port();
-    char rports[16], url[64], listen[PATH_MAX + 16], http[32], workers[16];
+    char rports[16], url[PATH_MAX + 16], listen[PATH_MAX + 16], http[32], workers[16];
     snprintf(rports, sizeof rports, "%d", rport);
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", rport);
+    char rsock[PATH_MAX];
+    snprintf(rsock, sizeof rsock, "%s/redis.sock", dir);
+    if (o.unix_redis)
+        snprintf(url, sizeof url, "unix://%s", rsock);
+    else
+        snprintf(url, sizeof url, "redis://127.0.0.1:%d", rport);
     snprintf(listen, sizeof listen, "ipc://%s/memsync.ipc", dir);
     snprintf(http, sizeof http, "127.0.0.1:%d", hport);
     snprintf(workers, sizeof workers, "%llu", (unsigned long long)o.workers);
     char *rargv[] = {(char *)o.redis_server, "--port", rports, "--bind", "127.0.0.1",
                      "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-                     "--dir", dir, "--daemonize", "no", NULL};
+                     "--dir", dir, "--daemonize", "no", "--unixsocket", rsock, NULL};
     pid_t rpid = spawn(o.redis_server, rargv, log1);
     vt_redis *r = NULL;
     int rv = -1;
@@ -429,8 +437,8 @@ int vt_bench_memsync(int argc, char **argv)
     double us_c = (proc_cpu_s(getpid()) - cpu0_c) / na * 1e6;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-    printf("verity-bench memsync (loopback; redis AOF everysec; memsync %llu workers)\n",
-           (unsigned long long)o.workers);
+    printf("verity-bench memsync (loopback; redis over %s, AOF everysec; memsync %llu workers)\n",
+           o.unix_redis ? "a unix socket" : "TCP", (unsigned long long)o.workers);
     printf("baseline: redis PING round trip p50 %.1f us (%.0f/s unpipelined), pipelined SET %.0f/s\n",
            b.ping_us_p50, b.ping_per_s, b.set_per_s);
     printf("corpus:   %llu memories x %llu floats loaded in %.2f s (%.0f adds/s, one agent), %llu failed\n",
@@ -466,6 +474,7 @@ int vt_bench_memsync(int argc, char **argv)
             vt_json_int(&j, "clients", (int64_t)o.clients);
             vt_json_int(&j, "workers", (int64_t)o.workers);
             vt_json_str(&j, "redis_appendfsync", "everysec");
+            vt_json_str(&j, "redis_via", o.unix_redis ? "unix" : "tcp");
             vt_json_obj_end(&j);
             vt_json_obj_begin(&j, "baseline");
             vt_json_num(&j, "redis_ping_us_p50", b.ping_us_p50);
