@@ -116,7 +116,8 @@ int vt_cmd_workers(const char *prog, int argc, char **argv)
         {.flag = "json", .type = VT_OPT_BOOL, .def = "false", .help = "JSON output",
          .dest = &json},
         {.flag = "history", .type = VT_OPT_INT, .metavar = "N", .def = "0", .min = 0,
-         .max = VT_ARB_HISTORY_MAX, .help = "also show the last N quarantine/release events",
+         .max = VT_ARB_HISTORY_MAX, .help = "also show the last N quarantine/release events (with --json the output becomes "
+                 "{\"nodes\":[...],\"history\":[...]})",
          .dest = &history},
         VT_OPT_END};
     int ex = vt_cli_parse(prog,
