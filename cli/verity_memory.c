@@ -195,10 +195,17 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
     vt_errinfo ei = {0};
     vt_memsync *c = NULL;
     vt_mem_cred cred = {.agent = o->agent, .key = o->api_key};
-    int rv = vt_memsync_open(&c, o->url, (int)o->timeout_ms, &ei);
-    if (rv)
-        return fail(o->url, rv, &ei);
+    int rv = 0;
     int ex = EX_OK;
+/* Connect only once the arguments are known to be good: a usage error
+ * then touches no socket. */
+#define CONNECT()                                                          \
+    do {                                                                   \
+        if ((rv = vt_memsync_open(&c, o->url, (int)o->timeout_ms, &ei))) { \
+            ex = fail(o->url, rv, &ei);                                    \
+            goto out;                                                      \
+        }                                                                  \
+    } while (0)
     vt_strbuf b = VT_STRBUF_INIT;
     vt_mem_head head;
     float *vec = NULL;
@@ -213,6 +220,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
         if ((ex = build_item(o, pos->items[upd ? 1 : 0], &it, &vec)) != EX_OK)
             goto out;
         it.id = id;
+        CONNECT();
         rv = upd ? vt_memsync_update(c, &cred, &it, &head, &ei)
                  : vt_memsync_add(c, &cred, &it, &id, &head, &ei);
         if (rv) {
@@ -234,6 +242,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
             goto out;
         }
         vt_mem_item it;
+        CONNECT();
         rv = sub[0] == 'g' ? vt_memsync_get(c, &cred, id, &it, &head, &ei)
                            : vt_memsync_delete(c, &cred, id, &head, &ei);
         if (rv) {
@@ -270,6 +279,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
         }
         q.vector = vec;
         vt_mem_hits h;
+        CONNECT();
         if ((rv = vt_memsync_search(c, &cred, &q, &h, &ei)) != 0) {
             ex = fail(sub, rv, &ei);
             goto out;
@@ -304,6 +314,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
         }
         vt_mem_filter f = make_filter(o);
         vt_mem_list l;
+        CONNECT();
         if ((rv = vt_memsync_list(c, &cred, &f, (uint64_t)o->after, (uint32_t)o->limit, &l,
                                   &ei)) != 0) {
             ex = fail(sub, rv, &ei);
@@ -332,6 +343,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
         const char *op = pos->n ? pos->items[0] : "get";
         if (!strcmp(op, "get") && pos->n <= 1) {
             vt_mem_profile p;
+            CONNECT();
             if ((rv = vt_memsync_profile_get(c, &cred, &p, &ei)) != 0) {
                 ex = fail("profile get", rv, &ei);
                 goto out;
@@ -356,6 +368,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
             }
             vt_mem_profile_clear(&p);
         } else if ((!strcmp(op, "set") && pos->n == 3) || (!strcmp(op, "del") && pos->n == 2)) {
+            CONNECT();
             rv = op[0] == 's' ? vt_memsync_profile_set(c, &cred, pos->items[1], pos->items[2],
                                                        &head, &ei)
                               : vt_memsync_profile_del(c, &cred, pos->items[1], &head, &ei);
@@ -376,6 +389,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
         }
     } else if (!strcmp(sub, "verify")) {
         vt_mem_verify vr;
+        CONNECT();
         if ((rv = vt_memsync_verify(c, &cred, &vr, &ei)) != 0) {
             ex = fail(sub, rv, &ei);
             goto out;
@@ -398,6 +412,7 @@ static int run(const char *sub, mem_opts *o, vt_strlist *pos)
         if (!vr.ok)
             ex = EX_FAIL;
     }
+#undef CONNECT
 out:
     vt_strbuf_free(&b);
     free(vec);
