@@ -5,20 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vt_test.h"
+
 #include "vt_receipt.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);                \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-        }                                                                                  \
-    } while (0)
 
 static const int32_t prompt[] = {1, 345, 678, 90};
 static const int32_t output[] = {12, 13, 14, 2};
@@ -57,7 +47,7 @@ static void build(vt_buf *out, const vt_keypair *const *verdict_keys, uint32_t n
     make_result(&res[1], "job-1", model);
     make_result(&res[2], "job-2", model);
     vt_msg_results m = {.results = res, .n_results = 3};
-    CHECK(vt_results_sign(&m, &worker, NULL) == 0, "results sign");
+    VT_CHECK(vt_results_sign(&m, &worker, NULL) == 0, "results sign");
 
     vt_receipt r = {0};
     snprintf(r.job_id, sizeof r.job_id, "job-1");
@@ -90,7 +80,7 @@ static void build(vt_buf *out, const vt_keypair *const *verdict_keys, uint32_t n
             v[j].first_divergence = pass[i] ? VT_POS_NONE : 5;
         }
         vt_msg_verdicts vm = {.verdicts = v, .n_verdicts = 2};
-        CHECK(vt_verdicts_sign(&vm, verdict_keys[i], NULL) == 0, "verdicts sign");
+        VT_CHECK(vt_verdicts_sign(&vm, verdict_keys[i], NULL) == 0, "verdicts sign");
         rv[i].v = v[1];
         memcpy(rv[i].att.node_pk, verdict_keys[i]->pk, 32);
         memcpy(rv[i].att.batch_root, vm.root, 32);
@@ -110,9 +100,9 @@ static void build(vt_buf *out, const vt_keypair *const *verdict_keys, uint32_t n
     vt_buf body;
     vt_buf_init(&body, VT_RECEIPT_MAX_BYTES);
     vt_errinfo ei = {0};
-    CHECK(vt_receipt_body(&r, &body, &ei) == 0, "body: %s", ei.detail);
+    VT_CHECK(vt_receipt_body(&r, &body, &ei) == 0, "body: %s", ei.detail);
     if (direct) {
-        CHECK(vt_receipt_sign(body.data, body.len, log_index, &scheduler, out, &ei) == 0,
+        VT_CHECK(vt_receipt_sign(body.data, body.len, log_index, &scheduler, out, &ei) == 0,
               "sign: %s", ei.detail);
     } else {
         /* The scheduler's way: the receipt hash goes into the log at
@@ -120,19 +110,19 @@ static void build(vt_buf *out, const vt_keypair *const *verdict_keys, uint32_t n
         uint8_t h[32];
         vt_receipt_hash(body.data, body.len, h);
         vt_tlog *t;
-        CHECK(vt_tlog_new(&t) == 0, "tlog");
+        VT_CHECK(vt_tlog_new(&t) == 0, "tlog");
         for (uint64_t i = 0; i < log_index + 4; i++) {
             uint8_t other[32], lh[32];
             memset(other, (int)(i + 1), 32);
             vt_tlog_leaf_hash(i == log_index ? h : other, 32, lh);
-            CHECK(vt_tlog_append(t, lh, NULL, NULL, NULL) == 0, "append");
+            VT_CHECK(vt_tlog_append(t, lh, NULL, NULL, NULL) == 0, "append");
         }
         vt_tree_head th = {.size = log_index + 4, .time_ms = 777};
         vt_tlog_proof incl;
-        CHECK(vt_tlog_root(t, th.size, th.root) == 0 && vt_tree_head_sign(&th, scheduler.sk) == 0 &&
+        VT_CHECK(vt_tlog_root(t, th.size, th.root) == 0 && vt_tree_head_sign(&th, scheduler.sk) == 0 &&
                   vt_tlog_prove_inclusion(t, log_index, th.size, &incl) == 0,
               "head");
-        CHECK(vt_receipt_seal(body.data, body.len, log_index, scheduler.pk, &th, &incl, out,
+        VT_CHECK(vt_receipt_seal(body.data, body.len, log_index, scheduler.pk, &th, &incl, out,
                               &ei) == 0,
               "seal: %s", ei.detail);
         vt_tlog_free(t);
@@ -160,62 +150,62 @@ static void test_honest(void)
     vt_buf_init(&out, VT_RECEIPT_MAX_BYTES);
     build(&out, keys, 2, pass, 3, false);
     vt_receipt_report rep;
-    CHECK(verify_bytes(out.data, out.len, scheduler.pk, &rep) == 0, "honest receipt verifies");
-    CHECK(rep.worker_sig_ok && rep.scheduler_sig_ok && rep.consistent && rep.log_checked &&
+    VT_CHECK(verify_bytes(out.data, out.len, scheduler.pk, &rep) == 0, "honest receipt verifies");
+    VT_CHECK(rep.worker_sig_ok && rep.scheduler_sig_ok && rep.consistent && rep.log_checked &&
               rep.log_ok,
           "report flags");
     vt_buf direct;
     vt_buf_init(&direct, VT_RECEIPT_MAX_BYTES);
     build(&direct, keys, 2, pass, 5, true);
-    CHECK(verify_bytes(direct.data, direct.len, scheduler.pk, &rep) == 0 && rep.scheduler_sig_ok &&
+    VT_CHECK(verify_bytes(direct.data, direct.len, scheduler.pk, &rep) == 0 && rep.scheduler_sig_ok &&
               !rep.log_checked,
           "directly signed receipt verifies");
     vt_buf_free(&direct);
-    CHECK(rep.verdicts_ok == 2 && rep.verdicts_pass == 2, "verdicts %u %u", rep.verdicts_ok,
+    VT_CHECK(rep.verdicts_ok == 2 && rep.verdicts_pass == 2, "verdicts %u %u", rep.verdicts_ok,
           rep.verdicts_pass);
-    CHECK(verify_bytes(out.data, out.len, worker.pk, &rep) == VT_ERR_DENIED,
+    VT_CHECK(verify_bytes(out.data, out.len, worker.pk, &rep) == VT_ERR_DENIED,
           "untrusted scheduler key must not pass");
 
     /* Decoded fields come back exactly. */
     vt_receipt_file f;
-    CHECK(vt_receipt_decode(out.data, out.len, &f, NULL) == 0, "decode");
-    CHECK(strcmp(f.r.job_id, "job-1") == 0 && f.r.n_prompt == 4 && f.r.result.n_tokens == 4 &&
+    VT_CHECK(vt_receipt_decode(out.data, out.len, &f, NULL) == 0, "decode");
+    VT_CHECK(strcmp(f.r.job_id, "job-1") == 0 && f.r.n_prompt == 4 && f.r.result.n_tokens == 4 &&
               f.r.result.tokens[3] == 2 && f.r.sampling.seed == 42 && f.log_index == 3 &&
               f.r.has_memory && f.r.memory_text_len == strlen("- the user likes tea\n"),
           "fields");
     vt_buf js;
     vt_buf_init(&js, VT_RECEIPT_MAX_BYTES);
-    CHECK(vt_receipt_json(&f, &js) == 0, "json");
-    CHECK(strstr((char *)js.data, "\"job_id\":\"job-1\"") != NULL, "json job id");
-    CHECK(strstr((char *)js.data, "\"output_tokens\":[12,13,14,2]") != NULL, "json tokens");
-    CHECK(strchr((char *)js.data, ' ') == NULL || strstr((char *)js.data, "likes tea"),
+    VT_CHECK(vt_receipt_json(&f, &js) == 0, "json");
+    VT_CHECK(strstr((char *)js.data, "\"job_id\":\"job-1\"") != NULL, "json job id");
+    VT_CHECK(strstr((char *)js.data, "\"output_tokens\":[12,13,14,2]") != NULL, "json tokens");
+    VT_CHECK(strchr((char *)js.data, ' ') == NULL || strstr((char *)js.data, "likes tea"),
           "no whitespace outside strings");
 
     /* Attach a log proof: the receipt hash at index 3 of a 9-leaf log. */
     vt_tlog *t;
-    CHECK(vt_tlog_new(&t) == 0, "tlog");
+    VT_CHECK(vt_tlog_new(&t) == 0, "tlog");
     for (uint64_t i = 0; i < 9; i++) {
         uint8_t lh[32], other[32];
         memset(other, (int)i, 32);
         vt_tlog_leaf_hash(i == 3 ? f.hash : other, 32, lh);
-        CHECK(vt_tlog_append(t, lh, NULL, NULL, NULL) == 0, "append");
+        VT_CHECK(vt_tlog_append(t, lh, NULL, NULL, NULL) == 0, "append");
     }
     vt_tree_head th = {.size = 9, .time_ms = 5000};
-    CHECK(vt_tlog_root(t, 9, th.root) == 0, "root");
-    CHECK(vt_tree_head_sign(&th, scheduler.sk) == 0, "sign head");
+    VT_CHECK(vt_tlog_root(t, 9, th.root) == 0, "root");
+    VT_CHECK(vt_tree_head_sign(&th, scheduler.sk) == 0, "sign head");
     vt_tlog_proof incl;
-    CHECK(vt_tlog_prove_inclusion(t, 3, 9, &incl) == 0, "prove");
+    VT_CHECK(vt_tlog_prove_inclusion(t, 3, 9, &incl) == 0, "prove");
     vt_buf with;
     vt_buf_init(&with, VT_RECEIPT_MAX_BYTES);
-    CHECK(vt_receipt_attach_proof(&f, &th, &incl, &with, NULL) == 0, "attach");
-    CHECK(verify_bytes(with.data, with.len, scheduler.pk, &rep) == 0 && rep.log_checked &&
+    VT_CHECK(vt_receipt_attach_proof(&f, &th, &incl, &with, NULL) == 0, "attach");
+    VT_CHECK(verify_bytes(with.data, with.len, scheduler.pk, &rep) == 0 && rep.log_checked &&
               rep.log_ok,
           "log inclusion verifies");
     incl.hash[1][0] ^= 1;
     vt_buf bad;
     vt_buf_init(&bad, VT_RECEIPT_MAX_BYTES);
-    CHECK(vt_receipt_attach_proof(&f, &th, &incl, &bad, NULL) == 0, "attach");
-    CHECK(verify_bytes(bad.data, bad.len, scheduler.pk, &rep) == VT_ERR_BADSIG && !rep.log_ok,
+    VT_CHECK(vt_receipt_attach_proof(&f, &th, &incl, &bad, NULL) == 0, "attach");
+    VT_CHECK(verify_bytes(bad.data, bad.len, scheduler.pk, &rep) == VT_ERR_BADSIG && !rep.log_ok,
           "tampered inclusion proof rejected");
     vt_buf_free(&bad);
     vt_buf_free(&with);
@@ -232,12 +222,12 @@ static void test_honest(void)
             accepted++;
         out.data[i] ^= 0x01;
     }
-    CHECK(accepted == 0, "%d single-bit tamperings accepted", accepted);
+    VT_CHECK(accepted == 0, "%d single-bit tamperings accepted", accepted);
     /* Every truncation is a clean error. */
     int truncated_ok = 0;
     for (size_t n = 0; n < out.len; n++)
         truncated_ok += verify_bytes(out.data, n, scheduler.pk, &rep) != 0;
-    CHECK(truncated_ok == (int)out.len, "truncations rejected");
+    VT_CHECK(truncated_ok == (int)out.len, "truncations rejected");
     vt_buf_free(&out);
 }
 
@@ -251,8 +241,8 @@ static void test_self_verified_and_failed(void)
     vt_buf_init(&out, VT_RECEIPT_MAX_BYTES);
     build(&out, keys, 2, pass, 0, false);
     vt_receipt_report rep;
-    CHECK(verify_bytes(out.data, out.len, scheduler.pk, &rep) == 0, "signatures verify");
-    CHECK(rep.verdicts_ok == 2 && rep.verdicts_pass == 0, "self-verification counted: %u",
+    VT_CHECK(verify_bytes(out.data, out.len, scheduler.pk, &rep) == 0, "signatures verify");
+    VT_CHECK(rep.verdicts_ok == 2 && rep.verdicts_pass == 0, "self-verification counted: %u",
           rep.verdicts_pass);
     vt_buf_free(&out);
 }
@@ -269,6 +259,5 @@ int main(void)
     vt_key_generate(&scheduler);
     test_honest();
     test_self_verified_and_failed();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return vt_test_done();
 }

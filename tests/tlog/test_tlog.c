@@ -8,18 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);                \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-        }                                                                                  \
-    } while (0)
+#include "vt_test.h"
+
 
 /* Naive MTH straight from the RFC text, over an array of leaf hashes. */
 static void ref_mth(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
@@ -69,15 +59,15 @@ static void test_vectors(void)
         "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
         "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
     vt_tlog *t;
-    CHECK(vt_tlog_new(&t) == 0, "new");
+    VT_CHECK(vt_tlog_new(&t) == 0, "new");
     for (int i = 0; i < 8; i++) {
         uint8_t lh[32], root[32];
         char h[65];
         vt_tlog_leaf_hash(data[i], len[i], lh);
-        CHECK(vt_tlog_append(t, lh, NULL, NULL, NULL) == 0, "append %d", i);
-        CHECK(vt_tlog_root(t, (uint64_t)i + 1, root) == 0, "root");
+        VT_CHECK(vt_tlog_append(t, lh, NULL, NULL, NULL) == 0, "append %d", i);
+        VT_CHECK(vt_tlog_root(t, (uint64_t)i + 1, root) == 0, "root");
         hex(root, h);
-        CHECK(strcmp(h, roots[i]) == 0, "root of %d leaves: %s", i + 1, h);
+        VT_CHECK(strcmp(h, roots[i]) == 0, "root of %d leaves: %s", i + 1, h);
     }
     vt_tlog_free(t);
 }
@@ -87,11 +77,11 @@ static void test_against_reference(void)
     enum { N = 70 };
     uint8_t leaves[N][32];
     vt_tlog *t;
-    CHECK(vt_tlog_new(&t) == 0, "new");
+    VT_CHECK(vt_tlog_new(&t) == 0, "new");
     uint8_t empty[32], ref[32], got[32];
-    CHECK(vt_tlog_root(t, 0, got) == 0, "empty root");
+    VT_CHECK(vt_tlog_root(t, 0, got) == 0, "empty root");
     ref_mth(leaves, 0, empty);
-    CHECK(memcmp(got, empty, 32) == 0, "empty root is SHA-256 of nothing");
+    VT_CHECK(memcmp(got, empty, 32) == 0, "empty root is SHA-256 of nothing");
 
     for (uint64_t i = 0; i < N; i++) {
         uint8_t leaf[8];
@@ -101,35 +91,35 @@ static void test_against_reference(void)
         vt_tlog_node nodes[64];
         uint32_t n_new = 0;
         uint64_t idx = 99;
-        CHECK(vt_tlog_append(t, leaves[i], &idx, nodes, &n_new) == 0, "append");
-        CHECK(idx == i, "index %llu", (unsigned long long)idx);
+        VT_CHECK(vt_tlog_append(t, leaves[i], &idx, nodes, &n_new) == 0, "append");
+        VT_CHECK(idx == i, "index %llu", (unsigned long long)idx);
         /* one leaf plus one node per trailing one bit of i */
         uint32_t expect = 1;
         for (uint64_t x = i; x & 1; x >>= 1)
             expect++;
-        CHECK(n_new == expect, "append %llu completed %u nodes, want %u",
+        VT_CHECK(n_new == expect, "append %llu completed %u nodes, want %u",
               (unsigned long long)i, n_new, expect);
     }
     for (uint64_t size = 1; size <= N; size++) {
-        CHECK(vt_tlog_root(t, size, got) == 0, "root");
+        VT_CHECK(vt_tlog_root(t, size, got) == 0, "root");
         ref_mth(leaves, size, ref);
-        CHECK(memcmp(got, ref, 32) == 0, "root of size %llu", (unsigned long long)size);
+        VT_CHECK(memcmp(got, ref, 32) == 0, "root of size %llu", (unsigned long long)size);
         for (uint64_t m = 0; m < size; m++) {
             vt_tlog_proof p;
-            CHECK(vt_tlog_prove_inclusion(t, m, size, &p) == 0, "prove");
+            VT_CHECK(vt_tlog_prove_inclusion(t, m, size, &p) == 0, "prove");
             int ok = vt_tlog_verify_inclusion(leaves[m], m, size, &p, ref);
-            CHECK(ok == 0, "inclusion of %llu in %llu", (unsigned long long)m,
+            VT_CHECK(ok == 0, "inclusion of %llu in %llu", (unsigned long long)m,
                   (unsigned long long)size);
             /* The same proof must not verify another leaf, index or size. */
-            CHECK(vt_tlog_verify_inclusion(leaves[(m + 1) % N], m, size, &p, ref) != 0,
+            VT_CHECK(vt_tlog_verify_inclusion(leaves[(m + 1) % N], m, size, &p, ref) != 0,
                   "wrong leaf accepted");
             if (size > 1)
-                CHECK(vt_tlog_verify_inclusion(leaves[m], (m + 1) % size, size, &p, ref) != 0,
+                VT_CHECK(vt_tlog_verify_inclusion(leaves[m], (m + 1) % size, size, &p, ref) != 0,
                       "wrong index accepted m=%llu size=%llu", (unsigned long long)m,
                       (unsigned long long)size);
             if (p.n > 0) {
                 p.hash[p.n / 2][7] ^= 0x40;
-                CHECK(vt_tlog_verify_inclusion(leaves[m], m, size, &p, ref) != 0,
+                VT_CHECK(vt_tlog_verify_inclusion(leaves[m], m, size, &p, ref) != 0,
                       "tampered path accepted");
             }
         }
@@ -140,55 +130,55 @@ static void test_against_reference(void)
             vt_tlog_proof p;
             ref_mth(leaves, s1, r1);
             ref_mth(leaves, s2, r2);
-            CHECK(vt_tlog_prove_consistency(t, s1, s2, &p) == 0, "prove consistency");
-            CHECK(vt_tlog_verify_consistency(s1, r1, s2, r2, &p) == 0,
+            VT_CHECK(vt_tlog_prove_consistency(t, s1, s2, &p) == 0, "prove consistency");
+            VT_CHECK(vt_tlog_verify_consistency(s1, r1, s2, r2, &p) == 0,
                   "consistency %llu -> %llu", (unsigned long long)s1, (unsigned long long)s2);
             if (s1 > 0 && s1 < s2) {
                 uint8_t bad[32];
                 memcpy(bad, r1, 32);
                 bad[0] ^= 1;
-                CHECK(vt_tlog_verify_consistency(s1, bad, s2, r2, &p) != 0,
+                VT_CHECK(vt_tlog_verify_consistency(s1, bad, s2, r2, &p) != 0,
                       "forged old root accepted %llu->%llu", (unsigned long long)s1,
                       (unsigned long long)s2);
                 memcpy(bad, r2, 32);
                 bad[31] ^= 1;
-                CHECK(vt_tlog_verify_consistency(s1, r1, s2, bad, &p) != 0,
+                VT_CHECK(vt_tlog_verify_consistency(s1, r1, s2, bad, &p) != 0,
                       "forged new root accepted");
             }
         }
     }
     /* Out-of-range requests are errors, not crashes. */
     vt_tlog_proof p;
-    CHECK(vt_tlog_prove_inclusion(t, N, N, &p) != 0, "index == size");
-    CHECK(vt_tlog_prove_consistency(t, 5, N + 1, &p) != 0, "size beyond tree");
-    CHECK(vt_tlog_root(t, N + 1, got) != 0, "root beyond tree");
+    VT_CHECK(vt_tlog_prove_inclusion(t, N, N, &p) != 0, "index == size");
+    VT_CHECK(vt_tlog_prove_consistency(t, 5, N + 1, &p) != 0, "size beyond tree");
+    VT_CHECK(vt_tlog_root(t, N + 1, got) != 0, "root beyond tree");
 
     /* Restore from the stored nodes in reverse order gives the same tree;
      * a tampered inner node is detected. */
     for (int tamper = 0; tamper < 2; tamper++) {
         vt_tlog *r;
-        CHECK(vt_tlog_new(&r) == 0, "new");
+        VT_CHECK(vt_tlog_new(&r) == 0, "new");
         vt_tlog *src;
-        CHECK(vt_tlog_new(&src) == 0, "new");
+        VT_CHECK(vt_tlog_new(&src) == 0, "new");
         vt_tlog_node all[N * 2];
         uint32_t total = 0;
         for (int i = 0; i < N; i++) {
             uint32_t k;
-            CHECK(vt_tlog_append(src, leaves[i], NULL, all + total, &k) == 0, "append");
+            VT_CHECK(vt_tlog_append(src, leaves[i], NULL, all + total, &k) == 0, "append");
             total += k;
         }
         if (tamper)
             all[total - 2].hash[3] ^= 1; /* an inner node (or leaf) */
         for (uint32_t i = total; i-- > 0;)
-            CHECK(vt_tlog_restore_node(r, &all[i]) == 0, "restore");
+            VT_CHECK(vt_tlog_restore_node(r, &all[i]) == 0, "restore");
         int rv = vt_tlog_restore_finish(r);
         if (tamper) {
-            CHECK(rv == VT_ERR_FORMAT, "tampered store accepted: %d", rv);
+            VT_CHECK(rv == VT_ERR_FORMAT, "tampered store accepted: %d", rv);
         } else {
-            CHECK(rv == 0, "restore finish %d", rv);
-            CHECK(vt_tlog_size(r) == N, "restored size");
+            VT_CHECK(rv == 0, "restore finish %d", rv);
+            VT_CHECK(vt_tlog_size(r) == N, "restored size");
             ref_mth(leaves, N, ref);
-            CHECK(vt_tlog_root(r, N, got) == 0 && memcmp(got, ref, 32) == 0, "restored root");
+            VT_CHECK(vt_tlog_root(r, N, got) == 0 && memcmp(got, ref, 32) == 0, "restored root");
         }
         vt_tlog_free(r);
         vt_tlog_free(src);
@@ -202,13 +192,13 @@ static void test_tree_head(void)
     crypto_sign_keypair(pk, sk);
     vt_tree_head th = {.size = 42, .time_ms = 1700000000000ull};
     memset(th.root, 0xab, 32);
-    CHECK(vt_tree_head_sign(&th, sk) == 0, "sign");
-    CHECK(vt_tree_head_verify(&th, pk) == 0, "verify");
+    VT_CHECK(vt_tree_head_sign(&th, sk) == 0, "sign");
+    VT_CHECK(vt_tree_head_verify(&th, pk) == 0, "verify");
     th.size = 43;
-    CHECK(vt_tree_head_verify(&th, pk) == VT_ERR_BADSIG, "changed size accepted");
+    VT_CHECK(vt_tree_head_verify(&th, pk) == VT_ERR_BADSIG, "changed size accepted");
     th.size = 42;
     th.root[0] ^= 1;
-    CHECK(vt_tree_head_verify(&th, pk) == VT_ERR_BADSIG, "changed root accepted");
+    VT_CHECK(vt_tree_head_verify(&th, pk) == VT_ERR_BADSIG, "changed root accepted");
 }
 
 int main(void)
@@ -218,6 +208,5 @@ int main(void)
     test_vectors();
     test_against_reference();
     test_tree_head();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return vt_test_done();
 }
