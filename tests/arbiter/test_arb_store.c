@@ -269,6 +269,57 @@ static void test_events(vt_redis *r)
     free(qi);
 }
 
+/* Someone (or something) wrote junk into our keys: loads skip it. */
+static void test_junk(vt_redis *r)
+{
+    const char *cmds[][6] = {
+        {"SADD", "verity:quarantine", "not-a-key", "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB", NULL},
+        {"LPUSH", "verity:quarantine:history", "garbage", "12\tquarantine\tzz\tx", NULL},
+        {"LPUSH", "verity:quarantine:history", "12x\tquarantine\tabababababababababababababababababababababababababababababababab\tx", NULL},
+        {"LPUSH", "verity:quarantine:history", "13\tfrobnicate\tabababababababababababababababababababababababababababababababab\tx", NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        int argc = 0;
+        while (cmds[i][argc])
+            argc++;
+        redisReply *rep;
+        VT_REQUIRE_OK(vt_redis_commandv(r, &rep, NULL, argc, cmds[i], NULL));
+        freeReplyObject(rep);
+    }
+    uint8_t pk[VT_PUBKEY_BYTES];
+    pk_of(pk, 0x70);
+    VT_REQUIRE_OK(vt_arb_store_quarantine(r, pk, "real", 5, NULL, NULL));
+    vt_arb_qinfo *q;
+    size_t n;
+    VT_REQUIRE_OK(vt_arb_store_load_quarantined(r, &q, &n, NULL));
+    bool only_valid = true, found = false;
+    for (size_t i = 0; i < n; i++) {
+        found |= memcmp(q[i].pk, pk, VT_PUBKEY_BYTES) == 0;
+        only_valid &= q[i].pk[0] != 0xab; /* the uppercase member is not ours */
+    }
+    VT_CHECK(found && only_valid, "junk members skipped, real one kept");
+    free(q);
+    vt_arb_history *h;
+    VT_REQUIRE_OK(vt_arb_store_history(r, 10, &h, &n, NULL));
+    VT_CHECK(n >= 1 && h[0].ms == 5 && strcmp(h[0].reason, "real") == 0, "history newest is the real entry");
+    for (size_t i = 0; i < n; i++)
+        VT_CHECK(h[i].ms != 12 && h[i].ms != 13, "junk history entry parsed");
+    free(h);
+    VT_CHECK_OK(vt_arb_store_release(r, pk, "done", 6, NULL));
+    /* A recent list with a junk entry: skipped. */
+    char key[128], hex[VT_NODE_ID_HEX + 1];
+    vt_node_id(pk, hex);
+    snprintf(key, sizeof key, "verity:recent:{%s}", hex);
+    const char *push[] = {"RPUSH", key, "ok-1", "bad id!", "ok-2"};
+    redisReply *rep;
+    VT_REQUIRE_OK(vt_redis_commandv(r, &rep, NULL, 5, push, NULL));
+    freeReplyObject(rep);
+    char(*ids)[VT_JOB_ID_MAX + 1];
+    VT_REQUIRE_OK(vt_arb_store_recent(r, pk, 10, &ids, &n, NULL));
+    VT_CHECK(n == 2 && strcmp(ids[0], "ok-1") == 0 && strcmp(ids[1], "ok-2") == 0, "junk recent skipped");
+    free(ids);
+}
+
 static void test_render(void)
 {
     vt_arb_node_rep nodes[2];
@@ -306,6 +357,7 @@ int main(void)
     test_recent(r);
     test_decision(r);
     test_events(r);
+    test_junk(r);
     vt_redis_close(r);
     vt_ts_redis_stop(&rs);
     return vt_test_done();
