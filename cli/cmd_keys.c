@@ -97,6 +97,21 @@ static void print_time(int64_t ms)
     fputs(ms ? vt_wall_format(ms, buf) : "-", stdout);
 }
 
+/* add ARG | list | revoke ARG: the shape of `agent` and `node`. */
+typedef enum { VERB_BAD = 0, VERB_ADD, VERB_LIST, VERB_REVOKE } reg_verb;
+
+static reg_verb parse_verb(const vt_strlist *pos)
+{
+    const char *v = pos->n ? pos->items[0] : "";
+    if (strcmp(v, "list") == 0)
+        return pos->n == 1 ? VERB_LIST : VERB_BAD;
+    if (strcmp(v, "add") == 0)
+        return pos->n == 2 ? VERB_ADD : VERB_BAD;
+    if (strcmp(v, "revoke") == 0)
+        return pos->n == 2 ? VERB_REVOKE : VERB_BAD;
+    return VERB_BAD;
+}
+
 int vt_cmd_agent(const char *prog, int argc, char **argv)
 {
     const char *redis_url = NULL, *secret_file = NULL;
@@ -117,10 +132,9 @@ int vt_cmd_agent(const char *prog, int argc, char **argv)
     int rv;
     if (ex >= 0)
         goto out;
-    const char *verb = pos.n ? pos.items[0] : "";
-    bool add = strcmp(verb, "add") == 0, list = strcmp(verb, "list") == 0,
-         revoke = strcmp(verb, "revoke") == 0;
-    if (!(add || list || revoke) || ((add || revoke) && pos.n != 2) || (list && pos.n != 1)) {
+    reg_verb verb = parse_verb(&pos);
+    bool add = verb == VERB_ADD, revoke = verb == VERB_REVOKE;
+    if (verb == VERB_BAD) {
         ex = vt_cli_usage(prog, "usage: agent add NAME | agent list | agent revoke AGENT_ID");
         goto out;
     }
@@ -193,7 +207,7 @@ out:
 
 int vt_cmd_node(const char *prog, int argc, char **argv)
 {
-    const char *redis_url = NULL, *role_s = NULL, *operator_name = NULL;
+    const char *redis_url = NULL, *operator_name = NULL;
     static const char *const roles[] = {"worker", "verifier", NULL};
     int role_i = -1;
     vt_opt opts[] = {
@@ -203,7 +217,6 @@ int vt_cmd_node(const char *prog, int argc, char **argv)
         {.flag = "operator", .type = VT_OPT_STRING, .metavar = "ORG",
          .help = "operator (organisation) running the node (add)", .dest = &operator_name},
         VT_OPT_END};
-    (void)role_s;
     vt_strlist pos = {0};
     int ex = vt_cli_parse(prog,
                           "manage the node allow-list: node add --role worker|verifier "
@@ -214,10 +227,9 @@ int vt_cmd_node(const char *prog, int argc, char **argv)
     int rv;
     if (ex >= 0)
         goto out;
-    const char *verb = pos.n ? pos.items[0] : "";
-    bool add = strcmp(verb, "add") == 0, list = strcmp(verb, "list") == 0,
-         revoke = strcmp(verb, "revoke") == 0;
-    if (!(add || list || revoke) || ((add || revoke) && pos.n != 2) || (list && pos.n != 1)) {
+    reg_verb verb = parse_verb(&pos);
+    bool add = verb == VERB_ADD, revoke = verb == VERB_REVOKE;
+    if (verb == VERB_BAD) {
         ex = vt_cli_usage(prog, "usage: node add --role worker|verifier --operator ORG PUBKEY | "
                                 "node list | node revoke PUBKEY");
         goto out;
