@@ -223,7 +223,24 @@ static void test_isolation(ms_agent *a, ms_agent *b)
     vt_mem_item_clear(&got);
     VT_CHECK_OK(vt_memsync_search(env.client, &s_ok, &q, &hits, &ei));
     VT_CHECK_EQ_INT(hits.n, 1);
+    /* ... and remember the exchange in A's memory (remember:true) */
+    char *prompt = NULL, *episode = NULL;
+    VT_REQUIRE_OK(vt_mem_prompt_render(&hits, "what is the code?", &prompt, NULL));
+    VT_CHECK(strstr(prompt, "zebra") != NULL, "recalled memory in the prompt");
+    VT_REQUIRE_OK(vt_mem_episode_text(prompt, "I cannot say.", 16384, &episode));
+    vt_mem_item ep = ms_item(episode, NULL, 0);
+    ep.type = VT_MEM_EPISODIC;
+    ep.source = "j-00000000000000a1";
+    uint64_t ep_id = 0;
+    VT_CHECK_OK(vt_memsync_add(env.client, &s_ok, &ep, &ep_id, NULL, &ei));
+    free(prompt);
+    free(episode);
     vt_mem_hits_clear(&hits);
+    VT_REQUIRE_OK(vt_memsync_get(env.client, &a->cred, ep_id, &got, NULL, &ei));
+    VT_CHECK_EQ_STR(got.source, "j-00000000000000a1");
+    VT_CHECK(strncmp(got.text, "user: <memory head=", 19) == 0, "episode text: %s", got.text);
+    vt_mem_item_clear(&got);
+    VT_CHECK_ERR(vt_memsync_get(env.client, &b->cred, ep_id, &got, NULL, &ei), VT_ERR_NOTFOUND);
 
     /* after all the attacks, A's item is intact */
     VT_REQUIRE_OK(vt_memsync_get(env.client, &a->cred, id, &got, NULL, &ei));
