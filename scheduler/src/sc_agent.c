@@ -470,11 +470,40 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
     sc_unlock(s);
 }
 
+/* Transparency-log queries (log_head, log_prove, log_consistency): public,
+ * answered from the journal's log under its own lock. 1 when handled. */
+static int log_request(sched *s, sc_conn *c, const void *body, size_t len)
+{
+    uint32_t minor, tl;
+    const char *type;
+    if (vt_mp_read_envelope(body, len, &minor, &type, &tl, NULL) != 0 || tl < 4 ||
+        memcmp(type, "log_", 4) != 0)
+        return 0;
+    vt_buf out;
+    vt_buf_init(&out, 0);
+    pthread_mutex_lock(&s->jr.tlog_mu);
+    int rv = s->jr.tlog ? vt_log_handle(s->jr.tlog, &s->jr.th, s->key.pk, type, tl, body, len, &out)
+                        : VT_ERR_UNAVAILABLE;
+    pthread_mutex_unlock(&s->jr.tlog_mu);
+    if (rv == 0)
+        sc_conn_reply(c, &out);
+    else if (rv == VT_ERR_UNAVAILABLE)
+        sc_conn_reply_error(c, rv, "transparency log not loaded yet", 1000);
+    else
+        sc_bad_message(s, c, VT_ERR_PROTO, "unknown log request");
+    vt_buf_free(&out);
+    return 1;
+}
+
 void sc_agent_handle(sc_conn *c, nng_msg *msg)
 {
     sched *s = c->s;
     vt_msg m;
     vt_errinfo ei = {0};
+    if (log_request(s, c, nng_msg_body(msg), nng_msg_len(msg))) {
+        nng_msg_free(msg);
+        return;
+    }
     int rv = vt_msg_decode(nng_msg_body(msg), nng_msg_len(msg), &m, &ei);
     nng_msg_free(msg);
     if (rv != 0) {

@@ -107,6 +107,7 @@ void sc_core_requeue(sched *s, uint32_t slot, const char *why)
         free(j->result);
         j->result = NULL;
     }
+    sc_job_clear_vrecs(j); /* they were about the result just dropped */
     j->n_pass = 0;
     j->task_id = 0;
     j->t_vstart_us = 0;
@@ -178,6 +179,7 @@ void sc_core_computed(sched *s, uint32_t slot, sc_result *r)
         free(j->result);
     }
     j->result = r;
+    sc_job_clear_vrecs(j);
     j->t_computed_us = now_us;
     j->wall_computed_ms = vt_wall_ms();
     vt_histogram_observe(s->m.h_compute, secs(j->t_leased_us, now_us));
@@ -196,10 +198,15 @@ void sc_core_computed(sched *s, uint32_t slot, sc_result *r)
 }
 
 /* A verdict for the job's current verification lease. */
-void sc_core_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v)
+void sc_core_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v,
+                     sc_vrec *rec)
 {
     sc_job *j = sc_job_at(s, slot);
     sc_node *n = &s->nodes[node];
+    if (rec && j->n_vrec < SC_MAX_VERDICTS)
+        j->vrec[j->n_vrec++] = rec;
+    else
+        free(rec);
     j->last_verdict_lease = j->lease_id;
     sc_core_void_lease(s, j);
     if (j->n_verdicts < SC_MAX_VERDICTS) {

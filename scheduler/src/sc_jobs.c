@@ -28,8 +28,18 @@ int sc_jobs_init(sched *s)
     return 0;
 }
 
+void sc_job_clear_vrecs(sc_job *j)
+{
+    for (unsigned i = 0; i < j->n_vrec; i++) {
+        free(j->vrec[i]);
+        j->vrec[i] = NULL;
+    }
+    j->n_vrec = 0;
+}
+
 static void job_clear(sc_job *j)
 {
+    sc_job_clear_vrecs(j);
     vt_msg_free(&j->spec_msg);
     if (j->result) {
         free(j->result->error_msg);

@@ -213,6 +213,35 @@ static int recover(sched *s, vt_errinfo *ei)
     return rv;
 }
 
+/* (Re)load the transparency log from Redis: the durable copy is the truth
+ * (after a failed turn the memory copy may be ahead of it). */
+static int load_log(sched *s, vt_errinfo *ei)
+{
+    vt_tlog *t = NULL;
+    if (vt_tlog_new(&t) != 0)
+        return vt_fail(ei, VT_ERR_NOMEM, "transparency log");
+    int rv = vt_tlog_store_load(s->jr.r, t, ei);
+    vt_tree_head th;
+    memset(&th, 0, sizeof th);
+    if (rv == 0) {
+        rv = vt_tlog_store_load_head(s->jr.r, &th, ei);
+        if (rv == VT_ERR_NOTFOUND) {
+            memset(&th, 0, sizeof th);
+            rv = 0;
+        }
+    }
+    if (rv) {
+        vt_tlog_free(t);
+        return rv;
+    }
+    pthread_mutex_lock(&s->jr.tlog_mu);
+    vt_tlog_free(s->jr.tlog);
+    s->jr.tlog = t;
+    s->jr.th = th;
+    pthread_mutex_unlock(&s->jr.tlog_mu);
+    return 0;
+}
+
 static int connect_and_recover(sched *s)
 {
     vt_errinfo ei = {0};
@@ -231,9 +260,13 @@ static int connect_and_recover(sched *s)
         sc_lock(s);
         atomic_store(&s->jr.epoch, (uint64_t)epoch);
         s->job_seq = 0;
+        if (s->next_lease < ((uint64_t)epoch << 32))
+            s->next_lease = (uint64_t)epoch << 32; /* lease ids never repeat across restarts */
         sc_unlock(s);
-        rv = recover(s, &ei);
+        rv = load_log(s, &ei);
     }
+    if (rv == 0)
+        rv = recover(s, &ei);
     if (rv) {
         vt_counter_inc(s->m.redis_errors);
         set_redis_ok(s, false, vt_errinfo_msg(&ei));
@@ -249,20 +282,95 @@ static int connect_and_recover(sched *s)
 
 /* ---------------------------------------------------------- final records */
 
-/* Encode this turn's final records with their receipts, with one Ed25519
- * signature for all of them. Only job pointers and agent ids are taken
- * under the core lock: a job in SC_PH_FINAL does not change and its slot
- * is not reused until the journal marks it done, and job chunks and the
- * model table never move, so the encoding itself runs unlocked. */
-static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
+/* Append this turn's receipts to the transparency log, queue the new log
+ * nodes and the signed head on the journal connection (their replies come
+ * first in the turn), and seal each receipt with the head and its
+ * inclusion proof. One Ed25519 signature (the head) per turn. Returns the
+ * number of Redis commands queued, or < 0 if the log could not be used
+ * (receipts[i] then stays empty). */
+static int log_receipts(sched *s, vt_buf *bodies, bool *has, size_t n, vt_buf *receipts)
 {
+    uint64_t *index = calloc(n, sizeof *index);
+    vt_tlog_proof *incl = calloc(n, sizeof *incl);
+    int queued = 0, rv = 0;
+    vt_tree_head th;
+    vt_errinfo ei = {0};
+    if (!index || !incl) {
+        rv = VT_ERR_NOMEM;
+        goto out;
+    }
+    pthread_mutex_lock(&s->jr.tlog_mu);
+    if (!s->jr.tlog) {
+        pthread_mutex_unlock(&s->jr.tlog_mu);
+        rv = VT_ERR_UNAVAILABLE;
+        goto out;
+    }
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        if (!has[i])
+            continue;
+        uint8_t h[VT_HASH_BYTES], leaf[VT_TLOG_HASH];
+        vt_receipt_hash(bodies[i].data, bodies[i].len, h);
+        vt_tlog_leaf_hash(h, sizeof h, leaf);
+        vt_tlog_node nodes[64];
+        uint32_t nn = 0;
+        rv = vt_tlog_append(s->jr.tlog, leaf, &index[i], nodes, &nn);
+        int q = rv ? -1 : vt_tlog_store_queue(s->jr.r, nodes, nn, &ei);
+        if (q < 0)
+            rv = rv ? rv : VT_ERR_UNAVAILABLE;
+        else
+            queued += q;
+    }
+    if (rv == 0) {
+        th.size = vt_tlog_size(s->jr.tlog);
+        th.time_ms = (uint64_t)vt_wall_ms();
+        rv = vt_tlog_root(s->jr.tlog, th.size, th.root);
+        rv = rv ? rv : vt_tree_head_sign(&th, s->key.sk);
+        int q = rv ? -1 : vt_tlog_store_queue_head(s->jr.r, &th, &ei);
+        if (q < 0)
+            rv = rv ? rv : VT_ERR_UNAVAILABLE;
+        else
+            queued += q;
+    }
+    for (size_t i = 0; i < n && rv == 0; i++)
+        if (has[i])
+            rv = vt_tlog_prove_inclusion(s->jr.tlog, index[i], th.size, &incl[i]);
+    if (rv == 0)
+        s->jr.th = th;
+    pthread_mutex_unlock(&s->jr.tlog_mu);
+    for (size_t i = 0; i < n && rv == 0; i++)
+        if (has[i] && vt_receipt_seal(bodies[i].data, bodies[i].len, index[i], s->key.pk, &th,
+                                      &incl[i], &receipts[i], &ei) != 0)
+            vt_buf_reset(&receipts[i]);
+out:
+    if (rv)
+        vt_log_error(s->log, "journal.tlog", "receipts not logged: %s", vt_errname(rv));
+    free(index);
+    free(incl);
+    /* On failure the in-memory log may be ahead of Redis: the connection is
+     * treated as broken, and the log is reloaded from Redis on reconnect. */
+    return rv ? -1 : queued;
+}
+
+/* Encode this turn's final records. A job with a worker result gets a
+ * transparency-logged receipt (vt_receipt); one without (cancelled,
+ * expired, no model) gets the scheduler's signed record (sc_record.c).
+ * Only job pointers and agent ids are read under the core lock: a job in
+ * SC_PH_FINAL does not change and its slot is not reused until the journal
+ * marks it done, and job chunks and the model table never move. Returns
+ * the number of Redis commands queued ahead of the items', or < 0. */
+static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
+{
+    int queued = 0;
     if (n == 0)
-        return;
+        return 0;
     uint8_t (*leaves)[VT_HASH_BYTES] = calloc(n, VT_HASH_BYTES);
     vt_buf *canon = calloc(n, sizeof(vt_buf));
+    vt_buf *bodies = calloc(n, sizeof(vt_buf));
+    vt_buf *receipts = calloc(n, sizeof(vt_buf));
+    bool *has = calloc(n, sizeof *has);
     const sc_job **jobs = calloc(n, sizeof *jobs);
     char (*agents)[VT_AGENT_ID_BUFSZ] = calloc(n, VT_AGENT_ID_BUFSZ);
-    if (!leaves || !canon || !jobs || !agents)
+    if (!leaves || !canon || !bodies || !receipts || !has || !jobs || !agents)
         goto out; /* items without bytes are retried next turn */
     sc_lock(s);
     for (size_t i = 0; i < n; i++) {
@@ -270,27 +378,47 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         memcpy(agents[i], s->agents[jobs[i]->agent].id, VT_AGENT_ID_BUFSZ);
     }
     sc_unlock(s);
+    size_t n_rec = 0, n_body = 0;
     for (size_t i = 0; i < n; i++) {
+        vt_buf_init(&canon[i], 0);
+        vt_buf_init(&bodies[i], VT_RECEIPT_MAX_BYTES);
+        vt_buf_init(&receipts[i], VT_RECEIPT_MAX_BYTES);
+        if (jobs[i]->result && sc_receipt_body(s, jobs[i], agents[i], &bodies[i]) == 0) {
+            has[i] = true;
+            n_body++;
+            continue;
+        }
         char id[VT_JOB_ID_MAX + 1];
         sc_job_id_format(jobs[i]->id, id);
-        vt_buf_init(&canon[i], 0);
         sc_record_leaf(jobs[i], id, agents[i], &canon[i]);
-        vt_merkle_leaf(canon[i].data, canon[i].len, leaves[i]);
+        vt_merkle_leaf(canon[i].data, canon[i].len, leaves[n_rec++]);
+    }
+    if (n_body) {
+        queued = log_receipts(s, bodies, has, n, receipts);
+        if (queued < 0)
+            goto out;
     }
     uint8_t root[VT_HASH_BYTES], sig[VT_SIG_BYTES];
-    vt_merkle_root((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n, root);
-    sc_record_batch_sign(&s->key, root, sig);
-    for (size_t i = 0; i < n; i++) {
+    if (n_rec) {
+        vt_merkle_root((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n_rec, root);
+        sc_record_batch_sign(&s->key, root, sig);
+    }
+    for (size_t i = 0, k = 0; i < n; i++) {
         const sc_job *j = jobs[i];
-        vt_merkle_proof proof;
         vt_buf rec, res, wrap;
         vt_buf_init(&rec, 0);
         vt_buf_init(&res, (size_t)s->cfg.recv_max);
         vt_buf_init(&wrap, 0);
-        int rv = vt_merkle_path((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n, (uint32_t)i,
-                                &proof);
-        rv = rv ? rv : sc_record_receipt(&canon[i], &proof, root, sig, s->key.pk, &rec);
-        rv = rv ? rv : sc_record_result_ok(s, j, rec.data, rec.len, &res);
+        int rv = 0;
+        const vt_buf *receipt = &receipts[i];
+        if (!has[i]) {
+            vt_merkle_proof proof;
+            rv = vt_merkle_path((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n_rec,
+                                (uint32_t)k++, &proof);
+            rv = rv ? rv : sc_record_receipt(&canon[i], &proof, root, sig, s->key.pk, &rec);
+            receipt = &rec;
+        }
+        rv = rv ? rv : sc_record_result_ok(s, j, receipt->data, receipt->len, &res);
         rv = rv ? rv : sc_record_encode_final(j, agents[i], &res, &wrap);
         if (rv == 0) {
             finals[i]->bytes = wrap.data;
@@ -302,13 +430,21 @@ static void prepare_finals(sched *s, sc_jr_item **finals, size_t n)
             vt_buf_free(&res);
         }
         vt_buf_free(&rec);
-        vt_buf_free(&canon[i]);
     }
 out:
+    for (size_t i = 0; canon && bodies && receipts && i < n; i++) {
+        vt_buf_free(&canon[i]);
+        vt_buf_free(&bodies[i]);
+        vt_buf_free(&receipts[i]);
+    }
     free(agents);
     free(jobs);
+    free(has);
+    free(receipts);
+    free(bodies);
     free(canon);
     free(leaves);
+    return queued;
 }
 
 /* ------------------------------------------------------------- one turn */
@@ -454,11 +590,19 @@ static void run_turn(sched *s, sc_jr_item *list)
     for (sc_jr_item *it = list; it && finals; it = it->next)
         if (it->kind == SC_JR_FINAL && !it->bytes)
             finals[k++] = it;
-    prepare_finals(s, finals, k);
+    int extra = prepare_finals(s, finals, k);
     free(finals);
 
     vt_errinfo ei = {0};
-    size_t ncmd = 0;
+    if (extra < 0) {
+        /* The log could not be written: start over on a fresh connection
+         * (which reloads the log) rather than hand out unlogged receipts. */
+        vt_redis_reconnect(s->jr.r, &ei);
+        vt_counter_inc(s->m.redis_errors);
+        fail_turn(s, list, VT_ERR_UNAVAILABLE);
+        return;
+    }
+    size_t ncmd = (size_t)extra;
     for (sc_jr_item *it = list; it; it = it->next)
         if (it->kind != SC_JR_FINAL || it->bytes)
             append_item(s, it, &ei, &ncmd);
@@ -473,7 +617,20 @@ static void run_turn(sched *s, sc_jr_item *list)
         fail_turn(s, list, VT_ERR_UNAVAILABLE);
         return;
     }
-    k = 0;
+    k = (size_t)extra;
+    for (size_t i = 0; i < k; i++)
+        if (reps[i]->type == REDIS_REPLY_ERROR) {
+            /* A log write was refused: the receipts of this turn are not
+             * durable. Reload the log from Redis and redo the finals. */
+            vt_log_error(s->log, "journal.tlog", "Redis refused a log write: %.*s",
+                         (int)reps[i]->len, reps[i]->str);
+            vt_redis_free_replies(reps, ncmd);
+            free(reps);
+            vt_redis_reconnect(s->jr.r, &ei);
+            vt_counter_inc(s->m.redis_errors);
+            fail_turn(s, list, VT_ERR_UNAVAILABLE);
+            return;
+        }
     for (sc_jr_item *it = list; it; it = it->next) {
         if (it->kind == SC_JR_FINAL && !it->bytes) {
             it->rc = VT_ERR_NOMEM;
@@ -565,6 +722,7 @@ static void *journal_main(void *arg)
 int sc_journal_start(sched *s, vt_errinfo *ei)
 {
     pthread_mutex_init(&s->jr.mu, NULL);
+    pthread_mutex_init(&s->jr.tlog_mu, NULL);
     pthread_cond_init(&s->jr.cv, NULL);
     pthread_cond_init(&s->jr.idle_cv, NULL);
     atomic_store(&s->jr.redis_ok, false);
@@ -610,4 +768,6 @@ void sc_journal_stop(sched *s)
     s->jr.head = s->jr.tail = NULL;
     vt_redis_close(s->jr.r);
     s->jr.r = NULL;
+    vt_tlog_free(s->jr.tlog);
+    s->jr.tlog = NULL;
 }

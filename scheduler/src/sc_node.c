@@ -264,7 +264,8 @@ static void fetch(sched *s, sc_conn *c, const vt_msg *m)
 }
 
 /* Copy an accepted result into one allocation the job owns. */
-static sc_result *result_copy(const vt_wire_result *w, const uint8_t worker[32])
+static sc_result *result_copy(const vt_wire_result *w, const uint8_t worker[32],
+                              const vt_msg_results *batch)
 {
     size_t tok = (size_t)w->n_tokens * sizeof(int32_t);
     size_t emb = (size_t)w->n_embedding * sizeof(float);
@@ -274,6 +275,11 @@ static sc_result *result_copy(const vt_wire_result *w, const uint8_t worker[32])
     if (!r)
         return NULL;
     uint8_t *p = (uint8_t *)(r + 1);
+    r->lease_id = w->lease_id;
+    memcpy(r->prompt_digest, w->prompt_digest, VT_HASH_BYTES);
+    memcpy(r->batch_root, batch->root, VT_HASH_BYTES);
+    memcpy(r->batch_sig, batch->sig, VT_SIG_BYTES);
+    r->proof = w->proof;
     r->status = w->status;
     r->stop_reason = w->stop_reason;
     memcpy(r->model_sha256, w->model_sha256, 32);
@@ -366,7 +372,7 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
                       (memcmp(w->model_sha256, s->models[j->model].sha256, 32) == 0 &&
                        memcmp(w->prompt_digest, j->prompt_digest, VT_HASH_BYTES) == 0 &&
                        w->n_tokens <= sp->max_tokens);
-            sc_result *r = ok ? result_copy(w, pk) : NULL;
+            sc_result *r = ok ? result_copy(w, pk, rs) : NULL;
             if (!r) {
                 acks[i] = VT_ACK_REJECTED;
                 n->rejected++;
@@ -397,6 +403,27 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
     sc_unlock(s);
     reply_acks(c, VT_MSG_RESULTS_OK, acks, rs->n_results);
     free(acks);
+}
+
+/* Keep a verdict with its attestation (NULL on NOMEM: the verdict still
+ * counts, the receipt just lacks it). */
+static sc_vrec *vrec_copy(const vt_wire_verdict *v, const uint8_t pk[32], const vt_msg_verdicts *batch)
+{
+    size_t lay = (size_t)v->n_layers * VT_DIGEST_BYTES;
+    sc_vrec *r = calloc(1, sizeof *r + lay);
+    if (!r)
+        return NULL;
+    r->v = *v;
+    if (lay) {
+        memcpy(r + 1, v->layers_at_div, lay);
+        r->v.layers_at_div = (const uint8_t *)(r + 1);
+    } else {
+        r->v.layers_at_div = NULL;
+    }
+    memcpy(r->node_pk, pk, 32);
+    memcpy(r->batch_root, batch->root, VT_HASH_BYTES);
+    memcpy(r->batch_sig, batch->sig, VT_SIG_BYTES);
+    return r;
 }
 
 static void verdicts(sched *s, sc_conn *c, vt_msg *m)
@@ -434,7 +461,7 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
                    j->task_id == v->task_id && j->lease_node == idx && j->lease_gen == gen) {
             acks[i] = VT_ACK_ACCEPTED;
             s->nodes[idx].accepted++;
-            sc_core_verdict(s, slot, idx, v);
+            sc_core_verdict(s, slot, idx, v, vrec_copy(v, pk, vs));
         } else {
             acks[i] = VT_ACK_STALE;
             vt_counter_inc(s->m.results_stale);

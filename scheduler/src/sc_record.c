@@ -15,6 +15,7 @@
  * Merkle batch of the records finished together, and one Ed25519 signature
  * over "verity/job-batch/v1" || root per batch.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,4 +296,65 @@ int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v)
     if (rv == 0 && !v->is_final)
         return VT_ERR_NOTFOUND;
     return rv;
+}
+
+/* The receipt body of a job that has a worker result (vt_receipt.h): the
+ * worker's signed result with its batch attestation and every verdict on
+ * that result with its verifier's. The job is in SC_PH_FINAL (immutable). */
+int sc_receipt_body(const sched *s, const sc_job *j, const char *agent, vt_buf *out)
+{
+    const sc_result *res = j->result;
+    const vt_job_spec *sp = &j->spec_msg.u.submit.job;
+    if (!res)
+        return VT_ERR_NOTFOUND;
+    vt_receipt r;
+    memset(&r, 0, sizeof r);
+    sc_job_id_format(j->id, r.job_id);
+    snprintf(r.agent_id, sizeof r.agent_id, "%s", agent);
+    memcpy(r.model_sha256, s->models[j->model].sha256, VT_SHA256_BYTES);
+    r.prompt = sp->prompt_tokens;
+    r.n_prompt = sp->n_prompt_tokens;
+    r.sampling = sp->sampling;
+    r.max_tokens = sp->max_tokens;
+    r.stop = sp->stop;
+    r.n_stop = sp->n_stop;
+    snprintf(r.policy, sizeof r.policy, "%s",
+             sp->verify ? sp->verify : (j->verify_k ? "full:1" : "none"));
+    vt_wire_result *w = &r.result;
+    sc_job_id_format(j->id, w->job_id);
+    w->lease_id = res->lease_id;
+    w->status = res->status;
+    memcpy(w->model_sha256, res->model_sha256, VT_SHA256_BYTES);
+    memcpy(w->prompt_digest, res->prompt_digest, VT_HASH_BYTES);
+    w->tokens = res->tokens;
+    w->n_tokens = res->n_tokens;
+    w->text = res->text;
+    w->text_len = res->text_len;
+    w->embedding = res->embedding;
+    w->n_embedding = res->n_embedding;
+    w->stop_reason = res->stop_reason;
+    memcpy(w->trace_digest, res->trace_digest, VT_DIGEST_BYTES);
+    w->n_layers = res->n_layers;
+    w->layer_digests = res->layer_digests;
+    w->proof = res->proof;
+    memcpy(r.worker.node_pk, res->worker, VT_PUBKEY_BYTES);
+    memcpy(r.worker.batch_root, res->batch_root, VT_HASH_BYTES);
+    memcpy(r.worker.batch_sig, res->batch_sig, VT_SIG_BYTES);
+    r.worker.proof = res->proof;
+    vt_receipt_verdict vds[SC_MAX_VERDICTS];
+    for (unsigned i = 0; i < j->n_vrec; i++) {
+        const sc_vrec *vr = j->vrec[i];
+        vds[i].v = vr->v;
+        memcpy(vds[i].att.node_pk, vr->node_pk, VT_PUBKEY_BYTES);
+        memcpy(vds[i].att.batch_root, vr->batch_root, VT_HASH_BYTES);
+        memcpy(vds[i].att.batch_sig, vr->batch_sig, VT_SIG_BYTES);
+        vds[i].att.proof = vr->v.proof;
+    }
+    r.verdicts = vds;
+    r.n_verdicts = j->n_vrec;
+    r.submitted_ms = (uint64_t)j->wall_submit_ms;
+    r.computed_ms = (uint64_t)j->wall_computed_ms;
+    r.finished_ms = (uint64_t)j->wall_done_ms;
+    vt_errinfo ei = {0};
+    return vt_receipt_body(&r, out, &ei);
 }

@@ -31,8 +31,10 @@
 #include "vt_log.h"
 #include "vt_metrics.h"
 #include "vt_protocol.h"
+#include "vt_receipt.h"
 #include "vt_redis.h"
 #include "vt_registry.h"
+#include "vt_tlog.h"
 
 #define SC_TICK_MS 5
 #define SC_AGENT_CTXS 1024       /* concurrent agent requests (parked result waits included) */
@@ -58,8 +60,15 @@ enum sc_phase {
     SC_PH_DONE       /* final record journaled; kept SC_DONE_RETAIN_MS */
 };
 
-/* A worker's accepted result: one allocation, immutable once attached. */
+/* A worker's accepted result: one allocation, immutable once attached.
+ * Keeps every signed field and the worker's batch attestation (root,
+ * signature, Merkle path) so the receipt can carry them. */
 typedef struct sc_result {
+    uint64_t lease_id;
+    uint8_t prompt_digest[VT_HASH_BYTES];
+    uint8_t batch_root[VT_HASH_BYTES];
+    uint8_t batch_sig[VT_SIG_BYTES];
+    vt_merkle_proof proof;
     int32_t status;
     int stop_reason;
     uint8_t model_sha256[VT_SHA256_BYTES];
@@ -75,6 +84,15 @@ typedef struct sc_result {
     uint8_t *layer_digests;
     char *error_msg; /* NULL unless status != 0 */
 } sc_result;
+
+/* A verdict on the job's current result with its verifier's attestation
+ * (for the receipt); layers_at_div points into the same allocation. */
+typedef struct sc_vrec {
+    vt_wire_verdict v;
+    uint8_t node_pk[VT_PUBKEY_BYTES];
+    uint8_t batch_root[VT_HASH_BYTES];
+    uint8_t batch_sig[VT_SIG_BYTES];
+} sc_vrec;
 
 typedef struct sc_conn sc_conn;
 
@@ -116,6 +134,8 @@ typedef struct sc_job {
     uint8_t excl[SC_EXCL_MAX][VT_PUBKEY_BYTES];   /* workers not to use again */
     uint8_t vused[SC_EXCL_MAX][VT_PUBKEY_BYTES];  /* verifiers that passed this round */
     vt_job_verdict verdicts[SC_MAX_VERDICTS];
+    sc_vrec *vrec[SC_MAX_VERDICTS]; /* verdicts on the current result (receipt) */
+    uint8_t n_vrec;
     vt_msg spec_msg;           /* decoded submit (owns prompt, stop strings) */
     sc_result *result;
     uint8_t *final_bytes;      /* encoded result_ok (with receipt), once journaled */
@@ -236,6 +256,12 @@ typedef struct sc_journal {
     pthread_cond_t cv;
     sc_jr_item *head, *tail;
     size_t n_pending;
+    /* The transparency log: the journal appends receipt hashes and signs one
+     * tree head per turn; agents' log_* requests read it. tlog_mu guards
+     * tlog and th (never held with the core lock). */
+    pthread_mutex_t tlog_mu;
+    vt_tlog *tlog;
+    vt_tree_head th;
     bool stop;
     bool waiting;              /* the thread sleeps on cv: producers signal only then */
     bool idle;                 /* nothing queued and nothing in flight */
@@ -377,7 +403,9 @@ void sc_core_finish(sched *s, uint32_t slot, int state, int err, const char *msg
 void sc_core_requeue(sched *s, uint32_t slot, const char *why);
 void sc_core_requeue_verify(sched *s, uint32_t slot);
 void sc_core_computed(sched *s, uint32_t slot, sc_result *r);
-void sc_core_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v);
+void sc_core_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v,
+                     sc_vrec *rec);
+void sc_job_clear_vrecs(sc_job *j);
 void sc_core_dispatch(sched *s, int lane);
 void sc_core_tick(sched *s, uint64_t now_ms);
 void sc_core_node_dead(sched *s, uint32_t node, const char *why);
@@ -446,6 +474,7 @@ int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_
                         vt_buf *out);
 int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok, vt_buf *w);
 int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v);
+int sc_receipt_body(const sched *s, const sc_job *j, const char *agent, vt_buf *out);
 int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v);
 
 /* sc_metrics.c */

@@ -32,6 +32,7 @@ void sh_setup(sh_env *e, const char *const *extra_args)
     VT_REQUIRE_OK(rv);
     vt_keypair skp;
     make_key("sched.key", &skp, e->key_path, sizeof e->key_path);
+    memcpy(e->sched_pk, skp.pk, sizeof e->sched_pk);
     vt_ts_path("auth.secret", e->secret_path, sizeof e->secret_path);
     vt_errinfo ei = {0};
     VT_REQUIRE_OK(vt_auth_secret_generate(e->secret_path, &ei));

@@ -14,6 +14,7 @@
 
 #include "vt_client.h"
 #include "vt_protocol.h"
+#include "vt_receipt.h"
 #include "vt_registry.h"
 #include "vt_testsupport.h"
 
@@ -22,6 +23,7 @@
 typedef struct sh_env {
     vt_ts_redis rs;
     char key_path[512], secret_path[512];
+    uint8_t sched_pk[VT_PUBKEY_BYTES];
     char worker_key_path[512], verifier_key_path[512]; /* worker_kp, verifier_kp */
     uint8_t secret[VT_AUTH_SECRET_BYTES];
     char key_a[VT_API_KEY_BUFSZ], key_b[VT_API_KEY_BUFSZ], key_revoked[VT_API_KEY_BUFSZ];

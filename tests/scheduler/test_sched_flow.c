@@ -108,6 +108,20 @@ static void test_lifecycle(sh_env *e)
     VT_CHECK_EQ_INT(res.r.verify.passed, 1);
     VT_CHECK_EQ_INT(res.r.n_verdicts, 1);
     VT_CHECK(res.r.receipt_len > 64, "scheduler receipt attached (%u bytes)", res.r.receipt_len);
+    {
+        /* The receipt checks offline against the scheduler's key: worker
+         * signature, the verdict, and the transparency-log inclusion. */
+        vt_receipt_file rf;
+        vt_receipt_report rep;
+        VT_REQUIRE_OK(vt_receipt_decode(res.r.receipt, res.r.receipt_len, &rf, &ei));
+        VT_CHECK_OK(vt_receipt_verify(&rf, e->sched_pk, &rep, &ei));
+        VT_CHECK(rep.scheduler_sig_ok && rep.scheduler_trusted && rep.worker_sig_ok && rep.consistent,
+                 "receipt checks");
+        VT_CHECK(rep.log_checked && rep.log_ok, "receipt is in the transparency log");
+        VT_CHECK_EQ_INT(rep.verdicts_pass, 1);
+        VT_CHECK_EQ_STR(rf.r.job_id, id);
+        vt_receipt_file_free(&rf);
+    }
     VT_CHECK(memcmp(res.r.worker, e->worker_kp.pk, 32) == 0, "worker reported");
     vt_job_result_free(&res);
     /* Asking again gives the same stored result. */
