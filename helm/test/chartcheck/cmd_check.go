@@ -96,7 +96,11 @@ func cmdCheck(args []string) error {
 		ck.checkRendering(r)
 		problems = append(problems, ck.errs...)
 		rendered++
-		fmt.Printf("ok   %-32s %d manifests, %d problems\n", vc.name, len(r.Manifests), len(ck.errs))
+		status := "ok  "
+		if len(ck.errs) > 0 {
+			status = "FAIL"
+		}
+		fmt.Printf("%s %-32s %d manifests, %d problems\n", status, vc.name, len(r.Manifests), len(ck.errs))
 	}
 
 	// An upgrade keeps every generated key: render, take the Secrets as the
