@@ -237,6 +237,23 @@ static void test_batch(sh_env *e)
     VT_CHECK(sh_metric(e, "verity_scheduler_jobs_finished_total{state=\"verified\"}") >= N,
              "finished metric");
     VT_CHECK(sh_metric(e, "verity_scheduler_e2e_seconds_count") >= N, "latency histogram");
+
+    /* The transparency log grew with every receipt; its head is signed by
+     * the scheduler and later heads are consistent with earlier ones. */
+    vt_tree_head th;
+    uint8_t pk[32];
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_log_get_head(a, &th, pk, &ei));
+    VT_CHECK(th.size >= N, "log size %llu", (unsigned long long)th.size);
+    VT_CHECK(memcmp(pk, e->sched_pk, 32) == 0, "log names the scheduler key");
+    VT_CHECK_OK(vt_tree_head_verify(&th, e->sched_pk));
+    uint8_t leaf[VT_TLOG_HASH], old_root[VT_TLOG_HASH], new_root[VT_TLOG_HASH];
+    vt_tlog_proof proof;
+    uint64_t size = 0;
+    VT_CHECK_OK(vt_log_get_inclusion(a, 0, th.size, leaf, &proof, &size, &ei));
+    VT_CHECK_OK(vt_tlog_verify_inclusion(leaf, 0, size, &proof, th.root));
+    VT_CHECK_OK(vt_log_get_consistency(a, 2, th.size, old_root, new_root, &proof, &size, &ei));
+    VT_CHECK_OK(vt_tlog_verify_consistency(2, old_root, size, new_root, &proof));
     sh_runner_stop(r);
     vt_client_close(a);
 }

@@ -127,6 +127,19 @@ static void test_crash_restart(sh_env *e)
     sh_node_close(&w);
 
     VT_CHECK_EQ_INT(count_verified(e, sb.ids, n), n);
+    /* Receipts issued after the restart extend the same transparency log. */
+    VT_CHECK_OK(vt_client_wait(a, sb.ids[n - 1], 5000, &res, &ei));
+    vt_receipt_file rf;
+    vt_receipt_report rep;
+    int drv = vt_receipt_decode(res.r.receipt, res.r.receipt_len, &rf, &ei);
+    VT_CHECK_OK(drv);
+    if (drv == 0) {
+        VT_CHECK_OK(vt_receipt_verify(&rf, e->sched_pk, &rep, &ei));
+        VT_CHECK(rf.log_index >= 300, "log kept across the restart (index %llu)",
+                 (unsigned long long)rf.log_index);
+        vt_receipt_file_free(&rf);
+    }
+    vt_job_result_free(&res);
     /* Finished before the crash: served from Redis now. */
     VT_CHECK_OK(vt_client_wait(a, early, 5000, &res, &ei));
     VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
