@@ -3,6 +3,8 @@
  * handle serves many threads. REQ resend is off: an add is not idempotent
  * (each creates a new item), so a lost answer is reported as a timeout
  * rather than silently repeated. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +16,60 @@
 #include "vt_memsync.h"
 
 #define MS_CLIENT_RECV_MAX (64u << 20)
+#define MS_CLIENT_POOL 32 /* idle contexts kept for reuse */
+
+/* A REQ context with its aio, reused across requests (opening and closing
+ * contexts per request costs NNG locks and timers). */
+typedef struct req_slot {
+    nng_ctx ctx;
+    nng_aio *aio;
+} req_slot;
 
 struct vt_memsync {
     nng_socket sock;
     int timeout_ms;
+    pthread_mutex_t mu;
+    req_slot idle[MS_CLIENT_POOL];
+    int nidle;
 };
+
+static int slot_get(vt_memsync *c, req_slot *out)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->nidle > 0) {
+        *out = c->idle[--c->nidle];
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    int rv = nng_ctx_open(&out->ctx, c->sock);
+    if (rv == 0 && (rv = nng_aio_alloc(&out->aio, NULL, NULL)) != 0)
+        nng_ctx_close(out->ctx);
+    return rv;
+}
+
+static void slot_drop(req_slot *s)
+{
+    nng_aio_stop(s->aio);
+    nng_aio_free(s->aio);
+    nng_ctx_close(s->ctx);
+}
+
+/* Back to the pool - unless the request failed: a context whose request
+ * timed out may still get that answer, so it is not reused. */
+static void slot_put(vt_memsync *c, req_slot *s, bool ok)
+{
+    if (ok) {
+        pthread_mutex_lock(&c->mu);
+        if (c->nidle < MS_CLIENT_POOL) {
+            c->idle[c->nidle++] = *s;
+            pthread_mutex_unlock(&c->mu);
+            return;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    slot_drop(s);
+}
 
 int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinfo *ei)
 {
@@ -26,6 +77,7 @@ int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinf
     if (!c)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+    pthread_mutex_init(&c->mu, NULL);
     int rv = nng_req0_open(&c->sock);
     if (rv == 0) {
         nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, MS_CLIENT_RECV_MAX);
@@ -35,6 +87,7 @@ int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinf
             nng_close(c->sock);
     }
     if (rv) {
+        pthread_mutex_destroy(&c->mu);
         free(c);
         return vt_fail(ei, rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? VT_ERR_INVAL : VT_ERR_TRANSPORT,
                        "memsync %s: %s", url, nng_strerror(rv));
@@ -47,7 +100,10 @@ void vt_memsync_close(vt_memsync *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->nidle; i++)
+        slot_drop(&c->idle[i]);
     nng_close(c->sock);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
@@ -75,48 +131,41 @@ static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
     vt_buf b;
     vt_buf_init(&b, VT_PROTO_MAX_MSG_DEFAULT);
     int rv = ms_req_encode(&b, rq, ei);
-    nng_ctx ctx;
-    nng_aio *aio = NULL;
+    if (rv) {
+        vt_buf_free(&b);
+        return rv;
+    }
+    req_slot slot;
     nng_msg *m = NULL;
-    bool ctx_open = false;
-    if (rv == 0) {
-        int nrv = nng_ctx_open(&ctx, c->sock);
+    int nrv = slot_get(c, &slot);
+    if (nrv) {
+        vt_buf_free(&b);
+        return vt_fail(ei, nng_to_vt(nrv), "memsync: %s", nng_strerror(nrv));
+    }
+    if ((nrv = nng_msg_alloc(&m, 0)) == 0)
+        nrv = nng_msg_append(m, b.data, b.len);
+    if (nrv == 0) {
+        nng_aio_set_timeout(slot.aio, c->timeout_ms);
+        nng_aio_set_msg(slot.aio, m);
+        nng_ctx_send(slot.ctx, slot.aio);
+        nng_aio_wait(slot.aio);
+        nrv = nng_aio_result(slot.aio);
         if (nrv == 0) {
-            ctx_open = true;
-            nrv = nng_aio_alloc(&aio, NULL, NULL);
-        }
-        if (nrv == 0)
-            nrv = nng_msg_alloc(&m, 0);
-        if (nrv == 0)
-            nrv = nng_msg_append(m, b.data, b.len);
-        if (nrv == 0) {
-            nng_aio_set_timeout(aio, c->timeout_ms);
-            nng_aio_set_msg(aio, m);
-            nng_ctx_send(ctx, aio);
-            nng_aio_wait(aio);
-            nrv = nng_aio_result(aio);
+            m = NULL; /* owned by NNG now */
+            nng_ctx_recv(slot.ctx, slot.aio);
+            nng_aio_wait(slot.aio);
+            nrv = nng_aio_result(slot.aio);
             if (nrv == 0) {
-                m = NULL; /* owned by NNG now */
-                nng_ctx_recv(ctx, aio);
-                nng_aio_wait(aio);
-                nrv = nng_aio_result(aio);
-                if (nrv == 0) {
-                    m = nng_aio_get_msg(aio);
-                    rv = ms_rep_decode(nng_msg_body(m), nng_msg_len(m), rep, ei);
-                }
+                m = nng_aio_get_msg(slot.aio);
+                rv = ms_rep_decode(nng_msg_body(m), nng_msg_len(m), rep, ei);
             }
         }
-        if (nrv)
-            rv = vt_fail(ei, nng_to_vt(nrv), "memsync: %s", nng_strerror(nrv));
     }
+    if (nrv)
+        rv = vt_fail(ei, nng_to_vt(nrv), "memsync: %s", nng_strerror(nrv));
     if (m)
         nng_msg_free(m);
-    if (aio) {
-        nng_aio_stop(aio);
-        nng_aio_free(aio);
-    }
-    if (ctx_open)
-        nng_ctx_close(ctx);
+    slot_put(c, &slot, nrv == 0);
     vt_buf_free(&b);
     return rv;
 }
