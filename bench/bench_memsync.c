@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,11 @@ int vt_bench_memsync(int argc, char **argv)
     self[sl] = 0;
     *strrchr(self, '/') = 0;
     snprintf(msbin, sizeof msbin, "%s/verity-memsync", self);
+    if (access(msbin, X_OK) != 0) {
+        fprintf(stderr, "%s: %s not found (build the memsync module)\n", prog, msbin);
+        rmdir(dir);
+        return 1;
+    }
     snprintf(secret_path, sizeof secret_path, "%s/auth.secret", dir);
     snprintf(log1, sizeof log1, "%s/redis.log", dir);
     snprintf(log2, sizeof log2, "%s/memsync.log", dir);
@@ -378,12 +384,20 @@ int vt_bench_memsync(int argc, char **argv)
     }
     /* wait until memsync answers */
     vt_mem_list l;
-    for (int i = 0; i < 200; i++) {
+    bool up = false;
+    for (int i = 0; i < 200 && !up; i++) {
         if (vt_memsync_list(c, &creds[0], NULL, 0, 1, &l, NULL) == 0) {
             vt_mem_list_clear(&l);
-            break;
+            up = true;
+        } else {
+            vt_sleep_ms(25);
         }
-        vt_sleep_ms(25);
+    }
+    if (!up) {
+        fprintf(stderr, "%s: verity-memsync did not answer (log: %s)\n", prog, log2);
+        stop(mpid);
+        stop(rpid);
+        return 1;
     }
 
     /* search corpus: o.items into agent 0 (the last cred slot is agent 0) */
