@@ -22,6 +22,8 @@
 static int parse_aliases(sched *s, const vt_strlist *l)
 {
     s->cfg.aliases = l->n ? calloc(l->n, sizeof(sc_alias)) : NULL;
+    if (l->n && !s->cfg.aliases)
+        return VT_ERR_NOMEM;
     for (size_t i = 0; i < l->n; i++) {
         const char *a = l->items[i];
         const char *eq = strchr(a, '=');
@@ -133,18 +135,23 @@ int main(int argc, char **argv)
                       "Verity job scheduler: agents submit, workers compute, verifiers replay");
     cf->http = common.http;
     cf->recv_max = common.recv_max;
-    if (parse_aliases(s, &aliases) != 0)
-        return 2;
+    int arv = parse_aliases(s, &aliases);
     vt_config_free(opts);
+    if (arv != 0) {
+        free(s->cfg.aliases);
+        return 2;
+    }
 
     vt_errinfo ei = {0};
     if (vt_key_load(cf->key_file, &s->key, &ei) != 0) {
         fprintf(stderr, "verity-scheduler: --key %s: %s\n", cf->key_file, vt_errinfo_msg(&ei));
+        free(s->cfg.aliases);
         return 2;
     }
     if (vt_auth_secret_load(cf->auth_secret_file, s->auth_secret, &ei) != 0) {
         fprintf(stderr, "verity-scheduler: --auth-secret %s: %s\n", cf->auth_secret_file,
                 vt_errinfo_msg(&ei));
+        free(s->cfg.aliases);
         return 2;
     }
     if (vt_common_log_open(&common, "scheduler", &s->log) != 0) {
