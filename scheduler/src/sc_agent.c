@@ -175,7 +175,16 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     }
     sc_spec_info si;
     vt_errinfo ei = {0};
-    int rv = sc_spec_check(s, sp, &si, &ei);
+    /* After authentication (tokenizing costs CPU), before the checks: a text
+     * prompt becomes tokens here, and the submit is re-decoded. */
+    int rv = sc_submit_tokenize(s, m, &ei);
+    if (rv) {
+        reject(s, c, rv == VT_ERR_NOMODEL ? s->m.rej_nomodel : s->m.rej_invalid, rv,
+               vt_errinfo_msg(&ei), 0);
+        goto out;
+    }
+    sp = &m->u.submit.job;
+    rv = sc_spec_check(s, sp, &si, &ei);
     if (rv) {
         reject(s, c, rv == VT_ERR_NOMODEL ? s->m.rej_nomodel : s->m.rej_invalid, rv,
                vt_errinfo_msg(&ei), 0);

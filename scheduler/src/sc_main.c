@@ -91,6 +91,7 @@ int main(int argc, char **argv)
     sched *s = &S;
     vt_common_opts common;
     vt_strlist aliases = {NULL, 0};
+    vt_strlist tokenizers = {NULL, 0};
     sc_config *cf = &s->cfg;
     vt_opt opts[] = {
         VT_COMMON_OPTS(&common, "127.0.0.1:9400"),
@@ -130,12 +131,23 @@ int main(int argc, char **argv)
         {.flag = "max-verifiers", .env = "VERITY_MAX_VERIFIERS", .type = VT_OPT_INT, .metavar = "K",
          .def = "3", .min = 1, .max = SC_EXCL_MAX, .help = "upper bound for verify=full:K",
          .dest = &cf->max_verifiers},
+        {.flag = "tokenizer", .env = "VERITY_TOKENIZERS", .type = VT_OPT_LIST, .metavar = "GGUF",
+         .help = "model file whose tokenizer turns text prompts into tokens (repeatable)",
+         .dest = &tokenizers},
         VT_OPT_END};
     vt_config_or_exit(opts, argc, argv, "verity-scheduler",
                       "Verity job scheduler: agents submit, workers compute, verifiers replay");
     cf->http = common.http;
     cf->recv_max = common.recv_max;
     int arv = parse_aliases(s, &aliases);
+    if (arv == 0) {
+        vt_errinfo tei = {0};
+        arv = sc_tokenizers_load(s, &tokenizers, &tei);
+        if (arv != 0) {
+            fprintf(stderr, "verity-scheduler: %s\n", vt_errinfo_msg(&tei));
+            sc_tokenizers_free(s);
+        }
+    }
     vt_config_free(opts);
     if (arv != 0) {
         free(s->cfg.aliases);
@@ -230,6 +242,7 @@ int main(int argc, char **argv)
     free(s->models);
     free(s->nodes);
     free(s->cfg.aliases);
+    sc_tokenizers_free(s);
     sc_th_free(&s->deadlines);
     sc_th_free(&s->leases);
     sc_th_free(&s->waits);

@@ -27,6 +27,7 @@
 
 #include "sc_heap.h"
 #include "sc_map.h"
+#include "vt_config.h"
 #include "vt_err.h"
 #include "vt_log.h"
 #include "vt_metrics.h"
@@ -338,6 +339,7 @@ typedef struct sched {
     atomic_bool ticker_stop;
     atomic_bool draining;      /* SIGTERM: submits answer closed */
     atomic_bool closing;       /* sockets being closed: pipe events are ignored */
+    struct sc_tokenizers *toks; /* --tokenizer files (read-only after start-up) */
 
     /* ---- everything below is guarded by mu ---- */
     pthread_mutex_t mu;
@@ -476,6 +478,15 @@ int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *res
 int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v);
 int sc_receipt_body(const sched *s, const sc_job *j, const char *agent, vt_buf *out);
 int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v);
+
+/* sc_tokenize.c: text prompts -> token ids with the model's tokenizer */
+typedef struct sc_tokenizers sc_tokenizers;
+int sc_tokenizers_load(sched *s, const vt_strlist *paths, vt_errinfo *ei);
+void sc_tokenizers_free(sched *s);
+size_t sc_tokenizers_count(const sched *s);
+/* Replace a text prompt in a submit by its tokens (no-op when the submit
+ * has tokens); *m is re-decoded, so pointers into it must be refreshed. */
+int sc_submit_tokenize(sched *s, vt_msg *m, vt_errinfo *ei);
 
 /* sc_metrics.c */
 int sc_metrics_init(sched *s, vt_errinfo *ei);
