@@ -48,6 +48,7 @@ typedef struct load_opts {
     int workers, verifiers, agents, worker_slots, worker_threads, verifier_threads,
         verifier_batch;
     int concurrency, connections;
+    int stages_every;
     double rate, duration_s, warmup_s, job_timeout_s;
     uint64_t count;
     uint32_t prompt_tokens, max_tokens;
@@ -87,6 +88,8 @@ static void usage(void)
         "  --count N             stop after N jobs in the window (default 1e9)\n"
         "  --job-timeout D (30s)\n"
         "  --prompt-tokens P (8)  --max-tokens O (= P)  --verify POLICY  --delivery MODE\n"
+        "  --stages N (16)       every Nth verified job: a status call for its stage times\n"
+        "                        (queued, computing, verifying ...); 0 = off\n"
         "  --sweep               closed loop, then open loop at half the rate reached\n"
         "  --no-ceiling          skip the echo-server ceiling\n"
         "  --json FILE  --quiet\n");
@@ -141,6 +144,7 @@ static void parse(int argc, char **argv, load_opts *o)
     o->count = MAX_COUNT;
     o->prompt_tokens = 8;
     o->ceiling = 1;
+    o->stages_every = 16;
     int set_max = 0;
     const char *v;
     for (int i = 1; i < argc; i++) {
@@ -194,6 +198,8 @@ static void parse(int argc, char **argv, load_opts *o)
             o->verifier_batch = (int)vt_cli_u64(prog, "--verifier-batch", v, 1, 256);
         else if (vt_cli_flag(prog, argc, argv, &i, "--concurrency", &v))
             o->concurrency = (int)vt_cli_u64(prog, "--concurrency", v, 1, 1000);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--stages", &v))
+            o->stages_every = (int)vt_cli_u64(prog, "--stages", v, 0, 1000000);
         else if (vt_cli_flag(prog, argc, argv, &i, "--connections", &v))
             o->connections = (int)vt_cli_u64(prog, "--connections", v, 1, 1000);
         else if (vt_cli_flag(prog, argc, argv, &i, "--rate", &v))
@@ -306,6 +312,19 @@ static void print_phase(const char *label, const ld_result *r)
     printf("  %-10s errors: %s\n", "", errs);
 }
 
+static void print_stages(const ld_result *r)
+{
+    if (load_hist_count(&r->stage[LD_ST_QUEUED]) == 0)
+        return;
+    printf("  %-10s where the time went (%llu sampled jobs; ms, p50 / p99):", "",
+           (unsigned long long)load_hist_count(&r->stage[LD_ST_QUEUED]));
+    for (int s = 0; s < LD_ST__COUNT; s++)
+        printf("%s %s %.0f / %.0f", s ? "," : "", ld_stage_name(s),
+               load_hist_percentile(&r->stage[s], 50) / 1e3,
+               load_hist_percentile(&r->stage[s], 99) / 1e3);
+    printf("\n");
+}
+
 static void print_cpu(const phase *ph, const ls_cluster *cl)
 {
     if (!cl || ph->r->completed == 0)
@@ -357,6 +376,18 @@ static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
     vt_json_int(j, "dropped", (int64_t)r->dropped);
     vt_json_int(j, "backlog_max", (int64_t)r->backlog_max);
     vt_json_int(j, "unfinished", (int64_t)r->unfinished);
+    if (load_hist_count(&r->stage[LD_ST_QUEUED]) > 0) {
+        vt_json_obj_begin(j, "stages_ms");
+        for (int s = 0; s < LD_ST__COUNT; s++) {
+            vt_json_obj_begin(j, ld_stage_name(s));
+            vt_json_int(j, "n", (int64_t)load_hist_count(&r->stage[s]));
+            vt_json_num(j, "p50", load_hist_percentile(&r->stage[s], 50) / 1e3);
+            vt_json_num(j, "p99", load_hist_percentile(&r->stage[s], 99) / 1e3);
+            vt_json_num(j, "mean", load_hist_mean(&r->stage[s]) / 1e3);
+            vt_json_obj_end(j);
+        }
+        vt_json_obj_end(j);
+    }
     vt_json_obj_begin(j, "cpu_s");
     vt_json_num(j, "bench", r->cpu_s);
     for (int i = 0; cl && i < cl->n_procs; i++)
@@ -525,6 +556,7 @@ int vt_bench_load(int argc, char **argv)
     main_ph->p.count = o.count;
     main_ph->p.job_timeout_s = o.job_timeout_s;
     main_ph->p.drain_s = 10;
+    main_ph->p.stages_every = o.stages_every;
     printf("\n%s loop: %d %s on %d connection%s, %.1f s window after %.1f s warmup%s\n",
            main_ph->p.mode == LD_OPEN ? "open" : "closed", o.concurrency,
            main_ph->p.mode == LD_OPEN ? "jobs in flight at most" : "agents",
@@ -534,6 +566,7 @@ int vt_bench_load(int argc, char **argv)
     if ((rv = run_phase(&o, &t, main_ph, clp)) != 0)
         goto out;
     print_phase("scheduler", main_ph->r);
+    print_stages(main_ph->r);
     print_cpu(main_ph, clp);
 
     phase *ceil_ph = NULL;
@@ -543,6 +576,7 @@ int vt_bench_load(int argc, char **argv)
         ceil_ph->p = main_ph->p;
         ceil_ph->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
         ceil_ph->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
+        ceil_ph->p.stages_every = 0; /* the echo server has no job states */
         if ((rv = run_ceiling(&o, &t, ceil_ph, tmpdir)) != 0)
             goto out;
         print_phase("ceiling", ceil_ph->r);
@@ -567,6 +601,7 @@ int vt_bench_load(int argc, char **argv)
         if ((rv = run_phase(&o, &t, half_ph, clp)) != 0)
             goto out;
         print_phase("scheduler", half_ph->r);
+        print_stages(half_ph->r);
         print_cpu(half_ph, clp);
     }
 

@@ -32,7 +32,16 @@
 #include "vt_clock.h"
 #include "vt_protocol.h"
 
-enum { PH_IDLE, PH_SUBMIT_SEND, PH_SUBMIT_RECV, PH_RESULT_SEND, PH_RESULT_RECV, PH_BACKOFF };
+enum {
+    PH_IDLE,
+    PH_SUBMIT_SEND,
+    PH_SUBMIT_RECV,
+    PH_RESULT_SEND,
+    PH_RESULT_RECV,
+    PH_STATUS_SEND,
+    PH_STATUS_RECV,
+    PH_BACKOFF
+};
 
 #define POLL_MS 5000u          /* one result long poll */
 #define BACKLOG_CAP (1u << 20) /* open loop: arrivals waiting for a free agent */
@@ -50,6 +59,7 @@ typedef struct agent {
     uint64_t seq;         /* jobs this agent started */
     uint64_t backoff_ms;
     int sync_fail;        /* the last job failed before anything was sent */
+    int64_t wall_sent_ms, wall_done_ms; /* wall clock: submit sent, verified result received */
     char job_id[VT_JOB_ID_MAX + 1];
     const char *api_key;
     uint8_t token_salt[8];
@@ -78,6 +88,13 @@ struct run {
     size_t bl_head, bl_len;
     uint64_t backlog_max;
 };
+
+const char *ld_stage_name(int s)
+{
+    static const char *const names[] = {"to_scheduler", "queued", "computing", "verifying",
+                                        "to_agent"};
+    return s >= 0 && s < LD_ST__COUNT ? names[s] : "?";
+}
 
 const char *ld_at_name(int at)
 {
@@ -152,6 +169,14 @@ static void agent_next(agent *a)
     pthread_mutex_unlock(&r->mu);
 }
 
+static void job_finish(agent *a)
+{
+    atomic_fetch_sub(&a->r->inflight, 1);
+    agent_next(a);
+}
+
+static void send_status_req(agent *a);
+
 /* ok: the job reached `verified`. Otherwise the error was counted already. */
 static void job_end(agent *a, int ok)
 {
@@ -161,10 +186,15 @@ static void job_end(agent *a, int ok)
         if (now >= r->t_window_us && now <= atomic_load(&r->t_end_us)) {
             load_hist_record(&r->out->hist, now - a->t0_us);
             atomic_fetch_add_explicit(&r->completed, 1, memory_order_relaxed);
+            /* Every Nth job: where did its time go? (after the latency is
+             * taken, so the extra status round trip is not in it) */
+            if (r->p->stages_every > 0 && a->seq % (uint64_t)r->p->stages_every == 0) {
+                send_status_req(a);
+                return;
+            }
         }
     }
-    atomic_fetch_sub(&r->inflight, 1);
-    agent_next(a);
+    job_finish(a);
 }
 
 static void fail(agent *a, int at, int code)
@@ -263,7 +293,55 @@ static void start_job(agent *a, uint64_t t0_us)
         fail_now(a, LD_AT_SUBMIT, rv);
         return;
     }
+    a->wall_sent_ms = vt_wall_ms();
     send_buf(a, PH_SUBMIT_SEND, 10000, LD_AT_SUBMIT);
+}
+
+/* status of a verified job, for its stage times; failures here are not the
+ * job's: the job is simply left out of the breakdown. */
+static void send_status_req(agent *a)
+{
+    vt_msg m;
+    vt_msg_init(&m, VT_MSG_STATUS);
+    m.u.status.api_key = a->api_key;
+    memcpy(m.u.status.job_id, a->job_id, sizeof m.u.status.job_id);
+    vt_buf_reset(&a->buf);
+    nng_msg *msg = NULL;
+    if (vt_msg_encode(&m, &a->buf, NULL) != 0 || nng_msg_alloc(&msg, 0) != 0 ||
+        nng_msg_append(msg, a->buf.data, a->buf.len) != 0) {
+        if (msg)
+            nng_msg_free(msg);
+        job_finish(a);
+        return;
+    }
+    a->phase = PH_STATUS_SEND;
+    nng_aio_set_msg(a->aio, msg);
+    nng_aio_set_timeout(a->aio, 10000);
+    nng_ctx_send(a->ctx, a->aio);
+}
+
+static void stage(run *r, int s, int64_t from_ms, int64_t to_ms)
+{
+    if (from_ms > 0 && to_ms > 0)
+        load_hist_record(&r->out->stage[s], to_ms > from_ms ? (uint64_t)(to_ms - from_ms) * 1000u : 0);
+}
+
+static void on_status_ok(agent *a, nng_msg *msg)
+{
+    vt_msg rep;
+    if (vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_STATUS_OK, &rep, NULL) ==
+        0) {
+        const vt_msg_status_ok *st = &rep.u.status_ok;
+        run *r = a->r;
+        stage(r, LD_ST_TO_SCHED, a->wall_sent_ms, (int64_t)st->submitted_ms);
+        stage(r, LD_ST_QUEUED, (int64_t)st->submitted_ms, (int64_t)st->leased_ms);
+        stage(r, LD_ST_COMPUTING, (int64_t)st->leased_ms, (int64_t)st->computed_ms);
+        stage(r, LD_ST_VERIFYING, (int64_t)st->computed_ms, (int64_t)st->finished_ms);
+        stage(r, LD_ST_TO_AGENT, (int64_t)st->finished_ms, a->wall_done_ms);
+    }
+    vt_msg_free(&rep);
+    nng_msg_free(msg);
+    job_finish(a);
 }
 
 /* ------------------------------------------------------------- callback */
@@ -308,6 +386,7 @@ static void on_result_ok(agent *a, nng_msg *msg)
         return;
     }
     if (st == VT_JOB_VERIFIED) {
+        a->wall_done_ms = vt_wall_ms();
         job_end(a, 1);
         return;
     }
@@ -344,6 +423,21 @@ static void on_aio(void *arg)
             fail(a, LD_AT_RESULT, nng_to_vt(e));
         else
             on_result_ok(a, nng_aio_get_msg(a->aio));
+        return;
+    case PH_STATUS_SEND:
+        if (e) {
+            nng_msg_free(nng_aio_get_msg(a->aio));
+            job_finish(a);
+            return;
+        }
+        a->phase = PH_STATUS_RECV;
+        nng_ctx_recv(a->ctx, a->aio);
+        return;
+    case PH_STATUS_RECV:
+        if (e)
+            job_finish(a);
+        else
+            on_status_ok(a, nng_aio_get_msg(a->aio));
         return;
     case PH_BACKOFF:
         a->phase = PH_IDLE;
@@ -499,6 +593,8 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
     r->p = p;
     r->out = out;
     load_hist_reset(&out->hist);
+    for (int s = 0; s < LD_ST__COUNT; s++)
+        load_hist_reset(&out->stage[s]);
     r->n_agents = p->concurrency;
     r->n_socks = p->connections > 0 && p->connections < r->n_agents ? p->connections : r->n_agents;
     r->agents = calloc((size_t)r->n_agents, sizeof *r->agents);

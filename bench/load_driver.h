@@ -59,7 +59,14 @@ typedef struct ld_params {
      * (end 0) and closes (end 1): per-process CPU accounting. May be NULL. */
     void (*mark)(void *arg, int end);
     void *mark_arg;
+    int stages_every;    /* every Nth verified job: a status call for its stage times; 0 = off */
 } ld_params;
+
+/* Where a job's time went (status timestamps, wall clock, ms resolution):
+ * agent send -> scheduler receipt -> leased -> computed -> finished (verified
+ * and journaled) -> agent receipt. */
+enum { LD_ST_TO_SCHED = 0, LD_ST_QUEUED, LD_ST_COMPUTING, LD_ST_VERIFYING, LD_ST_TO_AGENT, LD_ST__COUNT };
+const char *ld_stage_name(int s);
 
 /* Error kinds: where it happened x vt_err code. */
 enum { LD_AT_SUBMIT = 0, LD_AT_RESULT = 1, LD_AT_JOB = 2, LD_AT__COUNT };
@@ -67,6 +74,7 @@ enum { LD_AT_SUBMIT = 0, LD_AT_RESULT = 1, LD_AT_JOB = 2, LD_AT__COUNT };
 
 typedef struct ld_result {
     load_hist hist;          /* latency of jobs completed in the window, us */
+    load_hist stage[LD_ST__COUNT]; /* stage times of sampled jobs, us (ms resolution) */
     uint64_t completed;      /* jobs verified (or done, for verify none) in the window */
     uint64_t started;        /* jobs submitted (whole run) */
     uint64_t errors;         /* all kinds, whole run */
