@@ -4,7 +4,10 @@
  * entry is fresh). A cache miss, and every hello, needs a Redis read; NNG
  * callbacks have no connection of their own, so a small pool of
  * connections, each behind its own lock, serves them. The core lock is
- * never held here.
+ * never held here. While the journal finds Redis unreachable, checks fail
+ * at once (VT_ERR_UNAVAILABLE) instead of each waiting for a connect
+ * timeout on one of NNG's shared callback threads, which would stall the
+ * worker and verifier sockets too.
  */
 #include <string.h>
 
@@ -56,6 +59,8 @@ int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_
     size_t len = strnlen(key, VT_API_KEY_MAX + 1);
     if (len == 0 || len > VT_API_KEY_MAX)
         return vt_fail(ei, VT_ERR_AUTH, "API key missing or too long");
+    if (!atomic_load(&s->jr.redis_ok))
+        return vt_fail(ei, VT_ERR_UNAVAILABLE, "identity registry (Redis) unreachable");
     int i = take(s);
     int rv = vt_agent_cache_check(s->auth.cache, s->auth.r[i], key, len, id_out, ei);
     /* A connection that died while idle fails once, then reconnects. */
@@ -70,6 +75,8 @@ int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_
 {
     char hex[VT_PUBKEY_HEX_BUFSZ];
     vt_hex_encode(pk, VT_PUBKEY_BYTES, hex);
+    if (!atomic_load(&s->jr.redis_ok))
+        return vt_fail(ei, VT_ERR_UNAVAILABLE, "identity registry (Redis) unreachable");
     vt_node_info info;
     int i = take(s);
     int rv = vt_registry_node_lookup(s->auth.r[i], hex, &info, ei);
