@@ -12,6 +12,10 @@ double vt_bench_now(void); /* CLOCK_MONOTONIC seconds */
  * average (-1 if unknown): results from a shared machine need both. */
 void vt_bench_machine(char *cpu, size_t cap, double *load1);
 
+/* CPU seconds (user + system, all threads) process pid has used so far, from
+ * /proc/PID/stat; 0 if unknown. */
+double vt_bench_proc_cpu(int pid);
+
 /* Streaming JSON writer. Commas are inserted automatically. */
 typedef struct vt_json {
     FILE *f;

@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "load_spawn.h"
 
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "vt_clock.h"
 #include "vt_engine.h"
 #include "vt_protocol.h"
@@ -394,34 +396,14 @@ void ls_stop(ls_cluster *c)
         nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* utime + stime of a process (all its threads), seconds. */
-static double proc_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* Fields after the ")" that ends the command name: state is field 3,
-     * utime 14, stime 15. */
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 void ls_cpu_mark(ls_cluster *c)
 {
     for (int i = 0; i < c->n_procs; i++)
-        c->procs[i].cpu0 = c->procs[i].pid > 0 ? proc_cpu(c->procs[i].pid) : 0;
+        c->procs[i].cpu0 = c->procs[i].pid > 0 ? vt_bench_proc_cpu(c->procs[i].pid) : 0;
 }
 
 double ls_cpu_since(const ls_cluster *c, int i)
 {
     const ls_proc *p = &c->procs[i];
-    return p->pid > 0 ? proc_cpu(p->pid) - p->cpu0 : 0;
+    return p->pid > 0 ? vt_bench_proc_cpu(p->pid) - p->cpu0 : 0;
 }
