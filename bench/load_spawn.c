@@ -2,7 +2,6 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "load_spawn.h"
 
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
