@@ -1,4 +1,4 @@
-# Runs `verity-bench load --spawn` for one second on a tiny identity cluster
+# Runs `verity-bench load --spawn` for two seconds on a tiny identity cluster
 # (redis, scheduler, one worker, verify=none) plus its echo ceiling, and
 # checks the JSON: jobs completed, no errors. No timing is checked.
 find_program(REDIS_SERVER redis-server)
@@ -9,7 +9,7 @@ endif()
 file(REMOVE_RECURSE ${WORKDIR})
 file(MAKE_DIRECTORY ${WORKDIR})
 execute_process(COMMAND ${BENCH} load --spawn --workers 1 --verifiers 0 --concurrency 4
-                        --duration 1s --warmup 0s --job-timeout 10s --quiet --json ${WORKDIR}/out.json
+                        --duration 2s --warmup 0s --job-timeout 10s --quiet --json ${WORKDIR}/out.json
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "verity-bench load --spawn failed (${rc}):\n${out}\n${err}")
