@@ -13,6 +13,7 @@
 #include "cluster.h"
 #include "fixture.h"
 #include "vt_client.h"
+#include "vt_clock.h"
 #include "vt_synth.h"
 #include "vt_test.h"
 
@@ -52,6 +53,7 @@ int main(void)
     vt_test_skip("built without VT_TEST_FAULTS");
 #endif
     VT_REQUIRE_OK(vt_protocol_init());
+    uint64_t deadline = vt_mono_ms() + 240000; /* every wait together */
     char mpath[512], other[512], q8[512];
     vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, mpath, sizeof mpath);
     vt_model *mo = fx_tiny_model("other.gguf", VT_DTYPE_F32, 6, other, sizeof other);
@@ -116,7 +118,12 @@ int main(void)
         int caught = 0;
         for (int k = 0; k < n; k++) {
             vt_job_result res;
-            int rv = vt_client_wait(cl, ids[k], 60000, &res, &ei);
+            uint64_t now = vt_mono_ms();
+            if (now >= deadline) { /* out of time: fail without waiting */
+                VT_CHECK(0, "%s job %d: not done in time", md->name, k);
+                continue;
+            }
+            int rv = vt_client_wait(cl, ids[k], (uint32_t)(deadline - now), &res, &ei);
             VT_CHECK(rv == 0 && res.r.state == VT_JOB_VERIFIED, "%s job %d: %s state %s",
                      md->name, k, vt_errname(rv), vt_job_state_name(res.r.state));
             if (rv == 0) {

@@ -1,7 +1,9 @@
 /* loops.c - the verifier's network threads (one REQ socket each): vfetch,
  * signed verdict batches, heartbeats. Same shape as the worker's (see
- * worker/src/netloops.c); the plumbing they share lives in vt_worker
- * (vt_node_*). */
+ * worker/src/netloops.c): the hello goes on the heartbeat socket, which is
+ * closed last, because the scheduler ends a session (and requeues its
+ * leases) when the connection of its hello closes. The plumbing they share
+ * lives in vt_worker (vt_node_*). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,7 @@ void *vf_fetcher_main(void *arg)
     if (vt_node_conn_open(v->sched_url, v->recv_max, &c, &ei) != 0) {
         vt_log_error(v->log, "fetch.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
         vt_signals_raise(v->sig, 15);
+        atomic_store(&v->fetcher_done, true);
         return NULL;
     }
     pthread_mutex_lock(&v->mu);
@@ -105,13 +108,7 @@ void *vf_fetcher_main(void *arg)
     int want_held = 2 * v->batch; /* one group replaying, one waiting */
     while (!atomic_load(&v->quit) && !atomic_load(&v->stopping)) {
         if (!atomic_load(&v->registered) || atomic_load(&v->need_hello)) {
-            int rv = vf_hello(v, c, &ei);
-            if (rv) {
-                vt_log_warn(v->log, "verifier.hello_failed", "err=%s detail=\"%s\"",
-                            vt_errname(rv), vt_errinfo_msg(&ei));
-                vt_node_sleep(&v->stopping, backoff);
-                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
-            }
+            vt_node_sleep(&v->stopping, 50); /* the heartbeat thread says hello */
             continue;
         }
         vt_msg m;
@@ -169,6 +166,7 @@ void *vf_fetcher_main(void *arg)
     v->fetch_conn = NULL;
     pthread_mutex_unlock(&v->mu);
     vt_node_conn_close(c);
+    atomic_store(&v->fetcher_done, true);
     return NULL;
 }
 
@@ -241,13 +239,34 @@ void *vf_heartbeat_main(void *arg)
     vf *v = arg;
     vt_node_conn *c = NULL;
     vt_errinfo ei = {0};
-    if (vt_node_conn_open(v->sched_url, v->recv_max, &c, &ei) != 0)
+    if (vt_node_conn_open(v->sched_url, v->recv_max, &c, &ei) != 0) {
+        vt_log_error(v->log, "heartbeat.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
+        vt_signals_raise(v->sig, 15);
         return NULL;
+    }
+    pthread_mutex_lock(&v->mu);
+    v->session_conn = c;
+    pthread_mutex_unlock(&v->mu);
     uint64_t *ids = malloc(VT_PROTO_MAX_LEASES * sizeof *ids);
+    uint64_t backoff = 100;
     while (ids && !atomic_load(&v->quit)) {
-        vt_node_sleep(&v->quit, (uint64_t)v->heartbeat_ms);
-        if (atomic_load(&v->quit) || !atomic_load(&v->registered))
+        if (!atomic_load(&v->registered) || atomic_load(&v->need_hello)) {
+            if (atomic_load(&v->stopping))
+                break;
+            int rv = vf_hello(v, c, &ei);
+            if (rv) {
+                vt_log_warn(v->log, "verifier.hello_failed", "err=%s detail=\"%s\"",
+                            vt_errname(rv), vt_errinfo_msg(&ei));
+                vt_node_sleep(&v->stopping, backoff);
+                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
+            } else {
+                backoff = 100;
+            }
             continue;
+        }
+        vt_node_sleep(&v->quit, (uint64_t)v->heartbeat_ms);
+        if (atomic_load(&v->quit))
+            break;
         vt_msg m;
         vt_msg_init(&m, VT_MSG_HEARTBEAT);
         uint32_t n = 0, busy = 0;
@@ -267,11 +286,14 @@ void *vf_heartbeat_main(void *arg)
         m.u.heartbeat.free_slots = free_n > 0 ? (uint32_t)free_n : 0;
         vt_msg reply;
         int rv = vt_node_call(c, &m, VT_MSG_HEARTBEAT_OK, CALL_TIMEOUT_MS, &reply, &ei);
-        if (rv)
+        if (rv && !atomic_load(&v->quit))
             call_failed(v, "heartbeat", rv, &ei, v->m_err_hb);
         vt_msg_free(&reply);
     }
     free(ids);
+    pthread_mutex_lock(&v->mu);
+    v->session_conn = NULL;
+    pthread_mutex_unlock(&v->mu);
     vt_node_conn_close(c);
     return NULL;
 }

@@ -195,12 +195,8 @@ int main(int argc, char **argv)
     vt_log_info(v->log, "verifier.started", "scheduler=%s batch=%d threads=%d isa=%s", sched,
                 v->batch, v->threads, isa_choices[isa]);
 
-    vf_replay_loop(v);
-    pthread_mutex_lock(&v->mu);
-    vt_node_conn_abort(v->fetch_conn); /* a parked vfetch or a hello retry */
-    pthread_mutex_unlock(&v->mu);
+    vf_replay_loop(v); /* returns once the fetcher is done and every task checked */
     pthread_join(th_fetch, NULL);
-    vf_replay_loop(v); /* tasks a last in-flight vfetch brought */
     uint64_t until = vt_mono_ms() + 5000;
     for (;;) {
         pthread_mutex_lock(&v->mu);
@@ -213,6 +209,9 @@ int main(int argc, char **argv)
     atomic_store(&v->quit, true);
     pthread_cond_broadcast(&v->cv_send);
     pthread_join(th_send, NULL);
+    pthread_mutex_lock(&v->mu);
+    vt_node_conn_abort(v->session_conn); /* a hello stuck on a dead scheduler */
+    pthread_mutex_unlock(&v->mu);
     pthread_join(th_hb, NULL);
     vt_http_stop(http);
     vt_log_info(v->log, "verifier.stopped", "unsent=%d", v->n_out);

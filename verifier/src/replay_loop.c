@@ -18,6 +18,8 @@
 #include "vt_clock.h"
 #include "vf.h"
 
+#define VF_FETCH_CUT_MS 3000 /* > the vfetch long poll */
+
 void vf_task_free(vf_task *t)
 {
     if (!t)
@@ -215,21 +217,33 @@ static void check_group(vf *v, vf_task **grp, int n)
 void vf_replay_loop(vf *v)
 {
     vf_task *grp[VT_PROTO_MAX_BATCH];
-    bool announced = atomic_load(&v->stopping); /* second call: the final drain */
+    uint64_t stop_at = 0;
     for (;;) {
-        if (vt_signals_stop_requested(v->sig) && !announced) {
-            announced = true;
+        if (vt_signals_stop_requested(v->sig) && !stop_at) {
+            stop_at = vt_mono_ms();
             atomic_store(&v->stopping, true);
             pthread_cond_broadcast(&v->cv_fetch);
             vt_log_info(v->log, "verifier.draining", "held=%d", v->n_tasks);
         }
+        /* read before looking for tasks: once it is set, every task the
+         * fetcher brought is already in the table */
+        bool fetch_done = atomic_load(&v->fetcher_done);
         int n = take_group(v, grp, (int)VT_PROTO_MAX_BATCH);
         if (n > 0) {
             check_group(v, grp, n);
             continue;
         }
-        if (announced)
-            break; /* nothing left to check */
+        if (stop_at) {
+            /* a vfetch still parked may bring tasks: wait for it, and cut
+             * it if the scheduler does not answer */
+            if (fetch_done)
+                break;
+            if (vt_mono_ms() >= stop_at + VF_FETCH_CUT_MS) {
+                pthread_mutex_lock(&v->mu);
+                vt_node_conn_abort(v->fetch_conn);
+                pthread_mutex_unlock(&v->mu);
+            }
+        }
         pthread_mutex_lock(&v->mu);
         vt_node_cond_wait_ms(&v->cv_main, &v->mu, 50);
         pthread_mutex_unlock(&v->mu);

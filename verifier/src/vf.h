@@ -6,7 +6,8 @@
  *              vt_forward per step for the whole group), writes verdicts.
  *   fetcher    long-poll vfetch while fewer than 2 x batch tasks are held.
  *   sender     verdict batches, one signature over the Merkle root each.
- *   heartbeat  extends the leases of held tasks.
+ *   heartbeat  says hello (the session lives on its socket, closed last) and
+ *              extends the leases of held tasks.
  * Shared under vf.mu: the task table and the verdict outbox.
  */
 #ifndef VF_H
@@ -78,9 +79,10 @@ typedef struct vf {
     vf_out **out;
     int n_out, cap_out;
     char session[VT_SESSION_MAX + 1];
-    vt_node_conn *fetch_conn; /* so shutdown can abort a parked fetch */
+    vt_node_conn *fetch_conn;   /* so shutdown can cut a vfetch stuck on a dead scheduler */
+    vt_node_conn *session_conn; /* the heartbeat socket, which carries the session */
 
-    atomic_bool registered, stopping, quit, need_hello;
+    atomic_bool registered, stopping, quit, need_hello, fetcher_done;
 
     vt_metrics *metrics;
     vt_counter *m_pass, *m_fail, *m_err_fetch, *m_err_send, *m_err_hb, *m_batches, *m_tokens;

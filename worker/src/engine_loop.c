@@ -7,9 +7,10 @@
  * generation always stops at EOS (docs/worker.md), and the verifier applies
  * the same rule.
  *
- * On SIGTERM: stop fetching, keep stepping running jobs for up to
- * WK_DRAIN_MS, then cancel what is left and hand those leases back (release)
- * so the scheduler re-queues them at once instead of waiting for expiry.
+ * On SIGTERM: stop fetching (a parked fetch may still bring jobs: they are
+ * released at once), keep stepping running jobs for up to WK_DRAIN_MS, then
+ * cancel what is left and hand those leases back (release) so the scheduler
+ * re-queues them at once instead of waiting for expiry.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "wk.h"
 
 #define WK_DRAIN_MS 15000
+#define WK_FETCH_CUT_MS 3000 /* > the fetch long poll */
 
 void wk_job_free(wk_job *j)
 {
@@ -375,16 +377,20 @@ void wk_engine_loop(wk *w)
     if (fault_ctx)
         ((fault_state *)fault_ctx)->rng = 0x9e3779b97f4a7c15ull;
 #endif
-    uint64_t drain_until = 0, tps_t0 = vt_mono_ms(), tps_tokens = 0;
+    uint64_t drain_until = 0, drain_started = 0, tps_t0 = vt_mono_ms(), tps_tokens = 0;
     for (;;) {
         bool stop = vt_signals_stop_requested(w->sig);
         if (stop && !drain_until) {
             atomic_store(&w->stopping, true);
-            drain_until = vt_mono_ms() + WK_DRAIN_MS;
+            drain_started = vt_mono_ms();
+            drain_until = drain_started + WK_DRAIN_MS;
             vt_log_info(w->log, "worker.draining", "running=%d bound_ms=%d", busy_slots(w),
                         WK_DRAIN_MS);
             pthread_cond_broadcast(&w->cv_fetch);
         }
+        /* read before admitting: once it is set, every job the fetcher
+         * brought is already in the table */
+        bool fetch_done = atomic_load(&w->fetcher_done);
         int running = admit(w, drain_until != 0);
         if (drain_until) {
             /* queued jobs were never started: hand them back now */
@@ -400,7 +406,15 @@ void wk_engine_loop(wk *w)
             pthread_mutex_unlock(&w->mu);
             if (nb)
                 wk_release(w, back, nb);
-            if (running == 0)
+            /* a fetch still parked may bring jobs: wait for it (cut it if
+             * the scheduler does not answer) */
+            bool fetching = !fetch_done;
+            if (fetching && vt_mono_ms() >= drain_started + WK_FETCH_CUT_MS) {
+                pthread_mutex_lock(&w->mu);
+                vt_node_conn_abort(w->fetch_conn);
+                pthread_mutex_unlock(&w->mu);
+            }
+            if (running == 0 && !fetching)
                 break;
             if (vt_mono_ms() >= drain_until) {
                 /* out of time: cancel the rest and release their leases */

@@ -263,9 +263,6 @@ int main(int argc, char **argv)
 
     /* the engine is drained: stop fetching, flush results, stop the rest */
     atomic_store(&w->stopping, true);
-    pthread_mutex_lock(&w->mu);
-    vt_node_conn_abort(w->fetch_conn); /* a parked fetch or a hello retry */
-    pthread_mutex_unlock(&w->mu);
     pthread_join(th_fetch, NULL);
     uint64_t flush_until = vt_mono_ms() + 5000;
     for (;;) {
@@ -279,6 +276,9 @@ int main(int argc, char **argv)
     atomic_store(&w->quit, true);
     pthread_cond_broadcast(&w->cv_send);
     pthread_join(th_send, NULL);
+    pthread_mutex_lock(&w->mu);
+    vt_node_conn_abort(w->session_conn); /* a hello stuck on a dead scheduler */
+    pthread_mutex_unlock(&w->mu);
     pthread_join(th_hb, NULL);
     vt_http_stop(http);
     vt_log_info(w->log, "worker.stopped", "unsent=%d", w->n_out);

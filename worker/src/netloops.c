@@ -6,11 +6,17 @@
  *              one Ed25519 signature over the Merkle root per batch); a batch
  *              leaves the outbox only once the scheduler acked it, and is
  *              resent as is on failure (idempotent by job and lease id).
- *   heartbeat  every --heartbeat-ms: the leases held (running, queued and
+ *   heartbeat  owns the SESSION: it says hello, and then every
+ *              --heartbeat-ms sends the leases held (running, queued and
  *              finished-but-unacked), which extends them; the reply lists
  *              leases to abort.
- * A reply of VT_ERR_AUTH means the scheduler no longer knows our session
- * (it restarted): the fetcher says hello again.
+ * The scheduler ties a session to the connection its hello came on and
+ * requeues the node's leases when that connection closes. So the hello goes
+ * on the heartbeat socket, which is the last one closed at shutdown: the
+ * fetch socket can stop (or be cut) while running jobs drain and their
+ * results are still accepted. A reply of VT_ERR_AUTH means the scheduler no
+ * longer knows our session (it restarted): the heartbeat thread says hello
+ * again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +137,7 @@ void *wk_fetcher_main(void *arg)
     if (vt_node_conn_open(w->sched_url, w->recv_max, &c, &ei) != 0) {
         vt_log_error(w->log, "fetch.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
         vt_signals_raise(w->sig, 15);
+        atomic_store(&w->fetcher_done, true);
         return NULL;
     }
     pthread_mutex_lock(&w->mu);
@@ -139,13 +146,7 @@ void *wk_fetcher_main(void *arg)
     uint64_t backoff = 100;
     while (!atomic_load(&w->quit) && !atomic_load(&w->stopping)) {
         if (!atomic_load(&w->registered) || atomic_load(&w->need_hello)) {
-            int rv = wk_hello(w, c, &ei);
-            if (rv) {
-                vt_log_warn(w->log, "worker.hello_failed", "err=%s detail=\"%s\"", vt_errname(rv),
-                            vt_errinfo_msg(&ei));
-                vt_node_sleep(&w->stopping, backoff);
-                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
-            }
+            vt_node_sleep(&w->stopping, 50); /* the heartbeat thread says hello */
             continue;
         }
         vt_msg m;
@@ -196,6 +197,7 @@ void *wk_fetcher_main(void *arg)
     w->fetch_conn = NULL;
     pthread_mutex_unlock(&w->mu);
     vt_node_conn_close(c);
+    atomic_store(&w->fetcher_done, true);
     return NULL;
 }
 
@@ -285,13 +287,32 @@ void *wk_heartbeat_main(void *arg)
     vt_errinfo ei = {0};
     if (vt_node_conn_open(w->sched_url, w->recv_max, &c, &ei) != 0) {
         vt_log_error(w->log, "heartbeat.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
+        vt_signals_raise(w->sig, 15);
         return NULL;
     }
+    pthread_mutex_lock(&w->mu);
+    w->session_conn = c;
+    pthread_mutex_unlock(&w->mu);
     uint64_t *ids = malloc(VT_PROTO_MAX_LEASES * sizeof *ids);
+    uint64_t backoff = 100;
     while (ids && !atomic_load(&w->quit)) {
-        vt_node_sleep(&w->quit, (uint64_t)w->heartbeat_ms);
-        if (atomic_load(&w->quit) || !atomic_load(&w->registered))
+        if (!atomic_load(&w->registered) || atomic_load(&w->need_hello)) {
+            if (atomic_load(&w->stopping))
+                break; /* no session to keep: nothing to drain */
+            int rv = wk_hello(w, c, &ei);
+            if (rv) {
+                vt_log_warn(w->log, "worker.hello_failed", "err=%s detail=\"%s\"", vt_errname(rv),
+                            vt_errinfo_msg(&ei));
+                vt_node_sleep(&w->stopping, backoff);
+                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
+            } else {
+                backoff = 100;
+            }
             continue;
+        }
+        vt_node_sleep(&w->quit, (uint64_t)w->heartbeat_ms);
+        if (atomic_load(&w->quit))
+            break;
         vt_msg m;
         vt_msg_init(&m, VT_MSG_HEARTBEAT);
         uint32_t n = 0, busy = 0;
@@ -313,7 +334,8 @@ void *wk_heartbeat_main(void *arg)
         int rv = vt_node_call(c, &m, VT_MSG_HEARTBEAT_OK, CALL_TIMEOUT_MS, &reply, &ei);
         if (rv) {
             vt_msg_free(&reply);
-            call_failed(w, "heartbeat", rv, &ei, w->m_err_heartbeat);
+            if (!atomic_load(&w->quit))
+                call_failed(w, "heartbeat", rv, &ei, w->m_err_heartbeat);
             continue;
         }
         const vt_msg_heartbeat_ok *ho = &reply.u.heartbeat_ok;
@@ -330,6 +352,9 @@ void *wk_heartbeat_main(void *arg)
         vt_msg_free(&reply);
     }
     free(ids);
+    pthread_mutex_lock(&w->mu);
+    w->session_conn = NULL;
+    pthread_mutex_unlock(&w->mu);
     vt_node_conn_close(c);
     return NULL;
 }

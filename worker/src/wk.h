@@ -6,8 +6,9 @@
  *              only thread that touches the runners.
  *   fetcher    long-poll fetch on its own socket while there is free capacity.
  *   sender     results batches (one signature each) on its own socket.
- *   heartbeat  extends leases and brings back cancel lists, on its own socket,
- *              so a long forward pass never starves it.
+ *   heartbeat  says hello (the session lives on its socket, closed last),
+ *              extends leases and brings back cancel lists, on its own
+ *              socket, so a long forward pass never starves it.
  * They share the lease table and the outbox under wk.mu.
  */
 #ifndef WK_H
@@ -111,13 +112,15 @@ typedef struct wk {
     int n_out, cap_out;
     int sending;             /* results taken by the sender, not yet acked */
     char session[VT_SESSION_MAX + 1];
-    vt_node_conn *fetch_conn; /* so shutdown can abort a parked fetch */
+    vt_node_conn *fetch_conn;   /* so shutdown can cut a fetch stuck on a dead scheduler */
+    vt_node_conn *session_conn; /* the heartbeat socket, which carries the session */
     uint64_t next_tag;
 
     atomic_bool registered;  /* hello answered: /readyz */
     atomic_bool stopping;    /* SIGTERM: fetch no more */
     atomic_bool quit;        /* network threads: exit */
     atomic_bool need_hello;  /* the scheduler forgot our session */
+    atomic_bool fetcher_done;/* no fetch can bring more jobs */
 
     /* metrics */
     vt_metrics *metrics;
