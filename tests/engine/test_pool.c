@@ -9,7 +9,7 @@
 typedef struct counts {
     atomic_int hits[8];
     atomic_int total;
-    int n_seen;
+    atomic_int n_seen;
 } counts;
 
 static void task(void *arg, int i, int n)
@@ -17,7 +17,7 @@ static void task(void *arg, int i, int n)
     counts *c = arg;
     atomic_fetch_add(&c->hits[i], 1);
     atomic_fetch_add(&c->total, 1);
-    c->n_seen = n; /* same value from every thread */
+    atomic_store(&c->n_seen, n); /* same value from every thread */
 }
 
 int main(void)
@@ -38,7 +38,7 @@ int main(void)
         }
         for (int i = 0; i < n; i++)
             CHECK(atomic_load(&c.hits[i]) == runs);
-        CHECK(c.n_seen == n);
+        CHECK(atomic_load(&c.n_seen) == n);
         vt_pool_destroy(p);
         printf("pool of %d: %d runs ok\n", n, runs);
     }
