@@ -265,7 +265,7 @@ info "all 12 jobs verified by 2 independent replays each"
 step "throughput and latency: verity-bench load, 8 agents, 5 s closed loop on this cluster"
 "$BIN/verity-bench" load --url "$AGENT_URL" --api-key "${KEYS[0]}" --api-key "${KEYS[1]}" \
   --api-key "${KEYS[2]}" --model demo --concurrency 8 --duration 5s --warmup 1s \
-  --prompt-tokens 16 --max-tokens 16 --verify full:1 --no-ceiling --quiet |
+  --prompt-tokens 16 --max-tokens 16 --verify full:1 --stages 4 --no-ceiling --quiet |
   grep -v '^targets\|^  >=\|^  p99 at half\|^load average\|^takes CPU\|^$' | sed 's/^/    /'
 info "(jobs of 16 prompt + 16 output tokens on the 15m model, each replayed by one verifier;"
 info " scripts run on 2 cores shared by 4 daemons, redis and the load generator)"
