@@ -206,12 +206,35 @@ static double max_err(const float *a, const double *b, size_t n, double *scale)
     return err;
 }
 
-static void check(const vt_synth_config *cfg, uint32_t dtype, double rel_tol, const char *label)
+/* Rewrite the u32 value of metadata key `key` in a GGUF image in place
+ * (key string, then u32 value type, then the value). */
+static void patch_u32(uint8_t *buf, size_t len, const char *key, uint32_t v)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 8; i + kl + 8 <= len; i++) {
+        uint64_t n;
+        memcpy(&n, buf + i - 8, 8);
+        if (n == kl && memcmp(buf + i, key, kl) == 0) {
+            uint32_t type;
+            memcpy(&type, buf + i + kl, 4);
+            CHECK(type == 4); /* VT_GGUF_U32 */
+            memcpy(buf + i + kl + 4, &v, 4);
+            return;
+        }
+    }
+    CHECK(!"key not found");
+}
+
+/* rope_dim: 0 = as written (head_dim), else a partial rotation. */
+static void check(const vt_synth_config *cfg, uint32_t dtype, double rel_tol, const char *label,
+                  uint32_t rope_dim)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     vt_errinfo ei = {0};
     CHECK_OK(vt_synth_mem_cfg(cfg, dtype, 5, &buf, &len, &ei));
+    if (rope_dim)
+        patch_u32(buf, len, "llama.rope.dimension_count", rope_dim);
     vt_gguf *g = NULL;
     CHECK_OK(vt_gguf_open_mem(buf, len, &g, &ei));
     sharpen(g);
@@ -284,10 +307,12 @@ int main(void)
     vt_synth_config tiny;
     CHECK(vt_synth_preset("tiny", &tiny) == 0);
     vt_synth_config odd = {96, 2, 4, 1, 288, 517, 64, 0, "odd"};
-    check(&tiny, VT_DTYPE_F32, 1e-4, "tiny f32");
-    check(&tiny, VT_DTYPE_F16, 1e-4, "tiny f16");
-    check(&odd, VT_DTYPE_F32, 1e-4, "odd f32");
+    check(&tiny, VT_DTYPE_F32, 1e-4, "tiny f32", 0);
+    check(&tiny, VT_DTYPE_F16, 1e-4, "tiny f16", 0);
+    check(&odd, VT_DTYPE_F32, 1e-4, "odd f32", 0);
+    /* RoPE on the first 8 of 16 head dims only: the rest pass through */
+    check(&tiny, VT_DTYPE_F32, 1e-4, "tiny f32 rope_dim 8", 8);
     /* Q8_0 quantises activations too: only its coarse error is bounded */
-    check(&tiny, VT_DTYPE_Q8_0, 3e-2, "tiny q8_0");
+    check(&tiny, VT_DTYPE_Q8_0, 3e-2, "tiny q8_0", 0);
     return 0;
 }
