@@ -27,6 +27,7 @@
 
 #include "sc_heap.h"
 #include "sc_map.h"
+#include "vt_arbiter.h"
 #include "vt_config.h"
 #include "vt_err.h"
 #include "vt_log.h"
@@ -142,6 +143,11 @@ typedef struct sc_job {
     uint8_t *final_bytes;      /* encoded result_ok (with receipt), once journaled */
     size_t final_len;
     sc_conn *waiters;          /* agent contexts parked on this job */
+    /* Verification of the current result (sc_arbiter.c; reset with the vrecs). */
+    vt_arb_tally *tally;       /* verdicts so far; NULL until verification starts */
+    uint8_t vneed;             /* verdicts still wanted (vt_arb_decide's need) */
+    uint8_t n_vpick;           /* verifiers picked and not yet answered */
+    uint8_t vpick[SC_EXCL_MAX][VT_PUBKEY_BYTES]; /* only these may lease the task */
     uint32_t done_next;        /* eviction FIFO */
 } sc_job;
 
@@ -288,7 +294,56 @@ typedef struct sc_config {
     int64_t recv_max, queue_max, lease_ms, nomodel_wait_ms, result_ttl_s, max_verifiers;
     sc_alias *aliases;
     size_t n_aliases;
+    const char *verify_seed;   /* --verify-seed (VT_TEST_FAULTS builds only) or NULL */
+    const char *audit_rate_s;  /* --audit-rate as given */
+    double audit_rate;
+    int64_t recent_window, max_panel;
 } sc_config;
+
+/* ------------------------------------------------------------- arbiter
+ * Verification decisions come from vt_arbiter (arbiter/README.md, "Scheduler
+ * hooks"); sc_arbiter.c carries them out. */
+#define SC_AUDIT_SRC 32   /* recently verified tasks audits are copied from */
+#define SC_AUDIT_OUT 64   /* audit tasks in flight */
+
+typedef struct sc_audit_src {
+    bool used;
+    vt_wire_task task;         /* pointers into blob */
+    void *blob;
+    uint32_t n_seen;           /* the worker and every voter: never audited with it */
+    uint8_t seen[SC_MAX_VERDICTS + 1][VT_PUBKEY_BYTES];
+} sc_audit_src;
+
+typedef struct sc_audit_out {
+    uint64_t lease_id;         /* 0: free */
+    uint64_t task_id;
+    uint64_t deadline_ms;
+    uint32_t node, node_gen;
+    bool expected_pass;
+    char job_id[VT_JOB_ID_MAX + 1];
+} sc_audit_out;
+
+typedef struct sc_arb_op sc_arb_op;
+
+typedef struct sc_arb {
+    /* core lock */
+    vt_arb_rng rng;
+    vt_arb_qset qset;
+    sc_audit_src src[SC_AUDIT_SRC];
+    uint32_t src_next;
+    sc_audit_out out[SC_AUDIT_OUT];
+    /* Redis writes and polls: the arbiter thread's own connection; ops are
+     * queued under mu (taken after the core lock, never before it) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sc_arb_op *head, *tail;
+    bool stop, started;
+    vt_redis *r;
+    pthread_t thread;
+    /* /metrics text, rendered by the arbiter thread */
+    pthread_mutex_t mmu;
+    vt_strbuf metrics;
+} sc_arb;
 
 /* ------------------------------------------------------------- metrics */
 
@@ -335,6 +390,7 @@ typedef struct sched {
     sc_pipe_arg pipe_args[SC_SOCKS];
     int n_conns[SC_SOCKS];
     sc_journal jr;
+    sc_arb arb;
     pthread_t ticker;
     atomic_bool ticker_stop;
     atomic_bool draining;      /* SIGTERM: submits answer closed */
@@ -487,6 +543,23 @@ size_t sc_tokenizers_count(const sched *s);
 /* Replace a text prompt in a submit by its tokens (no-op when the submit
  * has tokens); *m is re-decoded, so pointers into it must be refreshed. */
 int sc_submit_tokenize(sched *s, vt_msg *m, vt_errinfo *ei);
+
+/* sc_arbiter.c: policy, verifier choice, disputes, audits, quarantine */
+int sc_arb_start(sched *s, vt_errinfo *ei);
+void sc_arb_stop(sched *s);
+void sc_arb_metrics(void *arg, vt_strbuf *out);               /* /metrics extra */
+bool sc_arb_quarantined(const sched *s, const uint8_t pk[VT_PUBKEY_BYTES]); /* core lock */
+bool sc_arb_computed(sched *s, uint32_t slot);     /* result accepted: verify it? (core lock) */
+void sc_arb_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v);
+bool sc_arb_picked(const sc_job *j, const uint8_t pk[VT_PUBKEY_BYTES]);
+void sc_arb_repick(sched *s, sc_job *j);            /* verify lease lost */
+void sc_arb_optimistic_wake(sched *s, sc_job *j);   /* delivery=optimistic: answer waiters */
+uint32_t sc_arb_add_audits(sched *s, const sc_conn *c, vt_wire_task *tasks, uint32_t n,
+                           uint32_t cap, vt_arb_audit *audits, uint32_t *n_audits);
+bool sc_arb_audit_lease(sched *s, uint64_t lease_id, uint32_t node); /* heartbeat */
+bool sc_arb_audit_verdict(sched *s, uint32_t node, const uint8_t pk[VT_PUBKEY_BYTES],
+                          const vt_wire_verdict *v);
+void sc_arb_tick(sched *s, uint64_t now_ms);
 
 /* sc_metrics.c */
 int sc_metrics_init(sched *s, vt_errinfo *ei);
