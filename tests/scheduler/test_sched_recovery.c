@@ -195,12 +195,66 @@ static void test_redis_down(sh_env *e)
     vt_client_close(a);
 }
 
+/* SIGTERM: ready goes 503, submits are refused with closed, the job a
+ * worker holds still completes (result, verification, delivery), then the
+ * scheduler exits 0. */
+static void test_drain(sh_env *e)
+{
+    vt_client *a = sh_agent(e, e->key_a);
+    sh_node w, v;
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
+    VT_REQUIRE_OK(sh_node_open(&v, e->verifier_url, &e->verifier_kp, true, e->model));
+    int32_t toks[3];
+    vt_job_spec s;
+    sh_spec(&s, toks, 3);
+    char id[VT_JOB_ID_MAX + 1];
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_client_submit(a, &s, id, NULL, &ei));
+    vt_msg f, t;
+    VT_REQUIRE_OK(sh_fetch(&w, 1, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "leased before SIGTERM");
+    VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGTERM));
+    int status = 200;
+    uint64_t t0 = vt_mono_ms();
+    while (status == 200 && vt_mono_ms() < t0 + 5000) {
+        vt_ts_http_get(e->http, "/readyz", 2000, &status, NULL);
+        if (status == 200)
+            vt_sleep_ms(20);
+    }
+    VT_CHECK_EQ_INT(status, 503);
+    vt_job_spec_new_token(&s);
+    char id2[VT_JOB_ID_MAX + 1];
+    VT_CHECK_ERR(vt_client_submit(a, &s, id2, NULL, &ei), VT_ERR_CLOSED);
+    vt_ack ack[1];
+    VT_CHECK_OK(sh_results(&w, f.u.fetch_ok.jobs, 1, ack));
+    VT_CHECK_EQ_INT(ack[0], VT_ACK_ACCEPTED);
+    vt_msg_free(&f);
+    VT_REQUIRE_OK(sh_fetch(&v, 1, 2000, &t));
+    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "verification continues while draining");
+    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, true, NULL));
+    vt_msg_free(&t);
+    vt_job_result res;
+    VT_CHECK_OK(vt_client_wait(a, id, 5000, &res, &ei));
+    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+    vt_job_result_free(&res);
+    int code = -1;
+    VT_CHECK_OK(vt_proc_wait(e->sched, 15000, &code));
+    VT_CHECK_EQ_INT(code, 0);
+    VT_CHECK(sh_log_has(e, "drain.done unfinished=0 journal_flushed=yes"), "drain logged");
+    vt_proc_free(e->sched);
+    e->sched = NULL;
+    sh_node_close(&w);
+    sh_node_close(&v);
+    vt_client_close(a);
+}
+
 int main(void)
 {
     sh_env e;
     sh_setup(&e, NULL);
     test_crash_restart(&e);
     test_redis_down(&e);
+    test_drain(&e);
     sh_teardown(&e);
     return vt_test_done();
 }
