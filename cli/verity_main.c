@@ -1,5 +1,13 @@
 /* verity_main.c - the `verity` command: agents' and operators' tool. */
 #include "cli.h"
+#include "vt_memsync.h"
+
+/* memsync's sub-command takes argv[0] = "memory", as every group here. */
+static int cmd_memory(const char *prog, int argc, char **argv)
+{
+    (void)prog;
+    return vt_cli_memory(argc, argv);
+}
 
 static const vt_cli_cmd commands[] = {
     {"submit", vt_cmd_submit, "submit a job; print its output and verification status"},
@@ -8,6 +16,7 @@ static const vt_cli_cmd commands[] = {
     {"cancel", vt_cmd_cancel, "cancel a job"},
     {"receipt", vt_cmd_receipt, "verify a receipt offline (and replay the job)"},
     {"log", vt_cmd_log, "transparency log: head, inclusion and consistency proofs"},
+    {"memory", cmd_memory, "an agent's long-term memory: add, search, get, update, delete, list, profile"},
     {"keygen", vt_cmd_keygen, "create a node key (or, with --secret, the auth secret)"},
     {"pubkey", vt_cmd_pubkey, "print the public key of a key file"},
     {"agent", vt_cmd_agent, "add, list or revoke agents (API keys)"},
