@@ -120,6 +120,7 @@ void sc_core_requeue_verify(sched *s, uint32_t slot)
 {
     sc_job *j = sc_job_at(s, slot);
     sc_core_void_lease(s, j);
+    sc_arb_repick(s, j);
     set_state(s, j, VT_JOB_COMPUTED);
     sc_lane_push(s, slot, SC_LANE_VERIFY);
 }
@@ -188,13 +189,18 @@ void sc_core_computed(sched *s, uint32_t slot, sc_result *r)
                        r->error_msg ? r->error_msg : "the worker reported an error");
         return;
     }
-    if (j->verify_k == 0) {
+    /* The arbiter decides now whether this result is replayed (verify=none,
+     * or sampled:P's coin), and picks the verifiers (sc_arbiter.c). */
+    j->n_pass = 0;
+    j->n_fail = 0;
+    if (!sc_arb_computed(s, slot)) {
         sc_core_finish(s, slot, VT_JOB_VERIFIED, 0, NULL);
         return;
     }
-    j->n_pass = 0;
     set_state(s, j, VT_JOB_COMPUTED);
     sc_lane_push(s, slot, SC_LANE_VERIFY);
+    if (j->optimistic)
+        sc_arb_optimistic_wake(s, j); /* delivery=optimistic: the result now, the receipt later */
 }
 
 /* A verdict for the job's current verification lease. */
@@ -216,41 +222,9 @@ void sc_core_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdi
         jv->fault = v->fault;
         jv->first_divergence = v->first_divergence;
     }
-    char id[VT_JOB_ID_MAX + 1];
-    sc_job_id_format(j->id, id);
-    if (v->pass) {
-        if (j->n_pass < SC_EXCL_MAX)
-            memcpy(j->vused[j->n_pass], n->pk, VT_PUBKEY_BYTES);
-        j->n_pass++;
-        if (j->n_pass >= j->verify_k) {
-            sc_core_finish(s, slot, VT_JOB_VERIFIED, 0, NULL);
-            return;
-        }
-        set_state(s, j, VT_JOB_COMPUTED);
-        sc_lane_push(s, slot, SC_LANE_VERIFY);
-        return;
-    }
-    /* Failed verification: never deliver this result. Re-execute on a
-     * different worker (issue 4 adds quarantine on top of the counters). */
-    j->n_fail++;
-    vt_counter_inc(s->m.verify_failures);
-    char wid[VT_NODE_ID_SHORT + 1] = "?";
-    if (j->result) {
-        vt_node_id_short(j->result->worker, wid);
-        if (j->n_excl < SC_EXCL_MAX)
-            memcpy(j->excl[j->n_excl++], j->result->worker, VT_PUBKEY_BYTES);
-        for (uint32_t i = 0; i < s->n_nodes; i++)
-            if (s->nodes[i].used && memcmp(s->nodes[i].pk, j->result->worker, VT_PUBKEY_BYTES) == 0)
-                s->nodes[i].verify_failed++;
-    }
-    vt_log_warn(s->log, "job.verify_failed", "job=%s worker=%s verifier=%s fault=%s pos=%u", id,
-                wid, n->idshort, vt_fault_name(v->fault), v->first_divergence);
-    if (j->n_fail >= SC_MAX_ATTEMPTS) {
-        sc_core_finish(s, slot, VT_JOB_FAILED, VT_ERR_MISMATCH,
-                       "verification failed on every attempt");
-        return;
-    }
-    sc_core_requeue(s, slot, "verification failed");
+    /* Tally, decide, and act on it: more verifiers, deliver, or re-execute
+     * and quarantine (sc_arbiter.c, vt_arb_decide). */
+    sc_arb_verdict(s, slot, node, v);
 }
 
 /* The final record is in Redis: answer everyone waiting, start retention. */
@@ -283,13 +257,10 @@ static bool eligible(const sc_job *j, const sc_node *n, int lane)
                 return false;
         return true;
     }
-    /* A verifier never checks the node that computed the job, nor twice. */
-    if (j->result && memcmp(j->result->worker, n->pk, VT_PUBKEY_BYTES) == 0)
-        return false;
-    for (unsigned i = 0; i < j->n_pass && i < SC_EXCL_MAX; i++)
-        if (memcmp(j->vused[i], n->pk, VT_PUBKEY_BYTES) == 0)
-            return false;
-    return true;
+    /* Only the verifiers the arbiter picked for this result (never the
+     * worker, its operator or an earlier voter): an eager poller must not
+     * grab its partner's tasks. */
+    return sc_arb_picked(j, n->pk);
 }
 
 /* Match ready jobs to parked fetches of one lane and answer every fetch
@@ -591,6 +562,7 @@ void sc_core_tick(sched *s, uint64_t now)
     tick_waits(s, now);
     if (now >= s->last_node_check_ms + 50) {
         tick_nomodel(s, now);
+        sc_arb_tick(s, now);
         tick_evict(s, now * 1000);
         if (now >= s->last_rate_ms + 500) {
             double dt = (double)(now - s->last_rate_ms) / 1000.0;

@@ -35,6 +35,11 @@ void sc_job_clear_vrecs(sc_job *j)
         j->vrec[i] = NULL;
     }
     j->n_vrec = 0;
+    /* the tally and the picks were about the same result */
+    free(j->tally);
+    j->tally = NULL;
+    j->vneed = 0;
+    j->n_vpick = 0;
 }
 
 static void job_clear(sc_job *j)

@@ -41,6 +41,17 @@ static int parse_aliases(sched *s, const vt_strlist *l)
     return 0;
 }
 
+/* --audit-rate: a probability (the share of verification tasks that get
+ * an audit copy alongside). */
+static int check_rate(const char *v, vt_errinfo *ei)
+{
+    char *end;
+    double r = strtod(v, &end);
+    if (end == v || *end || !(r >= 0.0 && r <= 1.0))
+        return vt_fail(ei, VT_ERR_INVAL, "'%s' is not a number from 0 to 1", v);
+    return 0;
+}
+
 static bool ready(void *arg, char *why, size_t whysz)
 {
     sched *s = arg;
@@ -134,11 +145,27 @@ int main(int argc, char **argv)
         {.flag = "tokenizer", .env = "VERITY_TOKENIZERS", .type = VT_OPT_LIST, .metavar = "GGUF",
          .help = "model file whose tokenizer turns text prompts into tokens (repeatable)",
          .dest = &tokenizers},
+        {.flag = "audit-rate", .env = "VERITY_AUDIT_RATE", .type = VT_OPT_STRING, .metavar = "R",
+         .def = "0.02", .help = "share of verification tasks that carry an audit copy (0..1)",
+         .dest = &cf->audit_rate_s, .check = check_rate},
+        {.flag = "recent-window", .env = "VERITY_RECENT_WINDOW", .type = VT_OPT_INT, .metavar = "N",
+         .def = "100", .min = 1, .max = VT_ARB_RECENT_MAX,
+         .help = "recent jobs remembered per worker (named when it is quarantined)",
+         .dest = &cf->recent_window},
+        {.flag = "max-panel", .env = "VERITY_MAX_PANEL", .type = VT_OPT_INT, .metavar = "N",
+         .def = "0", .min = 0, .max = VT_ARB_MAX_PANEL,
+         .help = "largest dispute panel (0: min(2K+1, 16))", .dest = &cf->max_panel},
+#ifdef VT_TEST_FAULTS
+        {.flag = "verify-seed", .env = "VERITY_VERIFY_SEED", .type = VT_OPT_STRING, .metavar = "HEX",
+         .help = "test builds only: 64 hex chars seeding sampling, verifier and audit choices",
+         .dest = &cf->verify_seed},
+#endif
         VT_OPT_END};
     vt_config_or_exit(opts, argc, argv, "verity-scheduler",
                       "Verity job scheduler: agents submit, workers compute, verifiers replay");
     cf->http = common.http;
     cf->recv_max = common.recv_max;
+    cf->audit_rate = strtod(cf->audit_rate_s, NULL);
     int arv = parse_aliases(s, &aliases);
     if (arv == 0) {
         vt_errinfo tei = {0};
@@ -189,6 +216,8 @@ int main(int argc, char **argv)
     s->last_rate_ms = s->last_node_check_ms = vt_mono_ms();
     if (sc_metrics_init(s, &ei) != 0)
         die(s, 1, "metrics", &ei);
+    if (sc_arb_start(s, &ei) != 0)
+        die(s, 2, "arbiter (--verify-seed?)", &ei);
     if (sc_auth_init(s, &ei) != 0)
         die(s, 1, "registry", &ei);
     if (sc_journal_start(s, &ei) != 0)
@@ -196,7 +225,7 @@ int main(int argc, char **argv)
     if (sc_net_start(s, &ei) != 0)
         die(s, 1, "sockets", &ei);
     vt_http_config hc = {.addr = cf->http, .metrics = s->m.reg, .ready = ready, .ready_arg = s,
-                         .log = s->log};
+                         .extra_metrics = sc_arb_metrics, .extra_arg = s, .log = s->log};
     vt_http *http = NULL;
     if (vt_http_start(&http, &hc, &ei) != 0)
         die(s, 1, "http", &ei);
@@ -233,6 +262,7 @@ int main(int argc, char **argv)
     pthread_join(s->ticker, NULL);
     vt_http_stop(http);
     sc_net_stop(s);
+    sc_arb_stop(s);
     sc_journal_stop(s);
     sc_auth_free(s);
     sc_jobs_free(s);
