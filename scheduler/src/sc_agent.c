@@ -74,32 +74,16 @@ int sc_spec_check(sched *s, const vt_job_spec *sp, sc_spec_info *si, vt_errinfo 
     }
     if (sp->max_tokens == 0 || sp->max_tokens > VT_PROTO_MAX_OUTPUT_TOKENS)
         return vt_fail(ei, VT_ERR_INVAL, "max_tokens must be 1..%u", VT_PROTO_MAX_OUTPUT_TOKENS);
-    vt_verify_policy pol = {VT_VERIFY_FULL, 1, 0};
-    if (sp->verify && (rv = vt_verify_policy_parse(sp->verify, &pol, ei)) != 0)
+    /* The policy (vt_arbiter): full:K above --max-verifiers is refused, never
+     * lowered. sampled:P keeps K = 1; its coin is thrown when the result is
+     * in (sc_arb_computed). */
+    vt_arb_policy pol;
+    if ((rv = vt_arb_policy_resolve(sp->verify, sp->delivery, (uint32_t)s->cfg.max_verifiers, &pol,
+                                    ei)) != 0)
         return rv;
-    si->verify_mode = (int)pol.mode;
-    switch (pol.mode) {
-    case VT_VERIFY_FULL:
-        if (pol.k < 1 || pol.k > (uint32_t)s->cfg.max_verifiers)
-            return vt_fail(ei, VT_ERR_INVAL, "verify=full:%u exceeds --max-verifiers %lld", pol.k,
-                           (long long)s->cfg.max_verifiers);
-        si->verify_k = (int)pol.k;
-        break;
-    case VT_VERIFY_SAMPLED:
-        /* Sampling lands with issue 4; until then every job is replayed
-         * once, which is never weaker than what was asked. */
-        si->verify_k = 1;
-        break;
-    default:
-        si->verify_k = 0;
-        break;
-    }
-    if (sp->delivery) {
-        if (strcmp(sp->delivery, "optimistic") == 0)
-            si->optimistic = true;
-        else if (strcmp(sp->delivery, "verified") != 0)
-            return vt_fail(ei, VT_ERR_INVAL, "delivery must be verified or optimistic");
-    }
+    si->verify_mode = (int)pol.verify.mode;
+    si->verify_k = (int)vt_arb_policy_k(&pol.verify);
+    si->optimistic = pol.delivery == VT_ARB_DELIVER_OPTIMISTIC;
     vt_hash_tokens(sp->prompt_tokens, sp->n_prompt_tokens, si->digest);
     return 0;
 }
@@ -351,6 +335,22 @@ void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type)
             r->state = (vt_job_state)j->state;
         fill_verify(j, &r->verify);
         r->submitted_ms = (uint64_t)j->wall_submit_ms;
+        const sc_result *res = j->result;
+        if (j->optimistic && j->phase == SC_PH_LIVE && res && res->status == 0 &&
+            (j->state == VT_JOB_COMPUTED || j->state == VT_JOB_VERIFYING)) {
+            /* delivery=optimistic: the outputs now, unverified (state and
+             * verify.pending say so); the receipt comes with the final result. */
+            r->tokens = res->tokens;
+            r->n_tokens = res->n_tokens;
+            r->text = res->text;
+            r->text_len = res->text_len;
+            r->embedding = res->embedding;
+            r->n_embedding = res->n_embedding;
+            r->stop_reason = res->stop_reason;
+            memcpy(r->model_sha256, res->model_sha256, VT_SHA256_BYTES);
+            memcpy(r->trace_digest, res->trace_digest, VT_DIGEST_BYTES);
+            memcpy(r->worker, res->worker, VT_PUBKEY_BYTES);
+        }
     }
     sc_conn_reply_msg(c, &m);
 }
@@ -464,6 +464,9 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
         sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
     } else if (ref->wait_ms == 0 && j->phase == SC_PH_LIVE) {
         sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
+    } else if (j->optimistic && j->phase == SC_PH_LIVE && j->result &&
+               (j->state == VT_JOB_COMPUTED || j->state == VT_JOB_VERIFYING)) {
+        sc_agent_reply_job(s, c, j, VT_MSG_RESULT); /* optimistic: the result is out already */
     } else {
         /* Long poll; a finished job whose record is still being written
          * waits for that write even when wait_ms is 0. */

@@ -98,6 +98,12 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
     }
     int lane = sock_lane(c);
     sc_lock(s);
+    if (sc_arb_quarantined(s, h->node_pk)) {
+        sc_unlock(s);
+        refuse_node(s, c, h->node_pk, VT_ERR_QUARANTINED,
+                    "node is quarantined (an operator lifts it with `verity release`)");
+        return;
+    }
     uint32_t idx = SC_NONE, spare = SC_NONE;
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         sc_node *n = &s->nodes[i];
@@ -199,8 +205,12 @@ void sc_node_fetch_reply(sched *s, sc_conn *c)
         sc_conn_reply_msg(c, &m);
         free(jobs);
     } else {
-        vt_wire_task *tasks = n ? calloc(n, sizeof *tasks) : NULL;
-        if (n && !tasks)
+        /* room for audit copies riding along (sc_arbiter.c) */
+        uint32_t cap = n ? 2 * n : 0;
+        vt_wire_task *tasks = n ? calloc(cap, sizeof *tasks) : NULL;
+        vt_arb_audit *audits = n ? calloc(n, sizeof *audits) : NULL;
+        uint32_t n_audits = 0;
+        if (n && (!tasks || !audits))
             n = 0;
         for (uint32_t i = 0; i < n; i++) {
             sc_job *j = sc_job_at(s, c->batch[i]);
@@ -226,10 +236,15 @@ void sc_node_fetch_reply(sched *s, sc_conn *c)
             memcpy(t->worker, r->worker, 32);
             t->lease_ms = (uint32_t)s->cfg.lease_ms;
         }
+        if (n)
+            n = sc_arb_add_audits(s, c, tasks, n, cap, audits, &n_audits);
         vt_msg_init(&m, VT_MSG_VFETCH_OK);
         m.u.vfetch_ok.tasks = tasks;
         m.u.vfetch_ok.n_tasks = n;
         sc_conn_reply_msg(c, &m);
+        for (uint32_t i = 0; i < n_audits; i++)
+            vt_arb_audit_free(&audits[i]);
+        free(audits);
         free(tasks);
     }
     c->n_batch = 0;
@@ -245,6 +260,13 @@ static void fetch(sched *s, sc_conn *c, const vt_msg *m)
     if (!n) {
         sc_unlock(s);
         no_session(s, c);
+        return;
+    }
+    if (sc_arb_quarantined(s, n->pk)) {
+        uint8_t pk[VT_PUBKEY_BYTES];
+        memcpy(pk, n->pk, sizeof pk);
+        sc_unlock(s);
+        refuse_node(s, c, pk, VT_ERR_QUARANTINED, "node is quarantined");
         return;
     }
     uint32_t want = f->free_slots;
@@ -450,6 +472,10 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
     for (uint32_t i = 0; i < vs->n_verdicts; i++) {
         const vt_wire_verdict *v = &vs->verdicts[i];
         uint32_t slot;
+        if (sc_arb_audit_verdict(s, idx, pk, v)) {
+            acks[i] = VT_ACK_ACCEPTED; /* an audit: judged, never a job's verdict */
+            continue;
+        }
         sc_job *j = sc_job_find(s, v->job_id, &slot);
         if (j && v->lease_id && j->last_verdict_lease == v->lease_id) {
             acks[i] = VT_ACK_DUPLICATE;
@@ -499,7 +525,7 @@ static void heartbeat(sched *s, sc_conn *c, const vt_msg *m)
         if (j && j->phase == SC_PH_LIVE && j->lease_id == hb->lease_ids[i] && j->lease_node == idx &&
             j->lease_gen == n->gen)
             j->lease_deadline_ms = until; /* the lease heap re-arms lazily */
-        else
+        else if (!sc_arb_audit_lease(s, hb->lease_ids[i], idx))
             cancel[nc++] = hb->lease_ids[i];
     }
     sc_unlock(s);
