@@ -433,6 +433,10 @@ void wk_engine_loop(wk *w)
                 break;
             }
         }
+#ifdef VT_TEST_FAULTS
+        if (w->fault == WK_FAULT_SLOW && busy_slots(w) > 0)
+            vt_sleep_ms(10);
+#endif
         uint64_t t = 0;
         int stepped = step_all(w, fault_ctx, &t);
         tps_tokens += t;

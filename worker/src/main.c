@@ -18,7 +18,7 @@ static const char *const device_choices[] = {"auto", "cpu", "cuda", NULL};
 #ifdef VT_TEST_FAULTS
 static const char *const fault_choices[] = {
     "none",     "flip_token",  "random_tokens", "wrong_model",   "q8_for_f32",
-    "truncate", "replay_other", "wrong_digest", "bad_signature", "skip_sampler", NULL};
+    "truncate", "replay_other", "wrong_digest", "bad_signature", "skip_sampler", "slow", NULL};
 #endif
 
 static bool ready_fn(void *arg, char *why, size_t whysz)

@@ -41,7 +41,8 @@ enum {
     WK_FAULT_REPLAY_OTHER,
     WK_FAULT_WRONG_DIGEST,
     WK_FAULT_BAD_SIGNATURE,
-    WK_FAULT_SKIP_SAMPLER
+    WK_FAULT_SKIP_SAMPLER,
+    WK_FAULT_SLOW /* honest, but 10 ms extra per engine step (lease/drain tests) */
 };
 #endif
 
