@@ -11,7 +11,9 @@
  *   3. A worker that gets SIGTERM while it holds leases (frozen with
  *      SIGSTOP so the signal surely lands mid-job) drains, exits 0, and its
  *      jobs reach their agents.
- *   4. Every daemon exits 0 on SIGTERM.
+ *   4. An agent cancels a job while a worker runs it: the worker learns it
+ *      from its next heartbeat and drops the job.
+ *   5. Every daemon exits 0 on SIGTERM.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +84,16 @@ static void expect(vt_client *cl, const char *id, const fx_job *j, uint32_t veri
                  "job %s: %u passed, %u failed verdicts", id, r->verify.passed, r->verify.failed);
     }
     vt_job_result_free(&res);
+}
+
+typedef struct metric_arg {
+    const char *host, *name;
+} metric_arg;
+
+static bool metric_positive(void *arg)
+{
+    const metric_arg *m = arg;
+    return cl_metric(m->host, m->name) >= 1;
 }
 
 static bool leased(void *arg)
@@ -213,10 +225,26 @@ int main(void)
     VT_CHECK_EQ_INT(cl_metric(c.http, "verity_scheduler_jobs_finished_total{state=\"verified\"}"),
                     N1 + N2 + N3);
 
+    /* 4. cancel while running: w2 frozen, a slow worker runs one long job */
+    VT_REQUIRE_OK(vt_proc_kill(w2->proc, SIGSTOP));
+    vt_sleep_ms(1500);
+    cl_node *w5 = cl_node_start(&c, 0, wargs_slow);
+    char cid[VT_JOB_ID_MAX + 1];
+    submit(cl[0], &longj[0], "full:1", cid);
+    metric_arg busy = {w5->http, "verity_worker_slots_busy"};
+    VT_CHECK(vt_ts_wait_until(20000, metric_positive, &busy), "the job never started");
+    vt_job_state cst = VT_JOB_QUEUED;
+    VT_CHECK_OK(vt_client_cancel(cl[0], cid, &cst, &ei));
+    VT_CHECK_EQ_INT(cst, VT_JOB_CANCELLED);
+    metric_arg dropped = {w5->http, "verity_worker_jobs_total{status=\"cancelled\"}"};
+    VT_CHECK(vt_ts_wait_until(20000, metric_positive, &dropped),
+             "the worker did not drop the cancelled job");
+    VT_REQUIRE_OK(vt_proc_kill(w2->proc, SIGCONT));
+
 #ifndef VT_TEST_FAULTS
 shutdown:
 #endif
-    /* 4. orderly shutdown */
+    /* 5. orderly shutdown */
     for (int i = 0; i < 2; i++)
         vt_client_close(cl[i]);
     cl_stop(&c);
