@@ -193,7 +193,8 @@ static bool pick(sched *s, sc_job *j)
     for (unsigned i = 0; i < j->n_vpick; i++)
         memcpy(excl[ne++], j->vpick[i], VT_PUBKEY_BYTES);
     uint32_t got = 0;
-    if (vt_arb_pick_verifiers(cand, nc, j->result->worker, worker_operator(s, j->result->worker),
+    const char *wop = s->cfg.verify_same_operator ? NULL : worker_operator(s, j->result->worker);
+    if (vt_arb_pick_verifiers(cand, nc, j->result->worker, wop,
                               want - j->n_vpick, (const uint8_t(*)[VT_PUBKEY_BYTES])excl, ne,
                               &s->arb.rng, idx, &got) != 0)
         goto out;

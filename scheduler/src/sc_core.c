@@ -192,7 +192,6 @@ void sc_core_computed(sched *s, uint32_t slot, sc_result *r)
     /* The arbiter decides now whether this result is replayed (verify=none,
      * or sampled:P's coin), and picks the verifiers (sc_arbiter.c). */
     j->n_pass = 0;
-    j->n_fail = 0;
     if (!sc_arb_computed(s, slot)) {
         sc_core_finish(s, slot, VT_JOB_VERIFIED, 0, NULL);
         return;

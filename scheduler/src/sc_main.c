@@ -155,6 +155,9 @@ int main(int argc, char **argv)
         {.flag = "max-panel", .env = "VERITY_MAX_PANEL", .type = VT_OPT_INT, .metavar = "N",
          .def = "0", .min = 0, .max = VT_ARB_MAX_PANEL,
          .help = "largest dispute panel (0: min(2K+1, 16))", .dest = &cf->max_panel},
+        {.flag = "verify-same-operator", .env = "VERITY_VERIFY_SAME_OPERATOR", .type = VT_OPT_BOOL,
+         .help = "let verifiers check workers of their own operator (one-organisation setups)",
+         .dest = &cf->verify_same_operator},
 #ifdef VT_TEST_FAULTS
         {.flag = "verify-seed", .env = "VERITY_VERIFY_SEED", .type = VT_OPT_STRING, .metavar = "HEX",
          .help = "test builds only: 64 hex chars seeding sampling, verifier and audit choices",

@@ -298,6 +298,7 @@ typedef struct sc_config {
     const char *audit_rate_s;  /* --audit-rate as given */
     double audit_rate;
     int64_t recent_window, max_panel;
+    bool verify_same_operator; /* single-organisation deployments: the operator rule is off */
 } sc_config;
 
 /* ------------------------------------------------------------- arbiter

@@ -61,7 +61,10 @@ void sh_setup(sh_env *e, const char *const *extra_args)
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
         char hex[65];
         vt_hex_encode(nodes[i].kp->pk, 32, hex);
-        VT_REQUIRE_OK(vt_registry_node_add(r, hex, nodes[i].role, "test-operator", &ei));
+        /* One operator per node: a verifier never checks its own operator's worker. */
+        char op[32];
+        snprintf(op, sizeof op, "test-operator-%zu", i);
+        VT_REQUIRE_OK(vt_registry_node_add(r, hex, nodes[i].role, op, &ei));
     }
     vt_redis_close(r);
 
