@@ -66,7 +66,9 @@ int sc_spec_check(sched *s, const vt_job_spec *sp, sc_spec_info *si, vt_errinfo 
     int rv = sc_model_resolve(s, sp->model, si->sha, ei);
     if (rv)
         return rv;
-    if (!sp->prompt_tokens || sp->n_prompt_tokens == 0) {
+    if (sc_mem_wanted(sp) && !sp->prompt_tokens && sp->prompt && sp->prompt_len) {
+        /* memory job: text until the memory stage renders and tokenizes it */
+    } else if (!sp->prompt_tokens || sp->n_prompt_tokens == 0) {
         if (sp->prompt && sp->prompt_len)
             return vt_fail(ei, VT_ERR_UNSUPPORTED,
                            "text prompts are not accepted by this scheduler: send prompt_tokens");
@@ -161,7 +163,10 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     vt_errinfo ei = {0};
     /* After authentication (tokenizing costs CPU), before the checks: a text
      * prompt becomes tokens here, and the submit is re-decoded. */
-    int rv = sc_submit_tokenize(s, m, &ei);
+    /* A memory job keeps its text: it is tokenized after retrieval, with
+     * the memory in front of it (sc_memory.c). */
+    int rv = sc_mem_wanted(&m->u.submit.job) ? sc_mem_check_submit(s, &m->u.submit.job, &ei)
+                                             : sc_submit_tokenize(s, m, &ei);
     if (rv) {
         reject(s, c, rv == VT_ERR_NOMODEL ? s->m.rej_nomodel : s->m.rej_invalid, rv,
                vt_errinfo_msg(&ei), 0);
@@ -265,7 +270,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
     }
     if (it->rc == 0 && it->dup_of == 0) {
         uint64_t id = j->id;
-        sc_core_accept(s, it->slot);
+        sc_mem_accept(s, it->slot); /* memory jobs pass the memory stage first */
         if (c)
             reply_submit_ok(c, id, false);
         return;

@@ -231,6 +231,7 @@ void sc_core_final_journaled(sched *s, uint32_t slot)
 {
     sc_job *j = sc_job_at(s, slot);
     j->phase = SC_PH_DONE;
+    sc_mem_job_done(s, j); /* remember:true stores the exchange (sc_memory.c) */
     while (j->waiters) {
         sc_conn *c = j->waiters;
         j->waiters = c->next_waiter;

@@ -52,6 +52,7 @@ static void job_clear(sc_job *j)
     }
     free(j->error_msg);
     free(j->final_bytes);
+    sc_jobmem_free(j->mem);
 }
 
 void sc_jobs_free(sched *s)

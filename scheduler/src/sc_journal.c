@@ -151,9 +151,12 @@ static void recover_one(sched *s, const sc_final_view *v)
         int64_t left = (int64_t)v->deadline_ms - vt_wall_ms();
         j->deadline_ms = vt_mono_ms() + (uint64_t)(left > 0 ? left : 0);
     }
-    sc_core_accept(s, slot);
-    if (check != 0)
+    if (check == 0) {
+        sc_mem_accept(s, slot); /* a memory job still in text goes through retrieval again */
+    } else {
+        sc_core_accept(s, slot);
         sc_core_finish(s, slot, VT_JOB_FAILED, check, vt_errinfo_msg(&ei));
+    }
     sc_unlock(s);
 }
 

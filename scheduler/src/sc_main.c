@@ -145,6 +145,13 @@ int main(int argc, char **argv)
         {.flag = "tokenizer", .env = "VERITY_TOKENIZERS", .type = VT_OPT_LIST, .metavar = "GGUF",
          .help = "model file whose tokenizer turns text prompts into tokens (repeatable)",
          .dest = &tokenizers},
+        {.flag = "memsync", .env = "VERITY_MEMSYNC_URL", .type = VT_OPT_URL,
+         .help = "verity-memsync URL for memory jobs (memory_k, remember); unset: refused",
+         .dest = &cf->memsync_url},
+        {.flag = "memsync-timeout-ms", .env = "VERITY_MEMSYNC_TIMEOUT_MS",
+         .type = VT_OPT_DURATION_MS, .metavar = "MS", .def = "5000", .min = 10, .max = 600000,
+         .help = "bound on each memsync request; past it the memory job fails (unavailable)",
+         .dest = &cf->memsync_timeout_ms},
         {.flag = "audit-rate", .env = "VERITY_AUDIT_RATE", .type = VT_OPT_STRING, .metavar = "R",
          .def = "0.02", .help = "share of verification tasks that carry an audit copy (0..1)",
          .dest = &cf->audit_rate_s, .check = check_rate},
@@ -223,6 +230,8 @@ int main(int argc, char **argv)
         die(s, 2, "arbiter (--verify-seed?)", &ei);
     if (sc_auth_init(s, &ei) != 0)
         die(s, 1, "registry", &ei);
+    if (sc_mem_start(s, &ei) != 0)
+        die(s, 1, "memory stage (--memsync)", &ei);
     if (sc_journal_start(s, &ei) != 0)
         die(s, 1, "journal", &ei);
     if (sc_net_start(s, &ei) != 0)
@@ -265,6 +274,7 @@ int main(int argc, char **argv)
     pthread_join(s->ticker, NULL);
     vt_http_stop(http);
     sc_net_stop(s);
+    sc_mem_stop(s);
     sc_arb_stop(s);
     sc_journal_stop(s);
     sc_auth_free(s);

@@ -355,6 +355,7 @@ int sc_receipt_body(const sched *s, const sc_job *j, const char *agent, vt_buf *
     r.submitted_ms = (uint64_t)j->wall_submit_ms;
     r.computed_ms = (uint64_t)j->wall_computed_ms;
     r.finished_ms = (uint64_t)j->wall_done_ms;
+    sc_mem_receipt(j, &r); /* the memory head and text a memory job's prompt had */
     vt_errinfo ei = {0};
     return vt_receipt_body(&r, out, &ei);
 }

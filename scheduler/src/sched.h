@@ -59,7 +59,8 @@ enum sc_phase {
     SC_PH_JOURNAL,   /* submitted, journal write in flight; agent waits */
     SC_PH_LIVE,      /* journaled, in the lifecycle */
     SC_PH_FINAL,     /* done, final record write in flight */
-    SC_PH_DONE       /* final record journaled; kept SC_DONE_RETAIN_MS */
+    SC_PH_DONE,      /* final record journaled; kept SC_DONE_RETAIN_MS */
+    SC_PH_MEMORY     /* journaled, in the memory stage (sc_memory.c), then LIVE */
 };
 
 /* A worker's accepted result: one allocation, immutable once attached.
@@ -149,6 +150,7 @@ typedef struct sc_job {
     uint8_t n_vpick;           /* verifiers picked and not yet answered */
     uint8_t vpick[SC_EXCL_MAX][VT_PUBKEY_BYTES]; /* only these may lease the task */
     uint32_t done_next;        /* eviction FIFO */
+    struct sc_jobmem *mem;     /* memory job: head, memory text, own prompt (sc_memory.c) */
 } sc_job;
 
 #define SC_NONE UINT32_MAX
@@ -294,6 +296,8 @@ typedef struct sc_config {
     int64_t recv_max, queue_max, lease_ms, nomodel_wait_ms, result_ttl_s, max_verifiers;
     sc_alias *aliases;
     size_t n_aliases;
+    const char *memsync_url;   /* --memsync (NULL: memory jobs refused) */
+    int64_t memsync_timeout_ms;
     const char *verify_seed;   /* --verify-seed (VT_TEST_FAULTS builds only) or NULL */
     const char *audit_rate_s;  /* --audit-rate as given */
     double audit_rate;
@@ -397,6 +401,7 @@ typedef struct sched {
     atomic_bool draining;      /* SIGTERM: submits answer closed */
     atomic_bool closing;       /* sockets being closed: pipe events are ignored */
     struct sc_tokenizers *toks; /* --tokenizer files (read-only after start-up) */
+    struct sc_memstage *memst;  /* --memsync: the memory stage (sc_memory.c), or NULL */
 
     /* ---- everything below is guarded by mu ---- */
     pthread_mutex_t mu;
@@ -544,6 +549,21 @@ size_t sc_tokenizers_count(const sched *s);
 /* Replace a text prompt in a submit by its tokens (no-op when the submit
  * has tokens); *m is re-decoded, so pointers into it must be refreshed. */
 int sc_submit_tokenize(sched *s, vt_msg *m, vt_errinfo *ei);
+
+/* sc_memory.c: memory-augmented jobs (--memsync) */
+typedef struct sc_jobmem sc_jobmem;
+typedef struct sc_memstage sc_memstage;
+int sc_mem_start(sched *s, vt_errinfo *ei);  /* no-op without --memsync */
+void sc_mem_stop(sched *s);
+bool sc_mem_wanted(const vt_job_spec *sp);   /* memory_k > 0 or remember */
+/* Submit-time checks of a memory job (no lock): --memsync set, text prompt. */
+int sc_mem_check_submit(sched *s, const vt_job_spec *sp, vt_errinfo *ei);
+/* Journaled job: memory jobs enter the memory stage, others sc_core_accept
+ * (core lock held). */
+void sc_mem_accept(sched *s, uint32_t slot);
+void sc_mem_job_done(sched *s, sc_job *j);   /* final record journaled: remember (core lock) */
+void sc_mem_receipt(const sc_job *j, vt_receipt *r); /* has_memory, memory_head, memory_text */
+void sc_jobmem_free(sc_jobmem *m);
 
 /* sc_arbiter.c: policy, verifier choice, disputes, audits, quarantine */
 int sc_arb_start(sched *s, vt_errinfo *ei);
