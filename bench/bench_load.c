@@ -42,6 +42,7 @@ static const char *prog = "verity-bench load";
 
 typedef struct load_opts {
     const char *url, *model, *model_file, *verify, *delivery, *json, *bin_dir;
+    const char *log_level;
     const char *keys[LD_MAX_KEYS];
     int n_keys;
     int spawn, identity, keep, sweep, ceiling, quiet;
@@ -79,6 +80,7 @@ static void usage(void)
         "  --worker-slots N  --worker-threads N  --verifier-threads N  --verifier-batch N\n"
         "  --bin-dir DIR         daemons' directory (default: this program's)\n"
         "  --keep                keep the temp dir (logs, redis data)\n"
+        "  --log-level LEVEL     the daemons' log level (default warn; with --keep to read them)\n"
         "Load:\n"
         "  --concurrency N (64)  closed loop: agents; open loop: most jobs in flight\n"
         "  --connections C       REQ sockets the agents share (default: one per agent)\n"
@@ -180,6 +182,8 @@ static void parse(int argc, char **argv, load_opts *o)
             o->delivery = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--json", &v))
             o->json = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--log-level", &v))
+            o->log_level = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--bin-dir", &v))
             o->bin_dir = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--workers", &v))
@@ -491,6 +495,7 @@ int vt_bench_load(int argc, char **argv)
         sp.verifier_batch = o.verifier_batch;
         sp.agents = o.agents;
         sp.keep = o.keep;
+        sp.log_level = o.log_level;
         fprintf(stderr, "starting redis-server, verity-scheduler, %d worker%s, %d verifier%s ...\n",
                 o.workers, o.workers == 1 ? "" : "s", o.verifiers, o.verifiers == 1 ? "" : "s");
         vt_errinfo ei = {0};

@@ -3,7 +3,8 @@
  * results, driven by NNG aio callbacks (no thread per agent).
  *
  * One job = submit (-> submit_ok) then result long polls (-> result_ok)
- * until the job is done; its latency runs from the submit (closed loop) or
+ * until the job is verified (with delivery=optimistic: until its outputs
+ * arrive, verdicts pending); its latency runs from the submit (closed loop) or
  * from its scheduled arrival time (open loop, so a slow server cannot hide
  * queueing delay: no coordinated omission) to the final result_ok.
  *

@@ -228,7 +228,10 @@ static int start_node(ls_cluster *c, const ls_params *p, int verifier, int n, co
         return rv;
     vt_redis *r = NULL;
     if ((rv = vt_redis_connect(&r, c->redis_url, 2000, 2000, ei)) == 0)
-        rv = vt_registry_node_add(r, hex, verifier ? VT_ROLE_VERIFIER : VT_ROLE_WORKER, "bench", ei);
+        /* Verifiers must not share the workers' operator: the scheduler never
+         * lets an organisation check its own work. */
+        rv = vt_registry_node_add(r, hex, verifier ? VT_ROLE_VERIFIER : VT_ROLE_WORKER,
+                                  verifier ? "bench-audit" : "bench-compute", ei);
     vt_redis_close(r);
     if (rv)
         return rv;
@@ -237,7 +240,7 @@ static int start_node(ls_cluster *c, const ls_params *p, int verifier, int n, co
     snprintf(http, sizeof http, "127.0.0.1:%d", *port);
     snprintf(bin, sizeof bin, "%s/%s", p->bin_dir, verifier ? "verity-verifier" : "verity-worker");
     char *argv[24] = {bin, "--scheduler", (char *)url, "--key", key, "--http", http,
-                      "--log-level", "warn"};
+                      "--log-level", (char *)(p->log_level ? p->log_level : "warn")};
     int k = 9;
     if (p->identity)
         argv[k++] = "--identity";
@@ -318,7 +321,8 @@ int ls_start(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
     snprintf(bin, sizeof bin, "%s/verity-scheduler", p->bin_dir);
     char *sargv[] = {bin, "--agent-listen", c->agent_url, "--worker-listen", wurl,
                      "--verifier-listen", vurl, "--http", http, "--redis", c->redis_url,
-                     "--key", key_path, "--auth-secret", secret_path, "--log-level", "warn",
+                     "--key", key_path, "--auth-secret", secret_path, "--log-level",
+                     (char *)(p->log_level ? p->log_level : "warn"),
                      "--queue-max", "1000000", NULL};
     if ((rv = spawn(c, "scheduler", bin, sargv, ei)) != 0 ||
         (rv = wait_ready(c, &c->procs[1], sport, 15000, ei)) != 0)

@@ -28,6 +28,7 @@ typedef struct ls_params {
     int verifier_batch;    /* 0 = daemon default */
     int agents;            /* API keys to register */
     int keep;              /* keep the dir (logs) */
+    const char *log_level; /* daemons' --log-level; NULL = warn */
 } ls_params;
 
 typedef struct ls_proc {

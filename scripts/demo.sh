@@ -197,11 +197,14 @@ V=(--redis "$REDIS_URL")
 info "auth secret: $WORK/auth.secret (keys the API-key MACs)"
 "$BIN/verity" keygen -o "$WORK/scheduler.key" >/dev/null
 info "scheduler key: $WORK/scheduler.key"
-for node in worker0 worker1 verifier0 verifier1; do
+# Independent operators: the scheduler never lets an organisation verify its
+# own work, so the workers (acme) and the two verifiers (audit-a, audit-b) differ.
+for node in worker0:acme worker1:acme verifier0:audit-a verifier1:audit-b; do
+  op=${node#*:}; node=${node%%:*}
   pk=$("$BIN/verity" keygen -o "$WORK/$node.key")
   role=${node%?}
-  "$BIN/verity" node add "${V[@]}" --role "$role" --operator demo "$pk" >/dev/null
-  info "$node: key ${pk:0:16}... on the allow-list as $role"
+  "$BIN/verity" node add "${V[@]}" --role "$role" --operator "$op" "$pk" >/dev/null
+  info "$node: key ${pk:0:16}... on the allow-list as $role of $op"
 done
 KEYS=()
 for a in alice bob carol; do
