@@ -1,9 +1,8 @@
-/* loops.c - the verifier's network threads (one REQ socket each): vfetch,
- * signed verdict batches, heartbeats. Same shape as the worker's (see
- * worker/src/netloops.c): the hello goes on the heartbeat socket, which is
- * closed last, because the scheduler ends a session (and requeues its
- * leases) when the connection of its hello closes. The plumbing they share
- * lives in vt_worker (vt_node_*). */
+/* loops.c - the verifier's vfetch and verdict threads (one REQ socket
+ * each) and its hooks for the session keeper (vt_node_keeper_main, which
+ * says hello and heartbeats on a third socket, closed last). Same shape as
+ * the worker's (worker/src/netloops.c); the plumbing they share lives in
+ * vt_worker (vt_node_*). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,38 +13,6 @@
 #define FETCH_WAIT_MS 1000
 #define CALL_TIMEOUT_MS 10000
 #define BACKOFF_MAX_MS 2000
-
-static void call_failed(vf *v, const char *what, int rv, const vt_errinfo *ei, vt_counter *ctr)
-{
-    vt_counter_inc(ctr);
-    if (rv == VT_ERR_AUTH)
-        atomic_store(&v->need_hello, true);
-    vt_log_warn(v->log, "scheduler.call_failed", "call=%s err=%s detail=\"%s\"", what,
-                vt_errname(rv), vt_errinfo_msg(ei));
-}
-
-static int vf_hello(vf *v, vt_node_conn *c, vt_errinfo *ei)
-{
-    vt_model_ref refs[VT_PROTO_MAX_MODELS];
-    uint32_t n = 0;
-    for (int i = 0; i < v->n_models && n < VT_PROTO_MAX_MODELS; i++, n++) {
-        memcpy(refs[n].sha256, v->models[i].sha256, 32);
-        refs[n].name = v->models[i].name;
-    }
-    vt_msg_hello_ok ok;
-    int rv = vt_node_hello(c, &v->kp, VT_HELLO_VERIFIER, refs, n, v->device_desc,
-                           (uint32_t)v->batch, CALL_TIMEOUT_MS, &ok, ei);
-    if (rv)
-        return rv;
-    pthread_mutex_lock(&v->mu);
-    memcpy(v->session, ok.session, sizeof v->session);
-    pthread_mutex_unlock(&v->mu);
-    atomic_store(&v->need_hello, false);
-    if (!atomic_exchange(&v->registered, true))
-        vt_log_info(v->log, "verifier.registered", "session=%s models=%u batch=%d", ok.session, n,
-                    v->batch);
-    return 0;
-}
 
 static vf_task *task_from_wire(vf *v, const vt_wire_task *wt)
 {
@@ -95,7 +62,7 @@ void *vf_fetcher_main(void *arg)
     vf *v = arg;
     vt_node_conn *c = NULL;
     vt_errinfo ei = {0};
-    if (vt_node_conn_open(v->sched_url, v->recv_max, &c, &ei) != 0) {
+    if (vt_node_conn_open(v->ns.url, v->recv_max, &c, &ei) != 0) {
         vt_log_error(v->log, "fetch.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
         vt_signals_raise(v->sig, 15);
         atomic_store(&v->fetcher_done, true);
@@ -106,9 +73,9 @@ void *vf_fetcher_main(void *arg)
     pthread_mutex_unlock(&v->mu);
     uint64_t backoff = 100;
     int want_held = 2 * v->batch; /* one group replaying, one waiting */
-    while (!atomic_load(&v->quit) && !atomic_load(&v->stopping)) {
-        if (!atomic_load(&v->registered) || atomic_load(&v->need_hello)) {
-            vt_node_sleep(&v->stopping, 50); /* the heartbeat thread says hello */
+    while (!atomic_load(&v->ns.quit) && !atomic_load(&v->ns.stopping)) {
+        if (!atomic_load(&v->ns.registered) || atomic_load(&v->ns.need_hello)) {
+            vt_node_sleep(&v->ns.stopping, 50); /* the heartbeat thread says hello */
             continue;
         }
         vt_msg m;
@@ -120,7 +87,7 @@ void *vf_fetcher_main(void *arg)
             pthread_mutex_unlock(&v->mu);
             continue;
         }
-        memcpy(m.u.fetch.session, v->session, sizeof m.u.fetch.session);
+        memcpy(m.u.fetch.session, v->ns.session, sizeof m.u.fetch.session);
         pthread_mutex_unlock(&v->mu);
         if (cap > (int)VT_PROTO_MAX_BATCH)
             cap = (int)VT_PROTO_MAX_BATCH;
@@ -132,10 +99,10 @@ void *vf_fetcher_main(void *arg)
                               &ei);
         if (rv) {
             vt_msg_free(&reply);
-            if (atomic_load(&v->stopping))
+            if (atomic_load(&v->ns.stopping))
                 break; /* aborted by shutdown */
-            call_failed(v, "vfetch", rv, &ei, v->m_err_fetch);
-            vt_node_sleep(&v->stopping, backoff);
+            vt_node_call_failed(&v->ns, "vfetch", rv, &ei, v->m_err_fetch);
+            vt_node_sleep(&v->ns.stopping, backoff);
             vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             continue;
         }
@@ -175,7 +142,7 @@ void *vf_sender_main(void *arg)
     vf *v = arg;
     vt_node_conn *c = NULL;
     vt_errinfo ei = {0};
-    if (vt_node_conn_open(v->sched_url, v->recv_max, &c, &ei) != 0) {
+    if (vt_node_conn_open(v->ns.url, v->recv_max, &c, &ei) != 0) {
         vt_log_error(v->log, "verdicts.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
         vt_signals_raise(v->sig, 15);
         return NULL;
@@ -185,7 +152,7 @@ void *vf_sender_main(void *arg)
     int failures_after_quit = 0;
     while (batch) {
         pthread_mutex_lock(&v->mu);
-        while (v->n_out == 0 && !atomic_load(&v->quit))
+        while (v->n_out == 0 && !atomic_load(&v->ns.quit))
             vt_node_cond_wait_ms(&v->cv_send, &v->mu, 200);
         if (v->n_out == 0) {
             pthread_mutex_unlock(&v->mu);
@@ -196,7 +163,7 @@ void *vf_sender_main(void *arg)
             batch[i] = v->out[i]->v;
         vt_msg m;
         vt_msg_init(&m, VT_MSG_VERDICTS);
-        memcpy(m.u.verdicts.session, v->session, sizeof m.u.verdicts.session);
+        memcpy(m.u.verdicts.session, v->ns.session, sizeof m.u.verdicts.session);
         pthread_mutex_unlock(&v->mu);
         m.u.verdicts.verdicts = batch;
         m.u.verdicts.n_verdicts = n;
@@ -207,12 +174,12 @@ void *vf_sender_main(void *arg)
             rv = vt_node_call(c, &m, VT_MSG_VERDICTS_OK, CALL_TIMEOUT_MS, &reply, &ei);
         if (rv) {
             vt_msg_free(&reply);
-            call_failed(v, "verdicts", rv, &ei, v->m_err_send);
-            if (atomic_load(&v->quit) && ++failures_after_quit >= 3)
+            vt_node_call_failed(&v->ns, "verdicts", rv, &ei, v->m_err_send);
+            if (atomic_load(&v->ns.quit) && ++failures_after_quit >= 3)
                 break;
             if (rv != VT_ERR_PROTO && rv != VT_ERR_INVAL && rv != VT_ERR_TOOBIG &&
                 rv != VT_ERR_BADSIG) {
-                vt_node_sleep(&v->quit, backoff);
+                vt_node_sleep(&v->ns.quit, backoff);
                 vt_node_backoff(&backoff, BACKOFF_MAX_MS);
                 continue;
             }
@@ -234,66 +201,26 @@ void *vf_sender_main(void *arg)
     return NULL;
 }
 
-void *vf_heartbeat_main(void *arg)
+uint32_t vf_collect_leases(void *arg, uint64_t *ids, uint32_t cap, uint32_t *busy,
+                           uint32_t *free_slots)
 {
     vf *v = arg;
-    vt_node_conn *c = NULL;
-    vt_errinfo ei = {0};
-    if (vt_node_conn_open(v->sched_url, v->recv_max, &c, &ei) != 0) {
-        vt_log_error(v->log, "heartbeat.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
-        vt_signals_raise(v->sig, 15);
-        return NULL;
+    uint32_t n = 0;
+    *busy = 0;
+    for (int i = 0; i < v->n_tasks && n < cap; i++) {
+        ids[n++] = v->tasks[i]->lease_id;
+        *busy += (uint32_t)v->tasks[i]->taken;
     }
-    pthread_mutex_lock(&v->mu);
-    v->session_conn = c;
-    pthread_mutex_unlock(&v->mu);
-    uint64_t *ids = malloc(VT_PROTO_MAX_LEASES * sizeof *ids);
-    uint64_t backoff = 100;
-    while (ids && !atomic_load(&v->quit)) {
-        if (!atomic_load(&v->registered) || atomic_load(&v->need_hello)) {
-            if (atomic_load(&v->stopping))
-                break;
-            int rv = vf_hello(v, c, &ei);
-            if (rv) {
-                vt_log_warn(v->log, "verifier.hello_failed", "err=%s detail=\"%s\"",
-                            vt_errname(rv), vt_errinfo_msg(&ei));
-                vt_node_sleep(&v->stopping, backoff);
-                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
-            } else {
-                backoff = 100;
-            }
-            continue;
-        }
-        vt_node_sleep(&v->quit, (uint64_t)v->heartbeat_ms);
-        if (atomic_load(&v->quit))
-            break;
-        vt_msg m;
-        vt_msg_init(&m, VT_MSG_HEARTBEAT);
-        uint32_t n = 0, busy = 0;
-        pthread_mutex_lock(&v->mu);
-        for (int i = 0; i < v->n_tasks && n < VT_PROTO_MAX_LEASES; i++) {
-            ids[n++] = v->tasks[i]->lease_id;
-            busy += v->tasks[i]->taken;
-        }
-        for (int i = 0; i < v->n_out && n < VT_PROTO_MAX_LEASES; i++)
-            ids[n++] = v->out[i]->v.lease_id;
-        memcpy(m.u.heartbeat.session, v->session, sizeof m.u.heartbeat.session);
-        int free_n = 2 * v->batch - v->n_tasks;
-        pthread_mutex_unlock(&v->mu);
-        m.u.heartbeat.lease_ids = ids;
-        m.u.heartbeat.n_lease_ids = n;
-        m.u.heartbeat.busy_slots = busy;
-        m.u.heartbeat.free_slots = free_n > 0 ? (uint32_t)free_n : 0;
-        vt_msg reply;
-        int rv = vt_node_call(c, &m, VT_MSG_HEARTBEAT_OK, CALL_TIMEOUT_MS, &reply, &ei);
-        if (rv && !atomic_load(&v->quit))
-            call_failed(v, "heartbeat", rv, &ei, v->m_err_hb);
-        vt_msg_free(&reply);
-    }
-    free(ids);
-    pthread_mutex_lock(&v->mu);
-    v->session_conn = NULL;
-    pthread_mutex_unlock(&v->mu);
-    vt_node_conn_close(c);
-    return NULL;
+    for (int i = 0; i < v->n_out && n < cap; i++)
+        ids[n++] = v->out[i]->v.lease_id;
+    *free_slots = 2 * v->batch > v->n_tasks ? (uint32_t)(2 * v->batch - v->n_tasks) : 0;
+    return n;
+}
+
+void vf_cancel_leases(void *arg, const uint64_t *ids, uint32_t n)
+{
+    /* a cancelled task is cheap to finish; its verdict is simply stale */
+    (void)arg;
+    (void)ids;
+    (void)n;
 }

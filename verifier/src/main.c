@@ -15,11 +15,11 @@ static const char *const fault_choices[] = {"none", "always_pass", "always_fail"
 static bool ready_fn(void *arg, char *why, size_t whysz)
 {
     vf *v = arg;
-    if (atomic_load(&v->stopping)) {
+    if (atomic_load(&v->ns.stopping)) {
         snprintf(why, whysz, "shutting down");
         return false;
     }
-    if (!atomic_load(&v->registered)) {
+    if (!atomic_load(&v->ns.registered)) {
         snprintf(why, whysz, "not registered with the scheduler");
         return false;
     }
@@ -122,7 +122,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "verity-verifier: cannot open the log\n");
         return 2;
     }
-    v->sched_url = sched;
     v->batch = (int)batch;
     v->threads = threads > 0 ? (int)threads : vt_node_cpus();
     v->isa = isa;
@@ -188,9 +187,30 @@ int main(int argc, char **argv)
     if (vt_http_start(&http, &hc, &ei) != 0)
         die(v->log, "verifier.http", "--http: %s", vt_errinfo_msg(&ei));
 
+    vt_node_session *ns = &v->ns;
+    ns->url = sched;
+    ns->recv_max = v->recv_max;
+    ns->kp = &v->kp;
+    ns->role = VT_HELLO_VERIFIER;
+    for (int i = 0; i < v->n_models && i < (int)VT_PROTO_MAX_MODELS; i++) {
+        memcpy(v->refs[i].sha256, v->models[i].sha256, 32);
+        v->refs[i].name = v->models[i].name;
+        ns->n_models++;
+    }
+    ns->models = v->refs;
+    ns->device = v->device_desc;
+    ns->slots = (uint32_t)v->batch;
+    ns->heartbeat_ms = v->heartbeat_ms;
+    ns->log = v->log;
+    ns->sig = v->sig;
+    ns->err_heartbeat = v->m_err_hb;
+    ns->mu = &v->mu;
+    ns->collect = vf_collect_leases;
+    ns->cancel = vf_cancel_leases;
+    ns->arg = v;
     pthread_t th_fetch, th_send, th_hb;
     pthread_create(&th_send, NULL, vf_sender_main, v);
-    pthread_create(&th_hb, NULL, vf_heartbeat_main, v);
+    pthread_create(&th_hb, NULL, vt_node_keeper_main, ns);
     pthread_create(&th_fetch, NULL, vf_fetcher_main, v);
     vt_log_info(v->log, "verifier.started", "scheduler=%s batch=%d threads=%d isa=%s", sched,
                 v->batch, v->threads, isa_choices[isa]);
@@ -206,12 +226,10 @@ int main(int argc, char **argv)
             break;
         vt_sleep_ms(20);
     }
-    atomic_store(&v->quit, true);
+    atomic_store(&v->ns.quit, true);
     pthread_cond_broadcast(&v->cv_send);
     pthread_join(th_send, NULL);
-    pthread_mutex_lock(&v->mu);
-    vt_node_conn_abort(v->session_conn); /* a hello stuck on a dead scheduler */
-    pthread_mutex_unlock(&v->mu);
+    vt_node_session_abort(&v->ns); /* a hello stuck on a dead scheduler */
     pthread_join(th_hb, NULL);
     vt_http_stop(http);
     vt_log_info(v->log, "verifier.stopped", "unsent=%d", v->n_out);

@@ -221,7 +221,7 @@ void vf_replay_loop(vf *v)
     for (;;) {
         if (vt_signals_stop_requested(v->sig) && !stop_at) {
             stop_at = vt_mono_ms();
-            atomic_store(&v->stopping, true);
+            atomic_store(&v->ns.stopping, true);
             pthread_cond_broadcast(&v->cv_fetch);
             vt_log_info(v->log, "verifier.draining", "held=%d", v->n_tasks);
         }

@@ -6,8 +6,8 @@
  *              vt_forward per step for the whole group), writes verdicts.
  *   fetcher    long-poll vfetch while fewer than 2 x batch tasks are held.
  *   sender     verdict batches, one signature over the Merkle root each.
- *   heartbeat  says hello (the session lives on its socket, closed last) and
- *              extends the leases of held tasks.
+ *   keeper     vt_node_keeper_main: says hello (the session lives on its
+ *              socket, closed last) and extends the leases of held tasks.
  * Shared under vf.mu: the task table and the verdict outbox.
  */
 #ifndef VF_H
@@ -58,7 +58,6 @@ typedef struct vf_out {
 } vf_out;
 
 typedef struct vf {
-    const char *sched_url;
     int batch, threads, isa;
     int64_t heartbeat_ms;
     size_t recv_max;
@@ -78,11 +77,11 @@ typedef struct vf {
     int n_tasks, cap_tasks;
     vf_out **out;
     int n_out, cap_out;
-    char session[VT_SESSION_MAX + 1];
     vt_node_conn *fetch_conn;   /* so shutdown can cut a vfetch stuck on a dead scheduler */
-    vt_node_conn *session_conn; /* the heartbeat socket, which carries the session */
 
-    atomic_bool registered, stopping, quit, need_hello, fetcher_done;
+    vt_node_session ns; /* session, hello/heartbeat thread, shared flags */
+    vt_model_ref refs[VT_PROTO_MAX_MODELS];
+    atomic_bool fetcher_done;
 
     vt_metrics *metrics;
     vt_counter *m_pass, *m_fail, *m_err_fetch, *m_err_send, *m_err_hb, *m_batches, *m_tokens;
@@ -93,7 +92,10 @@ typedef struct vf {
 /* loops.c */
 void *vf_fetcher_main(void *arg);
 void *vf_sender_main(void *arg);
-void *vf_heartbeat_main(void *arg);
+/* vt_node_session hooks (mu held). */
+uint32_t vf_collect_leases(void *arg, uint64_t *ids, uint32_t cap, uint32_t *busy,
+                           uint32_t *free_slots);
+void vf_cancel_leases(void *arg, const uint64_t *ids, uint32_t n);
 
 /* replay_loop.c */
 void vf_replay_loop(vf *v);

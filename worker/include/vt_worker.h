@@ -27,7 +27,10 @@
 
 #include "vt_engine.h"
 #include "vt_err.h"
+#include "vt_log.h"
+#include "vt_metrics.h"
 #include "vt_protocol.h"
+#include "vt_signal.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -182,6 +185,57 @@ int vt_node_call(vt_node_conn *c, const vt_msg *req, vt_msg_type expect, int tim
 int vt_node_hello(vt_node_conn *c, const vt_keypair *kp, vt_hello_role role,
                   const vt_model_ref *models, uint32_t n_models, const char *device,
                   uint32_t slots, int timeout_ms, vt_msg_hello_ok *ok, vt_errinfo *ei);
+
+/* ---- the session a node keeps with the scheduler ----
+ * The scheduler ties a session to the connection its hello came on, and
+ * requeues the node's leases when that connection closes. So one thread, the
+ * keeper, says hello and then heartbeats on its own socket, which the daemon
+ * closes LAST at shutdown: the fetch socket can stop (or be cut) while
+ * running work drains and its results are still accepted. A VT_ERR_AUTH
+ * reply anywhere means the scheduler forgot the session (it restarted): the
+ * keeper says hello again. */
+typedef struct vt_node_session {
+    /* set before the threads start */
+    const char *url;
+    size_t recv_max;
+    const vt_keypair *kp;
+    vt_hello_role role;
+    const vt_model_ref *models;
+    uint32_t n_models;
+    const char *device;
+    uint32_t slots;
+    int64_t heartbeat_ms;
+    vt_log *log;
+    vt_signals *sig;
+    vt_counter *err_heartbeat;
+    pthread_mutex_t *mu; /* the daemon's lock: guards session and the hooks */
+    /* Called with *mu held: the leases held now (into ids, at most cap) and
+     * the slot counts for the heartbeat. */
+    uint32_t (*collect)(void *arg, uint64_t *ids, uint32_t cap, uint32_t *busy,
+                        uint32_t *free_slots);
+    /* Called with *mu held: leases the scheduler says to abort. */
+    void (*cancel)(void *arg, const uint64_t *ids, uint32_t n);
+    void *arg;
+
+    /* shared */
+    char session[VT_SESSION_MAX + 1]; /* under *mu */
+    vt_node_conn *conn;               /* the keeper's socket, under *mu */
+    atomic_bool registered;           /* hello answered once: /readyz */
+    atomic_bool need_hello;
+    atomic_bool stopping;             /* SIGTERM: no new work */
+    atomic_bool quit;                 /* the network threads end */
+} vt_node_session;
+
+/* The keeper thread: pthread_create(..., vt_node_keeper_main, session). */
+void *vt_node_keeper_main(void *session);
+/* Copy the current session id (takes *mu). */
+void vt_node_session_id(vt_node_session *s, char out[VT_SESSION_MAX + 1]);
+/* A call to the scheduler failed: count, log, and re-hello on VT_ERR_AUTH. */
+void vt_node_call_failed(vt_node_session *s, const char *what, int rv, const vt_errinfo *ei,
+                         vt_counter *errors);
+/* Shutdown, after the results are flushed: cut a hello stuck on a dead
+ * scheduler so the keeper can be joined. */
+void vt_node_session_abort(vt_node_session *s);
 
 /* Number of online CPUs (>= 1): the default of --threads. */
 int vt_node_cpus(void);

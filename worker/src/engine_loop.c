@@ -381,7 +381,7 @@ void wk_engine_loop(wk *w)
     for (;;) {
         bool stop = vt_signals_stop_requested(w->sig);
         if (stop && !drain_until) {
-            atomic_store(&w->stopping, true);
+            atomic_store(&w->ns.stopping, true);
             drain_started = vt_mono_ms();
             drain_until = drain_started + WK_DRAIN_MS;
             vt_log_info(w->log, "worker.draining", "running=%d bound_ms=%d", busy_slots(w),

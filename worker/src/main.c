@@ -24,11 +24,11 @@ static const char *const fault_choices[] = {
 static bool ready_fn(void *arg, char *why, size_t whysz)
 {
     wk *w = arg;
-    if (atomic_load(&w->stopping)) {
+    if (atomic_load(&w->ns.stopping)) {
         snprintf(why, whysz, "shutting down");
         return false;
     }
-    if (!atomic_load(&w->registered)) {
+    if (!atomic_load(&w->ns.registered)) {
         snprintf(why, whysz, "not registered with the scheduler");
         return false;
     }
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "verity-worker: cannot open the log\n");
         return 2;
     }
-    w->sched_url = sched;
+    w->ns.url = sched;
     w->slots = (int)slots;
     w->threads = threads > 0 ? (int)threads : vt_node_cpus();
     w->device = device;
@@ -252,9 +252,30 @@ int main(int argc, char **argv)
     if (vt_http_start(&http, &hc, &ei) != 0)
         die(w->log, "worker.http", "--http: %s", vt_errinfo_msg(&ei));
 
+    vt_node_session *ns = &w->ns;
+    ns->url = sched;
+    ns->recv_max = w->recv_max;
+    ns->kp = &w->kp;
+    ns->role = VT_HELLO_WORKER;
+    for (int i = 0; i < w->n_models && i < (int)VT_PROTO_MAX_MODELS; i++) {
+        memcpy(w->refs[i].sha256, w->models[i].sha256, 32);
+        w->refs[i].name = w->models[i].name;
+        ns->n_models++;
+    }
+    ns->models = w->refs;
+    ns->device = w->device_desc;
+    ns->slots = (uint32_t)w->slots;
+    ns->heartbeat_ms = w->heartbeat_ms;
+    ns->log = w->log;
+    ns->sig = w->sig;
+    ns->err_heartbeat = w->m_err_heartbeat;
+    ns->mu = &w->mu;
+    ns->collect = wk_collect_leases;
+    ns->cancel = wk_cancel_leases;
+    ns->arg = w;
     pthread_t th_fetch, th_send, th_hb;
     pthread_create(&th_send, NULL, wk_sender_main, w);
-    pthread_create(&th_hb, NULL, wk_heartbeat_main, w);
+    pthread_create(&th_hb, NULL, vt_node_keeper_main, ns);
     pthread_create(&th_fetch, NULL, wk_fetcher_main, w);
     vt_log_info(w->log, "worker.started", "scheduler=%s slots=%d threads=%d models=%d", sched,
                 w->slots, w->threads, w->n_models);
@@ -262,7 +283,7 @@ int main(int argc, char **argv)
     wk_engine_loop(w);
 
     /* the engine is drained: stop fetching, flush results, stop the rest */
-    atomic_store(&w->stopping, true);
+    atomic_store(&w->ns.stopping, true);
     pthread_join(th_fetch, NULL);
     uint64_t flush_until = vt_mono_ms() + 5000;
     for (;;) {
@@ -273,12 +294,10 @@ int main(int argc, char **argv)
             break;
         vt_sleep_ms(20);
     }
-    atomic_store(&w->quit, true);
+    atomic_store(&w->ns.quit, true);
     pthread_cond_broadcast(&w->cv_send);
     pthread_join(th_send, NULL);
-    pthread_mutex_lock(&w->mu);
-    vt_node_conn_abort(w->session_conn); /* a hello stuck on a dead scheduler */
-    pthread_mutex_unlock(&w->mu);
+    vt_node_session_abort(&w->ns); /* a hello stuck on a dead scheduler */
     pthread_join(th_hb, NULL);
     vt_http_stop(http);
     vt_log_info(w->log, "worker.stopped", "unsent=%d", w->n_out);

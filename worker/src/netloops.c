@@ -1,4 +1,5 @@
-/* netloops.c - the worker's three network threads, one REQ socket each.
+/* netloops.c - the worker's fetch and results threads, one REQ socket each
+ * (the session and heartbeats are vt_node_keeper_main's, on a third).
  *
  *   fetcher    asks for as many jobs as there is free capacity (slots minus
  *              leases held), parking at the scheduler up to FETCH_WAIT_MS.
@@ -6,17 +7,9 @@
  *              one Ed25519 signature over the Merkle root per batch); a batch
  *              leaves the outbox only once the scheduler acked it, and is
  *              resent as is on failure (idempotent by job and lease id).
- *   heartbeat  owns the SESSION: it says hello, and then every
- *              --heartbeat-ms sends the leases held (running, queued and
- *              finished-but-unacked), which extends them; the reply lists
- *              leases to abort.
- * The scheduler ties a session to the connection its hello came on and
- * requeues the node's leases when that connection closes. So the hello goes
- * on the heartbeat socket, which is the last one closed at shutdown: the
- * fetch socket can stop (or be cut) while running jobs drain and their
- * results are still accepted. A reply of VT_ERR_AUTH means the scheduler no
- * longer knows our session (it restarted): the heartbeat thread says hello
- * again.
+ * Also the keeper's hooks: the leases held (running, queued and
+ * finished-but-unacked, so none expires while its result waits) and the
+ * cancels its heartbeat replies bring.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,49 +21,6 @@
 #define FETCH_WAIT_MS 1000
 #define CALL_TIMEOUT_MS 10000
 #define BACKOFF_MAX_MS 2000
-
-static void copy_session(wk *w, char out[VT_SESSION_MAX + 1])
-{
-    pthread_mutex_lock(&w->mu);
-    memcpy(out, w->session, VT_SESSION_MAX + 1);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Transport trouble or a forgotten session: note it, maybe re-hello. */
-static void call_failed(wk *w, const char *what, int rv, const vt_errinfo *ei, vt_counter *ctr)
-{
-    vt_counter_inc(ctr);
-    if (rv == VT_ERR_AUTH)
-        atomic_store(&w->need_hello, true);
-    vt_log_warn(w->log, "scheduler.call_failed", "call=%s err=%s detail=\"%s\"", what,
-                vt_errname(rv), vt_errinfo_msg(ei));
-}
-
-int wk_hello(wk *w, vt_node_conn *conn, vt_errinfo *ei)
-{
-    vt_model_ref refs[VT_PROTO_MAX_MODELS];
-    uint32_t n = 0;
-    for (int i = 0; i < w->n_models && n < VT_PROTO_MAX_MODELS; i++) {
-        memcpy(refs[n].sha256, w->models[i].sha256, 32);
-        refs[n].name = w->models[i].name;
-        n++;
-    }
-    vt_msg_hello_ok ok;
-    int rv = vt_node_hello(conn, &w->kp, VT_HELLO_WORKER, refs, n, w->device_desc,
-                           (uint32_t)w->slots, CALL_TIMEOUT_MS, &ok, ei);
-    if (rv)
-        return rv;
-    pthread_mutex_lock(&w->mu);
-    memcpy(w->session, ok.session, sizeof w->session);
-    pthread_mutex_unlock(&w->mu);
-    atomic_store(&w->need_hello, false);
-    if (!atomic_exchange(&w->registered, true))
-        vt_log_info(w->log, "worker.registered", "session=%s lease_ms=%u models=%u slots=%d",
-                    ok.session, ok.lease_ms, n, w->slots);
-    else
-        vt_log_info(w->log, "worker.reregistered", "session=%s", ok.session);
-    return 0;
-}
 
 /* A fetched wire job becomes a wk_job (copies everything it needs). */
 static wk_job *job_from_wire(wk *w, const vt_wire_job *wj)
@@ -134,7 +84,7 @@ void *wk_fetcher_main(void *arg)
     wk *w = arg;
     vt_node_conn *c = NULL;
     vt_errinfo ei = {0};
-    if (vt_node_conn_open(w->sched_url, w->recv_max, &c, &ei) != 0) {
+    if (vt_node_conn_open(w->ns.url, w->recv_max, &c, &ei) != 0) {
         vt_log_error(w->log, "fetch.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
         vt_signals_raise(w->sig, 15);
         atomic_store(&w->fetcher_done, true);
@@ -144,9 +94,9 @@ void *wk_fetcher_main(void *arg)
     w->fetch_conn = c;
     pthread_mutex_unlock(&w->mu);
     uint64_t backoff = 100;
-    while (!atomic_load(&w->quit) && !atomic_load(&w->stopping)) {
-        if (!atomic_load(&w->registered) || atomic_load(&w->need_hello)) {
-            vt_node_sleep(&w->stopping, 50); /* the heartbeat thread says hello */
+    while (!atomic_load(&w->ns.quit) && !atomic_load(&w->ns.stopping)) {
+        if (!atomic_load(&w->ns.registered) || atomic_load(&w->ns.need_hello)) {
+            vt_node_sleep(&w->ns.stopping, 50); /* the heartbeat thread says hello */
             continue;
         }
         vt_msg m;
@@ -158,7 +108,7 @@ void *wk_fetcher_main(void *arg)
             pthread_mutex_unlock(&w->mu);
             continue;
         }
-        memcpy(m.u.fetch.session, w->session, sizeof m.u.fetch.session);
+        memcpy(m.u.fetch.session, w->ns.session, sizeof m.u.fetch.session);
         pthread_mutex_unlock(&w->mu);
         m.u.fetch.free_slots = (uint32_t)cap;
         m.u.fetch.max_jobs = cap < (int)VT_PROTO_MAX_BATCH ? (uint32_t)cap : VT_PROTO_MAX_BATCH;
@@ -167,10 +117,10 @@ void *wk_fetcher_main(void *arg)
         int rv = vt_node_call(c, &m, VT_MSG_FETCH_OK, FETCH_WAIT_MS + CALL_TIMEOUT_MS, &reply, &ei);
         if (rv) {
             vt_msg_free(&reply);
-            if (atomic_load(&w->stopping))
+            if (atomic_load(&w->ns.stopping))
                 break; /* aborted by shutdown */
-            call_failed(w, "fetch", rv, &ei, w->m_err_fetch);
-            vt_node_sleep(&w->stopping, backoff);
+            vt_node_call_failed(&w->ns, "fetch", rv, &ei, w->m_err_fetch);
+            vt_node_sleep(&w->ns.stopping, backoff);
             vt_node_backoff(&backoff, BACKOFF_MAX_MS);
             continue;
         }
@@ -206,7 +156,7 @@ void *wk_sender_main(void *arg)
     wk *w = arg;
     vt_node_conn *c = NULL;
     vt_errinfo ei = {0};
-    if (vt_node_conn_open(w->sched_url, w->recv_max, &c, &ei) != 0) {
+    if (vt_node_conn_open(w->ns.url, w->recv_max, &c, &ei) != 0) {
         vt_log_error(w->log, "results.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
         vt_signals_raise(w->sig, 15);
         return NULL;
@@ -216,7 +166,7 @@ void *wk_sender_main(void *arg)
     int failures_after_quit = 0;
     while (batch) {
         pthread_mutex_lock(&w->mu);
-        while (w->n_out == 0 && !atomic_load(&w->quit)) {
+        while (w->n_out == 0 && !atomic_load(&w->ns.quit)) {
             vt_node_cond_wait_ms(&w->cv_send, &w->mu, 200);
         }
         if (w->n_out == 0) { /* quit and nothing left */
@@ -228,7 +178,7 @@ void *wk_sender_main(void *arg)
             batch[i] = w->out[i]->r;
         vt_msg m;
         vt_msg_init(&m, VT_MSG_RESULTS);
-        memcpy(m.u.results.session, w->session, sizeof m.u.results.session);
+        memcpy(m.u.results.session, w->ns.session, sizeof m.u.results.session);
         pthread_mutex_unlock(&w->mu);
         m.u.results.results = batch;
         m.u.results.n_results = n;
@@ -244,8 +194,8 @@ void *wk_sender_main(void *arg)
             rv = vt_node_call(c, &m, VT_MSG_RESULTS_OK, CALL_TIMEOUT_MS, &reply, &ei);
         if (rv) {
             vt_msg_free(&reply);
-            call_failed(w, "results", rv, &ei, w->m_err_results);
-            if (atomic_load(&w->quit) && ++failures_after_quit >= 3) {
+            vt_node_call_failed(&w->ns, "results", rv, &ei, w->m_err_results);
+            if (atomic_load(&w->ns.quit) && ++failures_after_quit >= 3) {
                 vt_log_error(w->log, "results.lost", "n=%u reason=shutdown", n);
                 break;
             }
@@ -254,7 +204,7 @@ void *wk_sender_main(void *arg)
                 /* the scheduler will never take this batch: drop it */
                 vt_log_error(w->log, "results.dropped", "n=%u err=%s", n, vt_errname(rv));
             } else {
-                vt_node_sleep(&w->quit, backoff);
+                vt_node_sleep(&w->ns.quit, backoff);
                 vt_node_backoff(&backoff, BACKOFF_MAX_MS);
                 continue;
             }
@@ -280,96 +230,43 @@ void *wk_sender_main(void *arg)
     return NULL;
 }
 
-void *wk_heartbeat_main(void *arg)
+uint32_t wk_collect_leases(void *arg, uint64_t *ids, uint32_t cap, uint32_t *busy,
+                           uint32_t *free_slots)
 {
     wk *w = arg;
-    vt_node_conn *c = NULL;
-    vt_errinfo ei = {0};
-    if (vt_node_conn_open(w->sched_url, w->recv_max, &c, &ei) != 0) {
-        vt_log_error(w->log, "heartbeat.socket", "detail=\"%s\"", vt_errinfo_msg(&ei));
-        vt_signals_raise(w->sig, 15);
-        return NULL;
+    uint32_t n = 0;
+    *busy = 0;
+    for (int i = 0; i < w->n_jobs && n < cap; i++) {
+        ids[n++] = w->jobs[i]->lease_id;
+        *busy += w->jobs[i]->state == WK_RUNNING;
     }
-    pthread_mutex_lock(&w->mu);
-    w->session_conn = c;
-    pthread_mutex_unlock(&w->mu);
-    uint64_t *ids = malloc(VT_PROTO_MAX_LEASES * sizeof *ids);
-    uint64_t backoff = 100;
-    while (ids && !atomic_load(&w->quit)) {
-        if (!atomic_load(&w->registered) || atomic_load(&w->need_hello)) {
-            if (atomic_load(&w->stopping))
-                break; /* no session to keep: nothing to drain */
-            int rv = wk_hello(w, c, &ei);
-            if (rv) {
-                vt_log_warn(w->log, "worker.hello_failed", "err=%s detail=\"%s\"", vt_errname(rv),
-                            vt_errinfo_msg(&ei));
-                vt_node_sleep(&w->stopping, backoff);
-                vt_node_backoff(&backoff, BACKOFF_MAX_MS);
-            } else {
-                backoff = 100;
-            }
-            continue;
-        }
-        vt_node_sleep(&w->quit, (uint64_t)w->heartbeat_ms);
-        if (atomic_load(&w->quit))
-            break;
-        vt_msg m;
-        vt_msg_init(&m, VT_MSG_HEARTBEAT);
-        uint32_t n = 0, busy = 0;
-        pthread_mutex_lock(&w->mu);
-        for (int i = 0; i < w->n_jobs && n < VT_PROTO_MAX_LEASES; i++) {
-            ids[n++] = w->jobs[i]->lease_id;
-            busy += w->jobs[i]->state == WK_RUNNING;
-        }
-        for (int i = 0; i < w->n_out && n < VT_PROTO_MAX_LEASES; i++)
-            ids[n++] = w->out[i]->r.lease_id;
-        memcpy(m.u.heartbeat.session, w->session, sizeof m.u.heartbeat.session);
-        int free_slots = w->slots - w->n_jobs;
-        pthread_mutex_unlock(&w->mu);
-        m.u.heartbeat.lease_ids = ids;
-        m.u.heartbeat.n_lease_ids = n;
-        m.u.heartbeat.busy_slots = busy;
-        m.u.heartbeat.free_slots = free_slots > 0 ? (uint32_t)free_slots : 0;
-        vt_msg reply;
-        int rv = vt_node_call(c, &m, VT_MSG_HEARTBEAT_OK, CALL_TIMEOUT_MS, &reply, &ei);
-        if (rv) {
-            vt_msg_free(&reply);
-            if (!atomic_load(&w->quit))
-                call_failed(w, "heartbeat", rv, &ei, w->m_err_heartbeat);
-            continue;
-        }
-        const vt_msg_heartbeat_ok *ho = &reply.u.heartbeat_ok;
-        if (ho->n_cancel) {
-            pthread_mutex_lock(&w->mu);
-            for (uint32_t k = 0; k < ho->n_cancel; k++)
-                for (int i = 0; i < w->n_jobs; i++)
-                    if (w->jobs[i]->lease_id == ho->cancel[k])
-                        w->jobs[i]->cancel = 1;
-            pthread_cond_signal(&w->cv_main);
-            pthread_mutex_unlock(&w->mu);
-            vt_log_info(w->log, "lease.cancel", "n=%u", ho->n_cancel);
-        }
-        vt_msg_free(&reply);
-    }
-    free(ids);
-    pthread_mutex_lock(&w->mu);
-    w->session_conn = NULL;
-    pthread_mutex_unlock(&w->mu);
-    vt_node_conn_close(c);
-    return NULL;
+    for (int i = 0; i < w->n_out && n < cap; i++)
+        ids[n++] = w->out[i]->r.lease_id;
+    *free_slots = w->slots > w->n_jobs ? (uint32_t)(w->slots - w->n_jobs) : 0;
+    return n;
+}
+
+void wk_cancel_leases(void *arg, const uint64_t *ids, uint32_t n)
+{
+    wk *w = arg;
+    for (uint32_t k = 0; k < n; k++)
+        for (int i = 0; i < w->n_jobs; i++)
+            if (w->jobs[i]->lease_id == ids[k])
+                w->jobs[i]->cancel = 1;
+    pthread_cond_signal(&w->cv_main);
 }
 
 void wk_release(wk *w, const uint64_t *leases, uint32_t n)
 {
-    if (n == 0 || !atomic_load(&w->registered))
+    if (n == 0 || !atomic_load(&w->ns.registered))
         return;
     vt_node_conn *c = NULL;
     vt_errinfo ei = {0};
-    if (vt_node_conn_open(w->sched_url, w->recv_max, &c, &ei) != 0)
+    if (vt_node_conn_open(w->ns.url, w->recv_max, &c, &ei) != 0)
         return;
     vt_msg m;
     vt_msg_init(&m, VT_MSG_RELEASE);
-    copy_session(w, m.u.release.session);
+    vt_node_session_id(&w->ns, m.u.release.session);
     m.u.release.lease_ids = leases;
     m.u.release.n_lease_ids = n;
     vt_msg reply;

@@ -6,9 +6,9 @@
  *              only thread that touches the runners.
  *   fetcher    long-poll fetch on its own socket while there is free capacity.
  *   sender     results batches (one signature each) on its own socket.
- *   heartbeat  says hello (the session lives on its socket, closed last),
- *              extends leases and brings back cancel lists, on its own
- *              socket, so a long forward pass never starves it.
+ *   keeper     vt_node_keeper_main: says hello (the session lives on its
+ *              socket, closed last), extends leases and brings back cancel
+ *              lists, so a long forward pass never starves it.
  * They share the lease table and the outbox under wk.mu.
  */
 #ifndef WK_H
@@ -87,7 +87,6 @@ typedef struct wk_res {
 
 typedef struct wk {
     /* configuration (read-only after start) */
-    const char *sched_url;
     int slots, threads, device, isa;
     int64_t heartbeat_ms;
     size_t recv_max;
@@ -112,15 +111,11 @@ typedef struct wk {
     wk_res **out;
     int n_out, cap_out;
     int sending;             /* results taken by the sender, not yet acked */
-    char session[VT_SESSION_MAX + 1];
     vt_node_conn *fetch_conn;   /* so shutdown can cut a fetch stuck on a dead scheduler */
-    vt_node_conn *session_conn; /* the heartbeat socket, which carries the session */
     uint64_t next_tag;
 
-    atomic_bool registered;  /* hello answered: /readyz */
-    atomic_bool stopping;    /* SIGTERM: fetch no more */
-    atomic_bool quit;        /* network threads: exit */
-    atomic_bool need_hello;  /* the scheduler forgot our session */
+    vt_node_session ns;      /* session, hello/heartbeat thread, shared flags */
+    vt_model_ref refs[VT_PROTO_MAX_MODELS];
     atomic_bool fetcher_done;/* no fetch can bring more jobs */
 
     /* metrics */
@@ -134,9 +129,10 @@ typedef struct wk {
 /* netloops.c */
 void *wk_fetcher_main(void *arg);
 void *wk_sender_main(void *arg);
-void *wk_heartbeat_main(void *arg);
-/* Say hello (again) on conn; sets session and registered. */
-int wk_hello(wk *w, vt_node_conn *conn, vt_errinfo *ei);
+/* vt_node_session hooks (mu held). */
+uint32_t wk_collect_leases(void *arg, uint64_t *ids, uint32_t cap, uint32_t *busy,
+                           uint32_t *free_slots);
+void wk_cancel_leases(void *arg, const uint64_t *ids, uint32_t n);
 /* Hand leases back (shutdown). */
 void wk_release(wk *w, const uint64_t *leases, uint32_t n);
 
