@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "sched_harness.h"
+#include "vt_arbiter.h"
+#include "vt_clock.h"
 #include "vt_test.h"
 
 static int submit(vt_client *c, vt_job_spec *s, char id[VT_JOB_ID_MAX + 1])
@@ -152,15 +154,35 @@ static void test_lifecycle(sh_env *e)
     vt_client_close(b);
 }
 
-/* A failed verification never delivers the result: the job runs again on
- * another worker, and only a passing verdict finishes it. */
+/* A failed verification never delivers the result: a second verifier
+ * breaks the tie (vt_arb_decide: no single verifier convicts), the worker
+ * both failed is quarantined, the job runs again on another worker, and
+ * only a passing verdict finishes it. */
+/* The arbiter picks verifiers at random: fetch from whichever got the task. */
+static sh_node *vfetch_either(sh_node *v1, sh_node *v2, vt_msg *t)
+{
+    for (int round = 0; round < 10; round++) {
+        sh_node *vs[2] = {v1, v2};
+        for (int i = 0; i < 2; i++) {
+            if (sh_fetch(vs[i], 1, 100, t) != 0)
+                continue;
+            if (t->u.vfetch_ok.n_tasks > 0)
+                return vs[i];
+            vt_msg_free(t);
+        }
+    }
+    vt_msg_init(t, VT_MSG_VFETCH_OK);
+    return NULL;
+}
+
 static void test_failed_verification(sh_env *e)
 {
     vt_client *a = sh_agent(e, e->key_a);
-    sh_node w1, w2, v;
+    sh_node w1, w2, v, v2;
     VT_REQUIRE_OK(sh_node_open(&w1, e->worker_url, &e->worker_kp, false, e->model));
     VT_REQUIRE_OK(sh_node_open(&w2, e->worker_url, &e->worker2_kp, false, e->model));
     VT_REQUIRE_OK(sh_node_open(&v, e->verifier_url, &e->verifier_kp, true, e->model));
+    VT_REQUIRE_OK(sh_node_open(&v2, e->verifier_url, &e->verifier2_kp, true, e->model));
     int32_t toks[3];
     vt_job_spec s;
     sh_spec(&s, toks, 3);
@@ -171,17 +193,27 @@ static void test_failed_verification(sh_env *e)
     VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "w1 leased");
     VT_CHECK_OK(sh_results(&w1, f.u.fetch_ok.jobs, 1, NULL));
     vt_msg_free(&f);
-    VT_REQUIRE_OK(sh_fetch(&v, 1, 2000, &t));
-    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "task");
+    sh_node *first = vfetch_either(&v, &v2, &t);
+    VT_REQUIRE(first && t.u.vfetch_ok.n_tasks == 1, "task");
+    sh_node *other = first == &v ? &v2 : &v;
     vt_ack ack[1];
-    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, false, ack));
+    VT_CHECK_OK(sh_verdicts(first, t.u.vfetch_ok.tasks, 1, false, ack));
     VT_CHECK_EQ_INT(ack[0], VT_ACK_ACCEPTED);
     vt_msg_free(&t);
-    /* w1 does not get the job back... */
-    VT_REQUIRE_OK(sh_fetch(&w1, 1, 300, &f));
-    VT_CHECK_EQ_INT(f.u.fetch_ok.n_jobs, 0);
+    /* One fail is a dispute: the tie-break goes to the other verifier only. */
+    VT_REQUIRE_OK(sh_fetch(first, 1, 300, &t));
+    VT_CHECK_EQ_INT(t.u.vfetch_ok.n_tasks, 0);
+    vt_msg_free(&t);
+    VT_REQUIRE_OK(sh_fetch(other, 1, 2000, &t));
+    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "tie-break task");
+    VT_CHECK_OK(sh_verdicts(other, t.u.vfetch_ok.tasks, 1, false, ack));
+    VT_CHECK_EQ_INT(ack[0], VT_ACK_ACCEPTED);
+    vt_msg_free(&t);
+    /* w1 is quarantined: its session ended and a new hello is refused... */
+    VT_CHECK_ERR(sh_fetch(&w1, 1, 300, &f), VT_ERR_AUTH);
     vt_msg_free(&f);
-    /* ...w2 does. */
+    VT_CHECK_ERR(sh_node_hello(&w1, e->model), VT_ERR_QUARANTINED);
+    /* ...w2 gets the job. */
     VT_REQUIRE_OK(sh_fetch(&w2, 1, 2000, &f));
     VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "w2 leased the re-execution");
     VT_CHECK_OK(sh_results(&w2, f.u.fetch_ok.jobs, 1, NULL));
@@ -190,20 +222,42 @@ static void test_failed_verification(sh_env *e)
     vt_job_result res;
     VT_CHECK_ERR(vt_client_wait(a, id, 200, &res, &ei), VT_ERR_TIMEOUT);
     vt_job_result_free(&res);
-    VT_REQUIRE_OK(sh_fetch(&v, 1, 2000, &t));
-    VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "second task");
+    /* A fresh tally for w2's result: either verifier may be picked. */
+    sh_node *picked = vfetch_either(&v, &v2, &t);
+    VT_REQUIRE(picked && t.u.vfetch_ok.n_tasks == 1, "second task");
     VT_CHECK(memcmp(t.u.vfetch_ok.tasks[0].worker, e->worker2_kp.pk, 32) == 0, "task is w2's result");
-    VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, true, NULL));
+    VT_CHECK_OK(sh_verdicts(picked, t.u.vfetch_ok.tasks, 1, true, NULL));
     vt_msg_free(&t);
     VT_REQUIRE_OK(vt_client_wait(a, id, 5000, &res, &ei));
     VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    VT_CHECK_EQ_INT(res.r.verify.failed, 1);
+    VT_CHECK_EQ_INT(res.r.verify.failed, 2);
     VT_CHECK(memcmp(res.r.worker, e->worker2_kp.pk, 32) == 0, "delivered result is w2's");
     vt_job_result_free(&res);
     VT_CHECK(sh_metric(e, "verity_scheduler_verification_failures_total") >= 1, "metric counts it");
+    /* reputation metrics are refreshed from Redis every 2 s */
+    double qn = 0;
+    for (int i = 0; i < 60 && qn < 1; i++) {
+        qn = sh_metric(e, "verity_quarantined_nodes");
+        if (qn < 1)
+            vt_sleep_ms(100);
+    }
+    VT_CHECK(qn >= 1, "metric shows the quarantine");
+    /* The operator lifts it (`verity release`); the scheduler polls the
+     * epoch, so the next tests can use the worker key again. */
+    vt_redis *r = NULL;
+    VT_REQUIRE_OK(vt_redis_connect(&r, e->rs.url, 2000, 2000, &ei));
+    VT_CHECK_OK(vt_arb_store_release(r, e->worker_kp.pk, "test over", vt_wall_ms(), &ei));
+    vt_redis_close(r);
+    int rv = VT_ERR_QUARANTINED;
+    for (int i = 0; i < 100 && rv == VT_ERR_QUARANTINED; i++) {
+        vt_sleep_ms(50);
+        rv = sh_node_hello(&w1, e->model);
+    }
+    VT_CHECK_OK(rv);
     sh_node_close(&w1);
     sh_node_close(&w2);
     sh_node_close(&v);
+    sh_node_close(&v2);
     vt_client_close(a);
 }
 
