@@ -153,3 +153,20 @@ double cl_metric(const char *hostport, const char *name)
     free(body);
     return v;
 }
+
+void cl_submit(vt_client *cl, const fx_job *j, const char *verify, char id[VT_JOB_ID_MAX + 1])
+{
+    vt_job_spec s;
+    vt_job_spec_default(&s);
+    s.model = "tiny";
+    s.prompt_tokens = j->prompt;
+    s.n_prompt_tokens = j->n_prompt;
+    s.max_tokens = j->gp.max_tokens;
+    s.sampling = j->gp.sampling;
+    s.stop = j->gp.stop;
+    s.n_stop = (uint32_t)j->gp.n_stop;
+    s.verify = verify;
+    vt_errinfo ei = {0};
+    int rv = vt_client_submit(cl, &s, id, NULL, &ei);
+    VT_REQUIRE(rv == 0, "submit: %s", vt_errinfo_msg(&ei));
+}

@@ -4,6 +4,8 @@
 #ifndef CLUSTER_H
 #define CLUSTER_H
 
+#include "fixture.h"
+#include "vt_client.h"
 #include "vt_protocol.h"
 #include "vt_registry.h"
 #include "vt_testsupport.h"
@@ -37,6 +39,10 @@ void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_ar
  * args: its own extra flags (NULL-terminated). Returns the node. */
 cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args);
 void cl_stop(cl_cluster *c);
+
+/* Submit fx_job j for model alias "tiny" with the given verify policy;
+ * aborts the test if the scheduler refuses it. */
+void cl_submit(vt_client *cl, const fx_job *j, const char *verify, char id[VT_JOB_ID_MAX + 1]);
 
 /* Value of the first sample line "name value" (name includes any {labels})
  * in hostport's /metrics; -1 when absent or unreachable. */

@@ -40,23 +40,6 @@ static uint32_t time_left(void)
     return now < deadline ? (uint32_t)(deadline - now) : 1;
 }
 
-static void submit(vt_client *cl, const fx_job *j, const char *verify, char id[VT_JOB_ID_MAX + 1])
-{
-    vt_job_spec s;
-    vt_job_spec_default(&s);
-    s.model = "tiny";
-    s.prompt_tokens = j->prompt;
-    s.n_prompt_tokens = j->n_prompt;
-    s.max_tokens = j->gp.max_tokens;
-    s.sampling = j->gp.sampling;
-    s.stop = j->gp.stop;
-    s.n_stop = (uint32_t)j->gp.n_stop;
-    s.verify = verify;
-    vt_errinfo ei = {0};
-    int rv = vt_client_submit(cl, &s, id, NULL, &ei);
-    VT_REQUIRE(rv == 0, "submit: %s", vt_errinfo_msg(&ei));
-}
-
 /* Wait for job `id`, check it is verified and equals its reference. */
 static void expect(vt_client *cl, const char *id, const fx_job *j, uint32_t verifiers)
 {
@@ -135,7 +118,7 @@ int main(void)
 
     /* 1. every job verified by both verifiers, equal to vt_generate */
     for (int i = 0; i < N1; i++)
-        submit(cl[i % 2], &jobs[i], "full:2", job_ids[i]);
+        cl_submit(cl[i % 2], &jobs[i], "full:2", job_ids[i]);
     for (int i = 0; i < N1; i++)
         expect(cl[i % 2], job_ids[i], &jobs[i], 2);
     VT_CHECK(cl_metric(w1->http, "verity_worker_jobs_total{status=\"ok\"}") +
@@ -171,7 +154,7 @@ int main(void)
     VT_REQUIRE_OK(vt_proc_kill(w2->proc, SIGSTOP));
     vt_sleep_ms(1500); /* w2's parked fetch times out empty */
     for (int i = 0; i < N2; i++)
-        submit(cl[i % 2], &longj[i], "full:1", job_ids[N1 + i]);
+        cl_submit(cl[i % 2], &longj[i], "full:1", job_ids[N1 + i]);
     VT_CHECK(vt_ts_wait_until(20000, leased, &c), "scheduler never showed a leased job");
     VT_REQUIRE_OK(vt_proc_kill(w1->proc, SIGSTOP));
     double held = cl_metric(c.http, "verity_scheduler_jobs{state=\"leased\"}");
@@ -199,7 +182,7 @@ int main(void)
     VT_REQUIRE_OK(vt_proc_kill(w2->proc, SIGSTOP));
     vt_sleep_ms(1500);
     for (int i = 0; i < N3; i++)
-        submit(cl[i % 2], &longj[i], "full:1", job_ids[N1 + N2 + i]);
+        cl_submit(cl[i % 2], &longj[i], "full:1", job_ids[N1 + N2 + i]);
     VT_CHECK(vt_ts_wait_until(20000, leased, &c), "no lease before SIGTERM");
     VT_REQUIRE_OK(vt_proc_kill(w3->proc, SIGSTOP));
     VT_REQUIRE_OK(vt_proc_kill(w3->proc, SIGTERM));
@@ -230,7 +213,7 @@ int main(void)
     vt_sleep_ms(1500);
     cl_node *w5 = cl_node_start(&c, 0, wargs_slow);
     char cid[VT_JOB_ID_MAX + 1];
-    submit(cl[0], &longj[0], "full:1", cid);
+    cl_submit(cl[0], &longj[0], "full:1", cid);
     metric_arg busy = {w5->http, "verity_worker_slots_busy"};
     VT_CHECK(vt_ts_wait_until(20000, metric_positive, &busy), "the job never started");
     vt_job_state cst = VT_JOB_QUEUED;

@@ -93,18 +93,7 @@ int main(void)
             if (j->ref.n_tokens < 4 || (md->sampled_only && j->gp.sampling.temperature == 0))
                 continue;
             mine[n] = j;
-            vt_job_spec s;
-            vt_job_spec_default(&s);
-            s.model = "tiny";
-            s.prompt_tokens = j->prompt;
-            s.n_prompt_tokens = j->n_prompt;
-            s.max_tokens = j->gp.max_tokens;
-            s.sampling = j->gp.sampling;
-            s.stop = j->gp.stop;
-            s.n_stop = (uint32_t)j->gp.n_stop;
-            s.verify = "full:1";
-            VT_REQUIRE(vt_client_submit(cl, &s, ids[n], NULL, &ei) == 0, "submit: %s",
-                       vt_errinfo_msg(&ei));
+            cl_submit(cl, j, "full:1", ids[n]);
             n++;
         }
         VT_REQUIRE(n >= 2, "%s: not enough suitable jobs", md->name);
