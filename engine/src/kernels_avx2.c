@@ -40,7 +40,19 @@ static inline float dot_w(const void *w, int f16, const float *x, int n)
         a2 = _mm256_fmadd_ps(ld_w(w, f16, i + 16), _mm256_loadu_ps(x + i + 16), a2);
         a3 = _mm256_fmadd_ps(ld_w(w, f16, i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
-    if (i < n) {
+    if (i < n && !f16) {
+        /* masked loads give 0 in the padded lanes: fmaf(0, 0, acc) */
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const float *wf = (const float *)w + i;
+        __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), lane);
+        __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i - 8), lane);
+        __m256i m2 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i - 16), lane);
+        __m256i m3 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i - 24), lane);
+        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(wf, m0), _mm256_maskload_ps(x + i, m0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(wf + 8, m1), _mm256_maskload_ps(x + i + 8, m1), a1);
+        a2 = _mm256_fmadd_ps(_mm256_maskload_ps(wf + 16, m2), _mm256_maskload_ps(x + i + 16, m2), a2);
+        a3 = _mm256_fmadd_ps(_mm256_maskload_ps(wf + 24, m3), _mm256_maskload_ps(x + i + 24, m3), a3);
+    } else if (i < n) {
         union {
             float f[32];
             uint16_t h[32];
