@@ -39,6 +39,8 @@
 
 #include "bench_util.h"
 #include "cli_util.h"
+#include "load_driver.h"
+#include "load_spawn.h"
 #include "vt_engine.h"
 #include "vt_protocol.h"
 #include "vt_synth.h"
@@ -65,6 +67,9 @@ typedef struct vopts {
     long trials;
     const char *dir, *json;
     int quick;
+    int e2e;           /* also measure verified vs optimistic delivery on a cluster */
+    double e2e_rate, e2e_duration_s;
+    const char *bin_dir;
 } vopts;
 
 typedef struct cost {
@@ -89,7 +94,11 @@ static void usage(void)
            "       [--batch 8] [--threads 1] [--reps 1] [--sample 0.1] [--catch-jobs 30]\n"
            "  --quick    tiny model, 8 + 16 tokens, batch 4: a smoke test (no timing checks)\n"
            "  --threads  engine threads for both worker and verifier (CPU seconds count all)\n"
-           "  --reps     repeat each measurement, keep the lowest CPU time\n");
+           "  --reps     repeat each measurement, keep the lowest CPU time\n"
+           "  --e2e      also: end-to-end latency of delivery=verified vs optimistic on a\n"
+           "             spawned cluster (redis, scheduler, 1 worker, 1 verifier of another\n"
+           "             operator; first model and type), open loop at --e2e-rate jobs/s (2)\n"
+           "             for --e2e-seconds (10) each; --bin-dir DIR: the daemons' directory\n");
 }
 
 static const char *type_name(uint32_t t)
@@ -123,6 +132,8 @@ static void parse(int argc, char **argv, vopts *o)
     o->sample_p = 0.1;
     o->catch_jobs = 30;
     o->trials = 200000;
+    o->e2e_rate = 2;
+    o->e2e_duration_s = 10;
     o->dir = getenv("VERITY_BENCH_DIR");
     int set_p = 0, set_o = 0, set_b = 0;
     for (int i = 1; i < argc; i++) {
@@ -154,6 +165,14 @@ static void parse(int argc, char **argv, vopts *o)
             o->reps = (int)vt_cli_u64(prog, "--reps", v, 1, 20);
         else if (vt_cli_flag(prog, argc, argv, &i, "--sample", &v))
             o->sample_p = vt_cli_f32(prog, "--sample", v, 1e-6f, 1.0f);
+        else if (!strcmp(argv[i], "--e2e"))
+            o->e2e = 1;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--e2e-rate", &v))
+            o->e2e_rate = vt_cli_f32(prog, "--e2e-rate", v, 0.1f, 1000.0f);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--e2e-seconds", &v))
+            o->e2e_duration_s = (double)vt_cli_u64(prog, "--e2e-seconds", v, 1, 600);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--bin-dir", &v))
+            o->bin_dir = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--catch-jobs", &v))
             o->catch_jobs = (int)vt_cli_u64(prog, "--catch-jobs", v, 1, 100000);
         else
@@ -537,8 +556,139 @@ static void print_result(const vopts *o, const vres *r)
            f.batched_vs_single);
 }
 
+/* ------------------------------------------------ verified vs optimistic */
+
+typedef struct e2e_res {
+    int ran;
+    char error[300];
+    double rate;
+    struct {
+        const char *delivery;
+        uint64_t completed, errors;
+        double p50, p90, p99, verifying_p50, computing_p50;
+    } d[2];
+} e2e_res;
+
+/* The same open-loop load twice on one spawned cluster (a real worker and a
+ * verifier running the model): delivery=verified, then optimistic. Low rate,
+ * so the difference is what verification adds to a job, not queueing. */
+static void run_e2e(const vopts *o, const char *model_path, e2e_res *e)
+{
+    memset(e, 0, sizeof *e);
+    e->ran = 1;
+    e->rate = o->e2e_rate;
+    char bindir[512];
+    if (!o->bin_dir && ls_self_dir(bindir, sizeof bindir) != 0) {
+        snprintf(e->error, sizeof e->error, "cannot find my own directory: give --bin-dir");
+        return;
+    }
+    ls_params sp = {0};
+    sp.bin_dir = o->bin_dir ? o->bin_dir : bindir;
+    sp.workers = 1;
+    sp.verifiers = 1;
+    sp.model = model_path;
+    sp.worker_threads = o->threads;
+    sp.verifier_threads = o->threads;
+    sp.agents = 1;
+    static ls_cluster cl;
+    vt_errinfo ei = {0};
+    fprintf(stderr, "e2e: starting redis, scheduler, a worker and a verifier on %s ...\n",
+            model_path);
+    if (ls_start(&cl, &sp, &ei) != 0) {
+        snprintf(e->error, sizeof e->error, "cluster: %s", vt_errinfo_msg(&ei));
+        return;
+    }
+    ld_result *r = calloc(1, sizeof *r);
+    static const char *const modes[2] = {"verified", "optimistic"};
+    for (int i = 0; r && i < 2 && !e->error[0]; i++) {
+        ld_target t = {0};
+        t.url = cl.agent_url;
+        t.api_keys[0] = cl.keys[0];
+        t.n_keys = 1;
+        t.model = cl.model;
+        t.prompt_tokens = o->prompt;
+        t.max_tokens = o->output;
+        t.verify = "full:1";
+        t.delivery = modes[i];
+        ld_params p = {0};
+        p.mode = LD_OPEN;
+        p.rate = o->e2e_rate;
+        p.concurrency = 256;
+        p.warmup_s = 1;
+        p.duration_s = o->e2e_duration_s;
+        p.count = 1000000;
+        p.job_timeout_s = 120;
+        p.drain_s = 60;
+        p.stages_every = 1;
+        p.label = modes[i];
+        p.progress = 1;
+        if (ld_run(&t, &p, NULL, r, &ei) != 0) {
+            snprintf(e->error, sizeof e->error, "%s: %s", modes[i], vt_errinfo_msg(&ei));
+            break;
+        }
+        e->d[i].delivery = modes[i];
+        e->d[i].completed = r->completed;
+        e->d[i].errors = r->errors;
+        e->d[i].p50 = load_hist_percentile(&r->hist, 50) / 1e3;
+        e->d[i].p90 = load_hist_percentile(&r->hist, 90) / 1e3;
+        e->d[i].p99 = load_hist_percentile(&r->hist, 99) / 1e3;
+        e->d[i].computing_p50 = load_hist_percentile(&r->stage[LD_ST_COMPUTING], 50) / 1e3;
+        e->d[i].verifying_p50 = load_hist_percentile(&r->stage[LD_ST_VERIFYING], 50) / 1e3;
+    }
+    if (!r)
+        snprintf(e->error, sizeof e->error, "out of memory");
+    free(r);
+    ls_stop(&cl);
+}
+
+static void print_e2e(const vopts *o, const e2e_res *e)
+{
+    printf("\nend-to-end latency, delivery=verified vs optimistic (%s %s, P=%u O=%u, verify=full:1,\n"
+           "open loop at %g jobs/s for %g s each, 1 worker + 1 verifier, %d thread%s each):\n",
+           o->models[0], type_name(o->types[0]), o->prompt, o->output, e->rate,
+           o->e2e_duration_s, o->threads, o->threads == 1 ? "" : "s");
+    if (e->error[0]) {
+        printf("  error: %s\n", e->error);
+        return;
+    }
+    for (int i = 0; i < 2; i++)
+        printf("  %-10s %4llu jobs, %llu errors: latency ms p50 %.1f  p90 %.1f  p99 %.1f\n",
+               e->d[i].delivery, (unsigned long long)e->d[i].completed,
+               (unsigned long long)e->d[i].errors, e->d[i].p50, e->d[i].p90, e->d[i].p99);
+    printf("  verified delivery adds %.1f ms at p50 (%.0f%%); its verifying stage p50 %.1f ms, "
+           "computing %.1f ms\n",
+           e->d[0].p50 - e->d[1].p50, e->d[1].p50 > 0 ? 100.0 * (e->d[0].p50 / e->d[1].p50 - 1) : 0,
+           e->d[0].verifying_p50, e->d[0].computing_p50);
+}
+
+static void json_e2e(vt_json *j, const e2e_res *e)
+{
+    vt_json_obj_begin(j, "optimistic_delivery");
+    vt_json_bool(j, "measured", e->ran && !e->error[0]);
+    if (!e->ran) {
+        vt_json_str(j, "why", "not asked for: run with --e2e");
+    } else if (e->error[0]) {
+        vt_json_str(j, "error", e->error);
+    } else {
+        vt_json_num(j, "rate_jobs_s", e->rate);
+        for (int i = 0; i < 2; i++) {
+            vt_json_obj_begin(j, e->d[i].delivery);
+            vt_json_int(j, "completed", (int64_t)e->d[i].completed);
+            vt_json_int(j, "errors", (int64_t)e->d[i].errors);
+            vt_json_num(j, "p50_ms", e->d[i].p50);
+            vt_json_num(j, "p90_ms", e->d[i].p90);
+            vt_json_num(j, "p99_ms", e->d[i].p99);
+            vt_json_num(j, "computing_p50_ms", e->d[i].computing_p50);
+            vt_json_num(j, "verifying_p50_ms", e->d[i].verifying_p50);
+            vt_json_obj_end(j);
+        }
+        vt_json_num(j, "verified_adds_p50_ms", e->d[0].p50 - e->d[1].p50);
+    }
+    vt_json_obj_end(j);
+}
+
 static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const detection *d,
-                       const char *cpu, double load_start, double load_end)
+                       const e2e_res *e, const char *cpu, double load_start, double load_end)
 {
     vt_json j;
     vt_json_init(&j, fp);
@@ -613,12 +763,7 @@ static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const de
     vt_json_num(&j, "mean_jobs_to_catch", d->mean_jobs);
     vt_json_int(&j, "jobs_for_95_percent", d->jobs_for_95);
     vt_json_obj_end(&j);
-    vt_json_obj_begin(&j, "optimistic_delivery");
-    vt_json_bool(&j, "measurable", 0);
-    vt_json_str(&j, "why", "the scheduler accepts delivery=optimistic but still releases results "
-                           "only after verification; the verifying stage of verity-bench "
-                           "load shows what verification adds");
-    vt_json_obj_end(&j);
+    json_e2e(&j, e);
     vt_json_obj_end(&j);
 }
 
@@ -669,11 +814,18 @@ int vt_bench_verify(int argc, char **argv)
            o.catch_jobs, o.sample_p, o.catch_jobs, d.analytic, d.simulated, o.trials);
     printf("  mean jobs until caught %.2f; 95%% are caught within %d jobs\n", d.mean_jobs,
            d.jobs_for_95);
-    printf("\nend-to-end latency of verified vs optimistic delivery: not measurable yet (the\n"
-           "scheduler accepts delivery=optimistic but releases results after verification);\n"
-           "the `verifying` stage of `verity-bench load` shows what verification adds\n");
+    e2e_res e2e = {0};
+    if (o.e2e && rs[0].file[0] && !rs[0].error[0]) {
+        run_e2e(&o, rs[0].file, &e2e);
+        print_e2e(&o, &e2e);
+        if (e2e.error[0])
+            failed = 1;
+    } else {
+        printf("\nend-to-end latency of delivery=verified vs optimistic: run with --e2e (it spawns a\n"
+               "local cluster: redis, scheduler, a worker and a verifier)\n");
+    }
     if (jf) {
-        write_json(&o, jf, rs, n, &d, cpu, load_start, load_end);
+        write_json(&o, jf, rs, n, &d, &e2e, cpu, load_start, load_end);
         if (fclose(jf) != 0) {
             fprintf(stderr, "%s: writing %s failed\n", prog, o.json);
             failed = 1;
