@@ -178,6 +178,20 @@ typedef struct vt_batch_item {
  * both cases no slot changes. A backend failure (VT_ERR_CUDA) empties the
  * slots of the batch (vt_seq_reset). */
 int vt_forward(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errinfo *ei);
+/* vt_forward that also writes, for each item i with hidden[i] != NULL, the
+ * final-norm hidden states of ALL its n_tokens tokens (the rows the trace
+ * digests) to hidden[i][n_tokens][dim]. hidden may be NULL (= vt_forward).
+ * Bit-identical to running the item alone, like the logits. */
+int vt_forward_hidden(vt_ctx *c, const vt_batch_item *items, int n_items, float *const *hidden,
+                      vt_errinfo *ei);
+
+/* Embed jobs: empty slot `seq`, feed tokens[0..n-1] (VT_CHUNK-sized steps),
+ * and write the mean of the final-norm hidden states over the n positions
+ * to out[dim]. Summation order (docs/determinism.md): for each component d,
+ * s = h[0][d], then s = s + h[p][d] for p = 1..n-1 in position order, in
+ * float32, then out[d] = s / (float)n - one division. The slot's trace then
+ * covers positions 0..n-1 (vt_seq_trace). 1 <= n <= max_ctx. */
+int vt_seq_embed(vt_ctx *c, int seq, const int32_t *tokens, int n, float *out, vt_errinfo *ei);
 
 /* ------------------------------------------------------------ trace digest */
 

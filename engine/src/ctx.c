@@ -249,10 +249,21 @@ static int validate(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errin
     return 0;
 }
 
+/* vt_forward_hidden: every backend leaves the chunk's final-norm rows in
+ * c->xb (the rows the trace digests), so they are copied from there. */
+static void copy_hidden(vt_ctx *c)
+{
+    size_t dim = c->m->info.dim;
+    for (int t = 0; t < c->T; t++)
+        if (c->t_hid[t])
+            memcpy(c->t_hid[t], c->xb + (size_t)t * dim, dim * sizeof(float));
+}
+
 static int run_chunk(vt_ctx *c, vt_errinfo *ei)
 {
     if (c->backend == VT_BACKEND_CPU) {
         vt_cpu_forward_chunk(c);
+        copy_hidden(c);
         return 0;
     }
     vt_fwd_batch b = {.n_tok = c->T, .slot = c->t_slot, .pos = c->t_pos, .tok = c->t_tok,
@@ -266,10 +277,17 @@ static int run_chunk(vt_ctx *c, vt_errinfo *ei)
     for (uint32_t l = 0; l < c->m->info.n_layers; l++)
         vt_trace_absorb_layer(c, (int)l, c->layer_out + l * stride);
     vt_trace_absorb_final(c, c->xb);
+    copy_hidden(c);
     return 0;
 }
 
 int vt_forward(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errinfo *ei)
+{
+    return vt_forward_hidden(c, items, n_items, NULL, ei);
+}
+
+int vt_forward_hidden(vt_ctx *c, const vt_batch_item *items, int n_items, float *const *hidden,
+                      vt_errinfo *ei)
 {
     if (!c || n_items < 0 || (n_items > 0 && !items))
         return vt_fail(ei, VT_ERR_INVAL, "bad arguments to vt_forward");
@@ -289,6 +307,7 @@ int vt_forward(vt_ctx *c, const vt_batch_item *items, int n_items, vt_errinfo *e
             c->t_pos[c->T] = base + t;
             c->t_tok[c->T] = it->tokens[t];
             c->t_dst[c->T] = li >= 0 ? it->logits + (size_t)li * c->m->info.vocab : NULL;
+            c->t_hid[c->T] = hidden && hidden[i] ? hidden[i] + (size_t)t * c->m->info.dim : NULL;
             if (++c->T == VT_CHUNK) {
                 if ((rv = run_chunk(c, ei)) < 0)
                     goto fail;

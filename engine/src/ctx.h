@@ -39,6 +39,7 @@ struct vt_ctx {
     int t_slot[VT_CHUNK], t_pos[VT_CHUNK];
     int32_t t_tok[VT_CHUNK];
     float *t_dst[VT_CHUNK];
+    float *t_hid[VT_CHUNK];  /* where the token's final-norm row goes (vt_batch_item.hidden), or NULL */
 
     /* scratch, [VT_CHUNK][...] */
     float *x, *xb, *q, *k, *v, *att, *tmp; /* dim or kv_dim wide */
