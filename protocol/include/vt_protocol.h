@@ -552,6 +552,11 @@ typedef struct vt_wire_task {
     const uint8_t *layer_digests; /* n_layers * 32 */
     uint8_t worker[VT_PUBKEY_BYTES];
     uint32_t lease_ms;
+    /* kind "embed": no output tokens; the verifier replays the prompt with
+     * vt_seq_embed and compares the worker's embedding bit for bit. */
+    vt_job_kind kind;
+    const float *embedding;
+    uint32_t n_embedding;
 } vt_wire_task;
 
 typedef struct vt_msg_vfetch_ok {

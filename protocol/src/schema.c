@@ -372,6 +372,9 @@ static const vt_field f_wire_task[] = {
         .max = VT_PROTO_MAX_LAYERS),
     FLD(vt_wire_task, "worker", FK_FIXBIN, FF_REQ, worker, .max = VT_PUBKEY_BYTES),
     FLD(vt_wire_task, "lease_ms", FK_U32, FF_REQ, lease_ms),
+    FLD(vt_wire_task, "kind", FK_ENUM, 0, kind, NAMES(vt_job_kind_names, 2)),
+    FLD(vt_wire_task, "embedding", FK_FLOATS, 0, embedding, CNT(vt_wire_task, n_embedding),
+        .max = VT_PROTO_MAX_EMBEDDING),
 };
 static const vt_schema s_wire_task = SCHEMA("task", vt_wire_task, f_wire_task, check_task);
 
