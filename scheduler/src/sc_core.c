@@ -467,8 +467,9 @@ static void fail_nomodel(sched *s, uint32_t slot, int lane, bool none_live)
                  hex, (long long)s->cfg.nomodel_wait_ms);
     else
         snprintf(msg, sizeof msg,
-                 "not enough distinct live verifiers for model %.16s... (verify needs %u, none "
-                 "may be the worker; waited %lld ms)",
+                 "not enough eligible live verifiers for model %.16s... (verify needs %u; none "
+                 "may be the worker, share its operator unless --verify-same-operator, or have "
+                 "voted already; waited %lld ms)",
                  hex, j->verify_k, (long long)s->cfg.nomodel_wait_ms);
     sc_core_finish(s, slot, VT_JOB_FAILED, VT_ERR_NOMODEL, msg);
 }

@@ -264,7 +264,7 @@ static void test_too_few_verifiers(sh_env *e, vt_client *a)
     char msg[256];
     VT_CHECK_EQ_INT(wait_state(a, id, &err, msg, sizeof msg), VT_JOB_FAILED);
     VT_CHECK_EQ_INT(err, VT_ERR_NOMODEL);
-    VT_CHECK(strstr(msg, "distinct live verifiers") != NULL, "clear message: '%s'", msg);
+    VT_CHECK(strstr(msg, "eligible live verifiers") != NULL, "clear message: '%s'", msg);
     sh_node_close(&w);
     sh_node_close(&v);
 }
