@@ -74,7 +74,8 @@ int sc_spec_check(sched *s, const vt_job_spec *sp, sc_spec_info *si, vt_errinfo 
                            "text prompts are not accepted by this scheduler: send prompt_tokens");
         return vt_fail(ei, VT_ERR_INVAL, "job has no prompt tokens");
     }
-    if (sp->max_tokens == 0 || sp->max_tokens > VT_PROTO_MAX_OUTPUT_TOKENS)
+    if (sp->kind != VT_KIND_EMBED && /* embed: no output tokens, max_tokens unused */
+        (sp->max_tokens == 0 || sp->max_tokens > VT_PROTO_MAX_OUTPUT_TOKENS))
         return vt_fail(ei, VT_ERR_INVAL, "max_tokens must be 1..%u", VT_PROTO_MAX_OUTPUT_TOKENS);
     /* The policy (vt_arbiter): full:K above --max-verifiers is refused, never
      * lowered. sampled:P keeps K = 1; its coin is thrown when the result is

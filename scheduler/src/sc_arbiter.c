@@ -267,7 +267,7 @@ static void add_source(sched *s, const sc_job *j)
 {
     const sc_result *r = j->result;
     const vt_job_spec *sp = &j->spec_msg.u.submit.job;
-    if (!r || s->cfg.audit_rate <= 0)
+    if (!r || s->cfg.audit_rate <= 0 || sp->kind == VT_KIND_EMBED) /* audits are generate tasks */
         return;
     size_t strs = 0;
     for (uint32_t i = 0; i < sp->n_stop; i++)

@@ -235,6 +235,9 @@ void sc_node_fetch_reply(sched *s, sc_conn *c)
             t->layer_digests = r->layer_digests;
             memcpy(t->worker, r->worker, 32);
             t->lease_ms = (uint32_t)s->cfg.lease_ms;
+            t->kind = sp->kind; /* embed: the verifier compares the embedding */
+            t->embedding = r->embedding;
+            t->n_embedding = r->n_embedding;
         }
         if (n)
             n = sc_arb_add_audits(s, c, tasks, n, cap, audits, &n_audits);
