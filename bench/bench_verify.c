@@ -41,6 +41,7 @@
 #include "cli_util.h"
 #include "load_driver.h"
 #include "load_spawn.h"
+#include "vt_arbiter.h"
 #include "vt_engine.h"
 #include "vt_protocol.h"
 #include "vt_synth.h"
@@ -497,23 +498,33 @@ static figures compute(const vopts *o, const vres *r)
 typedef struct detection {
     double analytic, simulated, mean_jobs;
     int jobs_for_95;
+    const char *sampler; /* what drew the decisions */
 } detection;
 
-/* A worker that cheats on every job is caught at the first job the
- * sampler picks. Each trial is one worker: draw the sampler's decision for
- * its jobs 0, 1, ... with the engine's counter-based uniform (seed = trial,
- * counter = job), as a seeded per-job sampler would. */
+/* A worker that cheats on every job is caught at the first job the sampler
+ * picks. Each trial is one worker; its jobs 0, 1, ... are decided by the
+ * scheduler's own coin, vt_arb_should_verify (arbiter), on a seeded stream
+ * where the build allows seeding (test builds), else on the OS CSPRNG as in
+ * production. */
 static detection detect(const vopts *o)
 {
     detection d;
     d.analytic = 1.0 - pow(1.0 - o->sample_p, o->catch_jobs);
     d.jobs_for_95 = (int)ceil(log(0.05) / log(1.0 - o->sample_p));
+    vt_verify_policy pol = {VT_VERIFY_SAMPLED, 0, o->sample_p};
+    vt_arb_rng rng;
+    static const uint8_t seed[32] = "verity-bench verify detection";
+    if (vt_arb_rng_seed(&rng, seed) == 0) {
+        d.sampler = "vt_arb_should_verify on a seeded stream (repeatable)";
+    } else {
+        vt_arb_rng_init(&rng);
+        d.sampler = "vt_arb_should_verify on the OS CSPRNG (release build: no seeding)";
+    }
     long caught = 0;
     double total_jobs = 0;
     for (long t = 0; t < o->trials; t++) {
         uint32_t j = 0;
-        while (j < 100000 && !(vt_rng_uniform(0x5eed000000000000ull + (uint64_t)t, j) <
-                               (float)o->sample_p))
+        while (j < 100000 && !vt_arb_should_verify(&pol, &rng))
             j++;
         total_jobs += j + 1;
         if ((int)j < o->catch_jobs)
@@ -521,6 +532,7 @@ static detection detect(const vopts *o)
     }
     d.simulated = (double)caught / (double)o->trials;
     d.mean_jobs = total_jobs / (double)o->trials;
+    vt_arb_rng_wipe(&rng);
     return d;
 }
 
@@ -761,6 +773,7 @@ static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const de
     vt_json_num(&j, "simulated", d->simulated);
     vt_json_int(&j, "trials", o->trials);
     vt_json_num(&j, "mean_jobs_to_catch", d->mean_jobs);
+    vt_json_str(&j, "sampler", d->sampler);
     vt_json_int(&j, "jobs_for_95_percent", d->jobs_for_95);
     vt_json_obj_end(&j);
     json_e2e(&j, e);
@@ -810,8 +823,8 @@ int vt_bench_verify(int argc, char **argv)
     detection d = detect(&o);
     printf("\ncheating worker under sampled:%g (it cheats on every job):\n", o.sample_p);
     printf("  caught within %d jobs: 1 - (1 - %g)^%d = %.4f analytic, %.4f simulated "
-           "(%ld workers, vt_rng_uniform draws)\n",
-           o.catch_jobs, o.sample_p, o.catch_jobs, d.analytic, d.simulated, o.trials);
+           "(%ld workers)\n  sampler: %s\n",
+           o.catch_jobs, o.sample_p, o.catch_jobs, d.analytic, d.simulated, o.trials, d.sampler);
     printf("  mean jobs until caught %.2f; 95%% are caught within %d jobs\n", d.mean_jobs,
            d.jobs_for_95);
     e2e_res e2e = {0};
