@@ -1,4 +1,5 @@
 /* cluster.c - see cluster.h. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,22 @@ static void make_key(const char *path, vt_keypair *kp)
 static void url(char *out, size_t n)
 {
     snprintf(out, n, "tcp://127.0.0.1:%d", vt_ts_free_port());
+}
+
+static void spawn_sched(cl_cluster *c)
+{
+    const char *argv[25];
+    for (int i = 0; i < c->n_sched_args; i++)
+        argv[i] = c->sched_args[i];
+    argv[c->n_sched_args] = NULL;
+    char bin[512];
+    c->sched = vt_proc_spawn("scheduler", vt_ts_bin("verity-scheduler", bin, sizeof bin), argv,
+                             NULL);
+    VT_REQUIRE(c->sched != NULL, "spawn scheduler");
+    if (vt_ts_wait_ready(c->http, 15000) != 0) {
+        vt_proc_tail(c->sched, 30);
+        VT_REQUIRE(0, "scheduler not ready");
+    }
 }
 
 void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_args)
@@ -65,14 +82,22 @@ void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_ar
     for (int i = 0; sched_args && sched_args[i] && n < 31; i++)
         argv[n++] = sched_args[i];
     argv[n] = NULL;
-    char bin[512];
-    c->sched = vt_proc_spawn("scheduler", vt_ts_bin("verity-scheduler", bin, sizeof bin), argv,
-                             NULL);
-    VT_REQUIRE(c->sched != NULL, "spawn scheduler");
-    if (vt_ts_wait_ready(c->http, 15000) != 0) {
-        vt_proc_tail(c->sched, 30);
-        VT_REQUIRE(0, "scheduler not ready");
+    for (int i = 0; i < n && i < 24; i++)
+        snprintf(c->sched_args[i], sizeof c->sched_args[i], "%s", argv[i]);
+    c->n_sched_args = n < 24 ? n : 24;
+    spawn_sched(c);
+}
+
+void cl_sched_restart(cl_cluster *c, int crash)
+{
+    if (crash) {
+        vt_proc_kill(c->sched, SIGKILL);
+        vt_proc_wait(c->sched, 5000, NULL);
+    } else {
+        VT_CHECK(vt_proc_stop(c->sched, 10000) == 0, "scheduler did not exit 0");
     }
+    vt_proc_free(c->sched);
+    spawn_sched(c);
 }
 
 cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args)
@@ -90,8 +115,10 @@ cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args)
     vt_errinfo ei = {0};
     vt_redis *r = NULL;
     VT_REQUIRE(vt_redis_connect(&r, c->rs.url, 2000, 2000, &ei) == 0, "redis");
+    /* one operator per node: the scheduler never lets a verifier check a
+     * worker of its own operator */
     VT_REQUIRE_OK(vt_registry_node_add(r, hex, verifier ? VT_ROLE_VERIFIER : VT_ROLE_WORKER,
-                                       "tests", &ei));
+                                       nd->name, &ei));
     vt_redis_close(r);
 
     snprintf(nd->http, sizeof nd->http, "127.0.0.1:%d", vt_ts_free_port());
