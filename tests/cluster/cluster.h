@@ -27,6 +27,8 @@ typedef struct cl_cluster {
     char agent_url[64], worker_url[64], verifier_url[64], http[64];
     char agent_key[2][VT_API_KEY_BUFSZ];
     vt_proc *sched;
+    char sched_args[24][512]; /* for restarts */
+    int n_sched_args;
     cl_node nodes[CL_MAX_NODES];
     int n_nodes;
 } cl_cluster;
@@ -37,6 +39,9 @@ typedef struct cl_cluster {
 void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_args);
 /* A worker or verifier with a fresh allow-listed key, waiting until /readyz.
  * args: its own extra flags (NULL-terminated). Returns the node. */
+/* Stop the scheduler (SIGTERM, or SIGKILL when crash) and start it again
+ * with the same flags, addresses, key and Redis; waits until ready. */
+void cl_sched_restart(cl_cluster *c, int crash);
 cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args);
 void cl_stop(cl_cluster *c);
 

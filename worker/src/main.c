@@ -32,6 +32,10 @@ static bool ready_fn(void *arg, char *why, size_t whysz)
         snprintf(why, whysz, "not registered with the scheduler");
         return false;
     }
+    if (atomic_load(&w->ns.need_hello)) {
+        snprintf(why, whysz, "the scheduler forgot our session; registering again");
+        return false;
+    }
     return true;
 }
 
