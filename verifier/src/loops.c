@@ -53,6 +53,16 @@ static vf_task *task_from_wire(vf *v, const vt_wire_task *wt)
         memcpy(t->trace.layer_digest, wt->layer_digests, (size_t)t->trace.n_layers * 32);
     /* positions 0..P+O-2, as every honest trace covers */
     t->trace.n_positions = wt->n_prompt + wt->n_output - (wt->n_output ? 1 : 0);
+    t->embed = wt->kind == VT_KIND_EMBED; /* trace: positions 0..P-1 (embed_check.c) */
+    if (wt->n_embedding) {
+        t->embedding = malloc((size_t)wt->n_embedding * sizeof(float));
+        if (!t->embedding) {
+            vf_task_free(t);
+            return NULL;
+        }
+        memcpy(t->embedding, wt->embedding, (size_t)wt->n_embedding * sizeof(float));
+        t->n_embedding = wt->n_embedding;
+    }
     t->fetched_us = vt_mono_us();
     return t;
 }

@@ -26,6 +26,7 @@ void vf_task_free(vf_task *t)
         return;
     free(t->prompt);
     free(t->output);
+    free(t->embedding);
     if (t->stop) {
         for (int i = 0; i < t->gp.n_stop; i++)
             free(t->stop[i]);
@@ -154,7 +155,8 @@ static int take_group(vf *v, vf_task **grp, int cap)
         if (model >= 0 && !v->models[model].identity)
             limit = v->batch < cap ? v->batch : cap;
         for (int i = 0; i < v->n_tasks && n < limit; i++)
-            if (!v->tasks[i]->taken && v->tasks[i]->model == model) {
+            if (!v->tasks[i]->taken && v->tasks[i]->model == model &&
+                v->tasks[i]->embed == oldest->embed) { /* embed tasks replay apart */
                 v->tasks[i]->taken = 1;
                 grp[n++] = v->tasks[i];
             }
@@ -178,6 +180,9 @@ static void check_group(vf *v, vf_task **grp, int n)
             vd[k].fault = VT_FAULT_WRONG_MODEL;
             vd[k].position = -1;
         }
+    } else if (grp[0]->embed) {
+        for (int k = 0; k < n; k++)
+            vf_check_embed(v, &v->models[model], grp[k], &vd[k]);
     } else if (v->models[model].identity) {
         for (int k = 0; k < n; k++)
             vt_check_identity(&rt[k], &vd[k]);
@@ -248,4 +253,5 @@ void vf_replay_loop(vf *v)
         vt_node_cond_wait_ms(&v->cv_main, &v->mu, 50);
         pthread_mutex_unlock(&v->mu);
     }
+    vf_embed_free(v); /* the embed contexts belong to this thread */
 }

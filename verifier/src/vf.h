@@ -35,6 +35,7 @@ typedef struct vf_model {
     uint8_t sha256[32];
     char name[64];
     int identity;
+    vt_ctx *embed_ctx;      /* embed tasks' one-slot context (embed_check.c), lazily */
 } vf_model;
 
 /* A held verification task; owns copies of everything replay needs. */
@@ -49,6 +50,9 @@ typedef struct vf_task {
     int stop_reason;
     vt_trace trace;
     int taken;              /* the replay loop is working on it */
+    int embed;              /* kind "embed": embedding[n_embedding] is the claim */
+    float *embedding;
+    uint32_t n_embedding;
     uint64_t fetched_us;
 } vf_task;
 
@@ -101,5 +105,9 @@ void vf_cancel_leases(void *arg, const uint64_t *ids, uint32_t n);
 void vf_replay_loop(vf *v);
 void vf_task_free(vf_task *t);
 void vf_out_free(vf_out *o);
+
+/* embed_check.c (replay loop thread) */
+void vf_check_embed(vf *v, vf_model *m, const vf_task *t, vt_replay_verdict *vd);
+void vf_embed_free(vf *v);
 
 #endif

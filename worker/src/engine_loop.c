@@ -42,6 +42,7 @@ void wk_res_free(wk_res *r)
     free(r->tokens);
     free(r->text);
     free(r->layers);
+    free(r->embedding);
     free(r);
 }
 
@@ -262,6 +263,32 @@ static void run_identity(wk *w, wk_job *j)
     wk_job_free(j);
 }
 
+/* kind "embed": computed on the spot (embed_job.c), like identity jobs. */
+static void run_embed(wk *w, wk_job *j)
+{
+    wk_model *m = &w->models[j->model];
+    wk_res *r = res_new(j, m);
+    vt_errinfo ei = {0};
+    uint64_t t0 = vt_mono_us();
+    int rv = r ? wk_embed(w, m, j, r, &ei) : VT_ERR_NOMEM;
+    if (rv) {
+        vt_log_warn(w->log, "job.embed_failed", "job=%s err=%s detail=\"%s\"", j->job_id,
+                    vt_errname(rv), vt_errinfo_msg(&ei));
+        wk_res_free(r);
+        fail_job(w, j, rv);
+        return;
+    }
+    r->r.prefill_us = vt_mono_us() - t0;
+    r->r.queue_us = t0 - j->fetched_us;
+    vt_counter_inc(w->m_jobs_ok);
+    vt_counter_add(w->m_prompt_tokens, j->n_prompt);
+    pthread_mutex_lock(&w->mu);
+    jobs_remove_locked(w, j);
+    outbox_push_locked(w, r);
+    pthread_mutex_unlock(&w->mu);
+    wk_job_free(j);
+}
+
 /* Find the job with runner tag `tag` (under mu). */
 static wk_job *job_by_tag_locked(wk *w, uint64_t tag)
 {
@@ -307,7 +334,15 @@ static int admit(wk *w, int drain)
             continue;
         }
         wk_model *m = &w->models[j->model];
+        if (j->embed && !m->identity) {
+            run_embed(w, j);
+            continue;
+        }
         if (m->identity) {
+            if (j->embed) {
+                fail_job(w, j, VT_ERR_UNSUPPORTED);
+                continue;
+            }
             run_identity(w, j);
             continue;
         }
@@ -460,5 +495,6 @@ void wk_engine_loop(wk *w)
         }
     }
     vt_gauge_set(w->m_busy, 0);
+    wk_embed_free(w); /* the embed contexts belong to this thread */
     free(fault_ctx);
 }

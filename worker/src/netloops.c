@@ -34,7 +34,8 @@ static wk_job *job_from_wire(wk *w, const vt_wire_job *wj)
     for (int i = 0; i < w->n_models; i++)
         if (memcmp(w->models[i].sha256, wj->model_sha256, 32) == 0)
             j->model = i;
-    j->unsupported = wj->kind != VT_KIND_GENERATE;
+    j->embed = wj->kind == VT_KIND_EMBED;
+    j->unsupported = wj->kind != VT_KIND_GENERATE && !j->embed;
     j->n_prompt = wj->n_prompt;
     j->prompt = malloc((wj->n_prompt ? wj->n_prompt : 1) * sizeof(int32_t));
     if (!j->prompt) {

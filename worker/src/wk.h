@@ -55,6 +55,7 @@ typedef struct wk_model {
     char name[64];
     uint32_t vocab;
     int identity;
+    vt_ctx *embed_ctx;       /* embed jobs' one-slot context (embed_job.c), lazily */
 } wk_model;
 
 typedef enum wk_job_state { WK_QUEUED = 0, WK_RUNNING = 1 } wk_job_state;
@@ -66,6 +67,7 @@ typedef struct wk_job {
     uint64_t tag;            /* runner tag */
     int model;               /* index in wk.models, -1: not served */
     int unsupported;         /* job kind we cannot run */
+    int embed;               /* kind "embed" (embed_job.c) */
     int32_t *prompt;
     uint32_t n_prompt;
     vt_gen_params gp;
@@ -83,6 +85,7 @@ typedef struct wk_res {
     int32_t *tokens;
     char *text;
     uint8_t *layers;
+    float *embedding;        /* kind "embed" */
 } wk_res;
 
 typedef struct wk {
@@ -140,5 +143,10 @@ void wk_release(wk *w, const uint64_t *leases, uint32_t n);
 void wk_engine_loop(wk *w);
 void wk_res_free(wk_res *r);
 void wk_job_free(wk_job *j);
+
+/* embed_job.c: run an embed job on the model's embed context (engine loop
+ * thread), filling r's embedding, trace and layer digests. */
+int wk_embed(wk *w, wk_model *m, const wk_job *j, wk_res *r, vt_errinfo *ei);
+void wk_embed_free(wk *w);
 
 #endif

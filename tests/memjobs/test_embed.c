@@ -1,0 +1,155 @@
+/* test_embed.c - embed jobs end to end: real redis-server, verity-scheduler
+ * (--tokenizer), a worker and a verifier on the tiny synthetic model.
+ *   - kind "embed" with prompt tokens and with a text prompt: verified by the
+ *     verifier's replay, no output tokens, embedding of length dim, equal bit
+ *     for bit to vt_seq_embed computed here on the same tokens;
+ *   - the receipt (decoded, verified against the scheduler's key) carries
+ *     the same embedding in the worker's signed result;
+ *   - an embed job for the identity model fails (unsupported by the
+ *     worker), and memory with embed is refused. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "vt_client.h"
+#include "vt_engine.h"
+#include "vt_receipt.h"
+#include "vt_synth.h"
+#include "vt_test.h"
+#include "vt_worker.h"
+
+static void check_embed_job(vt_client *cl, const uint8_t sched_pk[32], vt_job_spec *s,
+                            const int32_t *toks, size_t ntok, vt_ctx *ctx, uint32_t dim,
+                            const char *what)
+{
+    vt_errinfo ei = {0};
+    char id[VT_JOB_ID_MAX + 1];
+    int rv = vt_client_submit(cl, s, id, NULL, &ei);
+    VT_REQUIRE(rv == 0, "%s: submit: %s", what, vt_errinfo_msg(&ei));
+    vt_job_result res;
+    rv = vt_client_wait(cl, id, 60000, &res, &ei);
+    VT_REQUIRE(rv == 0, "%s: wait: %s", what, vt_errinfo_msg(&ei));
+    VT_CHECK(res.r.state == VT_JOB_VERIFIED && res.r.verify.passed == 1,
+             "%s: state %s err %s %s, %u passed", what, vt_job_state_name(res.r.state),
+             vt_errname(res.r.error), res.r.error_msg ? res.r.error_msg : "", res.r.verify.passed);
+    VT_CHECK(res.r.n_tokens == 0, "%s: %u output tokens", what, res.r.n_tokens);
+    VT_REQUIRE(res.r.n_embedding == dim, "%s: embedding of %u floats, dim %u", what,
+               res.r.n_embedding, dim);
+    float *e = malloc(dim * sizeof(float));
+    VT_REQUIRE_OK(vt_seq_embed(ctx, 0, toks, (int)ntok, e, NULL));
+    VT_CHECK(memcmp(e, res.r.embedding, dim * sizeof(float)) == 0,
+             "%s: embedding differs from vt_seq_embed here", what);
+    vt_receipt_file rf;
+    VT_REQUIRE_OK(vt_receipt_decode(res.r.receipt, res.r.receipt_len, &rf, &ei));
+    vt_receipt_report rep;
+    rv = vt_receipt_verify(&rf, sched_pk, &rep, &ei);
+    VT_CHECK(rv == 0, "%s: receipt: %s", what, vt_errinfo_msg(&ei));
+    VT_CHECK(rf.r.result.n_embedding == dim &&
+                 memcmp(rf.r.result.embedding, e, dim * sizeof(float)) == 0,
+             "%s: receipt embedding", what);
+    VT_CHECK(rf.r.n_prompt == ntok && memcmp(rf.r.prompt, toks, ntok * sizeof(int32_t)) == 0,
+             "%s: receipt input tokens", what);
+    VT_CHECK(!rf.r.has_memory, "%s: no memory", what);
+    vt_receipt_file_free(&rf);
+    free(e);
+    vt_job_result_free(&res);
+}
+
+int main(void)
+{
+    VT_REQUIRE_OK(vt_protocol_init());
+    vt_errinfo ei = {0};
+    char mpath[512];
+    vt_ts_path("tiny.gguf", mpath, sizeof mpath);
+    VT_REQUIRE_OK(vt_synth_write("tiny", VT_DTYPE_Q8_0, 3, mpath, &ei));
+    vt_model *model = NULL;
+    VT_REQUIRE_OK(vt_model_load(mpath, &model, &ei));
+    const vt_model_info *mi = vt_model_get_info(model);
+    vt_ctx_params p;
+    vt_ctx_params_default(&p);
+    p.max_seqs = 1;
+    p.backend = VT_BACKEND_CPU;
+    p.isa = VT_ISA_SCALAR; /* the worker runs native: the bits must not care */
+    vt_ctx *ctx = NULL;
+    VT_REQUIRE_OK(vt_ctx_create(model, &p, &ctx, &ei));
+
+    cl_cluster c;
+    const char *sargs[] = {"--tokenizer", mpath, "--verify-same-operator", NULL};
+    cl_start(&c, mpath, sargs);
+    const char *wargs[] = {"--model", mpath, "--slots", "2", "--identity", NULL};
+    const char *vargs[] = {"--model", mpath, NULL};
+    cl_node_start(&c, 0, wargs);
+    cl_node_start(&c, 1, vargs);
+    vt_keypair skp;
+    VT_REQUIRE_OK(vt_key_load(c.key_path, &skp, &ei));
+    vt_client *cl = NULL;
+    VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
+
+    /* token prompt, longer than one engine chunk is not possible at ctx 256:
+     * 200 tokens, several prefill chunks on neither side */
+    int32_t toks[200];
+    for (int i = 0; i < 200; i++)
+        toks[i] = (int32_t)(3 + (i * 37) % (int)(mi->vocab - 3));
+    vt_job_spec s;
+    vt_job_spec_default(&s);
+    s.model = "tiny";
+    s.kind = VT_KIND_EMBED;
+    s.max_tokens = 0;
+    s.prompt_tokens = toks;
+    s.n_prompt_tokens = 200;
+    s.verify = "full:1";
+    check_embed_job(cl, skp.pk, &s, toks, 200, ctx, mi->dim, "token prompt");
+
+    /* text prompt: tokenized by the scheduler */
+    const char *text = "embed this sentence about zebras and pizza";
+    int32_t tt[256];
+    size_t nt = 0;
+    VT_REQUIRE_OK(vt_tok_encode(vt_model_tokenizer(model), text, strlen(text), 1, tt, 256, &nt));
+    vt_job_spec_default(&s);
+    s.model = "tiny";
+    s.kind = VT_KIND_EMBED;
+    s.prompt = text;
+    s.prompt_len = strlen(text);
+    s.verify = "full:1";
+    check_embed_job(cl, skp.pk, &s, tt, nt, ctx, mi->dim, "text prompt");
+
+    /* the identity model has no hidden states */
+    {
+        uint8_t h[32];
+        char hex[65], id[VT_JOB_ID_MAX + 1];
+        vt_identity_hash(h);
+        vt_hex(h, 32, hex);
+        vt_job_spec_default(&s);
+        s.model = hex;
+        s.kind = VT_KIND_EMBED;
+        s.prompt_tokens = toks;
+        s.n_prompt_tokens = 4;
+        VT_REQUIRE_OK(vt_client_submit(cl, &s, id, NULL, &ei));
+        vt_job_result res;
+        VT_REQUIRE_OK(vt_client_wait(cl, id, 30000, &res, &ei));
+        VT_CHECK(res.r.state == VT_JOB_FAILED && res.r.error == VT_ERR_UNSUPPORTED,
+                 "identity embed: state %s err %s", vt_job_state_name(res.r.state),
+                 vt_errname(res.r.error));
+        vt_job_result_free(&res);
+    }
+    /* memory needs a generate job (and this scheduler has no --memsync) */
+    {
+        char id[VT_JOB_ID_MAX + 1];
+        vt_job_spec_default(&s);
+        s.model = "tiny";
+        s.kind = VT_KIND_EMBED;
+        s.prompt = text;
+        s.prompt_len = strlen(text);
+        s.memory_k = 2;
+        int rv = vt_client_submit(cl, &s, id, NULL, &ei);
+        VT_CHECK(rv == VT_ERR_UNSUPPORTED || rv == VT_ERR_INVAL, "embed + memory: %s",
+                 vt_errname(rv));
+    }
+
+    vt_client_close(cl);
+    vt_ctx_free(ctx);
+    vt_model_free(model);
+    cl_stop(&c);
+    return vt_test_done();
+}
