@@ -75,7 +75,7 @@ int main(void)
     VT_REQUIRE_OK(vt_ctx_create(model, &p, &ctx, &ei));
 
     cl_cluster c;
-    const char *sargs[] = {"--tokenizer", mpath, "--verify-same-operator", NULL};
+    const char *sargs[] = {"--tokenizer", mpath, NULL};
     cl_start(&c, mpath, sargs);
     const char *wargs[] = {"--model", mpath, "--slots", "2", "--identity", NULL};
     const char *vargs[] = {"--model", mpath, NULL};

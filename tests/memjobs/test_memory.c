@@ -104,7 +104,7 @@ int main(void)
     snprintf(ms_http, sizeof ms_http, "127.0.0.1:%d", vt_ts_free_port());
     cl_cluster c;
     const char *sargs[] = {"--memsync", ms_url, "--memsync-timeout-ms", "1500", "--tokenizer",
-                           mpath, "--verify-same-operator", "--log-level", "debug", NULL};
+                           mpath, NULL};
     cl_start(&c, mpath, sargs);
     const char *margv[] = {"--listen", ms_url, "--http", ms_http, "--redis", c.rs.url,
                            "--auth-secret", c.secret_path, "--workers", "2", NULL};
