@@ -6,7 +6,8 @@
  *     a batch with a neighbour (prefill and decode mixed);
  *   - the embedding is the same for 1 or 2 threads, scalar or native
  *     kernels, the CPU backend and the CUDA backend's code run on the CPU
- *     (VT_BACKEND_CUDA_EMU), a fresh or a reused slot, and for a prompt
+ *     (VT_BACKEND_CUDA_EMU) and, where a GPU exists, CUDA itself, a fresh or
+ *     a reused slot, and for a prompt
  *     longer than one engine chunk (256 tokens);
  *   - the slot's trace after vt_seq_embed equals the trace of a plain
  *     vt_forward of the same tokens (what a verifier replays);
@@ -105,8 +106,12 @@ static void check_model(uint32_t dtype)
     } cfgs[] = {{1, VT_ISA_NATIVE, VT_BACKEND_CPU, "cpu native 1t"},
                 {2, VT_ISA_NATIVE, VT_BACKEND_CPU, "cpu native 2t"},
                 {2, VT_ISA_SCALAR, VT_BACKEND_CPU, "cpu scalar 2t"},
-                {1, VT_ISA_NATIVE, VT_BACKEND_CUDA_EMU, "cuda emulation"}};
-    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+                {1, VT_ISA_NATIVE, VT_BACKEND_CUDA_EMU, "cuda emulation"},
+                {1, VT_ISA_NATIVE, VT_BACKEND_CUDA, "cuda"}};
+    size_t n_cfgs = sizeof cfgs / sizeof cfgs[0];
+    if (!vt_cuda_compiled() || vt_cuda_device_count() == 0)
+        n_cfgs--; /* the real GPU only where there is one */
+    for (size_t k = 0; k < n_cfgs; k++) {
         vt_ctx *c = ctx(m, cfgs[k].threads, cfgs[k].isa, cfgs[k].be, 2);
         for (int round = 0; round < 2; round++) { /* fresh slot, then the same slot reused */
             memset(e, 0xff, dim * sizeof(float));
