@@ -579,6 +579,7 @@ int vt_bench_load(int argc, char **argv)
         ceil_ph = &ph[n_ph++];
         ceil_ph->name = "ceiling";
         ceil_ph->p = main_ph->p;
+        ceil_ph->p.mode = LD_CLOSED; /* the ceiling is a maximum rate, whatever the main mode */
         ceil_ph->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
         ceil_ph->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
         ceil_ph->p.stages_every = 0; /* the echo server has no job states */
@@ -587,7 +588,7 @@ int vt_bench_load(int argc, char **argv)
         print_phase("ceiling", ceil_ph->r);
         printf("  %-10s (same agents against a bare NNG REP server in this process on ipc://)\n",
                "");
-        if (ceil_ph->r->throughput > 0)
+        if (ceil_ph->r->throughput > 0 && main_ph->p.mode == LD_CLOSED)
             printf("  scheduler / ceiling = %.1f%%\n",
                    100.0 * main_ph->r->throughput / ceil_ph->r->throughput);
     }
@@ -660,7 +661,7 @@ int vt_bench_load(int argc, char **argv)
         for (int i = 0; i < n_ph; i++)
             json_phase(&j, &ph[i], &ph[i] == ceil_ph ? NULL : clp);
         vt_json_arr_end(&j);
-        if (ceil_ph && ceil_ph->r->throughput > 0)
+        if (ceil_ph && ceil_ph->r->throughput > 0 && main_ph->p.mode == LD_CLOSED)
             vt_json_num(&j, "scheduler_over_ceiling", main_ph->r->throughput / ceil_ph->r->throughput);
         vt_json_obj_begin(&j, "targets");
         vt_json_num(&j, "jobs_s", TARGET_JOBS_S);
