@@ -273,8 +273,8 @@ int main(int argc, char **argv)
     atomic_store(&s->ticker_stop, true);
     pthread_join(s->ticker, NULL);
     vt_http_stop(http);
+    sc_mem_stop(s); /* before the sockets: a retrieval that ends may dispatch (reply) */
     sc_net_stop(s);
-    sc_mem_stop(s);
     sc_arb_stop(s);
     sc_journal_stop(s);
     sc_auth_free(s);
