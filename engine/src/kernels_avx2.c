@@ -198,9 +198,14 @@ static void avx2_matmul(const vt_mat *w, int g0, int g1, const vt_xin *in, float
     }
 }
 
+/* Round to nearest even, no exceptions. A macro, not a const int: the
+ * intrinsic needs an immediate, which an -O0 build does not fold. */
+#define Q8_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
 /* vt_k_quant_q8 per block: amax (exact max; any non-finite value makes the
  * whole block zero, as in the scalar code), id = 127/amax, d = amax/127,
  * q = round-to-nearest-even(x * id). */
+
 static void avx2_quant_q8(const float *x, int n, int8_t *q, float *d)
 {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -230,11 +235,10 @@ static void avx2_quant_q8(const float *x, int n, int8_t *q, float *d)
         float id = 127.0f / amax;
         d[b] = amax / 127.0f;
         __m256 idv = _mm256_set1_ps(id);
-        const int rm = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, idv), rm));
-        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, idv), rm));
-        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, idv), rm));
-        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, idv), rm));
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, idv), Q8_ROUND));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, idv), Q8_ROUND));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, idv), Q8_ROUND));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, idv), Q8_ROUND));
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         _mm256_storeu_si256((__m256i *)qb, _mm256_permutevar8x32_epi32(p, perm));
     }

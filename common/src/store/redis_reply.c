@@ -58,8 +58,8 @@ int vt_redis_reply_str(const redisReply *r, size_t max_len, const char **s,
 int vt_redis_reply_strcpy(const redisReply *r, char *buf, size_t bufsz,
                           vt_errinfo *ei)
 {
-    const char *s;
-    size_t n;
+    const char *s = NULL;
+    size_t n = 0;
     if (bufsz == 0)
         return vt_fail(ei, VT_ERR_INVAL, "redis: empty buffer");
     int rv = vt_redis_reply_str(r, bufsz - 1, &s, &n, ei);
