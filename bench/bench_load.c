@@ -439,6 +439,147 @@ static int run_ceiling(const load_opts *o, const ld_target *t, phase *ph, char *
     return rv;
 }
 
+/* Everything the summary and the JSON report need. */
+typedef struct report {
+    const load_opts *o;
+    const ld_target *t;
+    const ls_cluster *cl; /* NULL with --url */
+    const phase *ph;
+    int n_ph;
+    const phase *main_ph, *ceil_ph, *half_ph;
+    char cpu[256];
+    double load_start, load_end;
+} report;
+
+/* The target: a spawned cluster (*clp set) or --url. */
+static int start_target(load_opts *o, ld_target *t, ls_cluster *cl, ls_cluster **clp,
+                        char model_hex[72], char bindir[512])
+{
+    *clp = NULL;
+    if (!o->spawn) {
+        t->url = o->url;
+        for (int i = 0; i < o->n_keys; i++)
+            t->api_keys[i] = o->keys[i];
+        t->n_keys = o->n_keys;
+        if (!o->model) {
+            uint8_t sha[32];
+            vt_identity_hash(sha);
+            vt_hex(sha, 32, model_hex);
+            o->model = model_hex;
+        }
+        t->model = o->model;
+        return 0;
+    }
+    if (!o->bin_dir) {
+        if (ls_self_dir(bindir, 512) != 0) {
+            fprintf(stderr, "%s: cannot find my own directory: give --bin-dir\n", prog);
+            return 1;
+        }
+        o->bin_dir = bindir;
+    }
+    ls_params sp = {0};
+    sp.bin_dir = o->bin_dir;
+    sp.workers = o->workers;
+    sp.verifiers = o->verifiers;
+    sp.identity = o->identity;
+    sp.model = o->model_file;
+    sp.worker_slots = o->worker_slots;
+    sp.worker_threads = o->worker_threads;
+    sp.verifier_threads = o->verifier_threads;
+    sp.verifier_batch = o->verifier_batch;
+    sp.agents = o->agents;
+    sp.keep = o->keep;
+    sp.log_level = o->log_level;
+    fprintf(stderr, "starting redis-server, verity-scheduler, %d worker%s, %d verifier%s ...\n",
+            o->workers, o->workers == 1 ? "" : "s", o->verifiers, o->verifiers == 1 ? "" : "s");
+    vt_errinfo ei = {0};
+    if (ls_start(cl, &sp, &ei) != 0) {
+        fprintf(stderr, "%s: cluster: %s\n", prog, vt_errinfo_msg(&ei));
+        return 1;
+    }
+    *clp = cl;
+    t->url = cl->agent_url;
+    for (int i = 0; i < cl->n_keys; i++)
+        t->api_keys[i] = cl->keys[i];
+    t->n_keys = cl->n_keys;
+    t->model = cl->model;
+    return 0;
+}
+
+static double closed_rate(const report *rp)
+{
+    return rp->main_ph->p.mode == LD_CLOSED ? rp->main_ph->r->throughput : 0;
+}
+
+static void print_targets(const report *rp)
+{
+    printf("\nload average (1 min) before %.2f, after %.2f on %ld CPUs: other work on the machine\n"
+           "takes CPU from every process measured here\n",
+           rp->load_start, rp->load_end, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("\ntargets (measured, not asserted):\n");
+    double max_rate = closed_rate(rp);
+    if (max_rate > 0)
+        printf("  >= %.0f jobs/s end to end: %.0f jobs/s  %s\n", TARGET_JOBS_S, max_rate,
+               max_rate >= TARGET_JOBS_S ? "met" : "MISSED");
+    if (rp->half_ph) {
+        double p99 = load_hist_percentile(&rp->half_ph->r->hist, 99) / 1e3;
+        printf("  p99 < %.0f ms at half the max rate (%.0f jobs/s): %.2f ms  %s\n", TARGET_P99_MS,
+               rp->half_ph->p.rate, p99, p99 < TARGET_P99_MS ? "met" : "MISSED");
+    } else {
+        printf("  p99 at half the max rate: run with --sweep\n");
+    }
+}
+
+static void write_json(FILE *jf, const report *rp)
+{
+    const load_opts *o = rp->o;
+    char date[32];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    vt_json j;
+    vt_json_init(&j, jf);
+    vt_json_obj_begin(&j, NULL);
+    vt_json_str(&j, "bench", "load");
+    vt_json_str(&j, "date", date);
+    vt_json_obj_begin(&j, "machine");
+    vt_json_str(&j, "cpu", rp->cpu);
+    vt_json_int(&j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+    vt_json_num(&j, "loadavg_1m_start", rp->load_start);
+    vt_json_num(&j, "loadavg_1m_end", rp->load_end);
+    vt_json_obj_end(&j);
+    vt_json_obj_begin(&j, "setup");
+    vt_json_bool(&j, "spawn", o->spawn);
+    if (o->spawn) {
+        vt_json_int(&j, "workers", o->workers);
+        vt_json_int(&j, "verifiers", o->verifiers);
+        vt_json_bool(&j, "identity", o->identity);
+        vt_json_str(&j, "redis", "unix socket, appendonly yes, appendfsync always");
+    }
+    vt_json_str(&j, "model", rp->t->model);
+    vt_json_str(&j, "verify", o->verify ? o->verify : "default");
+    vt_json_str(&j, "delivery", o->delivery ? o->delivery : "verified");
+    vt_json_int(&j, "prompt_tokens", o->prompt_tokens);
+    vt_json_int(&j, "max_tokens", o->max_tokens);
+    vt_json_obj_end(&j);
+    vt_json_arr_begin(&j, "runs");
+    for (int i = 0; i < rp->n_ph; i++)
+        json_phase(&j, &rp->ph[i], &rp->ph[i] == rp->ceil_ph ? NULL : rp->cl);
+    vt_json_arr_end(&j);
+    double max_rate = closed_rate(rp);
+    if (rp->ceil_ph && rp->ceil_ph->r->throughput > 0 && max_rate > 0)
+        vt_json_num(&j, "scheduler_over_ceiling", max_rate / rp->ceil_ph->r->throughput);
+    vt_json_obj_begin(&j, "targets");
+    vt_json_num(&j, "jobs_s", TARGET_JOBS_S);
+    vt_json_num(&j, "p99_ms_at_half_rate", TARGET_P99_MS);
+    if (max_rate > 0)
+        vt_json_bool(&j, "jobs_s_met", max_rate >= TARGET_JOBS_S);
+    if (rp->half_ph)
+        vt_json_bool(&j, "p99_met",
+                     load_hist_percentile(&rp->half_ph->r->hist, 99) / 1e3 < TARGET_P99_MS);
+    vt_json_obj_end(&j);
+    vt_json_obj_end(&j);
+}
+
 int vt_bench_load(int argc, char **argv)
 {
     load_opts o;
@@ -460,79 +601,34 @@ int vt_bench_load(int argc, char **argv)
         return 1;
     }
 
-    /* A private dir for the echo server's socket (and the cluster). */
+    /* A private dir for the echo server's socket. */
     char tmpdir[256];
     const char *tmp = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/verity-bench-echo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(tmpdir)) {
         fprintf(stderr, "%s: mkdtemp: %s\n", prog, strerror(errno));
+        if (jf)
+            fclose(jf);
         return 1;
     }
 
     ld_target t = {0};
     static ls_cluster cl;
     ls_cluster *clp = NULL;
-    int rv = 0;
+    report rp = {.o = &o, .t = &t, .ph = ph};
     char model_hex[72], bindir[512];
-    if (o.spawn) {
-        ls_params sp = {0};
-        if (!o.bin_dir) {
-            if (ls_self_dir(bindir, sizeof bindir) != 0) {
-                fprintf(stderr, "%s: cannot find my own directory: give --bin-dir\n", prog);
-                rv = 1;
-                goto out;
-            }
-            o.bin_dir = bindir;
-        }
-        sp.bin_dir = o.bin_dir;
-        sp.workers = o.workers;
-        sp.verifiers = o.verifiers;
-        sp.identity = o.identity;
-        sp.model = o.model_file;
-        sp.worker_slots = o.worker_slots;
-        sp.worker_threads = o.worker_threads;
-        sp.verifier_threads = o.verifier_threads;
-        sp.verifier_batch = o.verifier_batch;
-        sp.agents = o.agents;
-        sp.keep = o.keep;
-        sp.log_level = o.log_level;
-        fprintf(stderr, "starting redis-server, verity-scheduler, %d worker%s, %d verifier%s ...\n",
-                o.workers, o.workers == 1 ? "" : "s", o.verifiers, o.verifiers == 1 ? "" : "s");
-        vt_errinfo ei = {0};
-        if ((rv = ls_start(&cl, &sp, &ei)) != 0) {
-            fprintf(stderr, "%s: cluster: %s\n", prog, vt_errinfo_msg(&ei));
-            rv = 1;
-            goto out;
-        }
-        clp = &cl;
-        t.url = cl.agent_url;
-        for (int i = 0; i < cl.n_keys; i++)
-            t.api_keys[i] = cl.keys[i];
-        t.n_keys = cl.n_keys;
-        t.model = cl.model;
-    } else {
-        t.url = o.url;
-        for (int i = 0; i < o.n_keys; i++)
-            t.api_keys[i] = o.keys[i];
-        t.n_keys = o.n_keys;
-        if (!o.model) {
-            uint8_t sha[32];
-            vt_identity_hash(sha);
-            vt_hex(sha, 32, model_hex);
-            o.model = model_hex;
-        }
-        t.model = o.model;
-    }
-    char cpu[256];
-    double load_start, load_end;
-    vt_bench_machine(cpu, sizeof cpu, &load_start);
+    int rv = start_target(&o, &t, &cl, &clp, model_hex, bindir);
+    if (rv)
+        goto out;
+    rp.cl = clp;
+    vt_bench_machine(rp.cpu, sizeof rp.cpu, &rp.load_start);
     t.prompt_tokens = o.prompt_tokens;
     t.max_tokens = o.max_tokens;
     t.verify = o.verify;
     t.delivery = o.delivery;
 
-    printf("machine: %s, %ld CPUs, load average %.2f before the run\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), load_start);
+    printf("machine: %s, %ld CPUs, load average %.2f before the run\n", rp.cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), rp.load_start);
     printf("verity-bench load: %s, verify=%s, delivery=%s, %u prompt / %u output tokens\n",
            o.spawn ? "spawned cluster" : o.url, o.verify ? o.verify : "(scheduler default)",
            o.delivery ? o.delivery : "verified", o.prompt_tokens, o.max_tokens);
@@ -551,6 +647,7 @@ int vt_bench_load(int argc, char **argv)
         }
     }
     phase *main_ph = &ph[n_ph++];
+    rp.main_ph = main_ph;
     main_ph->name = o.rate > 0 ? "open" : "closed";
     main_ph->p.mode = o.rate > 0 ? LD_OPEN : LD_CLOSED;
     main_ph->p.rate = o.rate;
@@ -562,118 +659,61 @@ int vt_bench_load(int argc, char **argv)
     main_ph->p.job_timeout_s = o.job_timeout_s;
     main_ph->p.drain_s = 10;
     main_ph->p.stages_every = o.stages_every;
-    printf("\n%s loop: %d %s on %d connection%s, %.1f s window after %.1f s warmup%s\n",
-           main_ph->p.mode == LD_OPEN ? "open" : "closed", o.concurrency,
-           main_ph->p.mode == LD_OPEN ? "jobs in flight at most" : "agents",
-           o.connections ? o.connections : o.concurrency,
-           (o.connections ? o.connections : o.concurrency) == 1 ? "" : "s", o.duration_s,
-           o.warmup_s, "");
+    int conns = o.connections ? o.connections : o.concurrency;
+    if (main_ph->p.mode == LD_OPEN)
+        printf("\nopen loop: %.0f jobs/s (Poisson arrivals), at most %d in flight",
+               o.rate, o.concurrency);
+    else
+        printf("\nclosed loop: %d agents", o.concurrency);
+    printf(" on %d connection%s, %.1f s window after %.1f s warmup\n", conns,
+           conns == 1 ? "" : "s", o.duration_s, o.warmup_s);
     if ((rv = run_phase(&o, &t, main_ph, clp)) != 0)
         goto out;
     print_phase("scheduler", main_ph->r);
     print_stages(main_ph->r);
     print_cpu(main_ph, clp);
 
-    phase *ceil_ph = NULL;
     if (o.ceiling && !g_stop) {
-        ceil_ph = &ph[n_ph++];
-        ceil_ph->name = "ceiling";
-        ceil_ph->p = main_ph->p;
-        ceil_ph->p.mode = LD_CLOSED; /* the ceiling is a maximum rate, whatever the main mode */
-        ceil_ph->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
-        ceil_ph->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
-        ceil_ph->p.stages_every = 0; /* the echo server has no job states */
-        if ((rv = run_ceiling(&o, &t, ceil_ph, tmpdir)) != 0)
+        phase *c = &ph[n_ph++];
+        rp.ceil_ph = c;
+        c->name = "ceiling";
+        c->p = main_ph->p;
+        c->p.mode = LD_CLOSED; /* the ceiling is a maximum rate, whatever the main mode */
+        c->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
+        c->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
+        c->p.stages_every = 0; /* the echo server has no job states */
+        if ((rv = run_ceiling(&o, &t, c, tmpdir)) != 0)
             goto out;
-        print_phase("ceiling", ceil_ph->r);
-        printf("  %-10s (same agents against a bare NNG REP server in this process on ipc://)\n",
-               "");
-        if (ceil_ph->r->throughput > 0 && main_ph->p.mode == LD_CLOSED)
-            printf("  scheduler / ceiling = %.1f%%\n",
-                   100.0 * main_ph->r->throughput / ceil_ph->r->throughput);
+        print_phase("ceiling", c->r);
+        printf("  %-10s (same agents, closed loop, against a bare NNG REP server in this "
+               "process on ipc://)\n", "");
+        if (c->r->throughput > 0 && closed_rate(&rp) > 0)
+            printf("  scheduler / ceiling = %.1f%%\n", 100.0 * closed_rate(&rp) / c->r->throughput);
     }
 
-    phase *half_ph = NULL;
     if (o.sweep && !g_stop && main_ph->r->throughput > 1) {
-        half_ph = &ph[n_ph++];
-        half_ph->name = "half-rate";
-        half_ph->p = main_ph->p;
-        half_ph->p.mode = LD_OPEN;
-        half_ph->p.rate = main_ph->r->throughput / 2;
+        phase *h = &ph[n_ph++];
+        rp.half_ph = h;
+        h->name = "half-rate";
+        h->p = main_ph->p;
+        h->p.mode = LD_OPEN;
+        h->p.rate = main_ph->r->throughput / 2;
         /* Room for bursts: Poisson arrivals bunch up. */
-        half_ph->p.concurrency = o.concurrency * 4 > 1000 ? 1000 : o.concurrency * 4;
+        h->p.concurrency = o.concurrency * 4 > 1000 ? 1000 : o.concurrency * 4;
         printf("\nopen loop at half the closed-loop rate: %.0f jobs/s (Poisson arrivals)\n",
-               half_ph->p.rate);
-        if ((rv = run_phase(&o, &t, half_ph, clp)) != 0)
+               h->p.rate);
+        if ((rv = run_phase(&o, &t, h, clp)) != 0)
             goto out;
-        print_phase("scheduler", half_ph->r);
-        print_stages(half_ph->r);
-        print_cpu(half_ph, clp);
+        print_phase("scheduler", h->r);
+        print_stages(h->r);
+        print_cpu(h, clp);
     }
 
-    vt_bench_machine(cpu, sizeof cpu, &load_end);
-    double max_rate = main_ph->p.mode == LD_CLOSED ? main_ph->r->throughput : 0;
-    printf("\nload average (1 min) before %.2f, after %.2f on %ld CPUs: other work on the machine\n"
-           "takes CPU from every process measured here\n",
-           load_start, load_end, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("\ntargets (measured, not asserted):\n");
-    if (max_rate > 0)
-        printf("  >= %.0f jobs/s end to end: %.0f jobs/s  %s\n", TARGET_JOBS_S, max_rate,
-               max_rate >= TARGET_JOBS_S ? "met" : "MISSED");
-    if (half_ph) {
-        double p99 = load_hist_percentile(&half_ph->r->hist, 99) / 1e3;
-        printf("  p99 < %.0f ms at half the max rate (%.0f jobs/s): %.2f ms  %s\n", TARGET_P99_MS,
-               half_ph->p.rate, p99, p99 < TARGET_P99_MS ? "met" : "MISSED");
-    } else {
-        printf("  p99 at half the max rate: run with --sweep\n");
-    }
-
-    if (jf) {
-        char date[32];
-        time_t now = time(NULL);
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        vt_json j;
-        vt_json_init(&j, jf);
-        vt_json_obj_begin(&j, NULL);
-        vt_json_str(&j, "bench", "load");
-        vt_json_str(&j, "date", date);
-        vt_json_obj_begin(&j, "machine");
-        vt_json_str(&j, "cpu", cpu);
-        vt_json_int(&j, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
-        vt_json_num(&j, "loadavg_1m_start", load_start);
-        vt_json_num(&j, "loadavg_1m_end", load_end);
-        vt_json_obj_end(&j);
-        vt_json_obj_begin(&j, "setup");
-        vt_json_bool(&j, "spawn", o.spawn);
-        if (o.spawn) {
-            vt_json_int(&j, "workers", o.workers);
-            vt_json_int(&j, "verifiers", o.verifiers);
-            vt_json_bool(&j, "identity", o.identity);
-            vt_json_str(&j, "redis", "unix socket, appendonly yes, appendfsync always");
-        }
-        vt_json_str(&j, "model", t.model);
-        vt_json_str(&j, "verify", o.verify ? o.verify : "default");
-        vt_json_str(&j, "delivery", o.delivery ? o.delivery : "verified");
-        vt_json_int(&j, "prompt_tokens", o.prompt_tokens);
-        vt_json_int(&j, "max_tokens", o.max_tokens);
-        vt_json_obj_end(&j);
-        vt_json_arr_begin(&j, "runs");
-        for (int i = 0; i < n_ph; i++)
-            json_phase(&j, &ph[i], &ph[i] == ceil_ph ? NULL : clp);
-        vt_json_arr_end(&j);
-        if (ceil_ph && ceil_ph->r->throughput > 0 && main_ph->p.mode == LD_CLOSED)
-            vt_json_num(&j, "scheduler_over_ceiling", main_ph->r->throughput / ceil_ph->r->throughput);
-        vt_json_obj_begin(&j, "targets");
-        vt_json_num(&j, "jobs_s", TARGET_JOBS_S);
-        vt_json_num(&j, "p99_ms_at_half_rate", TARGET_P99_MS);
-        if (max_rate > 0)
-            vt_json_bool(&j, "jobs_s_met", max_rate >= TARGET_JOBS_S);
-        if (half_ph)
-            vt_json_bool(&j, "p99_met",
-                         load_hist_percentile(&half_ph->r->hist, 99) / 1e3 < TARGET_P99_MS);
-        vt_json_obj_end(&j);
-        vt_json_obj_end(&j);
-    }
+    rp.n_ph = n_ph;
+    vt_bench_machine(rp.cpu, sizeof rp.cpu, &rp.load_end);
+    print_targets(&rp);
+    if (jf)
+        write_json(jf, &rp);
 out:
     if (clp)
         ls_stop(clp);
