@@ -1,7 +1,9 @@
 /* test_faults.c - misbehaving workers (test-build fault modes) against a
- * real scheduler and verifier. For each mode a faulty worker is the only
- * one up while three jobs are submitted; the verifier must catch it (the
- * fault kind it reports is checked where the mode determines it, and for
+ * real scheduler and two verifiers (one on the scalar ISA; two, because a
+ * failing verdict opens a dispute that needs a second verifier to convict
+ * the worker: arbiter/README.md). For each mode a faulty worker is the only
+ * one up while three jobs are submitted; the verifiers must catch it (the
+ * fault kind they report is checked where the mode determines it, and for
  * flip_token also the divergent position). Then an honest worker starts and
  * every job still ends verified with vt_generate's output: a faulty result
  * is never delivered. */
@@ -37,14 +39,21 @@ static const mode modes[] = {
 };
 
 typedef struct grow_arg {
-    const char *host, *name;
+    const char *host[2], *name;
     double before;
 } grow_arg;
+
+/* the metric summed over both verifiers */
+static double metric2(const grow_arg *g)
+{
+    double a = cl_metric(g->host[0], g->name), b = cl_metric(g->host[1], g->name);
+    return (a > 0 ? a : 0) + (b > 0 ? b : 0);
+}
 
 static bool grew(void *arg)
 {
     grow_arg *g = arg;
-    return cl_metric(g->host, g->name) > g->before;
+    return metric2(g) > g->before;
 }
 
 int main(void)
@@ -67,7 +76,9 @@ int main(void)
     const char *sargs[] = {"--lease-ms", "5000", NULL};
     cl_start(&c, mpath, sargs);
     const char *vargs[] = {"--model", mpath, "--batch", "4", NULL};
+    const char *vargs2[] = {"--model", mpath, "--batch", "2", "--isa", "scalar", NULL};
     cl_node *ver = cl_node_start(&c, 1, vargs);
+    cl_node *ver2 = cl_node_start(&c, 1, vargs2);
     vt_client *cl = NULL;
     vt_errinfo ei = {0};
     VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
@@ -79,9 +90,10 @@ int main(void)
                                                                : NULL;
         const char *wargs[] = {"--model", mpath, "--slots", "2", "--fault", md->name,
                                fm ? "--fault-model" : NULL, fm, NULL};
-        grow_arg g = {ver->http, md->metric ? md->metric : "verity_verifier_verdicts_total{result=\"fail\"}",
+        grow_arg g = {{ver->http, ver2->http},
+                      md->metric ? md->metric : "verity_verifier_verdicts_total{result=\"fail\"}",
                       0};
-        g.before = cl_metric(g.host, g.name);
+        g.before = metric2(&g);
         cl_node *bad = cl_node_start(&c, 0, wargs);
 
         /* three jobs with at least 4 output tokens */
