@@ -140,7 +140,7 @@ info "ok"
 
 step "building ($BUILD_DIR, $BUILD_TYPE, -j$JOBS)"
 # shellcheck disable=SC2086 # CMAKE_ARGS is a list of flags
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-} >"$ROOT/.demo-configure.log" 2>&1 ||
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DVT_SKIP= ${CMAKE_ARGS:-} >"$ROOT/.demo-configure.log" 2>&1 ||
   { cat "$ROOT/.demo-configure.log"; exit 1; }
 rm -f "$ROOT/.demo-configure.log"
 # Only what the demo runs: the daemons and the tools (the tests build with scripts/test.sh).

@@ -11,7 +11,7 @@ scripts/install-deps.sh
 
 start=$(date +%s)
 echo "== build (release + tests)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVT_SKIP= >build-configure.log 2>&1 || { cat build-configure.log; exit 1; }
 cmake --build build -j"$JOBS"
 
 echo "== ctest (normal build)"
@@ -19,7 +19,7 @@ rc=0
 ctest --test-dir build --output-on-failure -j"$JOBS" --timeout 900 || rc=1
 
 echo "== build (AddressSanitizer + UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVT_SANITIZE=ON >build-asan-configure.log 2>&1 || { cat build-asan-configure.log; exit 1; }
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVT_SANITIZE=ON -DVT_SKIP= >build-asan-configure.log 2>&1 || { cat build-asan-configure.log; exit 1; }
 cmake --build build-asan -j"$JOBS"
 
 echo "== ctest (ASan + UBSan; tests labelled 'slow' are left to the normal build)"
