@@ -6,13 +6,16 @@
  *   - the receipt (decoded, verified against the scheduler's key) carries
  *     the same embedding in the worker's signed result;
  *   - an embed job for the identity model fails (unsupported by the
- *     worker), and memory with embed is refused. */
+ *     worker), and memory with embed is refused;
+ *   - (test builds) a worker that flips one bit of the embedding is caught
+ *     by the verifier, and the job is redone by an honest worker. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
 #include "vt_client.h"
+#include "vt_clock.h"
 #include "vt_engine.h"
 #include "vt_receipt.h"
 #include "vt_synth.h"
@@ -79,8 +82,8 @@ int main(void)
     cl_start(&c, mpath, sargs);
     const char *wargs[] = {"--model", mpath, "--slots", "2", "--identity", NULL};
     const char *vargs[] = {"--model", mpath, NULL};
-    cl_node_start(&c, 0, wargs);
-    cl_node_start(&c, 1, vargs);
+    cl_node *honest = cl_node_start(&c, 0, wargs);
+    cl_node *ver = cl_node_start(&c, 1, vargs);
     vt_keypair skp;
     VT_REQUIRE_OK(vt_key_load(c.key_path, &skp, &ei));
     vt_client *cl = NULL;
@@ -146,6 +149,54 @@ int main(void)
         VT_CHECK(rv == VT_ERR_UNSUPPORTED || rv == VT_ERR_INVAL, "embed + memory: %s",
                  vt_errname(rv));
     }
+
+#ifdef VT_TEST_FAULTS
+    /* a worker that flips one bit of the embedding is caught by the replay
+     * (trace right, embedding wrong: wrong_digest); an honest worker redoes
+     * the job, which ends verified with the right bits */
+    {
+        VT_CHECK(vt_proc_stop(honest->proc, 20000) == 0, "honest worker exit");
+        const char *fargs[] = {"--model", mpath, "--fault", "flip_token", NULL};
+        const char *metric = "verity_verifier_faults_total{fault=\"wrong_digest\"}";
+        /* a second verifier (scalar kernels): the one that voted on the bad
+         * result does not vote again on the re-execution */
+        const char *vargs2[] = {"--model", mpath, "--isa", "scalar", NULL};
+        cl_node *ver2 = cl_node_start(&c, 1, vargs2);
+        double before = cl_metric(ver->http, metric) + cl_metric(ver2->http, metric);
+        cl_node *bad = cl_node_start(&c, 0, fargs);
+        vt_job_spec_default(&s);
+        s.model = "tiny";
+        s.kind = VT_KIND_EMBED;
+        s.prompt_tokens = toks;
+        s.n_prompt_tokens = 50;
+        s.verify = "full:1";
+        char id[VT_JOB_ID_MAX + 1];
+        VT_REQUIRE_OK(vt_client_submit(cl, &s, id, NULL, &ei));
+        uint64_t until = vt_mono_ms() + 30000;
+        double now = before;
+        while ((now = cl_metric(ver->http, metric) + cl_metric(ver2->http, metric)) <= before &&
+               vt_mono_ms() < until)
+            vt_sleep_ms(50);
+        VT_CHECK(now > before, "the verifiers never caught the flipped bit");
+        VT_CHECK(vt_proc_stop(bad->proc, 20000) == 0, "faulty worker exit");
+        cl_node_start(&c, 0, wargs);
+        vt_job_result res;
+        VT_REQUIRE_OK(vt_client_wait(cl, id, 60000, &res, &ei));
+        float *e = malloc(mi->dim * sizeof(float));
+        VT_REQUIRE_OK(vt_seq_embed(ctx, 0, toks, 50, e, NULL));
+        VT_CHECK(res.r.state == VT_JOB_VERIFIED && res.r.n_embedding == mi->dim &&
+                     memcmp(res.r.embedding, e, mi->dim * sizeof(float)) == 0,
+                 "re-executed embed job: state %s err %s %s", vt_job_state_name(res.r.state),
+                 vt_errname(res.r.error), res.r.error_msg ? res.r.error_msg : "");
+        VT_CHECK(res.r.verify.failed >= 1, "the failed verdict is on record (%u)",
+                 res.r.verify.failed);
+        free(e);
+        vt_job_result_free(&res);
+    }
+#else
+    (void)honest;
+    (void)ver;
+#endif
 
     vt_client_close(cl);
     vt_ctx_free(ctx);

@@ -279,6 +279,16 @@ static void run_embed(wk *w, wk_job *j)
         return;
     }
     r->r.prefill_us = vt_mono_us() - t0;
+#ifdef VT_TEST_FAULTS
+    if (w->fault == WK_FAULT_FLIP_TOKEN) { /* embed: the lowest bit of one component */
+        uint32_t bits;
+        memcpy(&bits, &r->embedding[0], 4);
+        bits ^= 1u;
+        memcpy(&r->embedding[0], &bits, 4);
+    } else if (w->fault == WK_FAULT_WRONG_DIGEST) {
+        r->r.trace_digest[0] ^= 0x01;
+    }
+#endif
     r->r.queue_us = t0 - j->fetched_us;
     vt_counter_inc(w->m_jobs_ok);
     vt_counter_add(w->m_prompt_tokens, j->n_prompt);
