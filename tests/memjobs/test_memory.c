@@ -13,8 +13,11 @@
  *   2. remember:true stores "user: ...\nassistant: ..." as an episodic
  *      memory of A with source = the job id (A's search finds it, B's not).
  *   3. memory with a token prompt is refused (VT_ERR_INVAL).
- *   4. memsync down: the memory job fails with VT_ERR_UNAVAILABLE.
+ *   4. the scheduler crashes while a job waits in the memory stage: after
+ *      the restart the job is recovered, retrieved again and verified.
+ *   5. memsync down: the memory job fails with VT_ERR_UNAVAILABLE.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +106,7 @@ int main(void)
     snprintf(ms_url, sizeof ms_url, "ipc://%s", vt_ts_path("memsync.ipc", ms_sock, sizeof ms_sock));
     snprintf(ms_http, sizeof ms_http, "127.0.0.1:%d", vt_ts_free_port());
     cl_cluster c;
-    const char *sargs[] = {"--memsync", ms_url, "--memsync-timeout-ms", "1500", "--tokenizer",
+    const char *sargs[] = {"--memsync", ms_url, "--memsync-timeout-ms", "4000", "--tokenizer",
                            mpath, NULL};
     cl_start(&c, mpath, sargs);
     const char *margv[] = {"--listen", ms_url, "--http", ms_http, "--redis", c.rs.url,
@@ -241,7 +244,39 @@ int main(void)
                  vt_errinfo_msg(&ei));
     }
 
-    /* ---- 4. memsync down: the job fails as unavailable ---- */
+    /* ---- 4. a scheduler crash while a job waits in the memory stage: the
+     * restarted scheduler recovers it from the journal and retrieves again ---- */
+    VT_REQUIRE_OK(vt_proc_kill(msd, SIGSTOP)); /* retrieval hangs (up to the 4 s timeout) */
+    rv = submit(&A, prompt, 2, query, false, id, &ei);
+    VT_REQUIRE(rv == 0, "submit before the crash: %s", vt_errinfo_msg(&ei));
+    cl_sched_restart(&c, 1);
+    VT_REQUIRE_OK(vt_proc_kill(msd, SIGCONT));
+    rv = vt_client_wait(A.cl, id, 60000, &res, &ei);
+    VT_REQUIRE(rv == 0, "wait after the restart: %s", vt_errinfo_msg(&ei));
+    VT_CHECK(cl_metric(c.http, "verity_scheduler_memory_total{op=\"retrieve\",result=\"ok\"}") ==
+                 1,
+             "the restarted scheduler retrieved the recovered job's memory");
+    VT_CHECK(res.r.state == VT_JOB_VERIFIED, "recovered memory job: state %s err %s %s",
+             vt_job_state_name(res.r.state), vt_errname(res.r.error),
+             res.r.error_msg ? res.r.error_msg : "");
+    if (res.r.state == VT_JOB_VERIFIED) {
+        VT_REQUIRE_OK(vt_receipt_decode(res.r.receipt, res.r.receipt_len, &rf, &ei));
+        memset(&q, 0, sizeof q);
+        q.text = query;
+        q.k = 2;
+        VT_REQUIRE_OK(vt_memsync_search(ms, &A.cred, &q, &hits, &ei));
+        VT_REQUIRE_OK(vt_mem_prompt_render(&hits, prompt, &rendered, &rlen));
+        blen = rlen - strlen(prompt);
+        VT_CHECK(rf.r.has_memory && memcmp(rf.r.memory_head, hits.head.hash, 32) == 0 &&
+                     rf.r.memory_text_len == blen && memcmp(rf.r.memory_text, rendered, blen) == 0,
+                 "recovered job's receipt memory");
+        free(rendered);
+        vt_mem_hits_clear(&hits);
+        vt_receipt_file_free(&rf);
+    }
+    vt_job_result_free(&res);
+
+    /* ---- 5. memsync down: the job fails as unavailable ---- */
     VT_CHECK_EQ_INT(vt_proc_stop(msd, 10000), 0);
     vt_proc_free(msd);
     rv = submit(&A, prompt, 2, query, false, id, &ei);
