@@ -110,6 +110,7 @@ static void kick(sched *s, const uint8_t pk[VT_PUBKEY_BYTES])
         if (j->result && memcmp(j->result->worker, pk, VT_PUBKEY_BYTES) == 0 &&
             (j->state == VT_JOB_COMPUTED || j->state == VT_JOB_VERIFYING)) {
             exclude_worker(j, pk);
+            sc_lane_remove(s, sl); /* a COMPUTED job sits in the verify lane */
             sc_core_requeue(s, sl, "worker quarantined");
         }
     }

@@ -98,6 +98,9 @@ int main(void)
 
     for (size_t mi = 0; mi < sizeof modes / sizeof *modes && vt_mono_ms() < deadline; mi++) {
         const mode *md = &modes[mi];
+        const char *only = getenv("VT_ADV_MODE"); /* run one mode (debugging) */
+        if (only && strcmp(only, md->name) != 0)
+            continue;
         const char *fm = strcmp(md->name, "wrong_model") == 0  ? other
                          : strcmp(md->name, "q8_for_f32") == 0 ? q8
                                                                : NULL;
@@ -160,8 +163,10 @@ int main(void)
         for (int k = 0; k < n; k++) {
             vt_job_result res;
             uint64_t now = vt_mono_ms();
-            int rv = now < deadline ? vt_client_wait(cl, ids[k], (uint32_t)(deadline - now), &res, &ei)
-                                    : VT_ERR_TIMEOUT;
+            uint64_t wait = deadline > now ? deadline - now : 0;
+            if (wait > 60000)
+                wait = 60000;
+            int rv = wait ? vt_client_wait(cl, ids[k], (uint32_t)wait, &res, &ei) : VT_ERR_TIMEOUT;
             VT_CHECK(rv == 0 && res.r.state == VT_JOB_VERIFIED, "%s job %d: %s state %s", md->name,
                      k, vt_errname(rv), rv == 0 ? vt_job_state_name(res.r.state) : "?");
             if (rv == 0 && res.r.state == VT_JOB_VERIFIED) {
