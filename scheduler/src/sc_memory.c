@@ -22,7 +22,9 @@
  * MemSync unreachable (or any other MemSync error) fails the job at once
  * with VT_ERR_UNAVAILABLE (or MemSync's code) and a message naming MemSync;
  * every request is bounded by --memsync-timeout-ms. There is no retry
- * loop: the agent decides whether to resubmit.
+ * loop: the agent decides whether to resubmit. After a transport failure
+ * the retrievals of the next SC_MEM_DOWN_HOLD_MS fail at once, so a queue
+ * of jobs behind a dead MemSync does not wait one timeout per job.
  *
  * remember:true: once the final record of a VERIFIED job is journaled, a
  * stage thread stores vt_mem_episode_text(prompt, output) as an episodic
@@ -47,7 +49,8 @@
 #include "vt_memsync.h"
 #endif
 
-#define SC_MEM_THREADS 2
+#define SC_MEM_THREADS 4
+#define SC_MEM_DOWN_HOLD_MS 1000  /* after a transport failure, fail at once this long */
 #define SC_MEM_QUERY_MAX 4096     /* memsync's `text` limit */
 #define SC_MEM_EPISODE_MAX 16384  /* memsync's default --max-item-bytes */
 
@@ -131,6 +134,10 @@ typedef struct sc_mem_op {
 struct sc_memstage {
     vt_memsync *c;
     char key[VT_MEM_SERVICE_KEY_BUFSZ];
+    /* Monotonic ms of the last transport failure (0: none since the last
+     * success). Jobs queued behind a dead MemSync fail at once instead of
+     * each waiting --memsync-timeout-ms in turn. */
+    atomic_uint_fast64_t down_ms;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sc_mem_op *head, *tail;
@@ -302,8 +309,17 @@ static void retrieve(sched *s, sc_memstage *ms, sc_mem_op *op)
         memset(&mq, 0, sizeof mq);
         mq.text = query;
         mq.k = sp->memory_k;
-        rv = vt_memsync_search(ms->c, &cred, &mq, &hits, &ei);
+        uint64_t down = atomic_load(&ms->down_ms), now = vt_mono_ms();
+        if (down && now < down + SC_MEM_DOWN_HOLD_MS)
+            rv = vt_fail(&ei, VT_ERR_UNAVAILABLE, "it did not answer %llu ms ago",
+                         (unsigned long long)(now - down));
+        else
+            rv = vt_memsync_search(ms->c, &cred, &mq, &hits, &ei);
         free(query);
+        if (rv && job_code(rv) == VT_ERR_UNAVAILABLE && !(down && now < down + SC_MEM_DOWN_HOLD_MS))
+            atomic_store(&ms->down_ms, vt_mono_ms());
+        else if (rv == 0)
+            atomic_store(&ms->down_ms, 0);
         if (rv) {
             code = job_code(rv);
             snprintf(msg, sizeof msg, "memory service (memsync) %s: %s",
