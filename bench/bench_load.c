@@ -45,7 +45,7 @@ typedef struct load_opts {
     const char *log_level;
     const char *keys[LD_MAX_KEYS];
     int n_keys;
-    int spawn, identity, keep, sweep, ceiling, quiet;
+    int spawn, identity, keep, sweep, ceiling, quiet, submit_wait;
     int workers, verifiers, agents, worker_slots, worker_threads, verifier_threads,
         verifier_batch;
     int concurrency, connections;
@@ -94,6 +94,8 @@ static void usage(void)
         "                        (queued, computing, verifying ...); 0 = off\n"
         "  --sweep               closed loop, then open loop at half the rate reached\n"
         "  --no-ceiling          skip the echo-server ceiling\n"
+        "  --submit-wait         submit with wait_ms: the result comes with the submit's reply\n"
+        "                        (one round trip per job; the echo ceiling still counts two)\n"
         "  --json FILE  --quiet\n");
 }
 
@@ -162,6 +164,8 @@ static void parse(int argc, char **argv, load_opts *o)
             o->keep = 1;
         else if (!strcmp(a, "--sweep"))
             o->sweep = 1;
+        else if (!strcmp(a, "--submit-wait"))
+            o->submit_wait = 1;
         else if (!strcmp(a, "--no-ceiling"))
             o->ceiling = 0;
         else if (!strcmp(a, "--quiet"))
@@ -558,6 +562,7 @@ static void write_json(FILE *jf, const report *rp)
     vt_json_str(&j, "model", rp->t->model);
     vt_json_str(&j, "verify", o->verify ? o->verify : "default");
     vt_json_str(&j, "delivery", o->delivery ? o->delivery : "verified");
+    vt_json_bool(&j, "submit_wait", o->submit_wait);
     vt_json_int(&j, "prompt_tokens", o->prompt_tokens);
     vt_json_int(&j, "max_tokens", o->max_tokens);
     vt_json_obj_end(&j);
@@ -626,6 +631,7 @@ int vt_bench_load(int argc, char **argv)
     t.max_tokens = o.max_tokens;
     t.verify = o.verify;
     t.delivery = o.delivery;
+    t.submit_wait = o.submit_wait;
 
     printf("machine: %s, %ld CPUs, load average %.2f before the run\n", rp.cpu,
            sysconf(_SC_NPROCESSORS_ONLN), rp.load_start);

@@ -288,6 +288,8 @@ static void start_job(agent *a, uint64_t t0_us)
      * job counter, so a rerun against the same scheduler never collides. */
     memcpy(s->request_token, a->token_salt, 8);
     memcpy(s->request_token + 8, &a->seq, 8);
+    if (t->submit_wait) /* answered with result_ok (or submit_ok by an older scheduler) */
+        m.u.submit.wait_ms = POLL_MS;
     vt_buf_reset(&a->buf);
     int rv = vt_msg_encode(&m, &a->buf, NULL);
     if (rv) {
@@ -295,7 +297,7 @@ static void start_job(agent *a, uint64_t t0_us)
         return;
     }
     a->wall_sent_ms = vt_wall_ms();
-    send_buf(a, PH_SUBMIT_SEND, 10000, LD_AT_SUBMIT);
+    send_buf(a, PH_SUBMIT_SEND, 10000 + m.u.submit.wait_ms, LD_AT_SUBMIT);
 }
 
 /* status of a verified job, for its stage times; failures here are not the
@@ -347,8 +349,18 @@ static void on_status_ok(agent *a, nng_msg *msg)
 
 /* ------------------------------------------------------------- callback */
 
+static void on_result_ok(agent *a, nng_msg *msg);
+
 static void on_submit_ok(agent *a, nng_msg *msg)
 {
+    uint32_t minor, tlen;
+    const char *type;
+    if (a->r->t->submit_wait &&
+        vt_mp_read_envelope(nng_msg_body(msg), nng_msg_len(msg), &minor, &type, &tlen, NULL) == 0 &&
+        vt_mp_str_eq(type, tlen, "result_ok")) {
+        on_result_ok(a, msg); /* submit with wait_ms: the result came with it */
+        return;
+    }
     vt_msg rep;
     int rv = vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_SUBMIT_OK, &rep,
                                   NULL);
@@ -379,6 +391,7 @@ static void on_result_ok(agent *a, nng_msg *msg)
         return;
     }
     const vt_msg_result_ok *res = &rep.u.result_ok;
+    memcpy(a->job_id, res->job_id, sizeof a->job_id); /* new to us after a waiting submit */
     vt_job_state st = res->state;
     int code = res->error;
     /* delivery=optimistic: the outputs come before the verdicts (state

@@ -42,6 +42,7 @@ typedef struct ld_target {
     uint32_t max_tokens;
     const char *verify;             /* NULL = scheduler default */
     const char *delivery;           /* NULL = verified */
+    int submit_wait;                /* 1: submit with wait_ms (one round trip per job) */
 } ld_target;
 
 typedef struct ld_params {

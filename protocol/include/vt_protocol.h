@@ -340,6 +340,12 @@ typedef struct vt_job_spec {
 typedef struct vt_msg_submit {
     const char *api_key;
     vt_job_spec job;
+    /* Submit and wait in one round trip: > 0 asks the scheduler to answer
+     * with the job's result_ok (as `result` with this wait_ms would) instead
+     * of submit_ok. 0 = submit_ok at once. Not part of the job: never
+     * journaled. A scheduler that predates it ignores it and answers
+     * submit_ok, so a client that sets it accepts either reply. */
+    uint32_t wait_ms;
 } vt_msg_submit;
 
 typedef struct vt_msg_submit_ok {

@@ -177,6 +177,7 @@ static const vt_field f_submit[] = {
     FLD(vt_msg_submit, "remember", FK_BOOL, 0, J(remember)),
     FLD(vt_msg_submit, "req_token", FK_FIXBIN, FF_REQ, J(request_token),
         .max = VT_REQUEST_TOKEN_BYTES),
+    FLD(vt_msg_submit, "wait_ms", FK_U32, 0, wait_ms),
 };
 #undef J
 

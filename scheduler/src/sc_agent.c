@@ -33,6 +33,21 @@ static void reply_submit_ok(sc_conn *c, uint64_t id, bool dup)
     sc_conn_reply_msg(c, &m);
 }
 
+/* Park an agent request on a job until its result is final (or, with
+ * delivery=optimistic, computed) or wait_ms passes (0: 5 s). Core lock
+ * held. Used by `result` and by `submit` with wait_ms. */
+static void park_for_result(sched *s, sc_conn *c, uint32_t slot, sc_job *j, uint32_t wait_ms)
+{
+    uint32_t wait = wait_ms ? wait_ms : 5000;
+    if (wait > SC_RESULT_WAIT_MAX_MS)
+        wait = SC_RESULT_WAIT_MAX_MS;
+    c->job_slot = slot;
+    c->job_gen = j->gen;
+    c->next_waiter = j->waiters;
+    j->waiters = c;
+    sc_conn_park(s, c, vt_mono_ms() + wait);
+}
+
 /* Authenticate; on failure answer and return false. */
 static bool auth(sched *s, sc_conn *c, const char *key, char id[VT_AGENT_ID_BUFSZ], bool submit)
 {
@@ -122,6 +137,7 @@ int sc_job_setup(sched *s, uint64_t id, uint32_t agent, const sc_spec_info *si, 
     if (sp->deadline_ms)
         j->deadline_ms = j->t_submit_us / 1000 + sp->deadline_ms;
     m->u.submit.api_key = "journal"; /* never store the key itself */
+    m->u.submit.wait_ms = 0;         /* a property of the request, not of the job */
     j->spec_msg = *m;
     memset(m, 0, sizeof *m); /* ownership moved to the job */
     sc_map_put(&s->by_id, j->id, slot);
@@ -148,6 +164,7 @@ static uint32_t retry_hint(sched *s)
 static void submit(sched *s, sc_conn *c, vt_msg *m)
 {
     const vt_job_spec *sp = &m->u.submit.job;
+    const uint32_t wait_ms = m->u.submit.wait_ms; /* the job (journaled) does not keep it */
     char agent_id[VT_AGENT_ID_BUFSZ];
     if (!auth(s, c, m->u.submit.api_key, agent_id, true))
         goto out;
@@ -253,6 +270,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         snprintf(it->tokkey, sizeof it->tokkey, SC_JOURNAL_KEYPREFIX "tok:%s:%s", agent_id, th);
     }
     it->conn = c;
+    c->submit_wait_ms = wait_ms;
     sc_journal_push(s, it);
     sc_unlock(s);
 out:
@@ -272,7 +290,12 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
     if (it->rc == 0 && it->dup_of == 0) {
         uint64_t id = j->id;
         sc_mem_accept(s, it->slot); /* memory jobs pass the memory stage first */
-        if (c)
+        /* Submit and wait (wait_ms): one round trip instead of submit +
+         * result; the job cannot be final yet (dispatch runs after this
+         * turn's completions), so the conn joins its waiters. */
+        if (c && c->submit_wait_ms)
+            park_for_result(s, c, it->slot, j, c->submit_wait_ms);
+        else if (c)
             reply_submit_ok(c, id, false);
         return;
     }
@@ -476,14 +499,7 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
     } else {
         /* Long poll; a finished job whose record is still being written
          * waits for that write even when wait_ms is 0. */
-        uint32_t wait = ref->wait_ms ? ref->wait_ms : 5000;
-        if (wait > SC_RESULT_WAIT_MAX_MS)
-            wait = SC_RESULT_WAIT_MAX_MS;
-        c->job_slot = slot;
-        c->job_gen = j->gen;
-        c->next_waiter = j->waiters;
-        j->waiters = c;
-        sc_conn_park(s, c, vt_mono_ms() + wait);
+        park_for_result(s, c, slot, j, ref->wait_ms);
     }
     sc_unlock(s);
 }

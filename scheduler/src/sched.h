@@ -230,6 +230,7 @@ struct sc_conn {
     /* submit awaiting its journal write */
     uint32_t submit_slot;
     bool submit_dup;
+    uint32_t submit_wait_ms;   /* submit with wait_ms: park for the result once journaled */
 };
 
 /* Argument of a socket's pipe-event callback. */
