@@ -28,7 +28,7 @@
 #include "vt_test.h"
 
 #define NJOBS 12
-#define MAXPER 64
+#define MAXPER 128
 
 typedef struct mode {
     const char *name;
