@@ -318,8 +318,14 @@ int sc_receipt_body(const sched *s, const sc_job *j, const char *agent, vt_buf *
     r.max_tokens = sp->max_tokens;
     r.stop = sp->stop;
     r.n_stop = sp->n_stop;
-    snprintf(r.policy, sizeof r.policy, "%s",
-             sp->verify ? sp->verify : (j->verify_k ? "full:1" : "none"));
+    /* The policy as asked, in its canonical form ("full" -> "full:1"); a
+     * sampled job the coin skipped says "sampled:P" and has no verdicts. */
+    vt_verify_policy pol = {VT_VERIFY_FULL, 1, 0};
+    vt_errinfo pei = {0};
+    if (sp->verify && vt_verify_policy_parse(sp->verify, &pol, &pei) != 0)
+        pol = (vt_verify_policy){VT_VERIFY_FULL, j->verify_k ? j->verify_k : 1, 0};
+    if (vt_verify_policy_format(&pol, r.policy, sizeof r.policy) != 0)
+        snprintf(r.policy, sizeof r.policy, "%s", sp->verify ? sp->verify : "full:1");
     vt_wire_result *w = &r.result;
     sc_job_id_format(j->id, w->job_id);
     w->lease_id = res->lease_id;
