@@ -27,6 +27,7 @@
 
 #define SC_ARB_POLL_MS 1000    /* quarantine epoch poll */
 #define SC_ARB_METRICS_MS 2000 /* reputation counters for /metrics */
+#define SC_ARB_FLUSH_MS 10     /* reputation/quarantine writes at most this often (Redis fsyncs) */
 
 enum sc_arb_kind { OP_RESULT = 1, OP_DECISION, OP_AUDIT, OP_RECENT };
 
@@ -51,7 +52,10 @@ static void op_push(sched *s, sc_arb_op *op)
     else
         s->arb.head = op;
     s->arb.tail = op;
-    pthread_cond_signal(&s->arb.cv);
+    /* Two ops per verified job: waking an already busy thread for each
+     * would cost a futex call per op; it takes the whole list next turn. */
+    if (s->arb.waiting)
+        pthread_cond_signal(&s->arb.cv);
     pthread_mutex_unlock(&s->arb.mu);
 }
 
@@ -708,18 +712,32 @@ static void *arb_main(void *arg)
 {
     sched *s = arg;
     int64_t epoch = -1;
-    uint64_t next_poll = 0, next_metrics = 0;
+    uint64_t next_poll = 0, next_metrics = 0, last_flush = 0;
     for (;;) {
         pthread_mutex_lock(&s->arb.mu);
-        if (!s->arb.head && !s->arb.stop) {
+        /* Idle: sleep until op_push signals (or 200 ms for the polls).
+         * Ops queued: write them SC_ARB_FLUSH_MS after the last write at
+         * the earliest. Every write is an fsync in Redis (appendfsync
+         * always); gathered, a flush carries many jobs' counters instead
+         * of one or two. Only stop wakes that wait early. */
+        long wait_ms = 0;
+        bool idle = !s->arb.head;
+        if (!s->arb.stop) {
+            uint64_t now = vt_mono_ms();
+            if (idle)
+                wait_ms = 200;
+            else if (now < last_flush + SC_ARB_FLUSH_MS)
+                wait_ms = (long)(last_flush + SC_ARB_FLUSH_MS - now);
+        }
+        if (wait_ms > 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            ts.tv_nsec += wait_ms * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            s->arb.waiting = idle;
             pthread_cond_timedwait(&s->arb.cv, &s->arb.mu, &ts);
+            s->arb.waiting = false;
         }
         sc_arb_op *ops = s->arb.head;
         s->arb.head = s->arb.tail = NULL;
@@ -727,6 +745,7 @@ static void *arb_main(void *arg)
         pthread_mutex_unlock(&s->arb.mu);
         vt_errinfo ei = {0};
         if (ops) {
+            last_flush = vt_mono_ms();
             if (vt_redis_broken(s->arb.r))
                 vt_redis_reconnect(s->arb.r, &ei);
             if (write_ops(s, ops, &ei) != 0)

@@ -344,6 +344,7 @@ typedef struct sc_arb {
     pthread_cond_t cv;
     sc_arb_op *head, *tail;
     bool stop, started;
+    bool waiting;              /* the thread sleeps on cv: op_push signals only then */
     vt_redis *r;
     pthread_t thread;
     /* /metrics text, rendered by the arbiter thread */
