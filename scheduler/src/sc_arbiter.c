@@ -535,6 +535,28 @@ void sc_arb_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdic
     }
 }
 
+/* No verifier came to decide an open dispute within --nomodel-wait-ms: it
+ * counts as capped (arbiter/README.md): the result is contested, so it is
+ * not delivered but re-executed elsewhere, and nobody is quarantined.
+ * Returns false when there is no dispute (the caller fails the job). */
+bool sc_arb_undecided(sched *s, uint32_t slot)
+{
+    sc_job *j = sc_job_at(s, slot);
+    if (!j->tally || j->tally->n_fail == 0 || !j->result)
+        return false;
+    char id[VT_JOB_ID_MAX + 1], wid[VT_NODE_ID_SHORT + 1];
+    sc_job_id_format(j->id, id);
+    vt_node_id_short(j->result->worker, wid);
+    vt_log_warn(s->log, "job.dispute_undecided",
+                "job=%s worker=%s passes=%u fails=%u why=no verifier left to break the tie; "
+                "re-executing, nobody quarantined",
+                id, wid, j->tally->n_pass, j->tally->n_fail);
+    exclude_worker(j, j->result->worker);
+    sc_lane_remove(s, slot);
+    sc_core_requeue(s, slot, "dispute undecided");
+    return true;
+}
+
 /* ------------------------------------------------------------------ ticker */
 
 void sc_arb_tick(sched *s, uint64_t now_ms)

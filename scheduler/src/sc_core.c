@@ -454,6 +454,8 @@ static bool any_eligible(sched *s, const sc_job *j, int lane)
 static void fail_nomodel(sched *s, uint32_t slot, int lane, bool none_live)
 {
     sc_job *j = sc_job_at(s, slot);
+    if (lane == SC_LANE_VERIFY && sc_arb_undecided(s, slot))
+        return; /* an open dispute no verifier is left to decide: re-executed */
     char hex[65], msg[256];
     vt_hex_encode(s->models[j->model].sha256, 32, hex);
     const char *role = lane == SC_LANE_COMPUTE ? "worker" : "verifier";

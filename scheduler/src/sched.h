@@ -583,6 +583,7 @@ bool sc_arb_audit_lease(sched *s, uint64_t lease_id, uint32_t node); /* heartbea
 bool sc_arb_audit_verdict(sched *s, uint32_t node, const uint8_t pk[VT_PUBKEY_BYTES],
                           const vt_wire_verdict *v);
 void sc_arb_tick(sched *s, uint64_t now_ms);
+bool sc_arb_undecided(sched *s, uint32_t slot); /* verify wait over: dispute counts as capped */
 
 /* sc_metrics.c */
 int sc_metrics_init(sched *s, vt_errinfo *ei);
