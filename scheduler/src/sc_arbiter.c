@@ -566,7 +566,11 @@ void sc_arb_tick(sched *s, uint64_t now_ms)
             memset(&s->arb.out[k], 0, sizeof s->arb.out[k]); /* unanswered: no verdict */
     /* Jobs waiting in a verify lane whose picks went away (death,
      * quarantine) or that found too few verifiers: pick again. The oldest
-     * few per model, so the pass stays bounded. */
+     * few per model, a few times a second (each check scans the node
+     * table under the core lock), so the pass stays bounded. */
+    if (now_ms < s->arb.next_repick_ms)
+        return;
+    s->arb.next_repick_ms = now_ms + 200;
     bool added = false;
     for (uint32_t m = 0; m < s->n_models; m++) {
         if (!s->models[m].used)

@@ -338,6 +338,7 @@ typedef struct sc_arb {
     sc_audit_src src[SC_AUDIT_SRC];
     uint32_t src_next;
     sc_audit_out out[SC_AUDIT_OUT];
+    uint64_t next_repick_ms;   /* sc_arb_tick's re-pick pass */
     /* Redis writes and polls: the arbiter thread's own connection; ops are
      * queued under mu (taken after the core lock, never before it) */
     pthread_mutex_t mu;
