@@ -68,6 +68,9 @@ static void print_result(const vt_msg_result_ok *r, bool json)
         if (r->n_tokens)
             printf("; %u tokens, stop %s, model %.12s, worker %.12s, digest %.16s",
                    r->n_tokens, vt_stop_name(r->stop_reason), model, worker, digest);
+        if (r->n_embedding)
+            printf("; embedding of %u floats (--json prints them), model %.12s, digest %.16s",
+                   r->n_embedding, model, digest);
         printf("\n");
         return;
     }
@@ -81,6 +84,12 @@ static void print_result(const vt_msg_result_ok *r, bool json)
     }
     vt_strbuf_puts(&sb, ",\"text\":");
     vt_strbuf_json_str(&sb, r->text ? r->text : "", r->text ? r->text_len : 0);
+    if (r->n_embedding) {
+        vt_strbuf_puts(&sb, ",\"embedding\":[");
+        for (uint32_t i = 0; i < r->n_embedding; i++)
+            vt_strbuf_printf(&sb, "%s%.9g", i ? "," : "", (double)r->embedding[i]);
+        vt_strbuf_puts(&sb, "]");
+    }
     vt_strbuf_puts(&sb, ",\"tokens\":[");
     for (uint32_t i = 0; i < r->n_tokens; i++)
         vt_strbuf_printf(&sb, "%s%d", i ? "," : "", r->tokens[i]);
@@ -152,6 +161,8 @@ int vt_cmd_submit(const char *prog, int argc, char **argv)
     int64_t max_tokens = 0, seed = 0, top_k = 0, priority = 0, deadline = 0, timeout = 0;
     int64_t memory_k = 0;
     bool no_wait = false, remember = false;
+    static const char *const kinds[] = {"generate", "embed", NULL};
+    int kind = 0;
     vt_strlist stop = {0};
     vt_opt opts[] = {
         AGENT_OPTS(&a),
@@ -187,6 +198,9 @@ int vt_cmd_submit(const char *prog, int argc, char **argv)
          .help = "memory query (default: the prompt)", .dest = &memory_query},
         {.flag = "remember", .type = VT_OPT_BOOL, .def = "false",
          .help = "store the exchange as an episodic memory", .dest = &remember},
+        {.flag = "kind", .type = VT_OPT_ENUM, .def = "generate", .choices = kinds,
+         .help = "embed: return the mean of the final hidden states instead of text",
+         .dest = &kind},
         {.flag = "no-wait", .type = VT_OPT_BOOL, .def = "false",
          .help = "print the job id and return", .dest = &no_wait},
         {.flag = "timeout-ms", .type = VT_OPT_INT, .def = "300000", .min = 1, .max = INT32_MAX,
@@ -231,6 +245,7 @@ int vt_cmd_submit(const char *prog, int argc, char **argv)
     spec.memory_k = (uint32_t)memory_k;
     spec.memory_query = memory_query;
     spec.remember = remember;
+    spec.kind = kind == 1 ? VT_KIND_EMBED : VT_KIND_GENERATE;
 
     if ((ex = open_client(prog, &a, &c)) != 0)
         goto out;
