@@ -254,7 +254,9 @@ bool sc_arb_computed(sched *s, uint32_t slot)
     return true;
 }
 
-void sc_arb_optimistic_wake(sched *s, sc_job *j)
+/* Answer every agent parked on the job with what it has now (the final
+ * result, or delivery=optimistic's early one). */
+void sc_job_wake_waiters(sched *s, sc_job *j)
 {
     while (j->waiters) {
         sc_conn *c = j->waiters;

@@ -199,7 +199,7 @@ void sc_core_computed(sched *s, uint32_t slot, sc_result *r)
     set_state(s, j, VT_JOB_COMPUTED);
     sc_lane_push(s, slot, SC_LANE_VERIFY);
     if (j->optimistic)
-        sc_arb_optimistic_wake(s, j); /* delivery=optimistic: the result now, the receipt later */
+        sc_job_wake_waiters(s, j); /* delivery=optimistic: the result now, the receipt later */
 }
 
 /* A verdict for the job's current verification lease. */
@@ -232,13 +232,7 @@ void sc_core_final_journaled(sched *s, uint32_t slot)
     sc_job *j = sc_job_at(s, slot);
     j->phase = SC_PH_DONE;
     sc_mem_job_done(s, j); /* remember:true stores the exchange (sc_memory.c) */
-    while (j->waiters) {
-        sc_conn *c = j->waiters;
-        j->waiters = c->next_waiter;
-        c->next_waiter = NULL;
-        sc_conn_unpark(s, c);
-        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
-    }
+    sc_job_wake_waiters(s, j);
     j->done_next = SC_NONE;
     if (s->done_tail != SC_NONE)
         sc_job_at(s, s->done_tail)->done_next = slot;

@@ -577,7 +577,7 @@ bool sc_arb_computed(sched *s, uint32_t slot);     /* result accepted: verify it
 void sc_arb_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v);
 bool sc_arb_picked(const sc_job *j, const uint8_t pk[VT_PUBKEY_BYTES]);
 void sc_arb_repick(sched *s, sc_job *j);            /* verify lease lost */
-void sc_arb_optimistic_wake(sched *s, sc_job *j);   /* delivery=optimistic: answer waiters */
+void sc_job_wake_waiters(sched *s, sc_job *j);      /* answer the agents parked on the job */
 uint32_t sc_arb_add_audits(sched *s, const sc_conn *c, vt_wire_task *tasks, uint32_t n,
                            uint32_t cap, vt_arb_audit *audits, uint32_t *n_audits);
 bool sc_arb_audit_lease(sched *s, uint64_t lease_id, uint32_t node); /* heartbeat */
