@@ -36,6 +36,19 @@ static void spawn_sched(cl_cluster *c)
     }
 }
 
+void cl_agent_add(cl_cluster *c, const char *name, char key[VT_API_KEY_BUFSZ])
+{
+    vt_errinfo ei = {0};
+    uint8_t secret[VT_AUTH_SECRET_BYTES];
+    VT_REQUIRE_OK(vt_auth_secret_load(c->secret_path, secret, &ei));
+    vt_redis *r = NULL;
+    VT_REQUIRE(vt_redis_connect(&r, c->rs.url, 2000, 2000, &ei) == 0, "redis: %s",
+               vt_errinfo_msg(&ei));
+    VT_REQUIRE(vt_registry_agent_add(r, secret, name, NULL, key, &ei) == 0, "agent %s: %s", name,
+               vt_errinfo_msg(&ei));
+    vt_redis_close(r);
+}
+
 void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_args)
 {
     memset(c, 0, sizeof *c);
@@ -53,17 +66,11 @@ void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_ar
 
     vt_ts_path("auth.secret", c->secret_path, sizeof c->secret_path);
     VT_REQUIRE_OK(vt_auth_secret_generate(c->secret_path, &ei));
-    uint8_t secret[VT_AUTH_SECRET_BYTES];
-    VT_REQUIRE_OK(vt_auth_secret_load(c->secret_path, secret, &ei));
-    vt_redis *r = NULL;
-    VT_REQUIRE(vt_redis_connect(&r, c->rs.url, 2000, 2000, &ei) == 0, "redis: %s",
-               vt_errinfo_msg(&ei));
     for (int i = 0; i < 2; i++) {
         char name[16];
         snprintf(name, sizeof name, "agent%d", i);
-        VT_REQUIRE_OK(vt_registry_agent_add(r, secret, name, NULL, c->agent_key[i], &ei));
+        cl_agent_add(c, name, c->agent_key[i]);
     }
-    vt_redis_close(r);
 
     vt_keypair kp;
     vt_ts_path("scheduler.key", c->key_path, sizeof c->key_path);
@@ -181,18 +188,23 @@ double cl_metric(const char *hostport, const char *name)
     return v;
 }
 
+void cl_job_spec(const fx_job *j, const char *verify, vt_job_spec *s)
+{
+    vt_job_spec_default(s);
+    s->model = "tiny";
+    s->prompt_tokens = j->prompt;
+    s->n_prompt_tokens = j->n_prompt;
+    s->max_tokens = j->gp.max_tokens;
+    s->sampling = j->gp.sampling;
+    s->stop = j->gp.stop;
+    s->n_stop = (uint32_t)j->gp.n_stop;
+    s->verify = verify;
+}
+
 void cl_submit(vt_client *cl, const fx_job *j, const char *verify, char id[VT_JOB_ID_MAX + 1])
 {
     vt_job_spec s;
-    vt_job_spec_default(&s);
-    s.model = "tiny";
-    s.prompt_tokens = j->prompt;
-    s.n_prompt_tokens = j->n_prompt;
-    s.max_tokens = j->gp.max_tokens;
-    s.sampling = j->gp.sampling;
-    s.stop = j->gp.stop;
-    s.n_stop = (uint32_t)j->gp.n_stop;
-    s.verify = verify;
+    cl_job_spec(j, verify, &s);
     vt_errinfo ei = {0};
     int rv = vt_client_submit(cl, &s, id, NULL, &ei);
     VT_REQUIRE(rv == 0, "submit: %s", vt_errinfo_msg(&ei));

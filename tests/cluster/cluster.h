@@ -44,7 +44,13 @@ void cl_start(cl_cluster *c, const char *model_path, const char *const *sched_ar
 void cl_sched_restart(cl_cluster *c, int crash);
 cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args);
 void cl_stop(cl_cluster *c);
+/* Register one more agent `name` (besides cl_start's two, agent_key[0..1])
+ * in the cluster's Redis; its API key goes to key. */
+void cl_agent_add(cl_cluster *c, const char *name, char key[VT_API_KEY_BUFSZ]);
 
+/* The submit spec of fx_job j (prompt tokens, sampling, stops) for model
+ * alias "tiny" with the given verify policy (NULL: the scheduler's). */
+void cl_job_spec(const fx_job *j, const char *verify, vt_job_spec *s);
 /* Submit fx_job j for model alias "tiny" with the given verify policy;
  * aborts the test if the scheduler refuses it. */
 void cl_submit(vt_client *cl, const fx_job *j, const char *verify, char id[VT_JOB_ID_MAX + 1]);

@@ -122,6 +122,11 @@ void fx_jobs(const vt_model *m, fx_job *jobs, int n, int eos)
     }
 }
 
+void fx_job_reference(const vt_model *m, fx_job *j)
+{
+    ref_run(m, j);
+}
+
 void fx_jobs_free(fx_job *jobs, int n)
 {
     for (int i = 0; i < n; i++)

@@ -30,5 +30,8 @@ typedef struct fx_job {
  * protocol always stops at EOS: the cluster tests pass 1). */
 void fx_jobs(const vt_model *m, fx_job *jobs, int n, int eos);
 void fx_jobs_free(fx_job *jobs, int n);
+/* j->ref for a job the caller filled in itself (prompt, gp): vt_generate
+ * alone, on a fresh one-slot ctx, as fx_jobs does. Exits on failure. */
+void fx_job_reference(const vt_model *m, fx_job *j);
 
 #endif
