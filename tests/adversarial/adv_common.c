@@ -6,8 +6,31 @@
 #include "vt_arbiter.h"
 #include "vt_clock.h"
 #include "vt_receipt.h"
+#include "vt_synth.h"
 #include "vt_test.h"
 #include "vt_tlog.h"
+
+void adv_start(adv_env *e, const char *const *sargs, fx_job *jobs, int njobs)
+{
+    VT_REQUIRE_OK(vt_protocol_init());
+    e->m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, e->mpath, sizeof e->mpath);
+    if (jobs)
+        fx_jobs(e->m, jobs, njobs, 1);
+    cl_start(&e->c, e->mpath, sargs);
+    adv_sched_pk(&e->c, e->spk);
+    vt_errinfo ei = {0};
+    VT_REQUIRE(vt_client_open(e->c.agent_url, e->c.agent_key[0], NULL, &e->cl, &ei) == 0,
+               "client: %s", vt_errinfo_msg(&ei));
+}
+
+void adv_finish(adv_env *e, fx_job *jobs, int njobs)
+{
+    vt_client_close(e->cl);
+    cl_stop(&e->c);
+    if (jobs)
+        fx_jobs_free(jobs, njobs);
+    vt_model_free(e->m);
+}
 
 void adv_node_pk(const cl_node *n, uint8_t pk[VT_PUBKEY_BYTES])
 {

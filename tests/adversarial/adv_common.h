@@ -9,6 +9,19 @@
 #include "cluster.h"
 #include "fixture.h"
 
+/* What every adversarial test starts with: the tiny model at mpath (seed 5,
+ * F32) with njobs fx_jobs (jobs may be NULL), redis-server and the
+ * scheduler (extra flags sargs), an agent client and the scheduler's key. */
+typedef struct adv_env {
+    cl_cluster c;
+    char mpath[512];
+    vt_model *m;
+    vt_client *cl;
+    uint8_t spk[VT_PUBKEY_BYTES];
+} adv_env;
+void adv_start(adv_env *e, const char *const *sargs, fx_job *jobs, int njobs);
+void adv_finish(adv_env *e, fx_job *jobs, int njobs);
+
 /* The node's public key (from its key file). */
 void adv_node_pk(const cl_node *n, uint8_t pk[VT_PUBKEY_BYTES]);
 /* The scheduler's public key. */

@@ -32,27 +32,23 @@ int main(void)
 #ifndef VT_TEST_FAULTS
     vt_test_skip("built without VT_TEST_FAULTS");
 #endif
-    VT_REQUIRE_OK(vt_protocol_init());
-    char mpath[512];
-    vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, mpath, sizeof mpath);
     static fx_job jobs[NJOBS];
-    fx_jobs(m, jobs, NJOBS, 1);
-    cl_cluster c;
+    static adv_env e;
     char rate[16];
     snprintf(rate, sizeof rate, "%.2f", RATE);
     const char *sargs[] = {"--lease-ms", "5000", "--audit-rate", rate, NULL};
-    cl_start(&c, mpath, sargs);
-    uint8_t spk[32];
-    adv_sched_pk(&c, spk);
-    vt_client *cl = NULL;
+    adv_start(&e, sargs, jobs, NJOBS);
+    cl_cluster *c = &e.c;
+    vt_client *cl = e.cl;
+    const char *mpath = e.mpath;
+    const uint8_t *spk = e.spk;
     vt_errinfo ei = {0};
-    VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
     const char *honest_v[] = {"--model", mpath, "--batch", "4", NULL};
     const char *pass_v[] = {"--model", mpath, "--fault", "always_pass", NULL};
     const char *honest_w[] = {"--model", mpath, "--slots", "2", NULL};
-    cl_node *w = cl_node_start(&c, 0, honest_w);
-    cl_node *h1 = cl_node_start(&c, 1, honest_v);
-    cl_node *h2 = cl_node_start(&c, 1, honest_v);
+    cl_node *w = cl_node_start(c, 0, honest_w);
+    cl_node *h1 = cl_node_start(c, 1, honest_v);
+    cl_node *h2 = cl_node_start(c, 1, honest_v);
     uint8_t wpk[32], h1pk[32], h2pk[32], lpk[32];
     adv_node_pk(w, wpk);
     adv_node_pk(h1, h1pk);
@@ -93,28 +89,28 @@ int main(void)
         }
         /* The first batch, verified by the honest pair, is what audits copy. */
         if (!liar) {
-            liar = cl_node_start(&c, 1, pass_v);
+            liar = cl_node_start(c, 1, pass_v);
             adv_node_pk(liar, lpk);
             continue;
         }
-        caught = adv_quarantined(&c, lpk);
+        caught = adv_quarantined(c, lpk);
     }
     if (!caught && liar)
-        caught = adv_wait_quarantined(&c, lpk, 5000);
+        caught = adv_wait_quarantined(c, lpk, 5000);
     printf("always_pass verifier: %d real tasks before quarantine (bound %llu at rate %.2f), "
            "%d jobs, %d tasks to honest verifiers meanwhile\n",
            liar_tasks, (unsigned long long)bound, RATE, submitted, honest_tasks);
     VT_CHECK(caught, "always_pass verifier not quarantined after %d jobs", submitted);
     VT_CHECK((uint64_t)liar_tasks <= bound, "caught after %d tasks, bound %llu", liar_tasks,
              (unsigned long long)bound);
-    VT_CHECK(!adv_quarantined(&c, h1pk) && !adv_quarantined(&c, h2pk),
+    VT_CHECK(!adv_quarantined(c, h1pk) && !adv_quarantined(c, h2pk),
              "an honest verifier was quarantined by an audit");
-    VT_CHECK(!adv_quarantined(&c, wpk), "the honest worker was quarantined");
+    VT_CHECK(!adv_quarantined(c, wpk), "the honest worker was quarantined");
 
     /* Reputation: the liar failed an audit, the honest verifiers only ever
      * answered audits right (and got some, corrupted or not). */
     vt_redis *r = NULL;
-    VT_REQUIRE(vt_redis_connect(&r, c.rs.url, 2000, 2000, &ei) == 0, "redis");
+    VT_REQUIRE(vt_redis_connect(&r, c->rs.url, 2000, 2000, &ei) == 0, "redis");
     uint8_t pks[3][32];
     memcpy(pks[0], h1pk, 32);
     memcpy(pks[1], h2pk, 32);
@@ -132,9 +128,6 @@ int main(void)
            (long long)reps[2].c[VT_ARB_C_AUDITS_PASSED], (long long)reps[2].c[VT_ARB_C_AUDITS_FAILED]);
     if (liar)
         vt_proc_kill(liar->proc, SIGKILL);
-    vt_client_close(cl);
-    cl_stop(&c);
-    fx_jobs_free(jobs, NJOBS);
-    vt_model_free(m);
+    adv_finish(&e, jobs, NJOBS);
     return vt_test_done();
 }

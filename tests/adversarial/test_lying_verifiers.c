@@ -94,20 +94,15 @@ int main(void)
 #ifndef VT_TEST_FAULTS
     vt_test_skip("built without VT_TEST_FAULTS");
 #endif
-    VT_REQUIRE_OK(vt_protocol_init());
-    char mpath[512];
-    vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, mpath, sizeof mpath);
     static fx_job jobs[NJOBS];
-    fx_jobs(m, jobs, NJOBS, 1);
-    cl_cluster c;
+    static adv_env e;
     const char *sargs[] = {"--lease-ms", "5000", "--nomodel-wait-ms", "120000", "--audit-rate", "0",
                            NULL};
-    cl_start(&c, mpath, sargs);
-    uint8_t spk[32];
-    adv_sched_pk(&c, spk);
-    vt_client *cl = NULL;
-    vt_errinfo ei = {0};
-    VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
+    adv_start(&e, sargs, jobs, NJOBS);
+    cl_cluster *c = &e.c;
+    vt_client *cl = e.cl;
+    const char *mpath = e.mpath;
+    const uint8_t *spk = e.spk;
     const char *honest_v[] = {"--model", mpath, "--batch", "4", NULL};
     const char *fail_v[] = {"--model", mpath, "--fault", "always_fail", NULL};
     const char *pass_v[] = {"--model", mpath, "--fault", "always_pass", NULL};
@@ -118,10 +113,10 @@ int main(void)
     char ids[PER][VT_JOB_ID_MAX + 1];
 
     /* ---- A: always_fail liar ---- */
-    cl_node *w = cl_node_start(&c, 0, honest_w);
-    cl_node *v1 = cl_node_start(&c, 1, honest_v);
-    cl_node *v2 = cl_node_start(&c, 1, honest_v);
-    cl_node *liar = cl_node_start(&c, 1, fail_v);
+    cl_node *w = cl_node_start(c, 0, honest_w);
+    cl_node *v1 = cl_node_start(c, 1, honest_v);
+    cl_node *v2 = cl_node_start(c, 1, honest_v);
+    cl_node *liar = cl_node_start(c, 1, fail_v);
     adv_node_pk(w, pk[0]);
     adv_node_pk(v1, pk[1]);
     adv_node_pk(v2, pk[2]);
@@ -129,42 +124,39 @@ int main(void)
     int n = submit_jobs(cl, jobs, 0, mine, ids);
     failed_arg fa = {cl, ids, n};
     VT_CHECK(vt_ts_wait_until(30000, some_failed, &fa), "A: the liar's fail never showed");
-    VT_CHECK(!adv_quarantined(&c, pk[0]), "A: one failing verdict must not convict the worker");
-    cl_node *v3 = cl_node_start(&c, 1, honest_v); /* the tie-break */
+    VT_CHECK(!adv_quarantined(c, pk[0]), "A: one failing verdict must not convict the worker");
+    cl_node *v3 = cl_node_start(c, 1, honest_v); /* the tie-break */
     adv_node_pk(v3, pk[4]);
-    VT_CHECK(adv_wait_quarantined(&c, pk[3], 30000), "A: the always_fail verifier not quarantined");
+    VT_CHECK(adv_wait_quarantined(c, pk[3], 30000), "A: the always_fail verifier not quarantined");
     check_delivered(cl, "A", mine, ids, n, spk, pk[0]);
     for (int i = 0; i < 5; i++)
-        VT_CHECK(i == 3 || !adv_quarantined(&c, pk[i]), "A: honest node %d quarantined", i);
+        VT_CHECK(i == 3 || !adv_quarantined(c, pk[i]), "A: honest node %d quarantined", i);
     vt_proc_kill(liar->proc, SIGKILL);
     VT_CHECK(vt_proc_stop(w->proc, 20000) == 0, "A: worker exit");
     VT_CHECK(vt_proc_stop(v3->proc, 20000) == 0, "A: verifier exit");
 
     /* ---- B: always_pass liar, cheating worker ---- */
-    cl_node *bad = cl_node_start(&c, 0, bad_w);
-    cl_node *pliar = cl_node_start(&c, 1, pass_v);
+    cl_node *bad = cl_node_start(c, 0, bad_w);
+    cl_node *pliar = cl_node_start(c, 1, pass_v);
     adv_node_pk(bad, pk[5]);
     adv_node_pk(pliar, pk[6]);
     n = submit_jobs(cl, jobs, 3, mine, ids);
     fa.n = n;
     VT_CHECK(vt_ts_wait_until(30000, some_failed, &fa), "B: no failing verdict showed");
-    cl_node *v4 = cl_node_start(&c, 1, honest_v);
+    cl_node *v4 = cl_node_start(c, 1, honest_v);
     adv_node_pk(v4, pk[7]);
-    VT_CHECK(adv_wait_quarantined(&c, pk[5], 30000), "B: the cheating worker not quarantined");
-    VT_CHECK(adv_wait_quarantined(&c, pk[6], 30000), "B: the always_pass verifier not quarantined");
-    cl_node *w2 = cl_node_start(&c, 0, honest_w);
+    VT_CHECK(adv_wait_quarantined(c, pk[5], 30000), "B: the cheating worker not quarantined");
+    VT_CHECK(adv_wait_quarantined(c, pk[6], 30000), "B: the always_pass verifier not quarantined");
+    cl_node *w2 = cl_node_start(c, 0, honest_w);
     uint8_t w2pk[32];
     adv_node_pk(w2, w2pk);
     check_delivered(cl, "B", mine, ids, n, spk, w2pk);
-    VT_CHECK(!adv_quarantined(&c, w2pk), "B: honest worker quarantined");
+    VT_CHECK(!adv_quarantined(c, w2pk), "B: honest worker quarantined");
     for (int i = 1; i < 8; i++)
-        VT_CHECK(i == 3 || i == 5 || i == 6 || !adv_quarantined(&c, pk[i]),
+        VT_CHECK(i == 3 || i == 5 || i == 6 || !adv_quarantined(c, pk[i]),
                  "B: honest verifier %d quarantined", i);
     vt_proc_kill(bad->proc, SIGKILL);
     vt_proc_kill(pliar->proc, SIGKILL);
-    vt_client_close(cl);
-    cl_stop(&c);
-    fx_jobs_free(jobs, NJOBS);
-    vt_model_free(m);
+    adv_finish(&e, jobs, NJOBS);
     return vt_test_done();
 }

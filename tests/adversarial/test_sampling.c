@@ -20,25 +20,21 @@ int main(void)
 #ifndef VT_TEST_FAULTS
     vt_test_skip("built without VT_TEST_FAULTS");
 #endif
-    VT_REQUIRE_OK(vt_protocol_init());
-    char mpath[512];
-    vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, mpath, sizeof mpath);
     static fx_job jobs[NJOBS];
-    fx_jobs(m, jobs, NJOBS, 1);
-    cl_cluster c;
+    static adv_env e;
     const char *sargs[] = {"--verify-seed",
                            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
                            "--audit-rate", "0", NULL};
-    cl_start(&c, mpath, sargs);
-    uint8_t spk[32];
-    adv_sched_pk(&c, spk);
-    vt_client *cl = NULL;
+    adv_start(&e, sargs, jobs, NJOBS);
+    cl_cluster *c = &e.c;
+    vt_client *cl = e.cl;
+    const char *mpath = e.mpath;
+    const uint8_t *spk = e.spk;
     vt_errinfo ei = {0};
-    VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
     const char *wargs[] = {"--model", mpath, "--slots", "2", NULL};
     const char *vargs[] = {"--model", mpath, NULL};
-    cl_node_start(&c, 0, wargs);
-    cl_node_start(&c, 1, vargs);
+    cl_node_start(c, 0, wargs);
+    cl_node_start(c, 1, vargs);
 
     char ids[N][VT_JOB_ID_MAX + 1];
     for (int i = 0; i < N; i++)
@@ -77,9 +73,6 @@ int main(void)
     /* 23 fair coins all alike: 2^-22. */
     VT_CHECK(checked > 0 && skipped > 0, "sampling replays some jobs, not all (%d / %d)", checked,
              skipped);
-    vt_client_close(cl);
-    cl_stop(&c);
-    fx_jobs_free(jobs, NJOBS);
-    vt_model_free(m);
+    adv_finish(&e, jobs, NJOBS);
     return vt_test_done();
 }

@@ -14,26 +14,28 @@
 
 int main(void)
 {
-    VT_REQUIRE_OK(vt_protocol_init());
-    char mpath[512], other[512];
-    vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, mpath, sizeof mpath);
+    /* a second model whose tokenizer the scheduler does not load */
+    char other[512];
     vt_model *mo = fx_tiny_model("other.gguf", VT_DTYPE_F32, 6, other, sizeof other);
     char ohex[65], alias[128];
     vt_hex(vt_model_get_info(mo)->sha256, 32, ohex);
     vt_model_free(mo);
     snprintf(alias, sizeof alias, "other=%s", ohex);
-    cl_cluster c;
-    const char *sargs[] = {"--tokenizer", mpath, "--model-alias", alias, NULL};
-    cl_start(&c, mpath, sargs);
-    uint8_t spk[32];
-    adv_sched_pk(&c, spk);
-    vt_client *cl = NULL;
+    static adv_env e;
+    char tiny[512];
+    vt_ts_path("tiny.gguf", tiny, sizeof tiny); /* adv_start writes the tiny model there */
+    const char *sargs[] = {"--tokenizer", tiny, "--model-alias", alias, NULL};
+    adv_start(&e, sargs, NULL, 0);
+    cl_cluster *c = &e.c;
+    vt_client *cl = e.cl;
+    const char *mpath = e.mpath;
+    const uint8_t *spk = e.spk;
+    vt_model *m = e.m;
     vt_errinfo ei = {0};
-    VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
     const char *wargs[] = {"--model", mpath, NULL};
     const char *vargs[] = {"--model", mpath, NULL};
-    cl_node_start(&c, 0, wargs);
-    cl_node_start(&c, 1, vargs);
+    cl_node_start(c, 0, wargs);
+    cl_node_start(c, 1, vargs);
 
     const char *text = "the quick brown fox";
     int32_t want[64];
@@ -69,8 +71,6 @@ int main(void)
     VT_CHECK_EQ_INT(rv, VT_ERR_UNSUPPORTED);
     VT_CHECK(strstr(vt_errinfo_msg(&ei), "--tokenizer") != NULL, "message names the flag: %s",
              vt_errinfo_msg(&ei));
-    vt_client_close(cl);
-    cl_stop(&c);
-    vt_model_free(m);
+    adv_finish(&e, NULL, 0);
     return vt_test_done();
 }

@@ -73,27 +73,23 @@ int main(void)
 #ifndef VT_TEST_FAULTS
     vt_test_skip("built without VT_TEST_FAULTS");
 #endif
-    VT_REQUIRE_OK(vt_protocol_init());
     int nper = 4;
     const char *env = getenv("VT_ADV_JOBS");
     if (env && atoi(env) > 0)
         nper = atoi(env) < MAXPER ? atoi(env) : MAXPER;
     uint64_t deadline = vt_mono_ms() + 270000;
-    char mpath[512], other[512], q8[512];
-    vt_model *m = fx_tiny_model("tiny.gguf", VT_DTYPE_F32, 5, mpath, sizeof mpath);
+    static adv_env e;
+    static fx_job jobs[NJOBS];
+    const char *sargs[] = {"--lease-ms", "5000", "--nomodel-wait-ms", "120000", NULL};
+    adv_start(&e, sargs, jobs, NJOBS);
+    cl_cluster *c = &e.c;
+    vt_client *cl = e.cl;
+    const char *mpath = e.mpath;
+    const uint8_t *spk = e.spk;
+    vt_errinfo ei = {0};
+    char other[512], q8[512]; /* the wrong_model and q8_for_f32 workers' files */
     vt_model_free(fx_tiny_model("other.gguf", VT_DTYPE_F32, 6, other, sizeof other));
     vt_model_free(fx_tiny_model("tiny-q8.gguf", VT_DTYPE_Q8_0, 5, q8, sizeof q8));
-    static fx_job jobs[NJOBS];
-    fx_jobs(m, jobs, NJOBS, 1);
-
-    cl_cluster c;
-    const char *sargs[] = {"--lease-ms", "5000", "--nomodel-wait-ms", "120000", NULL};
-    cl_start(&c, mpath, sargs);
-    uint8_t spk[32];
-    adv_sched_pk(&c, spk);
-    vt_client *cl = NULL;
-    vt_errinfo ei = {0};
-    VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
     int total_faulty = 0, total_convicted = 0;
 
     for (size_t mi = 0; mi < sizeof modes / sizeof *modes && vt_mono_ms() < deadline; mi++) {
@@ -106,7 +102,7 @@ int main(void)
                                                                : NULL;
         const char *wargs[] = {"--model", mpath, "--slots", "2", "--fault", md->name,
                                fm ? "--fault-model" : NULL, fm, NULL};
-        cl_node *bad = cl_node_start(&c, 0, wargs);
+        cl_node *bad = cl_node_start(c, 0, wargs);
         uint8_t bad_pk[32];
         adv_node_pk(bad, bad_pk);
 
@@ -147,16 +143,16 @@ int main(void)
 
         /* Two honest verifiers (each its own operator) catch it. */
         const char *vargs[] = {"--model", mpath, "--batch", "4", NULL};
-        cl_node *v1 = cl_node_start(&c, 1, vargs);
-        cl_node *v2 = cl_node_start(&c, 1, vargs);
+        cl_node *v1 = cl_node_start(c, 1, vargs);
+        cl_node *v2 = cl_node_start(c, 1, vargs);
         uint8_t v1_pk[32], v2_pk[32];
         adv_node_pk(v1, v1_pk);
         adv_node_pk(v2, v2_pk);
-        VT_CHECK(adv_wait_quarantined(&c, bad_pk, 30000), "%s: faulty worker not quarantined",
+        VT_CHECK(adv_wait_quarantined(c, bad_pk, 30000), "%s: faulty worker not quarantined",
                  md->name);
 
         const char *hargs[] = {"--model", mpath, "--slots", "2", NULL};
-        cl_node *good = cl_node_start(&c, 0, hargs);
+        cl_node *good = cl_node_start(c, 0, hargs);
         uint8_t good_pk[32];
         adv_node_pk(good, good_pk);
         int convicted = 0;
@@ -189,9 +185,9 @@ int main(void)
         }
         VT_CHECK(convicted >= 1, "%s: no job shows the two failing verdicts that convicted", md->name);
         total_convicted += convicted;
-        VT_CHECK(!adv_quarantined(&c, v1_pk) && !adv_quarantined(&c, v2_pk),
+        VT_CHECK(!adv_quarantined(c, v1_pk) && !adv_quarantined(c, v2_pk),
                  "%s: an honest verifier was quarantined", md->name);
-        VT_CHECK(!adv_quarantined(&c, good_pk), "%s: the honest worker was quarantined", md->name);
+        VT_CHECK(!adv_quarantined(c, good_pk), "%s: the honest worker was quarantined", md->name);
         printf("%s: %d/%d early results differ, %d convicted, worker quarantined\n", md->name,
                      differ, n, convicted);
         vt_proc_kill(bad->proc, SIGKILL); /* quarantined: it only retries hello */
@@ -201,9 +197,6 @@ int main(void)
     }
     printf("all modes: %d faulty results seen to differ, %d convictions\n", total_faulty,
                  total_convicted);
-    vt_client_close(cl);
-    cl_stop(&c);
-    fx_jobs_free(jobs, NJOBS);
-    vt_model_free(m);
+    adv_finish(&e, jobs, NJOBS);
     return vt_test_done();
 }
