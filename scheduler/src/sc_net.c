@@ -19,6 +19,8 @@
 
 static const char *const sock_names[SC_SOCKS] = {"agent", "worker", "verifier"};
 
+#define SC_OUT_BUF_KEEP 16384 /* reply buffers up to this size stay with their context */
+
 
 static void conn_recv(sc_conn *c)
 {
@@ -113,14 +115,19 @@ void sc_unlock(sched *s)
 /* Encode a message and send it (an encoding failure is our bug: say so). */
 void sc_conn_reply_msg(sc_conn *c, const vt_msg *m)
 {
-    vt_buf b;
-    vt_buf_init(&b, (size_t)c->s->cfg.recv_max);
+    /* Only whoever answers this context's request touches its buffer, and
+     * sc_conn_reply copies the bytes out at once. A buffer that grew large
+     * (a big fetch batch) is given back rather than kept per context. */
+    vt_buf *b = &c->out_buf;
+    b->max = (size_t)c->s->cfg.recv_max;
+    vt_buf_reset(b);
     vt_errinfo ei = {0};
-    if (vt_msg_encode(m, &b, &ei) == 0)
-        sc_conn_reply(c, &b);
+    if (vt_msg_encode(m, b, &ei) == 0)
+        sc_conn_reply(c, b);
     else
         sc_conn_reply_error(c, VT_ERR_INTERNAL, vt_errinfo_msg(&ei), 0);
-    vt_buf_free(&b);
+    if (b->cap > SC_OUT_BUF_KEEP)
+        vt_buf_free(b);
 }
 
 void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms)
@@ -303,6 +310,7 @@ void sc_net_stop(sched *s)
         for (int i = 0; i < s->n_conns[k]; i++) {
             nng_aio_free(s->conns[k][i].aio);
             free(s->conns[k][i].batch);
+            vt_buf_free(&s->conns[k][i].out_buf);
         }
         free(s->conns[k]);
         s->conns[k] = NULL;

@@ -227,6 +227,7 @@ struct sc_conn {
     /* dispatch scratch */
     uint32_t n_batch;
     uint32_t *batch;           /* job slots, VT_PROTO_MAX_BATCH */
+    vt_buf out_buf;            /* reply encoding, kept across requests (no malloc/realloc per reply) */
     /* submit awaiting its journal write */
     uint32_t submit_slot;
     bool submit_dup;
