@@ -17,10 +17,11 @@
  *      verdict and none failing, and its tokens, stop reason and trace
  *      digest equal vt_generate's run in this process (same engine, same
  *      prompt tokens, sampling and seed);
- *   2. five text-prompt jobs are also run through the real `verity-model
- *      run` binary with the same prompt, -n, seed, temperature, top-k and
- *      top-p: its prompt token count, generated token count, stop reason,
- *      trace digest and printed text equal the cluster's result;
+ *   2. six text-prompt jobs (five fixed, one whose output starts with a
+ *      space) are also run through the real `verity-model run` binary with
+ *      the same prompt, -n, seed, temperature, top-k and top-p: its prompt
+ *      token count, generated token count, stop reason, trace digest and
+ *      printed text equal the cluster's result;
  *   3. the 200 job ids are distinct; both workers ran jobs and both
  *      verifiers gave verdicts;
  *   4. the scheduler's verified-jobs counter grew by exactly 200 and no job
