@@ -92,8 +92,12 @@ int vt_arb_store_queue_rep(vt_redis *r, const uint8_t pk[VT_PUBKEY_BYTES], const
     for (int c = 0; c < VT_ARB_C__COUNT; c++) {
         if (delta->c[c] == 0)
             continue;
-        int rv = vt_redis_append(r, ei, "HINCRBY %s %s %lld", key, COUNTER_NAMES[c],
-                                 (long long)delta->c[c]);
+        /* argv rather than a format string: hiredis formats the latter
+         * piece by piece, and this runs several times per verified job. */
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)delta->c[c]);
+        const char *argv[] = {"HINCRBY", key, COUNTER_NAMES[c], num};
+        int rv = vt_redis_appendv(r, ei, 4, argv, NULL);
         if (rv)
             return rv;
         (*n_queued)++;
@@ -163,11 +167,15 @@ int vt_arb_store_queue_recent(vt_redis *r, const uint8_t pk[VT_PUBKEY_BYTES], co
         return vt_fail(ei, VT_ERR_INVAL, "recent job window must be 1..%u", VT_ARB_RECENT_MAX);
     char key[ARB_KEY_MAX];
     arb_key("recent", pk, key);
-    int rv = vt_redis_append(r, ei, "LPUSH %s %s", key, job_id);
+    const char *push[] = {"LPUSH", key, job_id};
+    int rv = vt_redis_appendv(r, ei, 3, push, NULL);
     if (rv)
         return rv;
     (*n_queued)++;
-    rv = vt_redis_append(r, ei, "LTRIM %s 0 %u", key, window - 1);
+    char last[16];
+    snprintf(last, sizeof last, "%u", window - 1);
+    const char *trim[] = {"LTRIM", key, "0", last};
+    rv = vt_redis_appendv(r, ei, 4, trim, NULL);
     if (rv)
         return rv;
     (*n_queued)++;

@@ -31,6 +31,7 @@
 
 #define K_PENDING SC_JOURNAL_KEYPREFIX "pending"
 #define K_EPOCH SC_JOURNAL_KEYPREFIX "epoch"
+#define SC_JR_SCRATCH_KEEP 256 /* final records per turn whose buffers are kept */
 
 /* Atomic: the token wins or names the job that already has it. */
 static const char *const SUBMIT_TOKEN_LUA =
@@ -361,6 +362,35 @@ out:
     return rv ? -1 : queued;
 }
 
+/* At least 3n scratch buffers (lengths reset): a turn's records, receipt
+ * bodies and receipts grow to a few KiB each; kept from turn to turn they
+ * cost no malloc/realloc chain per job. NULL on NOMEM. */
+static vt_buf *scratch_get(sched *s, size_t n)
+{
+    sc_journal *jr = &s->jr;
+    if (3 * n > jr->n_scratch) {
+        vt_buf *b = realloc(jr->scratch, 3 * n * sizeof *b);
+        if (!b)
+            return NULL;
+        for (size_t i = jr->n_scratch; i < 3 * n; i++)
+            vt_buf_init(&b[i], 0);
+        jr->scratch = b;
+        jr->n_scratch = 3 * n;
+    }
+    for (size_t i = 0; i < 3 * n; i++)
+        vt_buf_reset(&jr->scratch[i]);
+    return jr->scratch;
+}
+
+static void scratch_free(sched *s)
+{
+    for (size_t i = 0; i < s->jr.n_scratch; i++)
+        vt_buf_free(&s->jr.scratch[i]);
+    free(s->jr.scratch);
+    s->jr.scratch = NULL;
+    s->jr.n_scratch = 0;
+}
+
 /* Encode this turn's final records. A job with a worker result gets a
  * transparency-logged receipt (vt_receipt); one without (cancelled,
  * expired, no model) gets the scheduler's signed record (sc_record.c).
@@ -374,9 +404,9 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
     if (n == 0)
         return 0;
     uint8_t (*leaves)[VT_HASH_BYTES] = calloc(n, VT_HASH_BYTES);
-    vt_buf *canon = calloc(n, sizeof(vt_buf));
-    vt_buf *bodies = calloc(n, sizeof(vt_buf));
-    vt_buf *receipts = calloc(n, sizeof(vt_buf));
+    vt_buf *scratch = scratch_get(s, n);
+    vt_buf *canon = scratch, *bodies = scratch ? scratch + n : NULL,
+           *receipts = scratch ? scratch + 2 * n : NULL;
     bool *has = calloc(n, sizeof *has);
     const sc_job **jobs = calloc(n, sizeof *jobs);
     char (*agents)[VT_AGENT_ID_BUFSZ] = calloc(n, VT_AGENT_ID_BUFSZ);
@@ -390,9 +420,9 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
     sc_unlock(s);
     size_t n_rec = 0, n_body = 0;
     for (size_t i = 0; i < n; i++) {
-        vt_buf_init(&canon[i], 0);
-        vt_buf_init(&bodies[i], VT_RECEIPT_MAX_BYTES);
-        vt_buf_init(&receipts[i], VT_RECEIPT_MAX_BYTES);
+        canon[i].max = 0;
+        bodies[i].max = VT_RECEIPT_MAX_BYTES;
+        receipts[i].max = VT_RECEIPT_MAX_BYTES;
         if (jobs[i]->result && sc_receipt_body(s, jobs[i], agents[i], &bodies[i]) == 0) {
             has[i] = true;
             n_body++;
@@ -442,17 +472,11 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         vt_buf_free(&rec);
     }
 out:
-    for (size_t i = 0; canon && bodies && receipts && i < n; i++) {
-        vt_buf_free(&canon[i]);
-        vt_buf_free(&bodies[i]);
-        vt_buf_free(&receipts[i]);
-    }
+    if (s->jr.n_scratch > 3 * SC_JR_SCRATCH_KEEP)
+        scratch_free(s); /* after a burst: do not keep its buffers */
     free(agents);
     free(jobs);
     free(has);
-    free(receipts);
-    free(bodies);
-    free(canon);
     free(leaves);
     return queued;
 }
@@ -475,16 +499,25 @@ static void append_item(sched *s, sc_jr_item *it, vt_errinfo *ei, size_t *ncmd)
             vt_redis_appendv(s->jr.r, ei, 9, argv, lens);
             *ncmd += 1;
         } else {
-            vt_redis_append(s->jr.r, ei, "SET %s %b", key, it->bytes, it->len);
-            vt_redis_append(s->jr.r, ei, "SADD %s %s", K_PENDING, idh);
+            const char *set[] = {"SET", key, (const char *)it->bytes};
+            const size_t set_len[] = {3, strlen(key), it->len};
+            const char *add[] = {"SADD", K_PENDING, idh};
+            vt_redis_appendv(s->jr.r, ei, 3, set, set_len);
+            vt_redis_appendv(s->jr.r, ei, 3, add, NULL);
             *ncmd += 2;
         }
         break;
-    case SC_JR_FINAL:
-        vt_redis_append(s->jr.r, ei, "SET %s %b EX %s", key, it->bytes, it->len, ttl);
-        vt_redis_append(s->jr.r, ei, "SREM %s %s", K_PENDING, idh);
+    case SC_JR_FINAL: {
+        /* argv, not a format string: hiredis formats a format string
+         * piece by piece (an allocation per piece), argv in one go. */
+        const char *set[] = {"SET", key, (const char *)it->bytes, "EX", ttl};
+        const size_t set_len[] = {3, strlen(key), it->len, 2, strlen(ttl)};
+        const char *rem[] = {"SREM", K_PENDING, idh};
+        vt_redis_appendv(s->jr.r, ei, 5, set, set_len);
+        vt_redis_appendv(s->jr.r, ei, 3, rem, NULL);
         *ncmd += 2;
         break;
+    }
     default:
         vt_redis_append(s->jr.r, ei, "GET %s", key);
         *ncmd += 1;
@@ -778,6 +811,7 @@ void sc_journal_stop(sched *s)
     s->jr.head = s->jr.tail = NULL;
     vt_redis_close(s->jr.r);
     s->jr.r = NULL;
+    scratch_free(s);
     vt_tlog_free(s->jr.tlog);
     s->jr.tlog = NULL;
 }

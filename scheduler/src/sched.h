@@ -281,6 +281,10 @@ typedef struct sc_journal {
     atomic_uint_fast64_t epoch;
     vt_redis *r;
     pthread_t thread;
+    /* journal thread only: 3 per final record of a turn (canonical record,
+     * receipt body, sealed receipt), kept across turns (sc_journal.c) */
+    vt_buf *scratch;
+    size_t n_scratch;
 } sc_journal;
 
 /* -------------------------------------------------------------- config */
