@@ -269,6 +269,50 @@ void sc_job_wake_waiters(sched *s, sc_job *j)
 
 /* ----------------------------------------------------------------- audits */
 
+/* Fill a with an owned copy of task t (its arrays and strings in one
+ * block); a's previous copy is freed. false on NOMEM (a left empty). */
+static bool src_fill(sc_audit_src *a, const vt_wire_task *t)
+{
+    size_t strs = 0;
+    for (uint32_t i = 0; i < t->n_stop; i++)
+        strs += strlen(t->stop[i]) + 1;
+    size_t size = (size_t)t->n_prompt * 4 + (size_t)t->n_output * 4 +
+                  (size_t)t->n_layers * VT_DIGEST_BYTES + t->n_stop * sizeof(char *) + strs;
+    free(a->blob);
+    memset(a, 0, sizeof *a);
+    uint8_t *blob = malloc(size ? size : 1);
+    if (!blob)
+        return false;
+    a->blob = blob;
+    a->task = *t;
+    /* pointer arrays first: they need the strictest alignment */
+    char **stop = (char **)blob;
+    uint8_t *p = blob + t->n_stop * sizeof(char *);
+    if (t->n_prompt)
+        memcpy(p, t->prompt, (size_t)t->n_prompt * 4);
+    a->task.prompt = (const int32_t *)p;
+    p += (size_t)t->n_prompt * 4;
+    if (t->n_output)
+        memcpy(p, t->output, (size_t)t->n_output * 4);
+    a->task.output = (const int32_t *)p;
+    p += (size_t)t->n_output * 4;
+    if (t->n_layers)
+        memcpy(p, t->layer_digests, (size_t)t->n_layers * VT_DIGEST_BYTES);
+    a->task.layer_digests = p;
+    p += (size_t)t->n_layers * VT_DIGEST_BYTES;
+    for (uint32_t i = 0; i < t->n_stop; i++) {
+        size_t l = strlen(t->stop[i]) + 1;
+        memcpy(p, t->stop[i], l);
+        stop[i] = (char *)p;
+        p += l;
+    }
+    a->task.stop = (const char *const *)stop;
+    a->task.embedding = NULL;
+    a->task.n_embedding = 0;
+    memcpy(a->seen[a->n_seen++], t->worker, VT_PUBKEY_BYTES);
+    return true;
+}
+
 /* Keep an owned copy of a task that just ended verified: audits copy it. */
 static void add_source(sched *s, const sc_job *j)
 {
@@ -276,53 +320,27 @@ static void add_source(sched *s, const sc_job *j)
     const vt_job_spec *sp = &j->spec_msg.u.submit.job;
     if (!r || s->cfg.audit_rate <= 0 || sp->kind == VT_KIND_EMBED) /* audits are generate tasks */
         return;
-    size_t strs = 0;
-    for (uint32_t i = 0; i < sp->n_stop; i++)
-        strs += strlen(sp->stop[i]) + 1;
-    size_t size = (size_t)sp->n_prompt_tokens * 4 + (size_t)r->n_tokens * 4 +
-                  (size_t)r->n_layers * VT_DIGEST_BYTES + sp->n_stop * sizeof(char *) + strs;
-    uint8_t *blob = malloc(size ? size : 1);
-    if (!blob)
-        return;
+    vt_wire_task t;
+    memset(&t, 0, sizeof t);
+    sc_job_id_format(j->id, t.job_id);
+    memcpy(t.model_sha256, s->models[j->model].sha256, VT_SHA256_BYTES);
+    t.prompt = sp->prompt_tokens;
+    t.n_prompt = sp->n_prompt_tokens;
+    t.output = r->tokens;
+    t.n_output = r->n_tokens;
+    t.sampling = sp->sampling;
+    t.max_tokens = sp->max_tokens;
+    t.stop = sp->stop;
+    t.n_stop = sp->n_stop;
+    t.stop_reason = r->stop_reason;
+    memcpy(t.trace_digest, r->trace_digest, VT_DIGEST_BYTES);
+    t.n_layers = r->n_layers;
+    t.layer_digests = r->layer_digests;
+    memcpy(t.worker, r->worker, VT_PUBKEY_BYTES);
     sc_audit_src *a = &s->arb.src[s->arb.src_next];
     s->arb.src_next = (s->arb.src_next + 1) % SC_AUDIT_SRC;
-    free(a->blob);
-    memset(a, 0, sizeof *a);
-    a->blob = blob;
-    vt_wire_task *t = &a->task;
-    sc_job_id_format(j->id, t->job_id);
-    memcpy(t->model_sha256, s->models[j->model].sha256, VT_SHA256_BYTES);
-    /* pointer arrays first: they need the strictest alignment */
-    char **stop = (char **)blob;
-    uint8_t *p = blob + sp->n_stop * sizeof(char *);
-    int32_t *prompt = (int32_t *)p;
-    memcpy(prompt, sp->prompt_tokens, (size_t)sp->n_prompt_tokens * 4);
-    p += (size_t)sp->n_prompt_tokens * 4;
-    int32_t *out = (int32_t *)p;
-    memcpy(out, r->tokens, (size_t)r->n_tokens * 4);
-    p += (size_t)r->n_tokens * 4;
-    memcpy(p, r->layer_digests, (size_t)r->n_layers * VT_DIGEST_BYTES);
-    t->layer_digests = p;
-    p += (size_t)r->n_layers * VT_DIGEST_BYTES;
-    for (uint32_t i = 0; i < sp->n_stop; i++) {
-        size_t l = strlen(sp->stop[i]) + 1;
-        memcpy(p, sp->stop[i], l);
-        stop[i] = (char *)p;
-        p += l;
-    }
-    t->prompt = prompt;
-    t->n_prompt = sp->n_prompt_tokens;
-    t->output = out;
-    t->n_output = r->n_tokens;
-    t->sampling = sp->sampling;
-    t->max_tokens = sp->max_tokens;
-    t->stop = (const char *const *)stop;
-    t->n_stop = sp->n_stop;
-    t->stop_reason = r->stop_reason;
-    memcpy(t->trace_digest, r->trace_digest, VT_DIGEST_BYTES);
-    t->n_layers = r->n_layers;
-    memcpy(t->worker, r->worker, VT_PUBKEY_BYTES);
-    memcpy(a->seen[a->n_seen++], r->worker, VT_PUBKEY_BYTES);
+    if (!src_fill(a, &t))
+        return;
     for (uint32_t i = 0; j->tally && i < j->tally->n && a->n_seen <= SC_MAX_VERDICTS; i++)
         memcpy(a->seen[a->n_seen++], j->tally->votes[i].verifier, VT_PUBKEY_BYTES);
     a->used = true;
