@@ -451,6 +451,7 @@ func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
 		c.fail("%s: argument %q is not --flag[=value] (the chart always writes --flag=value)", where, b)
 	}
 	given := map[string]string{}
+	var settings [][2]string // every flag given, repeatable ones each time
 	for _, kv := range args {
 		o, ok := h.Flags[kv[0]]
 		if !ok {
@@ -461,6 +462,7 @@ func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
 			c.fail("%s: --%s needs a value (%s)", where, kv[0], o.Metavar)
 		}
 		given[kv[0]] = kv[1]
+		settings = append(settings, kv)
 	}
 	envs := map[string]string{}
 	for _, ei := range getList(ctr, "env") {
@@ -476,6 +478,7 @@ func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
 				c.fail("%s: both --%s and %s are set (the flag silently wins)", where, flag, name)
 			}
 			given[flag] = envs[name]
+			settings = append(settings, [2]string{flag, envs[name]})
 		}
 	}
 	for _, o := range h.Flags {
@@ -490,10 +493,11 @@ func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
 		mounts[getStr(mi, "mountPath")] = mi.(obj)
 	}
 	bound := map[int]string{} // container port -> flag that binds it
-	for flag, val := range given {
+	for _, kv := range settings {
+		flag, val := kv[0], kv[1]
 		o := h.Flags[flag]
 		switch {
-		case o.Metavar == "FILE" || flag == "key" || flag == "auth-secret":
+		case o.Metavar == "FILE" || o.Metavar == "GGUF" || flag == "key" || flag == "auth-secret":
 			for _, v := range c.expandVars(where, val, ctr, p) {
 				c.checkFileInMount(where, flag, v, mounts, p)
 			}
@@ -524,7 +528,9 @@ func (c *checker) checkDaemon(where, bin string, ctr obj, p podTemplate) {
 			}
 			bound[port] = flag
 		case flag == "scheduler":
-			c.checkSchedulerAddr(where, bin, val)
+			c.checkSchedulerAddr(where, bin, val, p)
+		case flag == "memsync":
+			c.checkServiceAddr(where, flag, val, "listen", p)
 		case flag == "redis":
 			c.checkRedisAddr(where, val)
 		}
@@ -699,22 +705,78 @@ func (c *checker) resolveService(svc *doc, port int) (string, bool) {
 	return "", false
 }
 
-func (c *checker) checkSchedulerAddr(where, bin, val string) {
+func (c *checker) checkSchedulerAddr(where, bin, val string, p podTemplate) {
+	c.checkServiceAddr(where, "scheduler", val, strings.TrimPrefix(bin, "verity-")+"-listen", p)
+}
+
+// checkServiceAddr: a --flag=tcp://host:port a daemon dials must name a
+// rendered Service whose port reaches the socket the peer binds with
+// --<want>, and the peer's NetworkPolicies must let the dialling pod in.
+func (c *checker) checkServiceAddr(where, flag, val, want string, p podTemplate) {
 	u, err := url.Parse(val)
 	if err != nil || u.Scheme != "tcp" {
-		c.fail("%s: --scheduler=%s is not a tcp:// URL", where, val)
+		c.fail("%s: --%s=%s is not a tcp:// URL", where, flag, val)
 		return
 	}
 	host, port := splitHostPort(u.Host)
 	svc := c.service(host)
 	if svc == nil {
-		c.fail("%s: --scheduler host %s is no rendered Service", where, host)
+		c.fail("%s: --%s host %s is no rendered Service", where, flag, host)
 		return
 	}
-	flag, ok := c.resolveService(svc, port)
-	want := strings.TrimPrefix(bin, "verity-") + "-listen"
-	if !ok || flag != want {
-		c.fail("%s: --scheduler=%s reaches %q on the scheduler, not its --%s socket", where, val, flag, want)
+	got, ok := c.resolveService(svc, port)
+	if !ok || got != want {
+		c.fail("%s: --%s=%s reaches %q on Service %s, not its --%s socket", where, flag, val, got, svc.Name, want)
+		return
+	}
+	c.checkIngressAllowed(where, flag, svc, port, p)
+}
+
+// checkIngressAllowed: when NetworkPolicies select a Service's pods, one of
+// their rules must admit pod p on the Service port's target port (given by
+// name or number); a rule without peers admits everyone.
+func (c *checker) checkIngressAllowed(where, flag string, svc *doc, port int, p podTemplate) {
+	var target interface{}
+	for _, pi := range getList(svc.Body, "spec", "ports") {
+		if toInt(get(pi, "port")) == port {
+			target = get(pi, "targetPort")
+		}
+	}
+	dest := c.podsSelectedBy(strMap(getObj(svc.Body, "spec", "selector")))
+	if len(dest) == 0 {
+		return
+	}
+	destNum, _ := containerPort(getList(dest[0].Spec, "containers")[0].(obj), target)
+	selected := false
+	for _, d := range c.docs {
+		if d.Kind != "NetworkPolicy" || !labelsMatch(strMap(getObj(d.Body, "spec", "podSelector", "matchLabels")), dest[0].Labels) {
+			continue
+		}
+		selected = true
+		for _, ri := range getList(d.Body, "spec", "ingress") {
+			portOK := false
+			for _, pi := range getList(ri, "ports") {
+				rp := get(pi, "port")
+				if fmt.Sprint(rp) == fmt.Sprint(target) || toInt(rp) == destNum {
+					portOK = true
+				}
+			}
+			if !portOK {
+				continue
+			}
+			from := getList(ri, "from")
+			if len(from) == 0 {
+				return
+			}
+			for _, fi := range from {
+				if sel := getObj(fi, "podSelector", "matchLabels"); sel != nil && get(fi, "namespaceSelector") == nil && labelsMatch(strMap(sel), p.Labels) {
+					return
+				}
+			}
+		}
+	}
+	if selected {
+		c.fail("%s: --%s: no NetworkPolicy of %s lets this pod in on port %v", where, flag, svc.Name, target)
 	}
 }
 

@@ -38,6 +38,7 @@ type e2e struct {
 	logs    []string
 	redis   string // redis://127.0.0.1:port
 	sched   map[string]int
+	memsync int // MemSync's local listen port (0: not started)
 	verbose bool
 }
 
@@ -48,6 +49,32 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePorts picks a free loopback port for each name.
+func freePorts(names ...string) (map[string]int, error) {
+	ports := map[string]int{}
+	for _, name := range names {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[name] = p
+	}
+	return ports, nil
+}
+
+// runDaemon starts a manifest's container on the given local ports and
+// waits (20 s at most) until its /readyz answers 200.
+func (e *e2e) runDaemon(name string, ctr obj, ports map[string]int) error {
+	argv, env, err := e.daemonCommand(ctr, ports, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := e.start(name, argv, env); err != nil {
+		return err
+	}
+	return waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["http"]), 20*time.Second)
 }
 
 func (e *e2e) find(kind, component string) (*doc, obj) {
@@ -177,6 +204,11 @@ func (e *e2e) daemonCommand(ctr obj, ports map[string]int, podIndex int) ([]stri
 			a = fmt.Sprintf("--http=127.0.0.1:%d", ports["http"])
 		case strings.HasSuffix(kv[0], "listen"):
 			a = fmt.Sprintf("--%s=tcp://127.0.0.1:%d", kv[0], ports[kv[0]])
+		case kv[0] == "memsync":
+			if e.memsync == 0 {
+				return nil, nil, fmt.Errorf("--memsync is set but no MemSync was rendered")
+			}
+			a = fmt.Sprintf("--memsync=tcp://127.0.0.1:%d", e.memsync)
 		case kv[0] == "scheduler":
 			_, port := splitHostPort(strings.TrimPrefix(kv[1], "tcp://"))
 			local, ok := e.sched[fmt.Sprint(port)]
@@ -336,14 +368,26 @@ func cmdE2E(args []string) error {
 	}
 	fmt.Printf("ok   registration Job allow-listed 1 worker and %d verifier keys, and is idempotent\n", *verifiers)
 
+	// MemSync with the chart's args: the scheduler dials it for memory jobs,
+	// with the same Redis and auth secret.
+	if _, mspec := e.find("Deployment", "memsync"); mspec != nil {
+		mports, err := freePorts("http", "listen")
+		if err != nil {
+			return err
+		}
+		if err := e.runDaemon("memsync", getList(mspec, "containers")[0].(obj), mports); err != nil {
+			return fmt.Errorf("memsync with the chart's auth secret: %v", err)
+		}
+		e.memsync = mports["listen"]
+		fmt.Println("ok   memsync ready with the chart-generated auth secret")
+	}
+
 	// Scheduler with the chart's args.
 	_, sspec := e.find("Deployment", "scheduler")
 	sctr := getList(sspec, "containers")[0].(obj)
-	ports := map[string]int{}
-	for _, name := range []string{"http", "agent-listen", "worker-listen", "verifier-listen"} {
-		if ports[name], err = freePort(); err != nil {
-			return err
-		}
+	ports, err := freePorts("http", "agent-listen", "worker-listen", "verifier-listen")
+	if err != nil {
+		return err
 	}
 	for _, pi := range getList(sctr, "ports") {
 		switch get(pi, "name") {
@@ -353,14 +397,7 @@ func cmdE2E(args []string) error {
 			e.sched[fmt.Sprint(toInt(get(pi, "containerPort")))] = ports["verifier-listen"]
 		}
 	}
-	argv, env, err := e.daemonCommand(sctr, ports, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := e.start("scheduler", argv, env); err != nil {
-		return err
-	}
-	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["http"]), 20*time.Second); err != nil {
+	if err := e.runDaemon("scheduler", sctr, ports); err != nil {
 		return fmt.Errorf("scheduler with the chart's key and auth secret: %v", err)
 	}
 	fmt.Println("ok   scheduler ready with the chart-generated key and auth secret")
@@ -400,8 +437,14 @@ func cmdE2E(args []string) error {
 	}
 
 	// NOTES.txt's first-job instructions, as an operator would type them.
-	if err := e.followNotes(r.Notes, ports["agent-listen"]); err != nil {
+	apiKey, err := e.followNotes(r.Notes, ports["agent-listen"])
+	if err != nil {
 		return err
+	}
+	if e.memsync != 0 && !*identity {
+		if err := e.memoryJobs(apiKey, ports["agent-listen"]); err != nil {
+			return err
+		}
 	}
 
 	// A revoked key stops the Job with its message.
@@ -421,6 +464,23 @@ func cmdE2E(args []string) error {
 	fmt.Println("ok   registration Job refuses a revoked key")
 	ok = true
 	return nil
+}
+
+// runBounded runs cmd to its end, killing it after limit.
+func runBounded(cmd *exec.Cmd, limit time.Duration) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("no answer in %v", limit)
+	}
 }
 
 // shellWords splits a command line (double and single quotes, no
@@ -459,7 +519,7 @@ func shellWords(line string) []string {
 // followNotes runs the `verity ...` commands of NOTES.txt in order, with
 // the addresses an operator would have after port-forwarding replaced by
 // this run's local ones, and the API key from `agent add` passed on.
-func (e *e2e) followNotes(notes string, agentPort int) error {
+func (e *e2e) followNotes(notes string, agentPort int) (string, error) {
 	notes = strings.ReplaceAll(notes, "\\\n", " ")
 	apiKey := ""
 	ran := 0
@@ -487,7 +547,7 @@ func (e *e2e) followNotes(notes string, agentPort int) error {
 				i++
 			case "--api-key":
 				if apiKey == "" {
-					return fmt.Errorf("NOTES.txt uses an API key before creating one")
+					return "", fmt.Errorf("NOTES.txt uses an API key before creating one")
 				}
 				argv = append(argv, apiKey)
 				i++
@@ -500,29 +560,16 @@ func (e *e2e) followNotes(notes string, agentPort int) error {
 		cmd.Env = baseEnv()
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		done := make(chan error, 1)
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		go func() { done <- cmd.Wait() }()
-		var err error
-		select {
-		case err = <-done:
-		case <-time.After(90 * time.Second):
-			cmd.Process.Kill()
-			err = fmt.Errorf("no answer in 90 s")
-			<-done
-		}
-		if err != nil {
-			return fmt.Errorf("NOTES.txt step %q failed: %v\n%s%s", strings.Join(words, " "), err, stdout.String(), stderr.String())
+		if err := runBounded(cmd, 90*time.Second); err != nil {
+			return "", fmt.Errorf("NOTES.txt step %q failed: %v\n%s%s", strings.Join(words, " "), err, stdout.String(), stderr.String())
 		}
 		if words[1] == "submit" && !strings.Contains(stderr.String()+stdout.String(), " verified") {
-			return fmt.Errorf("NOTES.txt's first job was not reported verified:\n%s%s", stdout.String(), stderr.String())
+			return "", fmt.Errorf("NOTES.txt's first job was not reported verified:\n%s%s", stdout.String(), stderr.String())
 		}
 		if words[1] == "agent" && len(words) > 2 && words[2] == "add" {
 			apiKey = strings.TrimSpace(strings.SplitN(stdout.String(), "\n", 2)[0])
 			if !strings.HasPrefix(apiKey, "vtk_") {
-				return fmt.Errorf("verity agent add printed no API key:\n%s", stdout.String())
+				return "", fmt.Errorf("verity agent add printed no API key:\n%s", stdout.String())
 			}
 		}
 		summary := strings.Join(strings.Fields(stderr.String()+" "+stdout.String()), " ")
@@ -533,8 +580,41 @@ func (e *e2e) followNotes(notes string, agentPort int) error {
 		ran++
 	}
 	if ran < 2 {
-		return fmt.Errorf("NOTES.txt has %d verity commands, want agent add and submit", ran)
+		return "", fmt.Errorf("NOTES.txt has %d verity commands, want agent add and submit", ran)
 	}
+	return apiKey, nil
+}
+
+// submit runs `verity submit` against the local scheduler and returns its
+// output; the job must be reported verified.
+func (e *e2e) submit(apiKey string, agentPort int, args ...string) (string, error) {
+	argv := append([]string{"submit", "--url", fmt.Sprintf("tcp://127.0.0.1:%d", agentPort),
+		"--api-key", apiKey, "--timeout-ms", "30000"}, args...)
+	cmd := exec.Command(filepath.Join(e.binDir, "verity"), argv...)
+	cmd.Env = baseEnv()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := runBounded(cmd, 90*time.Second)
+	if err == nil && !strings.Contains(out.String(), " verified") {
+		err = fmt.Errorf("not reported verified")
+	}
+	if err != nil {
+		return "", fmt.Errorf("verity %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String(), nil
+}
+
+// memoryJobs: the scheduler reaches MemSync at the address the chart gives
+// it (--memsync), with the shared Redis and auth secret: a text job with
+// --remember is stored, and a later --memory-k job is verified.
+func (e *e2e) memoryJobs(apiKey string, agentPort int) error {
+	if _, err := e.submit(apiKey, agentPort, "--model", "e2e", "--prompt", "The sky is", "--max-tokens", "4", "--remember"); err != nil {
+		return fmt.Errorf("memory job (--remember) through the chart's --memsync: %v", err)
+	}
+	if _, err := e.submit(apiKey, agentPort, "--model", "e2e", "--prompt", "What colour is the sky?", "--max-tokens", "4", "--memory-k", "1"); err != nil {
+		return fmt.Errorf("memory job (--memory-k) through the chart's --memsync: %v", err)
+	}
+	fmt.Println("ok   memory jobs (--remember, then --memory-k 1) verified through the chart's --memsync")
 	return nil
 }
 

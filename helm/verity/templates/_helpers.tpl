@@ -118,6 +118,25 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
+{{/* --tokenizer flags for the scheduler, one per models.items entry: it
+     tokenizes text prompts with the model's own tokenizer. */}}
+{{- define "verity.tokenizerArgs" -}}
+{{- range .Values.models.items }}
+- --tokenizer={{ $.Values.models.mountPath }}/{{ .file }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether the scheduler pod gets /models (scheduler.tokenizer.enabled and
+     at least one model): "true" or "". */}}
+{{- define "verity.schedulerNeedsModels" -}}
+{{- if and .Values.scheduler.tokenizer.enabled .Values.models.items -}}true{{- end -}}
+{{- end -}}
+
+{{/* MemSync's in-cluster URL, which the scheduler dials for memory jobs. */}}
+{{- define "verity.memsyncURL" -}}
+{{- printf "tcp://%s.%s.svc.%s:%d" (include "verity.componentName" (dict "root" . "component" "memsync")) .Release.Namespace .Values.clusterDomain (int .Values.memsync.ports.listen) -}}
+{{- end -}}
+
 {{/* Environment every daemon shares. */}}
 {{- define "verity.commonEnv" -}}
 - name: VERITY_LOG_FORMAT
@@ -211,6 +230,13 @@ readinessProbe:
   emptyDir:
     sizeLimit: {{ .root.Values.models.download.sizeLimit }}
 {{- end }}
+{{- end -}}
+
+{{/* The read-only /models mount of a daemon container: (dict "root" $). */}}
+{{- define "verity.modelMount" -}}
+- name: models
+  mountPath: {{ .root.Values.models.mountPath }}
+  readOnly: true
 {{- end -}}
 
 {{/* Init container that downloads models.items[*].url (models.source=url).
