@@ -75,6 +75,13 @@ void vt_hex(const uint8_t *bytes, size_t n, char *out /* 2n+1 */);
 typedef struct vt_tokenizer vt_tokenizer;
 
 const vt_tokenizer *vt_model_tokenizer(const vt_model *m);
+
+/* A tokenizer on its own, for a process that never runs the model (the
+ * scheduler turns text prompts into tokens). Reads the GGUF metadata and
+ * hashes the file (sha256 = the model's identity), then unmaps it: only the
+ * vocabulary stays in memory, none of the weights. */
+int vt_tokenizer_open(const char *path, vt_tokenizer **out, uint8_t sha256[32], vt_errinfo *ei);
+void vt_tokenizer_close(vt_tokenizer *t);
 uint32_t vt_tok_vocab(const vt_tokenizer *t);
 int32_t vt_tok_bos(const vt_tokenizer *t);
 int32_t vt_tok_eos(const vt_tokenizer *t);

@@ -49,6 +49,8 @@ void vt_gguf_close(vt_gguf *g);
 
 uint32_t vt_gguf_version(const vt_gguf *g);
 const void *vt_gguf_bytes(const vt_gguf *g, size_t *len); /* the whole file */
+/* SHA-256 of the whole file (a model's identity); returns the file size. */
+size_t vt_gguf_sha256(const vt_gguf *g, uint8_t out[32]);
 
 /* Metadata. Integer getters accept any integer type whose value fits.
  * VT_ERR_NOTFOUND if absent, VT_ERR_FORMAT if the type does not fit. */

@@ -223,21 +223,9 @@ static int bind_tensors(vt_model *m, vt_errinfo *ei)
     return 0;
 }
 
-/* The model's identity: SHA-256 of the file bytes, streamed in 1 MiB steps
- * over the mapping. */
 static void hash_file(vt_model *m)
 {
-    size_t len = 0;
-    const uint8_t *p = vt_gguf_bytes(m->gguf, &len);
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    for (size_t off = 0; off < len;) {
-        size_t n = len - off < (1u << 20) ? len - off : (1u << 20);
-        crypto_hash_sha256_update(&st, p + off, n);
-        off += n;
-    }
-    crypto_hash_sha256_final(&st, m->info.sha256);
-    m->info.file_bytes = len;
+    m->info.file_bytes = vt_gguf_sha256(m->gguf, m->info.sha256);
 }
 
 int vt_model_load(const char *path, vt_model **out, vt_errinfo *ei)

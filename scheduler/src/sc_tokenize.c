@@ -7,8 +7,9 @@
  * could choose a different tokenization, and every verifier would then
  * need the text and the tokenizer to check it.
  *
- * The scheduler loads each --tokenizer GGUF file (mmap; the weights are never
- * touched), keyed by the file's SHA-256, which is the model's identity. A
+ * The scheduler reads each --tokenizer GGUF file once (vt_tokenizer_open:
+ * metadata and the file's SHA-256, the model's identity) and keeps only the
+ * vocabulary; no weights stay in memory. A
  * text prompt for a model without a loaded tokenizer is refused with a
  * message that says what to do. The submit is re-encoded with tokens in
  * place of the text, so the journal, recovery and dispatch see one form.
@@ -21,20 +22,26 @@
 
 struct sc_tokenizers {
     size_t n;
-    vt_model **models;
+    vt_tokenizer **toks;
+    uint8_t (*sha)[VT_SHA256_BYTES];
 };
 
 int sc_tokenizers_load(sched *s, const vt_strlist *paths, vt_errinfo *ei)
 {
     sc_tokenizers *t = calloc(1, sizeof *t);
-    if (!t || (paths->n && !(t->models = calloc(paths->n, sizeof(vt_model *))))) {
+    if (!t || (paths->n && (!(t->toks = calloc(paths->n, sizeof(vt_tokenizer *))) ||
+                            !(t->sha = calloc(paths->n, VT_SHA256_BYTES))))) {
+        if (t) {
+            free(t->toks);
+            free(t->sha);
+        }
         free(t);
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
     }
     s->toks = t;
     for (size_t i = 0; i < paths->n; i++) {
         vt_errinfo mei = {0};
-        int rv = vt_model_load(paths->items[i], &t->models[i], &mei);
+        int rv = vt_tokenizer_open(paths->items[i], &t->toks[i], t->sha[i], &mei);
         if (rv)
             return vt_fail(ei, rv, "--tokenizer %s: %s", paths->items[i], vt_errinfo_msg(&mei));
         t->n = i + 1;
@@ -47,8 +54,9 @@ void sc_tokenizers_free(sched *s)
     if (!s->toks)
         return;
     for (size_t i = 0; i < s->toks->n; i++)
-        vt_model_free(s->toks->models[i]);
-    free(s->toks->models);
+        vt_tokenizer_close(s->toks->toks[i]);
+    free(s->toks->toks);
+    free(s->toks->sha);
     free(s->toks);
     s->toks = NULL;
 }
@@ -67,11 +75,11 @@ int sc_submit_tokenize(sched *s, vt_msg *m, vt_errinfo *ei)
     int rv = sc_model_resolve(s, sp->model, sha, ei);
     if (rv)
         return rv;
-    const vt_model *model = NULL;
+    const vt_tokenizer *tk = NULL;
     for (size_t i = 0; s->toks && i < s->toks->n; i++)
-        if (memcmp(vt_model_get_info(s->toks->models[i])->sha256, sha, VT_SHA256_BYTES) == 0)
-            model = s->toks->models[i];
-    if (!model)
+        if (memcmp(s->toks->sha[i], sha, VT_SHA256_BYTES) == 0)
+            tk = s->toks->toks[i];
+    if (!tk)
         return vt_fail(ei, VT_ERR_UNSUPPORTED,
                        "this scheduler has no tokenizer for model '%.64s': send prompt_tokens, "
                        "or start the scheduler with --tokenizer <its GGUF file>",
@@ -83,7 +91,7 @@ int sc_submit_tokenize(sched *s, vt_msg *m, vt_errinfo *ei)
     int32_t *tok = malloc(cap * sizeof *tok);
     if (!tok)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-    rv = vt_tok_encode(vt_model_tokenizer(model), sp->prompt, sp->prompt_len, 1, tok, cap, &n);
+    rv = vt_tok_encode(tk, sp->prompt, sp->prompt_len, 1, tok, cap, &n);
     if (rv) {
         free(tok);
         return vt_fail(ei, rv == VT_ERR_RANGE ? VT_ERR_TOOBIG : rv,
