@@ -354,47 +354,91 @@ static bool saw(const sc_audit_src *a, const uint8_t pk[VT_PUBKEY_BYTES])
     return false;
 }
 
-/* For each real task in the batch, with probability --audit-rate, append an
- * audit copy of a verified task this verifier had nothing to do with: half
- * untouched (must pass), half corrupted (must fail). Fresh task and lease
- * ids, so it looks like any task. Returns the new task count; the audits'
+static bool node_serves_sha(const sched *s, const sc_node *node, const uint8_t sha[VT_SHA256_BYTES])
+{
+    for (uint32_t i = 0; i < node->n_models; i++)
+        if (memcmp(s->models[node->models[i]].sha256, sha, VT_SHA256_BYTES) == 0)
+            return true;
+    return false;
+}
+
+/* Drop the re-checks handed out by the previous call: their tasks were
+ * encoded into that reply already. */
+static void recheck_compact(sched *s)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->arb.n_recheck; i++) {
+        if (!s->arb.recheck[i].used) {
+            free(s->arb.recheck[i].blob);
+            continue;
+        }
+        if (k != i)
+            s->arb.recheck[k] = s->arb.recheck[i];
+        k++;
+    }
+    for (uint32_t i = k; i < s->arb.n_recheck; i++)
+        memset(&s->arb.recheck[i], 0, sizeof s->arb.recheck[i]);
+    s->arb.n_recheck = k;
+}
+
+/* A pending re-check this verifier may take (it did not compute or judge
+ * the job), or NULL. */
+static sc_audit_src *take_recheck(sched *s, const sc_node *node)
+{
+    for (uint32_t i = 0; i < s->arb.n_recheck; i++) {
+        sc_audit_src *a = &s->arb.recheck[i];
+        if (a->used && !saw(a, node->pk) && node_serves_sha(s, node, a->task.model_sha256))
+            return a;
+    }
+    return NULL;
+}
+
+/* For each real task in the batch append at most one extra task: a pending
+ * re-check of a quarantined worker's delivered job if there is one this
+ * verifier may take and it asked for more tasks than it got, else, with
+ * probability --audit-rate, an audit copy of
+ * a verified task this verifier had nothing to do with: half untouched
+ * (must pass), half corrupted (must fail). Fresh task and lease ids, so
+ * either looks like any task. Returns the new task count; the audits'
  * owned buffers are in audits[0..*n_audits) (free after sending). */
 uint32_t sc_arb_add_audits(sched *s, const sc_conn *c, vt_wire_task *tasks, uint32_t n,
                            uint32_t cap, vt_arb_audit *audits, uint32_t *n_audits)
 {
     *n_audits = 0;
-    if (s->cfg.audit_rate <= 0)
-        return n;
     const sc_node *node = &s->nodes[c->node];
     uint32_t real = n;
+    recheck_compact(s);
     for (uint32_t i = 0; i < real && n < cap; i++) {
-        if (!vt_arb_audit_due(s->cfg.audit_rate, &s->arb.rng))
-            continue;
-        uint32_t start = vt_arb_rng_below(&s->arb.rng, SC_AUDIT_SRC);
-        sc_audit_src *src = NULL;
-        for (uint32_t k = 0; k < SC_AUDIT_SRC && !src; k++) {
-            sc_audit_src *a = &s->arb.src[(start + k) % SC_AUDIT_SRC];
-            if (a->used && !saw(a, node->pk))
-                src = a;
-        }
-        if (!src)
-            continue;
-        uint32_t mi;
-        bool serves = false;
-        for (mi = 0; mi < node->n_models && !serves; mi++)
-            serves = memcmp(s->models[node->models[mi]].sha256, src->task.model_sha256,
-                            VT_SHA256_BYTES) == 0;
         sc_audit_out *o = NULL;
         for (uint32_t k = 0; k < SC_AUDIT_OUT && !o; k++)
             if (!s->arb.out[k].lease_id)
                 o = &s->arb.out[k];
-        if (!serves || !o)
-            continue;
-        bool corrupt = vt_arb_rng_chance(&s->arb.rng, 0.5);
+        if (!o)
+            break;
+        /* re-checks only fill room the verifier asked for; audits must not
+         * depend on load, so they ride along regardless */
+        sc_audit_src *src = n < c->want ? take_recheck(s, node) : NULL;
+        bool recheck = src != NULL;
+        if (!src) {
+            if (s->cfg.audit_rate <= 0 || !vt_arb_audit_due(s->cfg.audit_rate, &s->arb.rng))
+                continue;
+            uint32_t start = vt_arb_rng_below(&s->arb.rng, SC_AUDIT_SRC);
+            for (uint32_t k = 0; k < SC_AUDIT_SRC && !src; k++) {
+                sc_audit_src *a = &s->arb.src[(start + k) % SC_AUDIT_SRC];
+                if (a->used && !saw(a, node->pk) &&
+                    node_serves_sha(s, node, a->task.model_sha256))
+                    src = a;
+            }
+            if (!src)
+                continue;
+        }
+        bool corrupt = !recheck && vt_arb_rng_chance(&s->arb.rng, 0.5);
         vt_arb_audit *a = &audits[*n_audits];
         if (vt_arb_audit_make(&src->task, corrupt, 0, &s->arb.rng, a) != 0)
             continue;
         (*n_audits)++;
+        if (recheck)
+            src->used = false; /* handed out; its copy is freed on the next call */
         a->task.lease_id = ++s->next_lease;
         a->task.task_id = a->task.lease_id;
         a->task.lease_ms = (uint32_t)s->cfg.lease_ms;
@@ -404,6 +448,7 @@ uint32_t sc_arb_add_audits(sched *s, const sc_conn *c, vt_wire_task *tasks, uint
         o->node = c->node;
         o->node_gen = node->gen;
         o->expected_pass = a->expected_pass;
+        o->recheck = recheck;
         memcpy(o->job_id, src->task.job_id, sizeof o->job_id);
         tasks[n++] = a->task;
     }
@@ -436,6 +481,17 @@ bool sc_arb_audit_verdict(sched *s, uint32_t node, const uint8_t pk[VT_PUBKEY_BY
     sc_audit_out *o = audit_find(s, v->lease_id, node);
     if (!o || o->task_id != v->task_id)
         return false;
+    if (o->recheck) {
+        /* The job was delivered long ago: nothing to undo, but the
+         * operator learns whether the quarantined worker's result holds. */
+        char vid[VT_NODE_ID_SHORT + 1];
+        vt_node_id_short(pk, vid);
+        vt_log_event(s->log, v->pass ? VT_LOG_INFO : VT_LOG_WARN, "job.recheck",
+                     "job=%s verifier=%s result=%s fault=%s pos=%u", o->job_id, vid,
+                     v->pass ? "pass" : "fail", vt_fault_name(v->fault), v->first_divergence);
+        memset(o, 0, sizeof *o);
+        return true;
+    }
     vt_arb_audit_result res = vt_arb_audit_judge(o->expected_pass, v->pass);
     sc_arb_op *op = calloc(1, sizeof *op);
     if (op) {
@@ -664,9 +720,66 @@ static int write_ops(sched *s, sc_arb_op *ops, vt_errinfo *ei)
     return rv;
 }
 
+/* A delivered job's verification task, rebuilt from the receipt in its
+ * final record (arbiter thread, its own connection). Generate jobs only. */
+static bool recheck_load(sched *s, const char *job_id, sc_audit_src *a)
+{
+    uint64_t id;
+    if (sc_job_id_parse(job_id, &id) != 0)
+        return false;
+    char key[64];
+    snprintf(key, sizeof key, SC_JOURNAL_KEYPREFIX "job:%016llx", (unsigned long long)id);
+    redisReply *rep = NULL;
+    vt_errinfo ei = {0};
+    if (vt_redis_command(s->arb.r, &rep, &ei, "GET %s", key) != 0)
+        return false;
+    bool ok = false, have_rf = false;
+    sc_final_view v;
+    vt_msg m;
+    memset(&m, 0, sizeof m);
+    vt_receipt_file rf;
+    if (rep && rep->type == REDIS_REPLY_STRING &&
+        sc_record_decode_final((const uint8_t *)rep->str, (size_t)rep->len, &v) == 0 &&
+        vt_msg_decode(v.result, v.result_len, &m, &ei) == 0 && m.type == VT_MSG_RESULT_OK &&
+        m.u.result_ok.receipt_len > 0 &&
+        vt_receipt_decode(m.u.result_ok.receipt, m.u.result_ok.receipt_len, &rf, &ei) == 0) {
+        have_rf = true;
+        const vt_receipt *r = &rf.r;
+        if (r->result.n_embedding == 0 && r->result.status == 0) {
+            vt_wire_task t;
+            memset(&t, 0, sizeof t);
+            snprintf(t.job_id, sizeof t.job_id, "%s", job_id);
+            memcpy(t.model_sha256, r->model_sha256, VT_SHA256_BYTES);
+            t.prompt = r->prompt;
+            t.n_prompt = r->n_prompt;
+            t.output = r->result.tokens;
+            t.n_output = r->result.n_tokens;
+            t.sampling = r->sampling;
+            t.max_tokens = r->max_tokens;
+            t.stop = r->stop;
+            t.n_stop = r->n_stop;
+            t.stop_reason = r->result.stop_reason;
+            memcpy(t.trace_digest, r->result.trace_digest, VT_DIGEST_BYTES);
+            t.n_layers = r->result.n_layers;
+            t.layer_digests = r->result.layer_digests;
+            memcpy(t.worker, r->worker.node_pk, VT_PUBKEY_BYTES);
+            ok = src_fill(a, &t);
+            for (uint32_t i = 0; ok && i < r->n_verdicts && a->n_seen <= SC_MAX_VERDICTS; i++)
+                memcpy(a->seen[a->n_seen++], r->verdicts[i].att.node_pk, VT_PUBKEY_BYTES);
+            a->used = ok;
+        }
+    }
+    if (have_rf)
+        vt_receipt_file_free(&rf);
+    vt_msg_free(&m);
+    freeReplyObject(rep);
+    return ok;
+}
+
 /* A quarantined worker's recent jobs: those still undelivered were
  * re-executed in memory already (kick); delivered ones are named in the
- * log for the operator (re-verifying delivered jobs is not done here). */
+ * log and queued for a re-check (a replay by a verifier that had nothing
+ * to do with them; the verdict is logged as job.recheck). */
 static void recent_jobs(sched *s, const sc_arb_op *op)
 {
     char(*ids)[VT_JOB_ID_MAX + 1] = NULL;
@@ -678,9 +791,25 @@ static void recent_jobs(sched *s, const sc_arb_op *op)
     }
     char wid[VT_NODE_ID_SHORT + 1];
     vt_node_id_short(op->pk, wid);
-    for (size_t i = 0; i < n; i++)
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++) {
         vt_log_warn(s->log, "job.suspect", "job=%s worker=%s why=worker quarantined (job %s)",
                     ids[i], wid, op->job_id);
+        sc_audit_src tmp;
+        memset(&tmp, 0, sizeof tmp);
+        if (!recheck_load(s, ids[i], &tmp))
+            continue; /* not delivered (re-executed in memory), or not replayable */
+        sc_lock(s);
+        if (s->arb.n_recheck < SC_RECHECK_MAX) {
+            s->arb.recheck[s->arb.n_recheck++] = tmp; /* the copy lives on the heap: moves fine */
+            tmp.blob = NULL;
+            queued++;
+        }
+        sc_unlock(s);
+        free(tmp.blob);
+    }
+    if (n)
+        vt_log_info(s->log, "job.recheck_queued", "worker=%s recent=%zu queued=%zu", wid, n, queued);
     free(ids);
 }
 
@@ -880,6 +1009,9 @@ void sc_arb_stop(sched *s)
         free(a->src[i].blob);
         a->src[i].blob = NULL;
     }
+    for (uint32_t i = 0; i < a->n_recheck; i++)
+        free(a->recheck[i].blob);
+    a->n_recheck = 0;
     vt_arb_qset_free(&a->qset);
     vt_arb_rng_wipe(&a->rng);
     vt_strbuf_free(&a->metrics);

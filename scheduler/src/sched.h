@@ -316,6 +316,7 @@ typedef struct sc_config {
  * hooks"); sc_arbiter.c carries them out. */
 #define SC_AUDIT_SRC 32   /* recently verified tasks audits are copied from */
 #define SC_AUDIT_OUT 64   /* audit tasks in flight */
+#define SC_RECHECK_MAX 64 /* delivered jobs of quarantined workers waiting for a replay */
 
 typedef struct sc_audit_src {
     bool used;
@@ -331,6 +332,7 @@ typedef struct sc_audit_out {
     uint64_t deadline_ms;
     uint32_t node, node_gen;
     bool expected_pass;
+    bool recheck;              /* a re-check of a quarantined worker's delivered job */
     char job_id[VT_JOB_ID_MAX + 1];
 } sc_audit_out;
 
@@ -343,6 +345,8 @@ typedef struct sc_arb {
     sc_audit_src src[SC_AUDIT_SRC];
     uint32_t src_next;
     sc_audit_out out[SC_AUDIT_OUT];
+    sc_audit_src recheck[SC_RECHECK_MAX]; /* [0..n_recheck): pending re-checks */
+    uint32_t n_recheck;
     uint64_t next_repick_ms;   /* sc_arb_tick's re-pick pass */
     /* Redis writes and polls: the arbiter thread's own connection; ops are
      * queued under mu (taken after the core lock, never before it) */
