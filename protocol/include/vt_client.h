@@ -78,6 +78,14 @@ int vt_client_wait(vt_client *c, const char *job_id, uint32_t timeout_ms, vt_job
                    vt_errinfo *ei);
 void vt_job_result_free(vt_job_result *r);
 
+/* Submit and wait in one call, and in one round trip when the job is done
+ * within opts.poll_ms: the submit carries wait_ms (docs/protocol.md), then
+ * long polls continue as vt_client_wait. job_id receives the id once known
+ * ("" if the submit was refused). Returns as vt_client_wait, or the
+ * submit's error. Either way call vt_job_result_free. */
+int vt_client_run(vt_client *c, const vt_job_spec *spec, uint32_t timeout_ms,
+                  char job_id[VT_JOB_ID_MAX + 1], vt_job_result *out, vt_errinfo *ei);
+
 /* Cancel a job. *state (if non-NULL) receives the state afterwards. */
 int vt_client_cancel(vt_client *c, const char *job_id, vt_job_state *state, vt_errinfo *ei);
 

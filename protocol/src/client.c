@@ -209,6 +209,15 @@ static int roundtrip(vt_client *c, const vt_msg *req, vt_msg_type expect, uint32
     vt_buf_free(&b);
     if (rv)
         return rv;
+    if (req->type == VT_MSG_SUBMIT && req->u.submit.wait_ms) {
+        /* Submit and wait: result_ok, or submit_ok from a scheduler that
+         * predates wait_ms (or for a resent request token). */
+        uint32_t minor, tl;
+        const char *type;
+        if (vt_mp_read_envelope(nng_msg_body(m), nng_msg_len(m), &minor, &type, &tl, NULL) == 0 &&
+            vt_mp_str_eq(type, tl, "submit_ok"))
+            expect = VT_MSG_SUBMIT_OK;
+    }
     rv = vt_msg_decode_expect(nng_msg_body(m), nng_msg_len(m), expect, out, ei);
     nng_msg_free(m);
     return rv;
@@ -317,6 +326,49 @@ int vt_client_wait(vt_client *c, const char *job_id, uint32_t timeout_ms, vt_job
         if (rv != 0 || now - (deadline - left) < 50)
             vt_sleep_ms(50); /* scheduler answered at once (or failed): don't spin */
     }
+}
+
+int vt_client_run(vt_client *c, const vt_job_spec *spec, uint32_t timeout_ms,
+                  char job_id[VT_JOB_ID_MAX + 1], vt_job_result *out, vt_errinfo *ei)
+{
+    if (!out)
+        return vt_fail(ei, VT_ERR_INVAL, "missing argument");
+    memset(out, 0, sizeof *out);
+    if (!c || !spec || !job_id)
+        return vt_fail(ei, VT_ERR_INVAL, "missing argument");
+    job_id[0] = 0;
+    uint64_t deadline = vt_mono_ms() + timeout_ms;
+    vt_msg req, rep;
+    vt_msg_init(&req, VT_MSG_SUBMIT);
+    req.u.submit.api_key = c->api_key;
+    req.u.submit.job = *spec;
+    req.u.submit.wait_ms = timeout_ms < c->opts.poll_ms ? timeout_ms : c->opts.poll_ms;
+    if (req.u.submit.wait_ms == 0)
+        req.u.submit.wait_ms = 1;
+    /* One attempt, like vt_client_submit: a resent submit is a new job
+     * unless the spec carries the same request token. */
+    int rv = roundtrip(c, &req, VT_MSG_RESULT_OK, req.u.submit.wait_ms + c->opts.timeout_ms, &rep,
+                       ei);
+    if (rv) {
+        vt_msg_free(&rep);
+        return rv;
+    }
+    if (rep.type == VT_MSG_SUBMIT_OK) {
+        memcpy(job_id, rep.u.submit_ok.job_id, sizeof rep.u.submit_ok.job_id);
+        vt_msg_free(&rep);
+    } else {
+        memcpy(job_id, rep.u.result_ok.job_id, sizeof rep.u.result_ok.job_id);
+        out->msg_ = rep;
+        out->r = rep.u.result_ok;
+        if (vt_job_state_done(out->r.state))
+            return 0;
+    }
+    uint64_t now = vt_mono_ms();
+    if (now >= deadline)
+        return vt_fail(ei, VT_ERR_TIMEOUT, "job %s not finished after %u ms", job_id,
+                       (unsigned)timeout_ms);
+    vt_job_result_free(out);
+    return vt_client_wait(c, job_id, (uint32_t)(deadline - now), out, ei);
 }
 
 int vt_client_cancel(vt_client *c, const char *job_id, vt_job_state *state, vt_errinfo *ei)

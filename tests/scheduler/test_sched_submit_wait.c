@@ -80,6 +80,36 @@ static void test_done_within_wait(sh_env *e, vt_client *a)
     sh_runner_stop(run);
 }
 
+/* The client library's submit-and-wait: one call, the verified result. */
+static void test_client_run(sh_env *e, vt_client *a)
+{
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    for (int i = 0; i < 5; i++) {
+        vt_job_spec_new_token(&s);
+        char id[VT_JOB_ID_MAX + 1];
+        vt_job_result res;
+        vt_errinfo ei = {0};
+        VT_CHECK_OK(vt_client_run(a, &s, 20000, id, &res, &ei));
+        VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+        VT_CHECK_EQ_STR(id, res.r.job_id);
+        VT_CHECK(res.r.n_tokens == 4 && memcmp(res.r.tokens, toks, sizeof toks) == 0,
+                 "identity output");
+        vt_job_result_free(&res);
+    }
+    /* A refused submit: its error, no id. */
+    s.model = "no-such-model";
+    vt_job_spec_new_token(&s);
+    char id[VT_JOB_ID_MAX + 1];
+    vt_job_result res;
+    vt_errinfo ei = {0};
+    VT_CHECK(vt_client_run(a, &s, 2000, id, &res, &ei) != 0 && id[0] == 0, "refused");
+    vt_job_result_free(&res);
+    sh_runner_stop(run);
+}
+
 /* Nobody computes: the wait ends with the job's id and state, and the job
  * goes on normally (a later result request gets it verified). */
 static void test_wait_ends_first(sh_env *e, vt_client *a)
@@ -135,6 +165,7 @@ int main(void)
     sh_setup(&e, NULL);
     vt_client *a = sh_agent(&e, e.key_a);
     test_done_within_wait(&e, a);
+    test_client_run(&e, a);
     test_wait_ends_first(&e, a);
     test_refused(&e, a);
     vt_client_close(a);
