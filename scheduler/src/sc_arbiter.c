@@ -29,7 +29,7 @@
 #define SC_ARB_METRICS_MS 2000 /* reputation counters for /metrics */
 #define SC_ARB_FLUSH_MS 10     /* reputation/quarantine writes at most this often (Redis fsyncs) */
 
-enum sc_arb_kind { OP_RESULT = 1, OP_DECISION, OP_AUDIT, OP_RECENT };
+enum sc_arb_kind { OP_RESULT = 1, OP_DECISION, OP_AUDIT, OP_RECENT, OP_QUARANTINE };
 
 struct sc_arb_op {
     int kind;
@@ -39,6 +39,7 @@ struct sc_arb_op {
     vt_arb_decision d;              /* DECISION */
     bool expected_pass;             /* AUDIT */
     vt_arb_audit_result res;        /* AUDIT */
+    char reason[64];                /* QUARANTINE */
     int64_t now_ms;
     sc_arb_op *next;
 };
@@ -131,6 +132,24 @@ static void quarantine(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], const char *
     vt_node_id_short(pk, id);
     vt_log_warn(s->log, "node.quarantined", "node=%s job=%s why=%s", id, job_id, why);
     kick(s, pk);
+}
+
+/* A node proved faulty outside any verdict: a results or verdicts batch on
+ * its session whose signature does not verify under its key (a worker that
+ * signs with another key, or a corrupted node). Its batch is dropped by the
+ * caller; here it is quarantined like a convicted worker, so its leases go
+ * back to the queue and its undelivered results are re-executed. Core lock
+ * held. */
+void sc_arb_quarantine_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], const char *why)
+{
+    if (vt_arb_qset_has(&s->arb.qset, pk))
+        return;
+    sc_arb_op *op = op_new(OP_QUARANTINE, pk, 0);
+    if (op) {
+        snprintf(op->reason, sizeof op->reason, "%s", why);
+        op_push(s, op);
+    }
+    quarantine(s, pk, "-", why);
 }
 
 /* ------------------------------------------------------- verifier choice */
@@ -704,6 +723,10 @@ static int write_ops(sched *s, sc_arb_op *ops, vt_errinfo *ei)
         case OP_AUDIT:
             rv = vt_arb_store_queue_audit(s->arb.r, op->pk, op->job_id, op->expected_pass,
                                           op->res, op->now_ms, &nq, ei);
+            break;
+        case OP_QUARANTINE:
+            rv = vt_arb_store_queue_quarantine(s->arb.r, op->pk, op->reason, op->now_ms, &nq,
+                                               ei);
             break;
         default:
             break;

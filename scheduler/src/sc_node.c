@@ -369,6 +369,9 @@ static void results(sched *s, sc_conn *c, vt_msg *m)
         char id[VT_NODE_ID_SHORT + 1];
         vt_node_id_short(pk, id);
         vt_log_warn(s->log, "results.bad_signature", "node=%s detail=%s", id, vt_errinfo_msg(&ei));
+        sc_lock(s);
+        sc_arb_quarantine_node(s, pk, "results batch signature does not verify");
+        sc_unlock(s);
         sc_bad_message(s, c, VT_ERR_BADSIG, vt_errinfo_msg(&ei));
         return;
     }
@@ -463,6 +466,9 @@ static void verdicts(sched *s, sc_conn *c, vt_msg *m)
         char id[VT_NODE_ID_SHORT + 1];
         vt_node_id_short(pk, id);
         vt_log_warn(s->log, "verdicts.bad_signature", "node=%s detail=%s", id, vt_errinfo_msg(&ei));
+        sc_lock(s);
+        sc_arb_quarantine_node(s, pk, "verdicts batch signature does not verify");
+        sc_unlock(s);
         sc_bad_message(s, c, VT_ERR_BADSIG, vt_errinfo_msg(&ei));
         return;
     }

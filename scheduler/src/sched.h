@@ -582,6 +582,7 @@ int sc_arb_start(sched *s, vt_errinfo *ei);
 void sc_arb_stop(sched *s);
 void sc_arb_metrics(void *arg, vt_strbuf *out);               /* /metrics extra */
 bool sc_arb_quarantined(const sched *s, const uint8_t pk[VT_PUBKEY_BYTES]); /* core lock */
+void sc_arb_quarantine_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], const char *why); /* core lock */
 bool sc_arb_computed(sched *s, uint32_t slot);     /* result accepted: verify it? (core lock) */
 void sc_arb_verdict(sched *s, uint32_t slot, uint32_t node, const vt_wire_verdict *v);
 bool sc_arb_picked(const sc_job *j, const uint8_t pk[VT_PUBKEY_BYTES]);
