@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_models.h"
 #include "bench_util.h"
 #include "cli_util.h"
 #include "roofline.h"
@@ -29,20 +30,16 @@
 
 static const char *prog = "verity-bench engine";
 
-#define MAX_LIST 8
+#define MAX_LIST VT_BENCH_MAX_LIST
 
 typedef struct bench_opts {
-    const char *models[MAX_LIST];
-    int n_models;
-    uint32_t types[MAX_LIST];
-    int n_types;
+    vt_bench_sel sel; /* --quick --json --dir --models --types */
     int threads[MAX_LIST];
     int n_threads;
     uint32_t prompt, decode;
     size_t bw_bytes;
     double peak_s;
-    const char *dir, *json, *llama_bench, *llama2c;
-    int quick;
+    const char *llama_bench, *llama2c;
 } bench_opts;
 
 typedef struct result {
@@ -70,50 +67,23 @@ static void usage(void)
            "  --llama2c PATH      also run llama2.c's `run` on an export of each F32 model\n");
 }
 
-static const char *type_name(uint32_t t)
-{
-    return t == VT_DTYPE_Q8_0 ? "q8_0" : t == VT_DTYPE_F16 ? "f16" : "f32";
-}
-
-/* Split a comma list into up to MAX_LIST items (the string is modified). */
-static int split(char *s, const char **out)
-{
-    int n = 0;
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == MAX_LIST)
-            vt_cli_usage_error(prog, "at most %d items in a list", MAX_LIST);
-        out[n++] = tok;
-    }
-    if (n == 0)
-        vt_cli_usage_error(prog, "empty list");
-    return n;
-}
-
 static void parse(int argc, char **argv, bench_opts *o)
 {
-    static char models_buf[256] = "15m,110m", types_buf[64] = "f32,q8_0", thr_buf[64] = "1,2";
-    const char *v, *models = NULL, *types = NULL, *thr = NULL;
+    static char thr_buf[64] = "1,2";
+    const char *v, *thr = NULL;
     memset(o, 0, sizeof *o);
+    vt_bench_sel_init(&o->sel);
     o->prompt = 128;
     o->decode = 256;
     o->bw_bytes = (size_t)1 << 30;
     o->peak_s = 0.3;
-    o->dir = getenv("VERITY_BENCH_DIR");
     int set_prompt = 0, set_decode = 0, set_bw = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             exit(0);
-        } else if (!strcmp(argv[i], "--quick"))
-            o->quick = 1;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--json", &v))
-            o->json = v;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--dir", &v))
-            o->dir = v;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--models", &v))
-            models = v;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--types", &v))
-            types = v;
+        } else if (vt_bench_sel_flag(prog, argc, argv, &i, &o->sel))
+            continue;
         else if (vt_cli_flag(prog, argc, argv, &i, "--threads", &v))
             thr = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--prompt", &v)) {
@@ -132,8 +102,7 @@ static void parse(int argc, char **argv, bench_opts *o)
         else
             vt_cli_usage_error(prog, "unknown argument '%s'", argv[i]);
     }
-    if (o->quick) {
-        snprintf(models_buf, sizeof models_buf, "tiny");
+    if (o->sel.quick) {
         snprintf(thr_buf, sizeof thr_buf, "1");
         if (!set_prompt)
             o->prompt = 16;
@@ -143,27 +112,13 @@ static void parse(int argc, char **argv, bench_opts *o)
             o->bw_bytes = (size_t)64 << 20;
         o->peak_s = 0.02;
     }
-    if (models)
-        snprintf(models_buf, sizeof models_buf, "%s", models);
-    if (types)
-        snprintf(types_buf, sizeof types_buf, "%s", types);
     if (thr)
         snprintf(thr_buf, sizeof thr_buf, "%s", thr);
-    static const char *const presets[] = {"tiny", "15m", "110m", NULL};
-    static const char *const tnames[] = {"f32", "f16", "q8_0", NULL};
-    static const uint32_t tids[] = {VT_DTYPE_F32, VT_DTYPE_F16, VT_DTYPE_Q8_0};
-    o->n_models = split(models_buf, o->models);
-    for (int i = 0; i < o->n_models; i++)
-        vt_cli_choice(prog, "--models", o->models[i], presets);
+    vt_bench_sel_finish(prog, &o->sel, "15m,110m", "f32,q8_0");
     const char *items[MAX_LIST];
-    o->n_types = split(types_buf, items);
-    for (int i = 0; i < o->n_types; i++)
-        o->types[i] = tids[vt_cli_choice(prog, "--types", items[i], tnames)];
-    o->n_threads = split(thr_buf, items);
+    o->n_threads = vt_bench_split(prog, thr_buf, items);
     for (int i = 0; i < o->n_threads; i++)
         o->threads[i] = (int)vt_cli_u64(prog, "--threads", items[i], 1, 64);
-    if (!o->dir || !*o->dir)
-        o->dir = "bench-models";
 }
 
 /* ------------------------------------------------------------ model cost */
@@ -196,24 +151,6 @@ static double token_macs(const vt_model_info *m, double pos, double logits)
 }
 
 /* ------------------------------------------------------------- model run */
-
-static int ensure_model(const bench_opts *o, const char *preset, uint32_t type, char *path,
-                        size_t cap)
-{
-    if (mkdir(o->dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", prog, o->dir, strerror(errno));
-        return -1;
-    }
-    snprintf(path, cap, "%s/synth-%s-%s-seed1.gguf", o->dir, preset, type_name(type));
-    if (access(path, R_OK) == 0)
-        return 0;
-    fprintf(stderr, "synthesizing %s ...\n", path);
-    vt_errinfo ei = {0};
-    int rv = vt_synth_write(preset, type, 1, path, &ei);
-    if (rv)
-        fprintf(stderr, "%s: %s\n", prog, vt_errinfo_msg(&ei));
-    return rv;
-}
 
 static int32_t prompt_token(uint32_t i, uint32_t vocab)
 {
@@ -318,7 +255,7 @@ static void run_llama2c(const bench_opts *o, result *r)
         return;
     char bin[600], tok[600], err[256], cmd[2048];
     snprintf(bin, sizeof bin, "%.*s.llama2c.bin", (int)(strlen(r->file) - 5), r->file);
-    snprintf(tok, sizeof tok, "%s/llama2c-tokenizer-%s.bin", o->dir, r->model);
+    snprintf(tok, sizeof tok, "%s/llama2c-tokenizer-%s.bin", o->sel.dir, r->model);
     if (access(bin, R_OK) != 0 || access(tok, R_OK) != 0) {
         if (vt_bench_llama2c_export(r->file, bin, tok, err, sizeof err) != 0) {
             fprintf(stderr, "%s: llama2.c export: %s\n", prog, err);
@@ -354,7 +291,7 @@ static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, co
     vt_json_init(&j, f);
     vt_json_obj_begin(&j, NULL);
     vt_json_str(&j, "bench", "engine");
-    vt_json_bool(&j, "quick", o->quick);
+    vt_json_bool(&j, "quick", o->sel.quick);
     vt_json_bool(&j, "avx2", vt_roof_avx2());
     vt_json_int(&j, "prompt_tokens", o->prompt);
     vt_json_int(&j, "decode_tokens", o->decode);
@@ -373,7 +310,7 @@ static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, co
         const result *r = &rs[i];
         vt_json_obj_begin(&j, NULL);
         vt_json_str(&j, "model", r->model);
-        vt_json_str(&j, "type", type_name(r->type));
+        vt_json_str(&j, "type", vt_bench_type_name(r->type));
         vt_json_int(&j, "threads", r->threads);
         vt_json_str(&j, "file", r->file);
         if (r->error) {
@@ -412,13 +349,13 @@ static void print_table(const result *rs, int n)
     for (int i = 0; i < n; i++) {
         const result *r = &rs[i];
         if (r->error) {
-            printf("%-5s %-5s %3d | error: %s\n", r->model, type_name(r->type), r->threads, r->error);
+            printf("%-5s %-5s %3d | error: %s\n", r->model, vt_bench_type_name(r->type), r->threads, r->error);
             continue;
         }
         double bwb = frac(r->bw, r->bytes_per_tok), cd = frac(r->peak, r->macs_decode),
                cp = frac(r->peak, r->macs_prefill);
         printf("%-5s %-5s %3d | %10.1f %6.1f%% | %10.1f %6.1f%% %6.1f%% | %10.1f %10.1f |", r->model,
-               type_name(r->type), r->threads, r->prefill_tps, 100 * frac(r->prefill_tps, cp),
+               vt_bench_type_name(r->type), r->threads, r->prefill_tps, 100 * frac(r->prefill_tps, cp),
                r->decode_tps, 100 * frac(r->decode_tps, bwb), 100 * frac(r->decode_tps, cd), bwb, cd);
         if (r->ext_decode > 0 || r->ext_prefill > 0)
             printf(" llama-bench pp %.1f tg %.1f (ours x%.2f, x%.2f)", r->ext_prefill, r->ext_decode,
@@ -435,14 +372,14 @@ int vt_bench_engine(int argc, char **argv)
     bench_opts o;
     parse(argc, argv, &o);
     FILE *jf = NULL;
-    if (o.json && !(jf = fopen(o.json, "w"))) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o.json, strerror(errno));
+    if (o.sel.json && !(jf = fopen(o.sel.json, "w"))) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o.sel.json, strerror(errno));
         return 1;
     }
     /* Machine limits, per thread count. */
     double bw[MAX_LIST], peak[MAX_LIST][2];
     for (int t = 0; t < o.n_threads; t++) {
-        bw[t] = vt_roof_read_bw(o.bw_bytes, o.threads[t], o.quick ? 1 : 3);
+        bw[t] = vt_roof_read_bw(o.bw_bytes, o.threads[t], o.sel.quick ? 1 : 3);
         peak[t][0] = vt_roof_peak_macs(VT_DTYPE_F32, o.threads[t], o.peak_s);
         peak[t][1] = vt_roof_peak_macs(VT_DTYPE_Q8_0, o.threads[t], o.peak_s);
         printf("machine, %d thread%s: read %.2f GB/s (%zu MiB buffer), peak %.1f GMAC/s f32 "
@@ -452,18 +389,21 @@ int vt_bench_engine(int argc, char **argv)
     }
     result rs[MAX_LIST * MAX_LIST * MAX_LIST];
     int n = 0, failed = 0;
-    for (int mi = 0; mi < o.n_models; mi++) {
-        for (int ti = 0; ti < o.n_types; ti++) {
+    for (int mi = 0; mi < o.sel.n_models; mi++) {
+        for (int ti = 0; ti < o.sel.n_types; ti++) {
             char path[512];
-            if (ensure_model(&o, o.models[mi], o.types[ti], path, sizeof path) != 0) {
+            char err[300];
+            if (vt_bench_model_file(o.sel.dir, o.sel.models[mi], o.sel.types[ti], path, sizeof path,
+                                    err, sizeof err) != 0) {
+                fprintf(stderr, "%s: %s\n", prog, err);
                 failed = 1;
                 continue;
             }
             for (int hi = 0; hi < o.n_threads; hi++) {
                 result *r = &rs[n++];
                 memset(r, 0, sizeof *r);
-                r->model = o.models[mi];
-                r->type = o.types[ti];
+                r->model = o.sel.models[mi];
+                r->type = o.sel.types[ti];
                 r->threads = o.threads[hi];
                 snprintf(r->file, sizeof r->file, "%s", path);
                 r->bw = bw[hi];
@@ -481,7 +421,7 @@ int vt_bench_engine(int argc, char **argv)
                 if (o.llama2c)
                     run_llama2c(&o, r);
                 fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s\n",
-                        r->model, type_name(r->type), r->threads, r->prefill_tps, r->decode_tps);
+                        r->model, vt_bench_type_name(r->type), r->threads, r->prefill_tps, r->decode_tps);
             }
         }
     }
@@ -489,7 +429,7 @@ int vt_bench_engine(int argc, char **argv)
     if (jf) {
         write_json(&o, jf, rs, n, bw, (const double(*)[2])peak);
         if (fclose(jf) != 0) {
-            fprintf(stderr, "%s: writing %s failed\n", prog, o.json);
+            fprintf(stderr, "%s: writing %s failed\n", prog, o.sel.json);
             return 1;
         }
     }

@@ -115,26 +115,6 @@ static void make_vec(uint64_t *s, float *v, uint64_t dim)
         v[i] = (float)((double)(rng_next(s) >> 11) / 9007199254740992.0 - 0.5);
 }
 
-/* CPU seconds (user + system) a process has used so far; 0 if unknown. */
-static double proc_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* fields after the ")" that ends the command name: state is field 3,
-     * utime 14, stime 15 */
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -440,15 +420,15 @@ int vt_bench_memsync(int argc, char **argv)
             (unsigned long long)o.clients);
     double add_s;
     uint64_t add_failed;
-    double cpu0_r = proc_cpu_s(rpid), cpu0_m = proc_cpu_s(mpid), cpu0_c = proc_cpu_s(getpid());
+    double cpu0_r = vt_bench_proc_cpu(rpid), cpu0_m = vt_bench_proc_cpu(mpid), cpu0_c = vt_bench_proc_cpu(getpid());
     uint64_t adds = run_adders(c, &o, creds, -1, &add_s, &add_failed);
     double adds_per_s = (double)adds / add_s;
     /* CPU spent per add by each process: on a shared machine the wall-clock
      * rate depends on what else runs; this does not. */
     double na = adds ? (double)adds : 1;
-    double us_r = (proc_cpu_s(rpid) - cpu0_r) / na * 1e6;
-    double us_m = (proc_cpu_s(mpid) - cpu0_m) / na * 1e6;
-    double us_c = (proc_cpu_s(getpid()) - cpu0_c) / na * 1e6;
+    double us_r = (vt_bench_proc_cpu(rpid) - cpu0_r) / na * 1e6;
+    double us_m = (vt_bench_proc_cpu(mpid) - cpu0_m) / na * 1e6;
+    double us_c = (vt_bench_proc_cpu(getpid()) - cpu0_c) / na * 1e6;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     printf("verity-bench memsync (loopback; redis over %s, AOF everysec; memsync %llu workers)\n",

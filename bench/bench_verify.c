@@ -37,6 +37,7 @@
 
 #include <sodium.h>
 
+#include "bench_models.h"
 #include "bench_util.h"
 #include "cli_util.h"
 #include "load_driver.h"
@@ -50,24 +51,19 @@
 
 static const char *prog = "verity-bench verify";
 
-#define MAX_LIST 8
+#define MAX_LIST VT_BENCH_MAX_LIST
 #define MAX_BATCH 64
 #define TARGET_A 0.3
 #define TARGET_B 1.0
 #define TARGET_C 0.12
 
 typedef struct vopts {
-    const char *models[MAX_LIST];
-    int n_models;
-    uint32_t types[MAX_LIST];
-    int n_types;
+    vt_bench_sel sel; /* --quick --json --dir --models --types */
     uint32_t prompt, output;
     int batch, threads, reps;
     double sample_p;
     int catch_jobs;
     long trials;
-    const char *dir, *json;
-    int quick;
     int e2e;           /* also measure verified vs optimistic delivery on a cluster */
     double e2e_rate, e2e_duration_s;
     const char *bin_dir;
@@ -102,29 +98,11 @@ static void usage(void)
            "             for --e2e-seconds (10) each; --bin-dir DIR: the daemons' directory\n");
 }
 
-static const char *type_name(uint32_t t)
-{
-    return t == VT_DTYPE_Q8_0 ? "q8_0" : t == VT_DTYPE_F16 ? "f16" : "f32";
-}
-
-static int split(char *s, const char **out)
-{
-    int n = 0;
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == MAX_LIST)
-            vt_cli_usage_error(prog, "at most %d items in a list", MAX_LIST);
-        out[n++] = tok;
-    }
-    if (n == 0)
-        vt_cli_usage_error(prog, "empty list");
-    return n;
-}
-
 static void parse(int argc, char **argv, vopts *o)
 {
-    static char models_buf[256] = "15m,110m", types_buf[64] = "q8_0";
-    const char *v, *models = NULL, *types = NULL;
+    const char *v;
     memset(o, 0, sizeof *o);
+    vt_bench_sel_init(&o->sel);
     o->prompt = 32;
     o->output = 128;
     o->batch = 8;
@@ -135,22 +113,13 @@ static void parse(int argc, char **argv, vopts *o)
     o->trials = 200000;
     o->e2e_rate = 2;
     o->e2e_duration_s = 10;
-    o->dir = getenv("VERITY_BENCH_DIR");
     int set_p = 0, set_o = 0, set_b = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             exit(0);
-        } else if (!strcmp(argv[i], "--quick"))
-            o->quick = 1;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--json", &v))
-            o->json = v;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--dir", &v))
-            o->dir = v;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--models", &v))
-            models = v;
-        else if (vt_cli_flag(prog, argc, argv, &i, "--types", &v))
-            types = v;
+        } else if (vt_bench_sel_flag(prog, argc, argv, &i, &o->sel))
+            continue;
         else if (vt_cli_flag(prog, argc, argv, &i, "--prompt", &v)) {
             o->prompt = (uint32_t)vt_cli_u64(prog, "--prompt", v, 1, 4096);
             set_p = 1;
@@ -179,8 +148,7 @@ static void parse(int argc, char **argv, vopts *o)
         else
             vt_cli_usage_error(prog, "unknown argument '%s'", argv[i]);
     }
-    if (o->quick) {
-        snprintf(models_buf, sizeof models_buf, "tiny");
+    if (o->sel.quick) {
         if (!set_p)
             o->prompt = 8;
         if (!set_o)
@@ -189,22 +157,7 @@ static void parse(int argc, char **argv, vopts *o)
             o->batch = 4;
         o->trials = 20000;
     }
-    if (models)
-        snprintf(models_buf, sizeof models_buf, "%s", models);
-    if (types)
-        snprintf(types_buf, sizeof types_buf, "%s", types);
-    static const char *const presets[] = {"tiny", "15m", "110m", NULL};
-    static const char *const tnames[] = {"f32", "f16", "q8_0", NULL};
-    static const uint32_t tids[] = {VT_DTYPE_F32, VT_DTYPE_F16, VT_DTYPE_Q8_0};
-    o->n_models = split(models_buf, o->models);
-    for (int i = 0; i < o->n_models; i++)
-        vt_cli_choice(prog, "--models", o->models[i], presets);
-    const char *items[MAX_LIST];
-    o->n_types = split(types_buf, items);
-    for (int i = 0; i < o->n_types; i++)
-        o->types[i] = tids[vt_cli_choice(prog, "--types", items[i], tnames)];
-    if (!o->dir || !*o->dir)
-        o->dir = "bench-models";
+    vt_bench_sel_finish(prog, &o->sel, "15m,110m", "q8_0");
 }
 
 /* ----------------------------------------------------------------- timing */
@@ -254,25 +207,6 @@ static void gen_params(const vopts *o, vt_gen_params *gp)
     vt_sampling_default(&gp->sampling);
     gp->max_tokens = o->output;
     gp->stop_at_eos = 0; /* always O tokens: the cost we mean to measure */
-}
-
-static int ensure_model(const vopts *o, const char *preset, uint32_t type, char *path,
-                        size_t cap, char *err, size_t errcap)
-{
-    if (mkdir(o->dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errcap, "cannot create %s: %s", o->dir, strerror(errno));
-        return -1;
-    }
-    /* Same cache names as `verity-bench engine`: the files are shared. */
-    snprintf(path, cap, "%s/synth-%s-%s-seed1.gguf", o->dir, preset, type_name(type));
-    if (access(path, R_OK) == 0)
-        return 0;
-    fprintf(stderr, "synthesizing %s ...\n", path);
-    vt_errinfo ei = {0};
-    int rv = vt_synth_write(preset, type, 1, path, &ei);
-    if (rv)
-        snprintf(err, errcap, "%s", vt_errinfo_msg(&ei));
-    return rv;
 }
 
 /* The worker: n jobs through a runner with `slots` slots, stepped until all
@@ -450,13 +384,13 @@ static int run_model(const vopts *o, vres *r)
     for (int rep = 0; rep < o->reps && !rv; rep++) {
         int first = rep == 0;
         fprintf(stderr, "%s %s: rep %d/%d: one job, worker then verifier ...\n", r->model,
-                type_name(r->type), rep + 1, o->reps);
+                vt_bench_type_name(r->type), rep + 1, o->reps);
         js.n = 1;
         if ((rv = run_worker(m, o, 1, &js, &r->w1, first, &ei)) != 0 ||
             (rv = run_verifier(m, o, 1, &js, &r->v1, first, &ei)) != 0)
             break;
         fprintf(stderr, "%s %s: rep %d/%d: %d jobs batched, worker then verifier ...\n", r->model,
-                type_name(r->type), rep + 1, o->reps, B);
+                vt_bench_type_name(r->type), rep + 1, o->reps, B);
         js.n = B;
         if ((rv = run_worker(m, o, B, &js, &r->wb, first, &ei)) != 0 ||
             (rv = run_verifier(m, o, B, &js, &r->vb, first, &ei)) != 0)
@@ -544,7 +478,7 @@ static const char *verdict(double v, double target)
 static void print_result(const vopts *o, const vres *r)
 {
     printf("\n%s %s (%u layers, dim %u, vocab %u), P=%u O=%u, %d thread%s:\n", r->model,
-           type_name(r->type), r->info.n_layers, r->info.dim, r->info.vocab, o->prompt, o->output,
+           vt_bench_type_name(r->type), r->info.n_layers, r->info.dim, r->info.vocab, o->prompt, o->output,
            o->threads, o->threads == 1 ? "" : "s");
     if (r->error[0]) {
         printf("  error: %s\n", r->error);
@@ -657,7 +591,7 @@ static void print_e2e(const vopts *o, const e2e_res *e)
 {
     printf("\nend-to-end latency, delivery=verified vs optimistic (%s %s, P=%u O=%u, verify=full:1,\n"
            "open loop at %g jobs/s for %g s each, 1 worker + 1 verifier, %d thread%s each):\n",
-           o->models[0], type_name(o->types[0]), o->prompt, o->output, e->rate,
+           o->sel.models[0], vt_bench_type_name(o->sel.types[0]), o->prompt, o->output, e->rate,
            o->e2e_duration_s, o->threads, o->threads == 1 ? "" : "s");
     if (e->error[0]) {
         printf("  error: %s\n", e->error);
@@ -712,7 +646,7 @@ static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const de
     vt_json_num(&j, "loadavg_1m_start", load_start);
     vt_json_num(&j, "loadavg_1m_end", load_end);
     vt_json_obj_end(&j);
-    vt_json_bool(&j, "quick", o->quick);
+    vt_json_bool(&j, "quick", o->sel.quick);
     vt_json_int(&j, "prompt_tokens", o->prompt);
     vt_json_int(&j, "output_tokens", o->output);
     vt_json_int(&j, "batch", o->batch);
@@ -728,7 +662,7 @@ static void write_json(const vopts *o, FILE *fp, const vres *rs, int n, const de
         const vres *r = &rs[i];
         vt_json_obj_begin(&j, NULL);
         vt_json_str(&j, "model", r->model);
-        vt_json_str(&j, "type", type_name(r->type));
+        vt_json_str(&j, "type", vt_bench_type_name(r->type));
         vt_json_str(&j, "file", r->file);
         if (r->error[0]) {
             vt_json_str(&j, "error", r->error);
@@ -789,8 +723,8 @@ int vt_bench_verify(int argc, char **argv)
         return 1;
     }
     FILE *jf = NULL;
-    if (o.json && !(jf = fopen(o.json, "w"))) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o.json, strerror(errno));
+    if (o.sel.json && !(jf = fopen(o.sel.json, "w"))) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, o.sel.json, strerror(errno));
         return 1;
     }
     vres *rs = calloc(MAX_LIST * MAX_LIST, sizeof *rs);
@@ -806,13 +740,13 @@ int vt_bench_verify(int argc, char **argv)
     printf("verity-bench verify: worker generation vs verifier replay, CPU seconds per job\n");
     printf("machine: %s, %ld CPUs, load average %.2f\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
            load_start);
-    for (int mi = 0; mi < o.n_models; mi++) {
-        for (int ti = 0; ti < o.n_types; ti++) {
+    for (int mi = 0; mi < o.sel.n_models; mi++) {
+        for (int ti = 0; ti < o.sel.n_types; ti++) {
             vres *r = &rs[n++];
-            r->model = o.models[mi];
-            r->type = o.types[ti];
-            if (ensure_model(&o, r->model, r->type, r->file, sizeof r->file, r->error,
-                             sizeof r->error) != 0 ||
+            r->model = o.sel.models[mi];
+            r->type = o.sel.types[ti];
+            if (vt_bench_model_file(o.sel.dir, r->model, r->type, r->file, sizeof r->file, r->error,
+                                    sizeof r->error) != 0 ||
                 run_model(&o, r) != 0)
                 failed = 1;
             print_result(&o, r);
@@ -840,7 +774,7 @@ int vt_bench_verify(int argc, char **argv)
     if (jf) {
         write_json(&o, jf, rs, n, &d, &e2e, cpu, load_start, load_end);
         if (fclose(jf) != 0) {
-            fprintf(stderr, "%s: writing %s failed\n", prog, o.json);
+            fprintf(stderr, "%s: writing %s failed\n", prog, o.sel.json);
             failed = 1;
         }
     }

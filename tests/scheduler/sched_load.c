@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "sched_harness.h"
 #include "vt_clock.h"
 #include "vt_test.h"
@@ -64,24 +65,6 @@ static void *agent_main(void *arg)
     }
     vt_client_close(a);
     return NULL;
-}
-
-/* utime + stime of a process in ms (/proc/PID/stat fields 14, 15). */
-static double cpu_ms(int pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) * 1000.0 / 100.0; /* USER_HZ = 100 */
 }
 
 static int cmp_u32(const void *x, const void *y)
@@ -136,9 +119,10 @@ int main(int argc, char **argv)
     uint64_t d0 = atomic_load(&L.done);
     atomic_store(&L.n_lat, 0);
     uint64_t t0 = vt_mono_us();
-    double c0 = cpu_ms(vt_proc_pid(e.sched)), r0 = cpu_ms(vt_proc_pid(e.rs.proc));
+    /* CPU seconds used by the scheduler and redis-server */
+    double c0 = vt_bench_proc_cpu(vt_proc_pid(e.sched)), r0 = vt_bench_proc_cpu(vt_proc_pid(e.rs.proc));
     vt_sleep_ms((uint64_t)seconds * 1000);
-    double c1 = cpu_ms(vt_proc_pid(e.sched)), r1 = cpu_ms(vt_proc_pid(e.rs.proc));
+    double c1 = vt_bench_proc_cpu(vt_proc_pid(e.sched)), r1 = vt_bench_proc_cpu(vt_proc_pid(e.rs.proc));
     uint64_t d1 = atomic_load(&L.done);
     uint64_t nlat = atomic_load(&L.n_lat);
     double dt = (double)(vt_mono_us() - t0) / 1e6;
@@ -155,8 +139,8 @@ int main(int argc, char **argv)
            nlat ? L.lat_us[nlat / 2] / 1000.0 : 0, nlat ? L.lat_us[nlat * 99 / 100] / 1000.0 : 0,
            nlat ? L.lat_us[nlat - 1] / 1000.0 : 0);
     if (d1 > d0)
-        printf("cpu per job: scheduler %.1f us, redis %.1f us\n", (c1 - c0) * 1000.0 / (double)(d1 - d0),
-               (r1 - r0) * 1000.0 / (double)(d1 - d0));
+        printf("cpu per job: scheduler %.1f us, redis %.1f us\n", (c1 - c0) * 1e6 / (double)(d1 - d0),
+               (r1 - r0) * 1e6 / (double)(d1 - d0));
     double bs = sh_metric(&e, "verity_scheduler_journal_batch_items_sum");
     double bc = sh_metric(&e, "verity_scheduler_journal_batch_items_count");
     if (bc > 0)
