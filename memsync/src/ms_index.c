@@ -296,6 +296,25 @@ static bool doc_ok(const ms_index *ix, uint32_t doc, const vt_mem_filter *f)
     return ix->docs[doc].item.text && ms_filter_match(f, &ix->docs[doc].item);
 }
 
+/* Cosine of n <= 4 rows (whose candidates are l[0..n)) with the query:
+ * dot * 1/|row| * 1/|query| in float, as the one-row form always did. */
+static void score_rows(const ms_index *ix, const float *rows[4], size_t n, const float *qv,
+                       uint32_t dim, float qinv, double *cs, ms_scored *l)
+{
+    float dot[4];
+    if (n == 4) {
+        ms_dot4(rows, qv, dim, dot);
+    } else {
+        for (size_t r = 0; r < n; r++)
+            dot[r] = ms_dot(rows[r], qv, dim);
+    }
+    for (size_t r = 0; r < n; r++) {
+        uint32_t d = l[r].doc;
+        cs[d] = (double)(dot[r] * ix->docs[d].inv_norm * qinv);
+        l[r].score = cs[d];
+    }
+}
+
 int ms_index_search(const ms_index *ix, const vt_mem_query *q, vt_mem_hits *out)
 {
     int rv = 0;
@@ -308,10 +327,10 @@ int ms_index_search(const ms_index *ix, const vt_mem_query *q, vt_mem_hits *out)
     double *cs = calloc(nd, sizeof *cs);
     uint32_t *rank_b = calloc(nd, sizeof *rank_b), *rank_c = calloc(nd, sizeof *rank_c);
     ms_scored *lb = malloc(nd * sizeof *lb), *lc = malloc(nd * sizeof *lc);
-    ms_scored *fu = malloc(nd * sizeof *fu);
+    ms_scored *fu = NULL; /* sized once both lists are cut to their windows */
     size_t nb = 0, nc = 0, nf = 0;
     ms_terms qt = {0};
-    if (!bm || !cs || !rank_b || !rank_c || !lb || !lc || !fu) {
+    if (!bm || !cs || !rank_b || !rank_c || !lb || !lc) {
         rv = VT_ERR_NOMEM;
         goto done;
     }
@@ -344,18 +363,38 @@ int ms_index_search(const ms_index *ix, const vt_mem_query *q, vt_mem_hits *out)
     /* Vector list: every item whose embedding has the query's dimension. */
     if (q->vector && q->dim > 0) {
         float qinv = ms_inv_norm(q->vector, q->dim);
+        /* Rows go through ms_dot4 four at a time (same bits as ms_dot, but
+         * four independent sum chains); lc[nc - pend ..] wait for scores. */
+        const float *rows[4];
+        size_t pend = 0;
         for (uint32_t d = 0; d < nd; d++) {
             const ms_doc *doc = &ix->docs[d];
+            /* the rows are separate allocations: ask for the one 8 rows
+             * ahead so it is in cache when ms_dot4 gets there */
+            if (d + 8 < nd && ix->docs[d + 8].item.embedding) {
+                const char *pf = (const char *)ix->docs[d + 8].item.embedding;
+                for (size_t o = 0; o < (size_t)ix->docs[d + 8].item.dim * sizeof(float); o += 64)
+                    __builtin_prefetch(pf + o);
+            }
             if (doc->item.dim != q->dim || !doc_ok(ix, d, &q->filter))
                 continue;
-            cs[d] = (double)(ms_dot(doc->item.embedding, q->vector, q->dim) * doc->inv_norm * qinv);
-            lc[nc++] = (ms_scored){d, doc->item.id, cs[d]};
+            rows[pend++] = doc->item.embedding;
+            lc[nc++] = (ms_scored){d, doc->item.id, 0.0};
+            if (pend == 4) {
+                score_rows(ix, rows, 4, q->vector, q->dim, qinv, cs, lc + nc - 4);
+                pend = 0;
+            }
         }
+        score_rows(ix, rows, pend, q->vector, q->dim, qinv, cs, lc + nc - pend);
         nc = ms_rank_top(lc, nc, MS_RRF_WINDOW(q->k));
         for (size_t i = 0; i < nc; i++)
             rank_c[lc[i].doc] = (uint32_t)i + 1;
     }
     /* Fusion over the union of both lists. */
+    if (!(fu = malloc((nb + nc + 1) * sizeof *fu))) {
+        rv = VT_ERR_NOMEM;
+        goto done;
+    }
     for (size_t i = 0; i < nb; i++) {
         uint32_t d = lb[i].doc;
         double s = ms_rrf_term(rank_b[d], VT_MEM_RRF_K);

@@ -29,6 +29,10 @@ double ms_cosine(const float *a, const float *b, uint32_t dim);
  * without -ffast-math. */
 float ms_dot(const float *a, const float *b, uint32_t dim);
 
+/* ms_dot of four rows a[0..3] with b at once: out[r] has exactly the bits
+ * of ms_dot(a[r], b, dim); faster because the rows' sums run in parallel. */
+void ms_dot4(const float *const a[4], const float *b, uint32_t dim, float out[4]);
+
 /* 1/|v| in double, or 0 for a zero vector. */
 float ms_inv_norm(const float *v, uint32_t dim);
 

@@ -20,7 +20,10 @@
  * not count this request here), then mutations as (name, argc, args...).
  * Every mutation is checked before the first write, so a bad list changes
  * nothing. UNPOST key field set member: HDEL, and SREM the term from the
- * term set when its postings hash became empty.
+ * term set when its postings hash became empty. SETOP key: SET key to the
+ * op's payload, ARGV[3] from byte 22 on (after "VMO1", seq, kind, ts: 21
+ * bytes) - for add/update that payload is the item record, so the record
+ * crosses the wire and is encoded once, not twice.
  * Returns {1, new head}, {0, current head} on a lost compare-and-set,
  * {2, current head} when the agent is at max items, {3, ""} when over the
  * rate limit. */
@@ -38,7 +41,7 @@ static const char APPLY_LUA[] =
     "if ARGV[5] == '1' and maxn > 0 and redis.call('ZCARD', KEYS[3]) >= maxn then\n"
     "  return {2, cur}\n"
     "end\n"
-    "local ok = {SET=1, DEL=1, ZADD=1, ZREM=1, HSET=1, HDEL=1, SADD=1, UNPOST=1}\n"
+    "local ok = {SET=1, DEL=1, ZADD=1, ZREM=1, HSET=1, HDEL=1, SADD=1, UNPOST=1, SETOP=1}\n"
     "local n = #ARGV\n"
     "local i = 7\n"
     "while i <= n do\n"
@@ -56,6 +59,8 @@ static const char APPLY_LUA[] =
     "    if redis.call('EXISTS', ARGV[i + 2]) == 0 then\n"
     "      redis.call('SREM', ARGV[i + 4], ARGV[i + 5])\n"
     "    end\n"
+    "  elseif name == 'SETOP' then\n"
+    "    redis.call('SET', ARGV[i + 2], string.sub(ARGV[3], 22))\n"
     "  else\n"
     "    redis.call(name, unpack(ARGV, i + 2, i + 1 + c))\n"
     "  end\n"
@@ -527,15 +532,10 @@ static int build_mutations(ms_args *a, const char *agent, const ms_op *op,
     switch (op->kind) {
     case MS_OP_ADD:
     case MS_OP_UPDATE: {
-        ms_buf rec = {0};
-        ms_item_encode(&rec, &op->item);
-        ms_args_add(a, "SET", 3);
-        ms_args_add(a, "2", 1);
+        /* the item record is the op's payload: the script cuts it out */
+        ms_args_add(a, "SETOP", 5);
+        ms_args_add(a, "1", 1);
         ms_args_add(a, ik, strlen(ik));
-        ms_args_add(a, rec.p, rec.len);
-        if (rec.oom)
-            rv = VT_ERR_NOMEM;
-        ms_buf_free(&rec);
         if (op->kind == MS_OP_ADD) {
             ms_args_add(a, "ZADD", 4);
             ms_args_add(a, "3", 1);
