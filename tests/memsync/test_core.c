@@ -93,6 +93,45 @@ static void test_cosine_rank(void)
     VT_CHECK(fabs(ms_rrf_term(1, 60) - 1.0 / 61.0) < 1e-15, "rrf");
 }
 
+/* The documented dot product (ms_rank.h): lane i % 8 sums a[i]*b[i] in
+ * index order, lanes combined as ((s0+s4)+(s1+s5))+((s2+s6)+(s3+s7)).
+ * ms_dot and the four-row ms_dot4 must give exactly these bits. */
+static float lane_dot(const float *a, const float *b, uint32_t dim)
+{
+    float s[8] = {0};
+    for (uint32_t i = 0; i < dim; i++)
+        s[i & 7] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static void test_dot(void)
+{
+    static const uint32_t dims[] = {1, 7, 8, 9, 17, 384, 389};
+    enum { MAXD = 389 };
+    static float rows[4][MAXD], q[MAXD];
+    uint32_t seed = 12345;
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < MAXD; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            rows[r][i] = (float)((int32_t)(seed >> 8) - (1 << 23)) / (float)(1 << 20);
+        }
+    for (int i = 0; i < MAXD; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        q[i] = (float)((int32_t)(seed >> 8) - (1 << 23)) / (float)(1 << 22);
+    }
+    for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
+        uint32_t d = dims[k];
+        const float *a[4] = {rows[0], rows[1], rows[2], rows[3]};
+        float four[4];
+        ms_dot4(a, q, d, four);
+        for (int r = 0; r < 4; r++) {
+            float want = lane_dot(rows[r], q, d), one = ms_dot(rows[r], q, d);
+            VT_CHECK(memcmp(&one, &want, sizeof want) == 0, "ms_dot dim %u row %d", d, r);
+            VT_CHECK(memcmp(&four[r], &want, sizeof want) == 0, "ms_dot4 dim %u row %d", d, r);
+        }
+    }
+}
+
 static void sample_item(vt_mem_item *it, float *emb, char **cats)
 {
     memset(it, 0, sizeof *it);
@@ -262,6 +301,7 @@ int main(void)
     test_tokenize();
     test_bm25();
     test_cosine_rank();
+    test_dot();
     test_records();
     test_chain();
     test_prompt();
