@@ -20,13 +20,24 @@
 #define MS_STRIPES 64 /* per-agent write locks, by hash of the agent id */
 #define MS_LIST_DEFAULT 100
 
-/* A write lock for the agents hashing to it, and the head the last write
- * under it left (a hint: the write script still checks it against Redis,
- * but when it is right an add costs one Redis round trip instead of two). */
+#define MS_STRIPE_HINTS 8 /* agents per stripe whose last head is remembered */
+
+/* The head the last write of an agent left: a hint (the write script still
+ * checks it against Redis), but when it is right an add costs one Redis
+ * round trip instead of two. */
+typedef struct head_hint {
+    char agent[VT_MEM_MAX_AGENT + 1]; /* "" = free */
+    vt_mem_head head;
+} head_hint;
+
+/* A write lock for the agents hashing to it, with the hints of the last
+ * few of them: with one hint per stripe, agents sharing a stripe (most of
+ * them once there are ~100 writing agents) kept evicting each other's
+ * hint and paid the extra read on nearly every add. */
 typedef struct stripe_t {
     pthread_mutex_t mu;
-    char agent[VT_MEM_MAX_AGENT + 1];
-    vt_mem_head head;
+    head_hint hints[MS_STRIPE_HINTS];
+    unsigned next; /* round-robin victim when no hint is free */
 } stripe_t;
 
 typedef struct worker {
@@ -121,6 +132,27 @@ static stripe_t *stripe(ms_server *s, const char *agent)
     return &s->stripes[h % MS_STRIPES];
 }
 
+/* The agent's hint in its stripe (held locked), or NULL. */
+static head_hint *hint_find(stripe_t *sp, const char *agent)
+{
+    for (int i = 0; i < MS_STRIPE_HINTS; i++)
+        if (strcmp(sp->hints[i].agent, agent) == 0)
+            return &sp->hints[i];
+    return NULL;
+}
+
+static void hint_set(stripe_t *sp, const char *agent, const vt_mem_head *head)
+{
+    head_hint *h = hint_find(sp, agent);
+    for (int i = 0; !h && i < MS_STRIPE_HINTS; i++)
+        if (!sp->hints[i].agent[0])
+            h = &sp->hints[i];
+    if (!h)
+        h = &sp->hints[sp->next++ % MS_STRIPE_HINTS];
+    snprintf(h->agent, sizeof h->agent, "%s", agent);
+    h->head = *head;
+}
+
 /* known: the head this request read, or NULL to use the stripe's hint. */
 static int do_write(ms_server *s, worker *w, const char *agent, const ms_write *wr,
                     const vt_mem_head *known, ms_rep *rep, vt_errinfo *ei)
@@ -129,17 +161,16 @@ static int do_write(ms_server *s, worker *w, const char *agent, const ms_write *
     stripe_t *sp = stripe(s, agent);
     pthread_mutex_lock(&sp->mu);
     vt_mem_head hint;
-    if (!known && strcmp(sp->agent, agent) == 0) {
-        hint = sp->head;
+    head_hint *h = hint_find(sp, agent);
+    if (!known && h) {
+        hint = h->head;
         known = &hint;
     }
     int rv = ms_store_write(&w->st, agent, wr, known, &op, &rep->head, ei);
-    if (rv == 0) {
-        snprintf(sp->agent, sizeof sp->agent, "%s", agent);
-        sp->head = rep->head;
-    } else if (strcmp(sp->agent, agent) == 0) {
-        sp->agent[0] = '\0';
-    }
+    if (rv == 0)
+        hint_set(sp, agent, &rep->head);
+    else if (h)
+        h->agent[0] = '\0';
     pthread_mutex_unlock(&sp->mu);
     if (rv == 0) {
         ms_cache_note_write(s->cache, agent, &op, &rep->head);
