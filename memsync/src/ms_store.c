@@ -255,6 +255,15 @@ int ms_store_begin(ms_store *st, const char *agent, vt_mem_head *head, vt_errinf
     size_t n = 0;
     int rv = 0;
     ms_key(hk, sizeof hk, agent, "head");
+    if (!st->lim->rate_limit) {
+        /* nothing to count: a plain GET, not a three-command transaction */
+        redisReply *rep = NULL;
+        if ((rv = vt_redis_command(st->r, &rep, ei, "GET %s", hk)) != 0)
+            return rv;
+        rv = ms_head_from_reply(rep, head, ei); /* never an error reply */
+        freeReplyObject(rep);
+        return rv;
+    }
     rate_key(rk, sizeof rk, agent);
     rv = vt_redis_append(st->r, ei, "MULTI");
     if (st->lim->rate_limit) {
