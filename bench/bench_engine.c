@@ -349,7 +349,8 @@ static void print_table(const result *rs, int n)
     for (int i = 0; i < n; i++) {
         const result *r = &rs[i];
         if (r->error) {
-            printf("%-5s %-5s %3d | error: %s\n", r->model, vt_bench_type_name(r->type), r->threads, r->error);
+            printf("%-5s %-5s %3d | error: %s\n", r->model, vt_bench_type_name(r->type), r->threads,
+                   r->error);
             continue;
         }
         double bwb = frac(r->bw, r->bytes_per_tok), cd = frac(r->peak, r->macs_decode),
@@ -421,7 +422,8 @@ int vt_bench_engine(int argc, char **argv)
                 if (o.llama2c)
                     run_llama2c(&o, r);
                 fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s\n",
-                        r->model, vt_bench_type_name(r->type), r->threads, r->prefill_tps, r->decode_tps);
+                        r->model, vt_bench_type_name(r->type), r->threads, r->prefill_tps,
+                        r->decode_tps);
             }
         }
     }

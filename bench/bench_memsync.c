@@ -17,7 +17,6 @@
  * writes them as JSON.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,13 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "cli_util.h"
+#include "proc_spawn.h"
 #include "vt_clock.h"
 #include "vt_memsync.h"
 #include "vt_redis.h"
@@ -46,36 +44,6 @@ typedef struct mopts {
 } mopts;
 
 /* ---- processes --------------------------------------------------------- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static pid_t spawn(const char *path, char *const argv[], const char *logpath)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp(path, argv);
-        _exit(127);
-    }
-    return pid;
-}
 
 static void stop(pid_t pid)
 {
@@ -299,7 +267,7 @@ int vt_bench_memsync(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, vt_errinfo_msg(&ei));
         return 1;
     }
-    int rport = free_port(), hport = free_port();
+    int rport = vt_bench_free_port(), hport = vt_bench_free_port();
     char rports[16], url[PATH_MAX + 16], listen[PATH_MAX + 16], http[32], workers[16];
     snprintf(rports, sizeof rports, "%d", rport);
     char rsock[PATH_MAX];
@@ -314,7 +282,11 @@ int vt_bench_memsync(int argc, char **argv)
     char *rargv[] = {(char *)o.redis_server, "--port", rports, "--bind", "127.0.0.1",
                      "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                      "--dir", dir, "--daemonize", "no", "--unixsocket", rsock, NULL};
-    pid_t rpid = spawn(o.redis_server, rargv, log1);
+    pid_t rpid = 0, mpid = 0;
+    if (vt_bench_spawn(o.redis_server, rargv, log1, &rpid, &ei) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, vt_errinfo_msg(&ei));
+        return 1;
+    }
     vt_redis *r = NULL;
     int rv = -1;
     for (int i = 0; i < 200 && rv != 0; i++) {
@@ -333,7 +305,11 @@ int vt_bench_memsync(int argc, char **argv)
     char *margv[] = {msbin, "--listen", listen, "--http", http, "--redis", url, "--auth-secret",
                      secret_path, "--rate-limit", "0", "--workers", workers,
                      "--max-items", "1000000", "--log-level", "warn", NULL};
-    pid_t mpid = spawn(msbin, margv, log2);
+    if (vt_bench_spawn(msbin, margv, log2, &mpid, &ei) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, vt_errinfo_msg(&ei));
+        stop(rpid);
+        return 1;
+    }
 
     baseline b;
     if (measure_baseline(url, &b) != 0) {

@@ -478,8 +478,8 @@ static const char *verdict(double v, double target)
 static void print_result(const vopts *o, const vres *r)
 {
     printf("\n%s %s (%u layers, dim %u, vocab %u), P=%u O=%u, %d thread%s:\n", r->model,
-           vt_bench_type_name(r->type), r->info.n_layers, r->info.dim, r->info.vocab, o->prompt, o->output,
-           o->threads, o->threads == 1 ? "" : "s");
+           vt_bench_type_name(r->type), r->info.n_layers, r->info.dim, r->info.vocab, o->prompt,
+           o->output, o->threads, o->threads == 1 ? "" : "s");
     if (r->error[0]) {
         printf("  error: %s\n", r->error);
         return;

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "proc_spawn.h"
 #include "vt_clock.h"
 #include "vt_engine.h"
 #include "vt_protocol.h"
@@ -37,22 +37,6 @@ int ls_self_dir(char *out, size_t cap)
         return -1;
     *slash = 0;
     return 0;
-}
-
-/* A loopback TCP port nobody listens on right now (tiny race: fine here). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
 }
 
 /* GET /readyz on 127.0.0.1:port: the HTTP status, or -1. */
@@ -84,8 +68,7 @@ static int http_status(int port, const char *path)
     return status;
 }
 
-/* fork + exec with stdout/stderr to <dir>/<name>.log. The child dies with
- * us (PDEATHSIG fires when the spawning thread ends: we spawn from main). */
+/* Start one process, logging to <dir>/<name>.log, and track it. */
 static int spawn(ls_cluster *c, const char *name, const char *path, char *const argv[],
                  vt_errinfo *ei)
 {
@@ -93,37 +76,10 @@ static int spawn(ls_cluster *c, const char *name, const char *path, char *const 
         return vt_fail(ei, VT_ERR_RANGE, "too many processes");
     char log[512];
     snprintf(log, sizeof log, "%s/%s.log", c->dir, name);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return vt_fail(ei, VT_ERR_IO, "%s: %s", log, strerror(errno));
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fd);
-        return vt_fail(ei, VT_ERR_IO, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGINT, SIG_IGN); /* ^C goes to the bench, which stops us in order */
-        dup2(fd, 1);
-        dup2(fd, 2);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        if (strchr(path, '/'))
-            execv(path, argv);
-        else
-            execvp(path, argv);
-        dprintf(2, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(fd);
+    pid_t pid;
+    int rv = vt_bench_spawn(path, argv, log, &pid, ei);
+    if (rv)
+        return rv;
     ls_proc *p = &c->procs[c->n_procs++];
     memset(p, 0, sizeof *p);
     p->pid = pid;
@@ -235,7 +191,7 @@ static int start_node(ls_cluster *c, const ls_params *p, int verifier, int n, co
     vt_redis_close(r);
     if (rv)
         return rv;
-    *port = free_port();
+    *port = vt_bench_free_port();
     char http[32], bin[600], slots[16], threads[16], batch[16];
     snprintf(http, sizeof http, "127.0.0.1:%d", *port);
     snprintf(bin, sizeof bin, "%s/%s", p->bin_dir, verifier ? "verity-verifier" : "verity-worker");
@@ -316,7 +272,7 @@ int ls_start(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
     snprintf(c->agent_url, sizeof c->agent_url, "ipc://%s/agent.ipc", c->dir);
     snprintf(wurl, sizeof wurl, "ipc://%s/worker.ipc", c->dir);
     snprintf(vurl, sizeof vurl, "ipc://%s/verifier.ipc", c->dir);
-    int sport = free_port();
+    int sport = vt_bench_free_port();
     snprintf(http, sizeof http, "127.0.0.1:%d", sport);
     snprintf(bin, sizeof bin, "%s/verity-scheduler", p->bin_dir);
     char *sargv[] = {bin, "--agent-listen", c->agent_url, "--worker-listen", wurl,

@@ -120,9 +120,10 @@ int main(int argc, char **argv)
     atomic_store(&L.n_lat, 0);
     uint64_t t0 = vt_mono_us();
     /* CPU seconds used by the scheduler and redis-server */
-    double c0 = vt_bench_proc_cpu(vt_proc_pid(e.sched)), r0 = vt_bench_proc_cpu(vt_proc_pid(e.rs.proc));
+    int spid = vt_proc_pid(e.sched), rpid = vt_proc_pid(e.rs.proc);
+    double c0 = vt_bench_proc_cpu(spid), r0 = vt_bench_proc_cpu(rpid);
     vt_sleep_ms((uint64_t)seconds * 1000);
-    double c1 = vt_bench_proc_cpu(vt_proc_pid(e.sched)), r1 = vt_bench_proc_cpu(vt_proc_pid(e.rs.proc));
+    double c1 = vt_bench_proc_cpu(spid), r1 = vt_bench_proc_cpu(rpid);
     uint64_t d1 = atomic_load(&L.done);
     uint64_t nlat = atomic_load(&L.n_lat);
     double dt = (double)(vt_mono_us() - t0) / 1e6;
