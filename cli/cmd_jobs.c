@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "vt_client.h"
 #include "vt_strbuf.h"
+#include "vt_types.h"
 
 typedef struct agent_opts {
     const char *url;
@@ -31,16 +32,6 @@ static int open_client(const char *prog, const agent_opts *a, vt_client **c)
     return rv ? vt_cli_fail(prog, a->url, rv, &ei) : 0;
 }
 
-static void hex_short(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 static void print_verify_text(const vt_verify_summary *v)
 {
     if (v->required == 0)
@@ -53,9 +44,9 @@ static void print_verify_text(const vt_verify_summary *v)
 static void print_result(const vt_msg_result_ok *r, bool json)
 {
     char model[65], digest[65], worker[65];
-    hex_short(r->model_sha256, 32, model);
-    hex_short(r->trace_digest, 32, digest);
-    hex_short(r->worker, 32, worker);
+    vt_hex_encode(r->model_sha256, 32, model);
+    vt_hex_encode(r->trace_digest, 32, digest);
+    vt_hex_encode(r->worker, 32, worker);
     if (!json) {
         if (r->text_len)
             printf("%.*s\n", (int)r->text_len, r->text);
@@ -101,7 +92,7 @@ static void print_result(const vt_msg_result_ok *r, bool json)
                      r->verify.passed, r->verify.failed, r->verify.pending);
     for (uint32_t i = 0; i < r->n_verdicts; i++) {
         char v[65];
-        hex_short(r->verdicts[i].verifier, 32, v);
+        vt_hex_encode(r->verdicts[i].verifier, 32, v);
         vt_strbuf_printf(&sb, "%s{\"verifier\":\"%s\",\"pass\":%s,\"fault\":\"%s\"", i ? "," : "",
                          v, r->verdicts[i].pass ? "true" : "false",
                          vt_fault_name(r->verdicts[i].fault));

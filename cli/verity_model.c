@@ -19,6 +19,7 @@
 #include "vt_engine.h"
 #include "vt_gguf.h"
 #include "vt_synth.h"
+#include "vt_types.h"
 
 static const char *prog = "verity-model";
 
@@ -47,16 +48,6 @@ static int fail(const char *what, const vt_errinfo *ei, int rv)
 {
     fprintf(stderr, "%s: %s: %s\n", prog, what, ei->detail[0] ? ei->detail : vt_strerror(rv));
     return 1;
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
 }
 
 /* ------------------------------------------------------------------ synth */
@@ -134,7 +125,7 @@ static int cmd_info(int argc, char **argv)
     uint8_t sha[32];
     char h[65];
     crypto_hash_sha256(sha, bytes, len);
-    hex(sha, 32, h);
+    vt_hex_encode(sha, 32, h);
     printf("file       %s (%zu bytes)\n", path, len);
     printf("sha256     %s\n", h);
     printf("gguf       v%u, %llu metadata keys, %llu tensors\n", vt_gguf_version(g),
@@ -362,7 +353,7 @@ static int cmd_run(int argc, char **argv)
     } else {
         static const char *const reasons[] = {"max_tokens", "eos", "stop string"};
         char h[65];
-        hex(res.trace.final_digest, 32, h);
+        vt_hex_encode(res.trace.final_digest, 32, h);
         fprintf(stderr,
                 "prompt %zu tok, prefill %.1f tok/s | generated %u tok, decode %.1f tok/s | "
                 "stop %s | %s | trace %s\n",
@@ -495,16 +486,16 @@ static int cmd_digest(int argc, char **argv)
         uint8_t d[32];
         char h[65];
         crypto_generichash_final(&st, d, 32);
-        hex(d, 32, h);
+        vt_hex_encode(d, 32, h);
         printf("logits %s\n", h);
         vt_trace tr;
         if ((rv = vt_seq_trace(c, 0, &tr)) != 0) {
             status = fail("trace", &ei, rv);
         } else {
-            hex(tr.final_digest, 32, h);
+            vt_hex_encode(tr.final_digest, 32, h);
             printf("trace  %s\n", h);
             for (uint32_t l = 0; layers && l < tr.n_layers; l++) {
-                hex(tr.layer_digest[l], 32, h);
+                vt_hex_encode(tr.layer_digest[l], 32, h);
                 printf("layer %u %s\n", l, h);
             }
         }
