@@ -467,20 +467,29 @@ void ms_server_stop(ms_server *s)
     if (!s)
         return;
     atomic_store(&s->stopping, true);
-    nng_close(s->sock);
+    /* Stop the workers BEFORE closing the socket: a worker that is still
+     * answering would otherwise send on a context the close has freed, and
+     * NNG 1.5.2 then aborts (pthread_mutex_lock: Invalid argument).
+     * Stopping a worker's receive aio wakes it (NNG_ECANCELED) and makes its
+     * next receive fail at once; the loop also checks `stopping`. */
+    for (int i = 0; s->w && i < s->nworkers; i++)
+        if (s->w[i].aio)
+            nng_aio_stop(s->w[i].aio);
     for (int i = 0; i < s->nworkers; i++)
         if (s->w[i].thread)
             pthread_join(s->w[i].thread, NULL);
     for (int i = 0; s->w && i < s->cfg.workers; i++) {
         worker *w = &s->w[i];
-        if (w->aio) {
-            nng_aio_stop(w->aio);
-            nng_aio_free(w->aio);
-        }
-        if (w->saio) {
+        if (w->saio)
             nng_aio_stop(w->saio);
+    }
+    nng_close(s->sock);
+    for (int i = 0; s->w && i < s->cfg.workers; i++) {
+        worker *w = &s->w[i];
+        if (w->aio)
+            nng_aio_free(w->aio);
+        if (w->saio)
             nng_aio_free(w->saio);
-        }
         ms_store_close(&w->st);
         vt_buf_free(&w->out);
     }
