@@ -30,7 +30,7 @@ static void spawn_sched(cl_cluster *c)
     c->sched = vt_proc_spawn("scheduler", vt_ts_bin("verity-scheduler", bin, sizeof bin), argv,
                              NULL);
     VT_REQUIRE(c->sched != NULL, "spawn scheduler");
-    if (vt_ts_wait_ready(c->http, 15000) != 0) {
+    if (vt_ts_wait_ready(c->http, 60000) != 0) {
         vt_proc_tail(c->sched, 30);
         VT_REQUIRE(0, "scheduler not ready");
     }
@@ -141,7 +141,7 @@ cl_node *cl_node_start(cl_cluster *c, int verifier, const char *const *args)
                                        sizeof bin),
                              argv, NULL);
     VT_REQUIRE(nd->proc != NULL, "spawn %s", nd->name);
-    if (vt_ts_wait_ready(nd->http, 20000) != 0) {
+    if (vt_ts_wait_ready(nd->http, 60000) != 0) {
         vt_proc_tail(nd->proc, 30);
         vt_proc_tail(c->sched, 30);
         VT_REQUIRE(0, "%s not ready", nd->name);

@@ -115,7 +115,7 @@ int main(void)
     vt_proc *msd = vt_proc_spawn("memsync", vt_ts_bin("verity-memsync", bin, sizeof bin), margv,
                                  NULL);
     VT_REQUIRE(msd != NULL, "spawn verity-memsync");
-    VT_REQUIRE(vt_ts_wait_ready(ms_http, 15000) == 0, "verity-memsync not ready");
+    VT_REQUIRE(vt_ts_wait_ready(ms_http, 60000) == 0, "verity-memsync not ready");
     const char *wargs[] = {"--model", mpath, "--slots", "2", NULL};
     const char *vargs[] = {"--model", mpath, NULL};
     cl_node_start(&c, 0, wargs);

@@ -18,7 +18,7 @@ void ms_env_start_daemon(ms_env *e, const char *const *extra)
     const char *env[] = {"VERITY_LOG_LEVEL=debug", NULL};
     e->daemon = vt_proc_spawn("memsync", vt_ts_bin("verity-memsync", bin, sizeof bin), argv, env);
     VT_REQUIRE(e->daemon != NULL, "spawn verity-memsync");
-    if (vt_ts_wait_ready(e->http, 15000) != 0) {
+    if (vt_ts_wait_ready(e->http, 60000) != 0) {
         vt_proc_tail(e->daemon, 30);
         VT_REQUIRE(0, "verity-memsync not ready");
     }

@@ -97,7 +97,7 @@ void sh_start_sched(sh_env *e, const char *const *extra_args)
     argv[n] = NULL;
     e->sched = vt_proc_spawn("scheduler", vt_ts_bin("verity-scheduler", bin, sizeof bin), argv, NULL);
     VT_REQUIRE(e->sched != NULL, "spawn scheduler");
-    if (vt_ts_wait_ready(e->http, 15000) != 0) {
+    if (vt_ts_wait_ready(e->http, 60000) != 0) {
         vt_proc_tail(e->sched, 40);
         VT_REQUIRE(false, "scheduler did not become ready");
     }

@@ -178,7 +178,7 @@ static void test_redis_down(sh_env *e)
     VT_CHECK(sh_metric(e, "verity_scheduler_redis_up") == 0, "redis_up gauge is 0");
 
     VT_REQUIRE_OK(vt_ts_redis_restart(&e->rs));
-    VT_CHECK_OK(vt_ts_wait_ready(e->http, 10000));
+    VT_CHECK_OK(vt_ts_wait_ready(e->http, 60000));
     sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
     vt_job_spec_new_token(&s);
     int rv;
