@@ -96,7 +96,7 @@ int main(void)
         caught = adv_quarantined(c, lpk);
     }
     if (!caught && liar)
-        caught = adv_wait_quarantined(c, lpk, 5000);
+        caught = adv_wait_quarantined(c, lpk, 20000);
     printf("always_pass verifier: %d real tasks before quarantine (bound %llu at rate %.2f), "
            "%d jobs, %d tasks to honest verifiers meanwhile\n",
            liar_tasks, (unsigned long long)bound, RATE, submitted, honest_tasks);
