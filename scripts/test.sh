@@ -24,6 +24,8 @@ cmake --build build-asan -j"$JOBS"
 
 echo "== ctest (ASan + UBSan; tests labelled 'slow' are left to the normal build)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+# Known leaks inside NNG 1.5.2 itself (see the file); ours still fail.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/scripts/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir build-asan --output-on-failure -j"$JOBS" --timeout 900 -LE slow || rc=1
 
