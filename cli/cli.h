@@ -8,6 +8,8 @@
 #define VT_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "vt_config.h"
 #include "vt_err.h"
@@ -36,6 +38,10 @@ int vt_cli_parse(const char *prog, const char *summary, const vt_opt *opts, int 
 int vt_cli_fail(const char *prog, const char *what, int rv, const vt_errinfo *ei);
 /* Print "prog: message" to stderr; returns VT_EXIT_USAGE. */
 int vt_cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Read a whole file of at most max bytes into a malloc'd buffer; prints
+ * the error itself and returns VT_EXIT_FAIL, or 0. */
+int vt_cli_read_file(const char *prog, const char *path, size_t max, uint8_t **buf, size_t *len);
 
 /* Connect to the registry's Redis; prints the error itself. */
 int vt_cli_redis(const char *prog, const char *url, vt_redis **out);

@@ -83,3 +83,45 @@ int vt_cli_redis(const char *prog, const char *url, vt_redis **out)
         return vt_cli_fail(prog, "cannot reach Redis", rv, &ei);
     return 0;
 }
+
+/* The whole file, refusing one larger than max (it is someone's input). */
+int vt_cli_read_file(const char *prog, const char *path, size_t max, uint8_t **buf, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "%s: %s: cannot open\n", prog, path);
+        return VT_EXIT_FAIL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *b = malloc(cap);
+    while (b) {
+        size_t k = fread(b + n, 1, cap - n, fp);
+        n += k;
+        if (k == 0)
+            break;
+        if (n == cap) {
+            if (cap >= max) {
+                fclose(fp);
+                free(b);
+                fprintf(stderr, "%s: %s: larger than %zu bytes\n", prog, path, max);
+                return VT_EXIT_FAIL;
+            }
+            uint8_t *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+    }
+    fclose(fp);
+    if (!b) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return VT_EXIT_FAIL;
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}

@@ -79,21 +79,6 @@ out:
     return ex;
 }
 
-static int read_all(const char *path, uint8_t **buf, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return VT_ERR_IO;
-    uint8_t *b = malloc(VT_RECEIPT_MAX_BYTES);
-    size_t n = b ? fread(b, 1, VT_RECEIPT_MAX_BYTES, fp) : 0;
-    fclose(fp);
-    if (!b)
-        return VT_ERR_NOMEM;
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 /* prove RECEIPT_FILE | prove INDEX */
 static int log_prove(const char *prog, int argc, char **argv)
 {
@@ -121,9 +106,11 @@ static int log_prove(const char *prog, int argc, char **argv)
     if (*pos.items[0] && !*end) {
         index = iv;
     } else {
-        int rv = read_all(pos.items[0], &buf, &len);
-        if (!rv)
-            rv = vt_protocol_init();
+        if (vt_cli_read_file(prog, pos.items[0], VT_RECEIPT_MAX_BYTES, &buf, &len) != 0) {
+            ex = VT_EXIT_FAIL;
+            goto out;
+        }
+        int rv = vt_protocol_init();
         if (!rv)
             rv = vt_receipt_decode(buf, len, &f, &ei);
         if (rv) {

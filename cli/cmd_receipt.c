@@ -10,47 +10,6 @@
 #include "vt_receipt.h"
 #include "vt_verifier.h"
 
-static int read_file(const char *prog, const char *path, uint8_t **buf, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "%s: %s: cannot open\n", prog, path);
-        return VT_EXIT_FAIL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    while (b) {
-        size_t k = fread(b + n, 1, cap - n, fp);
-        n += k;
-        if (k == 0)
-            break;
-        if (n == cap) {
-            if (cap >= VT_RECEIPT_MAX_BYTES) {
-                fclose(fp);
-                free(b);
-                fprintf(stderr, "%s: %s: larger than %u bytes\n", prog, path, VT_RECEIPT_MAX_BYTES);
-                return VT_EXIT_FAIL;
-            }
-            uint8_t *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    fclose(fp);
-    if (!b) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return VT_EXIT_FAIL;
-    }
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 /* KEYFILE: one "scheduler <64 hex>" line (others, "#" comments and blank
  * lines are allowed and ignored). */
 static int read_scheduler_key(const char *prog, const char *path, uint8_t pk[VT_PUBKEY_BYTES])
@@ -171,7 +130,7 @@ static int receipt_verify(const char *prog, int argc, char **argv)
     }
     size_t len;
     uint8_t trusted[VT_PUBKEY_BYTES];
-    if ((ex = read_file(prog, pos.items[0], &buf, &len)) != 0 ||
+    if ((ex = vt_cli_read_file(prog, pos.items[0], VT_RECEIPT_MAX_BYTES, &buf, &len)) != 0 ||
         (keys && (ex = read_scheduler_key(prog, keys, trusted)) != 0))
         goto out;
     vt_errinfo ei = {0};
