@@ -39,6 +39,7 @@ static const char *prog = "verity-bench load";
 #define CEILING_S_MAX 5.0
 #define TARGET_JOBS_S 10000.0
 #define TARGET_P99_MS 5.0
+#define LD_IDENTITY_BATCH 64 /* --spawn --identity: worker slots and verifier batch */
 
 typedef struct load_opts {
     const char *url, *model, *model_file, *verify, *delivery, *json, *bin_dir;
@@ -78,6 +79,7 @@ static void usage(void)
         "  --identity            identity workers/verifiers (default unless --model-file)\n"
         "  --model-file PATH     serve this GGUF instead (real engine work per job)\n"
         "  --worker-slots N  --worker-threads N  --verifier-threads N  --verifier-batch N\n"
+        "                        (identity: slots and batch default to 64, else the daemons')\n"
         "  --bin-dir DIR         daemons' directory (default: this program's)\n"
         "  --keep                keep the temp dir (logs, redis data)\n"
         "  --log-level LEVEL     the daemons' log level (default warn; with --keep to read them)\n"
@@ -254,6 +256,14 @@ static void parse(int argc, char **argv, load_opts *o)
         vt_cli_usage_error(prog, "give at most one of --identity and --model-file");
     if (o->spawn && !o->model_file)
         o->identity = 1;
+    /* The identity model does no work, so the daemons' defaults (8 slots, 8
+     * replays per batch: sized for a real model's KV cache and prefill)
+     * would only cap the node batches and make every job wait for a fetch
+     * round trip. A GGUF keeps the daemons' own defaults. */
+    if (o->spawn && o->identity && o->worker_slots == 0)
+        o->worker_slots = LD_IDENTITY_BATCH;
+    if (o->spawn && o->identity && o->verifier_batch == 0)
+        o->verifier_batch = LD_IDENTITY_BATCH;
     if (o->spawn && o->workers == 0)
         vt_cli_usage_error(prog, "--spawn needs at least one worker");
     if (o->spawn && o->verifiers == 0 && !o->verify)
@@ -557,6 +567,8 @@ static void write_json(FILE *jf, const report *rp)
         vt_json_int(&j, "workers", o->workers);
         vt_json_int(&j, "verifiers", o->verifiers);
         vt_json_bool(&j, "identity", o->identity);
+        vt_json_int(&j, "worker_slots", o->worker_slots);
+        vt_json_int(&j, "verifier_batch", o->verifier_batch);
         vt_json_str(&j, "redis", "unix socket, appendonly yes, appendfsync always");
     }
     vt_json_str(&j, "model", rp->t->model);
@@ -638,11 +650,17 @@ int vt_bench_load(int argc, char **argv)
     printf("verity-bench load: %s, verify=%s, delivery=%s, %u prompt / %u output tokens\n",
            o.spawn ? "spawned cluster" : o.url, o.verify ? o.verify : "(scheduler default)",
            o.delivery ? o.delivery : "verified", o.prompt_tokens, o.max_tokens);
-    if (o.spawn)
-        printf("  cluster: redis (unix socket, AOF appendfsync always), scheduler, %d %s worker%s, "
-               "%d verifier%s, %d agent keys; all on ipc:// in %s\n",
-               o.workers, o.identity ? "identity" : "model", o.workers == 1 ? "" : "s",
-               o.verifiers, o.verifiers == 1 ? "" : "s", cl.n_keys, cl.dir);
+    if (o.spawn) {
+        char slots[32] = "default", batch[32] = "default";
+        if (o.worker_slots)
+            snprintf(slots, sizeof slots, "%d", o.worker_slots);
+        if (o.verifier_batch)
+            snprintf(batch, sizeof batch, "%d", o.verifier_batch);
+        printf("  cluster: redis (unix socket, AOF appendfsync always), scheduler, %d %s worker%s "
+               "(slots %s), %d verifier%s (batch %s), %d agent keys; all on ipc:// in %s\n",
+               o.workers, o.identity ? "identity" : "model", o.workers == 1 ? "" : "s", slots,
+               o.verifiers, o.verifiers == 1 ? "" : "s", batch, cl.n_keys, cl.dir);
+    }
 
     /* The phases: the main one, its ceiling, and (sweep) half its rate. */
     for (int i = 0; i < 3; i++) {
