@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels_avx2_f32.h"
 #include "kernels_rows.h"
 
 /* vt_k_fold32 on four 8-wide accumulators holding lanes 0-7, 8-15, 16-23, 24-31. */
@@ -187,15 +188,8 @@ static void avx2_matmul(const vt_mat *w, int g0, int g1, const vt_xin *in, float
         vt_ops_scalar.matmul(w, g0, g1, in, y, ldy);
         return;
     }
-    int r0 = g0 * 8, r1 = g1 * 8 < rows ? g1 * 8 : rows;
-    for (int r = r0; r < r1; r++) {
-        for (int t = 0; t < in->T; t++) {
-            const float *xt = in->x + (long)t * n;
-            y[(long)t * ldy + r] = w->type == VT_DTYPE_F32
-                                       ? dot_w((const float *)w->data + (long)r * n, 0, xt, n)
-                                       : dot_w((const uint16_t *)w->data + (long)r * n, 1, xt, n);
-        }
-    }
+    /* F32 / F16: kernels_avx2_f32.c */
+    vt_avx2_matmul_f(w, g0 * 8, g1 * 8 < rows ? g1 * 8 : rows, in, y, ldy);
 }
 
 /* Round to nearest even, no exceptions. A macro, not a const int: the

@@ -1,0 +1,241 @@
+/* kernels_avx2_f32.c - the F32 / F16 matmul of the AVX2 table (compiled with
+ * -mavx2 -mfma -mf16c like every *_avx2* file).
+ *
+ * The order is vt_k_dot_f32's (vt_kernels.h): output (r, t) owns 32 lane
+ * accumulators, element i of the row goes to lane i % 32 by fmaf, the row is
+ * zero-padded to a multiple of 32, then vt_k_fold32. With vectors, lane
+ * group g (lanes 8g..8g+7) is one __m256 chain
+ *     acc_g = fmadd(w[32b + 8g ..], x[32b + 8g ..], acc_g),  b = 0, 1, ...
+ * and the fold is fold4(acc_0, acc_1, acc_2, acc_3).
+ *
+ * Why this is not one dot product per output: a single dot keeps 4 chains
+ * in flight, and a chain can take one fmadd per FMA latency (4 cycles on
+ * Zen 3), so it runs at a quarter of the FMA rate, and it loads one x vector
+ * per fmadd. Two freedoms leave every chain's own sequence unchanged:
+ *  - several outputs can run side by side (a register tile of R rows x T
+ *    tokens): each loaded w vector feeds T chains, each x vector R chains;
+ *  - the four chains of one output never meet before the fold, so they need
+ *    not run at the same time: a pass can run only G of them and park them
+ *    in memory (a store and a load of a float are exact) until the fold.
+ * Prefill runs R x T outputs over G = 2 lane groups per pass (2*R*T chains
+ * in registers); decode (one token) runs R rows over all four groups. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels_avx2_f32.h"
+
+#define VT_F_ALWAYS static inline __attribute__((always_inline))
+
+/* Largest tile the code below instantiates (sizes the arrays). */
+#define VT_F_MAXR 4
+#define VT_F_MAXT 6
+
+/* 8 weights from element i of an F32 (f16 == 0) or F16 row, as floats
+ * (the F16C conversion is exact). */
+VT_F_ALWAYS __m256 ld8(const void *w, int f16, long i)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
+               : _mm256_loadu_ps((const float *)w + i);
+}
+
+/* vt_k_fold32 on the four lane-group vectors. */
+VT_F_ALWAYS float fold4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
+{
+    __m256 t = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
+    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    __m128 v = _mm_add_ps(u, _mm_movehl_ps(u, u)); /* u0+u2, u1+u3 */
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps(v, v, 1)));
+}
+
+/* The chains of lane groups g0 .. g0+G-1 of an R x T tile over blocks
+ * b0 .. b1-1: acc[(r*T + t)*G + k] is lane group g0+k of output (r, t).
+ * Row r of w starts at element r*ldw, token t of x at t*ldx. */
+VT_F_ALWAYS void chains(__m256 *acc, const void *w, int f16, long ldw, const float *x, long ldx,
+                        int b0, int b1, int g0, int G, int R, int T)
+{
+    for (int b = b0; b < b1; b++) {
+#pragma GCC unroll 4
+        for (int k = 0; k < G; k++) {
+            long o = (long)b * 32 + (g0 + k) * 8;
+            __m256 wv[VT_F_MAXR];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                wv[r] = ld8(w, f16, r * ldw + o);
+#pragma GCC unroll 6
+            for (int t = 0; t < T; t++) {
+                __m256 xv = _mm256_loadu_ps(x + t * ldx + o);
+                /* keep x in a register: folded into each fmadd it would be
+                 * loaded R times */
+                __asm__("" : "+x"(xv));
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+                    acc[(r * T + t) * G + k] = _mm256_fmadd_ps(wv[r], xv, acc[(r * T + t) * G + k]);
+            }
+        }
+    }
+}
+
+/* Blocks b0 .. b1-1 of an R x T tile's dot products, G lane groups per
+ * pass. The chains start at zero when b0 == 0, else from park (4 vectors
+ * per output, lane group major: park[g*R*T + r*T + t]); they go back to
+ * park unless this slice ends the row (b1 == nb), where the last partial
+ * block (n % 32 elements) runs from zero-padded copies - the padded steps
+ * are fmaf(+0, +0, acc), as the definition says - and each output is
+ * folded into y[t*ldy + r]. */
+VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx, int n, int b0,
+                      int b1, __m256 *park, int R, int T, int G, float *y, long ldy)
+{
+    int nb = n / 32, rem = n % 32, last = b1 == nb;
+    float tw[VT_F_MAXR][32], tx[VT_F_MAXT][32];
+    if (last && rem) {
+        for (int r = 0; r < R; r++)
+            for (int k = 0; k < 32; k++) {
+                long i = r * ldw + (long)nb * 32 + k;
+                tw[r][k] = k >= rem ? 0.0f
+                           : f16    ? vt_k_f16(((const uint16_t *)w)[i])
+                                    : ((const float *)w)[i];
+            }
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < 32; k++)
+                tx[t][k] = k < rem ? x[t * ldx + (long)nb * 32 + k] : 0.0f;
+    }
+    __m256 res[4 * VT_F_MAXR * VT_F_MAXT];
+    __m256 *out = last ? res : park;
+    for (int g0 = 0; g0 < 4; g0 += G) {
+        __m256 acc[VT_F_MAXR * VT_F_MAXT * 4];
+#pragma GCC unroll 24
+        for (int i = 0; i < R * T; i++)
+            for (int k = 0; k < G; k++)
+                acc[i * G + k] = b0 == 0 ? _mm256_setzero_ps() : park[(g0 + k) * R * T + i];
+        chains(acc, w, f16, ldw, x, ldx, b0, b1, g0, G, R, T);
+        if (last && rem)
+            chains(acc, tw, 0, 32, &tx[0][0], 32, 0, 1, g0, G, R, T);
+#pragma GCC unroll 24
+        for (int i = 0; i < R * T; i++)
+            for (int k = 0; k < G; k++)
+                out[(g0 + k) * R * T + i] = acc[i * G + k];
+    }
+    if (!last)
+        return;
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            int i = r * T + t, q = R * T;
+            y[t * ldy + r] = fold4(res[i], res[q + i], res[2 * q + i], res[3 * q + i]);
+        }
+}
+
+/* Tile shapes. Prefill: PR rows x PT tokens (and PT-1 for remainders), PG
+ * lane groups per pass: 2*3*2 = 12 chains in registers, plus PR w vectors
+ * and one x vector. Decode: DR rows of one token, all four lane groups in
+ * one pass (12 chains). */
+#ifndef PR
+#define PR 2
+#endif
+#ifndef PT
+#define PT 3
+#endif
+#ifndef PG
+#define PG 2
+#endif
+#ifndef DR
+#define DR 3
+#endif
+
+typedef void (*tile_fn)(const void *w, long ldw, const float *x, long ldx, int n, int b0,
+                        int b1, __m256 *park, float *y, long ldy);
+
+#define TILE(NAME, F16, R, T, G)                                                               \
+    static void NAME(const void *w, long ldw, const float *x, long ldx, int n, int b0, int b1, \
+                     __m256 *park, float *y, long ldy)                                         \
+    {                                                                                          \
+        tile(w, F16, ldw, x, ldx, n, b0, b1, park, R, T, G, y, ldy);                           \
+    }
+/* [f16][rows == PR][tokens == PT] */
+TILE(pre32_full, 0, PR, PT, PG)
+TILE(pre32_short, 0, PR, PT - 1, PG)
+TILE(pre32_r1_full, 0, 1, PT, PG)
+TILE(pre32_r1_short, 0, 1, PT - 1, PG)
+TILE(pre16_full, 1, PR, PT, PG)
+TILE(pre16_short, 1, PR, PT - 1, PG)
+TILE(pre16_r1_full, 1, 1, PT, PG)
+TILE(pre16_r1_short, 1, 1, PT - 1, PG)
+static const tile_fn pre_tiles[2][2][2] = {
+    {{pre32_r1_short, pre32_r1_full}, {pre32_short, pre32_full}},
+    {{pre16_r1_short, pre16_r1_full}, {pre16_short, pre16_full}},
+};
+TILE(dec32, 0, DR, 1, 4)
+TILE(dec16, 1, DR, 1, 4)
+TILE(dec32_r1, 0, 1, 1, 4)
+TILE(dec16_r1, 1, 1, 1, 4)
+
+/* Row blocks: the rows of one block stay in L2 while every token tile
+ * passes over them. K slices: a token tile's slice of x stays in L1 while
+ * the block's rows pass over it; rows longer than VT_F_KSLICE elements are
+ * cut in slices whose chains are parked in between. */
+#ifndef VT_F_ROWBLOCK_BYTES
+#define VT_F_ROWBLOCK_BYTES (192 * 1024)
+#endif
+#ifndef VT_F_KSLICE
+#define VT_F_KSLICE 1024
+#endif
+#define VT_F_PARK_ROWS 64
+
+/* One token over rows [r0, r1): DR rows at a time, then single rows. */
+static void one_token(int f16, const uint8_t *w, long n, int r0, int r1, const float *x, float *y)
+{
+    size_t rowb = (size_t)n * (f16 ? 2 : 4);
+    int nb = (int)(n / 32), r = r0;
+    for (; r + DR <= r1; r += DR)
+        (f16 ? dec16 : dec32)(w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0);
+    for (; r < r1; r++)
+        (f16 ? dec16_r1 : dec32_r1)(w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0);
+}
+
+void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *y, int ldy)
+{
+    int f16 = m->type == VT_DTYPE_F16;
+    long n = (long)m->cols;
+    size_t rowb = (size_t)n * (f16 ? 2 : 4);
+    const uint8_t *wb = m->data;
+    int T = in->T, nb = (int)(n / 32);
+    if (T == 1) {
+        one_token(f16, wb, n, r0, r1, in->x, y);
+        return;
+    }
+    int nslices = (int)((n + VT_F_KSLICE - 1) / VT_F_KSLICE);
+    long rb = VT_F_ROWBLOCK_BYTES / (long)rowb;
+    if (nslices > 1 && rb > VT_F_PARK_ROWS)
+        rb = VT_F_PARK_ROWS; /* the park holds a block's chains */
+    rb = rb < PR ? PR : rb / PR * PR;
+    __m256 park[VT_F_PARK_ROWS * PT * 4];
+    /* Token tiles of PT, with nshort tiles of PT-1 first so that they add
+     * up to T (T = a*PT + nshort*(PT-1)); a token left alone runs by itself. */
+    int nshort0 = (PT - T % PT) % PT;
+    for (int b0 = r0; b0 < r1; b0 += (int)rb) {
+        int b1 = r1 - b0 < rb ? r1 : b0 + (int)rb;
+        int nshort = nshort0;
+        for (int t = 0; t < T;) {
+            int nt = nshort > 0 ? PT - 1 : PT;
+            nt = T - t < nt ? T - t : nt;
+            if (nt < PT - 1 || nt < 2) {
+                one_token(f16, wb, n, b0, b1, in->x + (long)t * n, y + (long)t * ldy);
+                t++;
+                continue;
+            }
+            const float *xt = in->x + (long)t * n;
+            float *yt = y + (long)t * ldy;
+            for (int s = 0; s < nslices; s++) {
+                int k0 = (int)((long)nb * s / nslices), k1 = (int)((long)nb * (s + 1) / nslices);
+                for (int r = b0; r < b1;) {
+                    int nr = b1 - r >= PR ? PR : 1;
+                    __m256 *pk = nslices > 1 ? park + (size_t)(r - b0) * PT * 4 : NULL;
+                    pre_tiles[f16][nr == PR][nt == PT](wb + (size_t)r * rowb, n, xt, n, (int)n, k0,
+                                                       k1, pk, yt + r, ldy);
+                    r += nr;
+                }
+            }
+            nshort -= nshort > 0;
+            t += nt;
+        }
+    }
+}
