@@ -48,24 +48,38 @@ static void mm_task(void *arg, int i, int nt)
     }
 }
 
-static void matmul(job *j, int n, const vt_mat *const *w, float *const *y, const float *x,
-                   int n_in)
+/* The matmul input x [T][n_in] and, when a weight is Q8_0, its quantised
+ * rows xq/xd (c->xq/c->xd, or the second row set of a decode step). */
+static void set_input(job *j, int n, const vt_mat *const *w, const float *x, int n_in,
+                      const int8_t *xq, const float *xd)
 {
-    vt_ctx *c = j->c;
-    j->n_mm = n;
     int any_q8 = 0;
+    for (int k = 0; k < n; k++)
+        any_q8 |= w[k]->type == VT_DTYPE_Q8_0;
+    j->in.x = x;
+    j->in.T = j->T;
+    j->in.n = n_in;
+    j->in.q = any_q8 ? xq : NULL;
+    j->in.d = any_q8 ? xd : NULL;
+}
+
+static void matmul_q(job *j, int n, const vt_mat *const *w, float *const *y, const float *x,
+                     int n_in, const int8_t *xq, const float *xd)
+{
+    j->n_mm = n;
     for (int k = 0; k < n; k++) {
         j->mm_w[k] = w[k];
         j->mm_y[k] = y[k];
         j->mm_ldy[k] = (int)w[k]->rows;
-        any_q8 |= w[k]->type == VT_DTYPE_Q8_0;
     }
-    j->in.x = x;
-    j->in.T = j->T;
-    j->in.n = n_in;
-    j->in.q = any_q8 ? c->xq : NULL;
-    j->in.d = any_q8 ? c->xd : NULL;
-    vt_pool_run(c->pool, mm_task, j);
+    set_input(j, n, w, x, n_in, xq, xd);
+    vt_pool_run(j->c->pool, mm_task, j);
+}
+
+static void matmul(job *j, int n, const vt_mat *const *w, float *const *y, const float *x,
+                   int n_in)
+{
+    matmul_q(j, n, w, y, x, n_in, j->c->xq, j->c->xd);
 }
 
 enum { PH_ATTN_NORM, PH_ROPE_STORE, PH_ATTN, PH_FFN_NORM, PH_SWIGLU, PH_RESID, PH_FINAL_NORM,
@@ -169,6 +183,129 @@ static void run_phase(job *j, int phase)
         vt_pool_run(j->c->pool, token_task, j);
 }
 
+/* ---- decode (T == 1): phases fused where no barrier is needed ----------
+ *
+ * One token's attention block splits by KV head: head g needs only its own
+ * rows of Q, K and V, so the thread that owns g computes those rows (8-row
+ * groups: head_dim % 32 == 0 keeps heads on group and Q8 block
+ * boundaries), rotates them, stores K/V in the cache, runs the attention of
+ * g's query heads and quantises their outputs for wo: one pool run instead
+ * of a matmul, three serial phases and an attention run. The FFN splits the
+ * hidden rows in 32-row units: gate and up rows, SwiGLU and quantisation of
+ * the same rows, then one barrier before down. Each output element is still
+ * computed by exactly the kernels and order of the unfused path
+ * (docs/determinism.md); only who computes it and when changes.
+ *
+ * While other threads still read the quantised layer input (c->xq row 0),
+ * a thread must not overwrite it: the fused phases write wo's and down's
+ * quantised inputs to the scratch's second row (decode uses only one). */
+
+static int8_t *xq_second(vt_ctx *c)
+{
+    int dim = (int)c->m->info.dim, hid = (int)c->m->info.hidden_dim;
+    return c->xq + (dim > hid ? dim : hid);
+}
+
+static float *xd_second(vt_ctx *c)
+{
+    int dim = (int)c->m->info.dim, hid = (int)c->m->info.hidden_dim;
+    return c->xd + (dim > hid ? dim : hid) / VT_QK;
+}
+
+static int decode_fused(const vt_ctx *c, int T)
+{
+    const vt_model_info *in = &c->m->info;
+    return T == 1 && in->head_dim % VT_QK == 0 && in->hidden_dim % VT_QK == 0 &&
+           (int)in->n_kv_heads >= vt_pool_size(c->pool);
+}
+
+static void attn_block_task(void *arg, int i, int nt)
+{
+    job *j = arg;
+    vt_ctx *c = j->c;
+    const vt_model *m = c->m;
+    const vt_model_info *in = &m->info;
+    const vt_layer *L = j->L;
+    int dim = (int)in->dim, kv = (int)m->kv_dim, hd = (int)in->head_dim;
+    int grp = (int)(in->n_heads / in->n_kv_heads), hg = hd / VT_ROW_GROUP;
+    int l = (int)(L - m->layers), pos = c->t_pos[0], half = (int)in->rope_dim / 2;
+    const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+    vt_slot *s = &c->slots[c->t_slot[0]];
+    size_t lay = (size_t)l * c->p.max_ctx * kv, off = lay + (size_t)pos * kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = c->scores + (size_t)i * c->p.max_ctx;
+    int8_t *aq = xq_second(c);
+    float *ad = xd_second(c);
+    int lo, hi;
+    range((int)in->n_kv_heads, i, nt, &lo, &hi);
+    for (int g = lo; g < hi; g++) {
+        float *kg = c->k + g * hd, *vg = c->v + g * hd, *qg = c->q + g * grp * hd;
+        c->ops->matmul(&L->wk, g * hg, (g + 1) * hg, &j->in, c->k, kv);
+        c->ops->matmul(&L->wv, g * hg, (g + 1) * hg, &j->in, c->v, kv);
+        c->ops->matmul(&L->wq, g * grp * hg, (g + 1) * grp * hg, &j->in, c->q, dim);
+        c->ops->rope(qg, grp, hd, (int)in->rope_dim, cs, sn);
+        c->ops->rope(kg, 1, hd, (int)in->rope_dim, cs, sn);
+        memcpy(s->k + off + g * hd, kg, (size_t)hd * sizeof(float));
+        memcpy(s->v + off + g * hd, vg, (size_t)hd * sizeof(float));
+        for (int h = g * grp; h < (g + 1) * grp; h++) {
+            float *out = c->att + h * hd;
+            c->ops->attn_head(c->q + h * hd, s->k + lay + g * hd, s->v + lay + g * hd, kv,
+                              pos + 1, hd, scale, scores, out);
+            if (L->wo.type == VT_DTYPE_Q8_0)
+                c->ops->quant_q8(out, hd, aq + h * hd, ad + h * hd / VT_QK);
+        }
+    }
+}
+
+static void ffn_up_task(void *arg, int i, int nt)
+{
+    job *j = arg;
+    vt_ctx *c = j->c;
+    const vt_layer *L = j->L;
+    int hid = (int)c->m->info.hidden_dim, units = hid / VT_QK, lo, hi;
+    const int gpu = VT_QK / VT_ROW_GROUP; /* row groups per 32-row unit */
+    range(units, i, nt, &lo, &hi);
+    if (lo == hi)
+        return;
+    int r0 = lo * VT_QK, n = (hi - lo) * VT_QK;
+    c->ops->matmul(&L->gate, lo * gpu, hi * gpu, &j->in, c->hb, hid);
+    c->ops->matmul(&L->up, lo * gpu, hi * gpu, &j->in, c->hb2, hid);
+    c->ops->swiglu(c->hb + r0, c->hb2 + r0, n, c->hb + r0);
+    if (L->down.type == VT_DTYPE_Q8_0)
+        c->ops->quant_q8(c->hb + r0, n, xq_second(c) + r0, xd_second(c) + lo);
+}
+
+/* One layer of a decode step, fused as above. */
+static void decode_layer(job *j)
+{
+    vt_ctx *c = j->c;
+    const vt_layer *L = j->L;
+    int dim = (int)c->m->info.dim, hid = (int)c->m->info.hidden_dim;
+    run_phase(j, PH_ATTN_NORM);
+    {
+        const vt_mat *w[3] = {&L->wq, &L->wk, &L->wv};
+        set_input(j, 3, w, c->xb, dim, c->xq, c->xd);
+        vt_pool_run(c->pool, attn_block_task, j);
+    }
+    {
+        const vt_mat *w[1] = {&L->wo};
+        float *y[1] = {c->tmp};
+        matmul_q(j, 1, w, y, c->att, dim, xq_second(c), xd_second(c));
+    }
+    run_phase(j, PH_FFN_NORM);
+    {
+        const vt_mat *w[2] = {&L->gate, &L->up};
+        set_input(j, 2, w, c->xb, dim, c->xq, c->xd);
+        vt_pool_run(c->pool, ffn_up_task, j);
+    }
+    {
+        const vt_mat *w[1] = {&L->down};
+        float *y[1] = {c->tmp};
+        matmul_q(j, 1, w, y, c->hb, hid, xq_second(c), xd_second(c));
+    }
+    run_phase(j, PH_RESID);
+}
+
 /* Embedding row of a token, dequantised exactly as the kernels define. */
 static void embed(const vt_mat *e, int32_t tok, float *out)
 {
@@ -220,9 +357,15 @@ void vt_cpu_forward_chunk(vt_ctx *c)
     job j = {.c = c, .T = c->T};
     for (int t = 0; t < c->T; t++)
         embed(&m->embd, c->t_tok[t], c->x + (size_t)t * dim);
+    int fused = decode_fused(c, c->T);
     for (uint32_t l = 0; l < m->info.n_layers; l++) {
         const vt_layer *L = &m->layers[l];
         j.L = L;
+        if (fused) {
+            decode_layer(&j);
+            vt_trace_absorb_layer(c, (int)l, c->x);
+            continue;
+        }
         run_phase(&j, PH_ATTN_NORM);
         {
             const vt_mat *w[3] = {&L->wq, &L->wk, &L->wv};

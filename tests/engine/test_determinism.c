@@ -5,8 +5,9 @@
  *   == 1 or 2 threads == scalar or native (AVX2) kernels
  *   == called with flush-to-zero, denormals-are-zero and round-toward-zero
  *      set in the caller's MXCSR (restored afterwards),
- * for F32, F16 and Q8_0 on the tiny preset and on an odd-shaped model
- * (head_dim 24, 4 query heads on 1 KV head, vocab 517). The battery itself
+ * for F32, F16 and Q8_0 on the tiny preset, an odd-shaped model
+ * (head_dim 24, 4 query heads on 1 KV head, vocab 517) and one whose decode
+ * steps take the fused phases (head_dim 32, 3 KV heads). The battery itself
  * is in determinism_check.h. */
 #include "determinism_check.h"
 
@@ -68,6 +69,12 @@ int main(void)
     /* odd: head_dim 24 (not a multiple of 32: padded dot lanes), 4 heads on
      * 1 kv head, hidden 3x dim, vocab 517 (last row group partial). */
     vt_synth_config odd = {96, 3, 4, 1, 288, 517, 64, 0, "odd"};
+    /* hd32: head_dim 32 and hidden a multiple of 32, so decode steps take
+     * the fused path of forward.c (QKV + attention per KV head; gate/up +
+     * SwiGLU per 32-row unit); 3 KV heads and 11 hidden units split
+     * unevenly over 2 threads, 2 query heads per KV head. Prefill (the
+     * reference) takes the unfused phases. */
+    vt_synth_config hd32 = {192, 2, 6, 3, 352, 600, 64, 0, "hd32"};
     for (int i = 0; i < 3; i++) {
         char label[64];
         vt_model *m = tu_preset("tiny", types[i], 7);
@@ -76,6 +83,10 @@ int main(void)
         vt_model_free(m);
         m = tu_model(&odd, types[i], 9);
         snprintf(label, sizeof label, "odd %s", names[i]);
+        check_model(m, label);
+        vt_model_free(m);
+        m = tu_model(&hd32, types[i], 11);
+        snprintf(label, sizeof label, "hd32 %s", names[i]);
         check_model(m, label);
         vt_model_free(m);
     }
