@@ -17,6 +17,7 @@
  * writes them as JSON.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,6 +42,8 @@ typedef struct mopts {
     uint64_t items, dim, searches, adds, agents, clients, seconds, workers;
     const char *json, *redis_server;
     int unix_redis; /* talk to Redis over a unix socket instead of TCP */
+    int sync;       /* adds from --clients blocking threads instead of one
+                       async chain per agent */
 } mopts;
 
 /* ---- processes --------------------------------------------------------- */
@@ -99,6 +102,36 @@ static double pct(double *v, size_t n, double p)
 }
 
 /* ---- phases ------------------------------------------------------------ */
+
+/* One field of Redis's INFO commandstats ("cmdstat_x:calls=N,usec=N,..."),
+ * for command `cmd`, or summed over all commands but the bench's own INFO
+ * and CONFIG when cmd is NULL; 0 when unreadable. */
+static double redis_commandstat(vt_redis *r, const char *cmd, const char *field)
+{
+    redisReply *rep = NULL;
+    double sum = 0;
+    if (vt_redis_command(r, &rep, NULL, "INFO commandstats") != 0)
+        return 0;
+    if (rep->type == REDIS_REPLY_STRING) {
+        size_t fl = strlen(field), cl = cmd ? strlen(cmd) : 0;
+        for (const char *p = strstr(rep->str, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_")) {
+            const char *name = p + 8, *colon = strchr(p, ':'), *eol = strchr(p, '\n');
+            if (!colon)
+                break;
+            if (cmd ? ((size_t)(colon - name) != cl || strncmp(name, cmd, cl) != 0)
+                    : (!strncmp(name, "info:", 5) || !strncmp(name, "config|", 7)))
+                continue;
+            for (const char *f = colon; f && (!eol || f < eol); f = strchr(f + 1, ',')) {
+                if (!strncmp(f + 1, field, fl) && f[1 + fl] == '=') {
+                    sum += strtod(f + 2 + fl, NULL);
+                    break;
+                }
+            }
+        }
+    }
+    freeReplyObject(rep);
+    return sum;
+}
 
 typedef struct baseline {
     double ping_us_p50, set_per_s, ping_per_s;
@@ -171,6 +204,89 @@ static void *add_loop(void *arg)
     return NULL;
 }
 
+/* Async mode: `nchains` chains, each one add in flight at a time (the
+ * next add starts from the previous one's completion, on NNG's thread), as
+ * an agent that waits for each acknowledgement would send them. */
+typedef struct add_run {
+    vt_memsync *c;
+    const mopts *o;
+    uint64_t total;
+    double deadline;
+    atomic_uint_fast64_t started, done, failed;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t active; /* chains still going */
+} add_run;
+
+typedef struct add_chain {
+    add_run *run;
+    const vt_mem_cred *cred;
+    uint64_t seed;
+    float *v;
+} add_chain;
+
+static void chain_next(add_chain *a);
+
+static void chain_done(void *arg, int rv, uint64_t id, const vt_mem_head *head,
+                       const vt_errinfo *ei)
+{
+    (void)id, (void)head, (void)ei;
+    add_chain *a = arg;
+    atomic_fetch_add(rv == 0 ? &a->run->done : &a->run->failed, 1);
+    chain_next(a);
+}
+
+static void chain_next(add_chain *a)
+{
+    add_run *r = a->run;
+    char text[256];
+    while (vt_bench_now() <= r->deadline && atomic_fetch_add(&r->started, 1) < r->total) {
+        make_text(&a->seed, text, sizeof text, 12);
+        make_vec(&a->seed, a->v, r->o->dim);
+        vt_mem_item it = {.type = VT_MEM_SEMANTIC, .importance = 0.5f, .text = text,
+                          .embedding = a->v, .dim = (uint32_t)r->o->dim, .source = "bench"};
+        if (vt_memsync_add_async(r->c, a->cred, &it, chain_done, a, NULL) == 0)
+            return;
+        atomic_fetch_add(&r->failed, 1);
+    }
+    pthread_mutex_lock(&r->mu);
+    if (--r->active == 0)
+        pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* `total` adds from `nchains` chains; chain k adds to creds[k % ncreds]. */
+static uint64_t run_chains(vt_memsync *c, const mopts *o, const vt_mem_cred *creds,
+                           uint64_t ncreds, uint64_t nchains, uint64_t total, double *secs,
+                           uint64_t *failed)
+{
+    add_run r = {.c = c, .o = o, .total = total, .active = nchains};
+    add_chain *ch = calloc(nchains, sizeof *ch);
+    atomic_init(&r.started, 0);
+    atomic_init(&r.done, 0);
+    atomic_init(&r.failed, 0);
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    for (uint64_t k = 0; k < nchains; k++)
+        ch[k] = (add_chain){&r, &creds[k % ncreds], 1000 + k, malloc(o->dim * sizeof(float))};
+    double t0 = vt_bench_now();
+    r.deadline = t0 + (double)o->seconds;
+    for (uint64_t k = 0; k < nchains; k++)
+        chain_next(&ch[k]);
+    pthread_mutex_lock(&r.mu);
+    while (r.active > 0)
+        pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
+    *secs = vt_bench_now() - t0;
+    for (uint64_t k = 0; k < nchains; k++)
+        free(ch[k].v);
+    free(ch);
+    pthread_mutex_destroy(&r.mu);
+    pthread_cond_destroy(&r.cv);
+    *failed = atomic_load(&r.failed);
+    return atomic_load(&r.done);
+}
+
 static uint64_t run_adders(vt_memsync *c, const mopts *o, vt_mem_cred *creds, int pin,
                            double *secs, uint64_t *failed)
 {
@@ -204,9 +320,12 @@ int vt_bench_memsync(int argc, char **argv)
         if (!strcmp(argv[i], "--help")) {
             printf("usage: %s [--items N] [--dim N] [--searches N] [--adds N] [--agents N]\n"
                    "       [--clients N] [--workers N] [--seconds S] [--json FILE|-]\n"
-                   "       [--redis-server PATH] [--redis-via tcp|unix]\n"
+                   "       [--redis-server PATH] [--redis-via tcp|unix] [--client async|sync]\n"
                    "Defaults: 10000 items of 384 floats, 1000 searches, 20000 adds over 100\n"
-                   "agents from 8 client threads, memsync with 8 workers, 60 s per phase.\n",
+                   "agents, memsync with 8 workers, 60 s per phase. --client async (default):\n"
+                   "every agent sends its adds one after another, each after the previous\n"
+                   "one's answer (vt_memsync_add_async), all agents at once; --client sync:\n"
+                   "--clients threads (default 8) call vt_memsync_add round-robin over them.\n",
                    prog);
             return 0;
         }
@@ -230,6 +349,8 @@ int vt_bench_memsync(int argc, char **argv)
             o.json = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--redis-server", &v))
             o.redis_server = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--client", &v))
+            o.sync = vt_cli_choice(prog, "--client", v, (const char *const[]){"async", "sync", NULL});
         else if (vt_cli_flag(prog, argc, argv, &i, "--redis-via", &v))
             o.unix_redis = vt_cli_choice(prog, "--redis-via", v, (const char *const[]){"tcp", "unix", NULL});
         else
@@ -361,7 +482,8 @@ int vt_bench_memsync(int argc, char **argv)
     uint64_t failed;
     fprintf(stderr, "%s: loading %llu memories (%llu floats each)...\n", prog,
             (unsigned long long)o.items, (unsigned long long)o.dim);
-    uint64_t loaded = run_adders(c, &o, creds + o.agents, 0, &load_s, &failed);
+    uint64_t loaded = o.sync ? run_adders(c, &o, creds + o.agents, 0, &load_s, &failed)
+                             : run_chains(c, &o, creds + o.agents, 1, 64, o.items, &load_s, &failed);
     /* warm the cache, then measure */
     uint64_t seed = 42;
     float *qv = malloc(o.dim * sizeof *qv);
@@ -391,13 +513,21 @@ int vt_bench_memsync(int argc, char **argv)
     double p50 = pct(lat, nlat, 0.5), p99 = pct(lat, nlat, 0.99);
 
     /* adds over many agents */
-    fprintf(stderr, "%s: %llu adds over %llu agents from %llu clients...\n", prog,
-            (unsigned long long)o.adds, (unsigned long long)o.agents,
-            (unsigned long long)o.clients);
+    if (o.sync)
+        fprintf(stderr, "%s: %llu adds over %llu agents from %llu blocking client threads...\n",
+                prog, (unsigned long long)o.adds, (unsigned long long)o.agents,
+                (unsigned long long)o.clients);
+    else
+        fprintf(stderr, "%s: %llu adds over %llu agents, each with one add in flight...\n", prog,
+                (unsigned long long)o.adds, (unsigned long long)o.agents);
     double add_s;
     uint64_t add_failed;
+    redisReply *rs = NULL;
+    if (vt_redis_command(r, &rs, NULL, "CONFIG RESETSTAT") == 0)
+        freeReplyObject(rs);
     double cpu0_r = vt_bench_proc_cpu(rpid), cpu0_m = vt_bench_proc_cpu(mpid), cpu0_c = vt_bench_proc_cpu(getpid());
-    uint64_t adds = run_adders(c, &o, creds, -1, &add_s, &add_failed);
+    uint64_t adds = o.sync ? run_adders(c, &o, creds, -1, &add_s, &add_failed)
+                           : run_chains(c, &o, creds, o.agents, o.agents, o.adds, &add_s, &add_failed);
     double adds_per_s = (double)adds / add_s;
     /* CPU spent per add by each process: on a shared machine the wall-clock
      * rate depends on what else runs; this does not. */
@@ -406,6 +536,10 @@ int vt_bench_memsync(int argc, char **argv)
     double us_m = (vt_bench_proc_cpu(mpid) - cpu0_m) / na * 1e6;
     double us_c = (vt_bench_proc_cpu(getpid()) - cpu0_c) / na * 1e6;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Redis's time inside commands (scripts included) during the adds: the
+     * rest of its CPU per add is networking, AOF writes and the event loop */
+    double script_us = redis_commandstat(r, "evalsha", "usec") / na;
+    double calls = redis_commandstat(r, NULL, "calls") / na;
 
     printf("verity-bench memsync (loopback; redis over %s, AOF everysec; memsync %llu workers)\n",
            o.unix_redis ? "a unix socket" : "TCP", (unsigned long long)o.workers);
@@ -418,15 +552,24 @@ int vt_bench_memsync(int argc, char **argv)
            "(target < 10 ms: %s); cold first search %.1f ms; %zu errors\n",
            nlat, p50, p99, p99 < 10.0 ? "met" : "MISSED", cold_ms, nerr);
     printf("          p99 = %.1f x redis PING round trip\n", p99 * 1e3 / b.ping_us_p50);
-    printf("adds:     %llu adds over %llu agents in %.2f s = %.0f adds/s (target >= 5000: %s), "
-           "%llu failed\n",
+    printf("adds:     %llu single-item adds over %llu agents in %.2f s = %.0f adds/s "
+           "(target >= 5000: %s), %llu failed\n",
            (unsigned long long)adds, (unsigned long long)o.agents, add_s, adds_per_s,
            adds_per_s >= 5000 ? "met" : "MISSED", (unsigned long long)add_failed);
+    if (o.sync)
+        printf("          client: %llu blocking threads (vt_memsync_add), round-robin over the agents\n",
+               (unsigned long long)o.clients);
+    else
+        printf("          client: each agent one add in flight (vt_memsync_add_async), %llu in flight\n",
+               (unsigned long long)o.agents);
     printf("          = %.3f x pipelined SET rate, %.2f x unpipelined PING rate\n",
            adds_per_s / b.set_per_s, adds_per_s / b.ping_per_s);
     printf("          CPU per add: redis %.0f us, memsync %.0f us, client %.0f us "
            "(%.0f us total: at most %.0f adds/s on %ld idle cores)\n",
            us_r, us_m, us_c, us_r + us_m + us_c, (double)ncpu * 1e6 / (us_r + us_m + us_c), ncpu);
+    printf("          redis: %.0f us per add inside the write script (%.1f commands per add, "
+           "the script's own included), %.0f us outside it (network, AOF, event loop)\n",
+           script_us, calls, us_r - script_us);
 
     if (o.json) {
         FILE *f = strcmp(o.json, "-") == 0 ? stdout : fopen(o.json, "w");
@@ -442,6 +585,7 @@ int vt_bench_memsync(int argc, char **argv)
             vt_json_int(&j, "dim", (int64_t)o.dim);
             vt_json_int(&j, "agents", (int64_t)o.agents);
             vt_json_int(&j, "clients", (int64_t)o.clients);
+            vt_json_str(&j, "client", o.sync ? "sync" : "async");
             vt_json_int(&j, "workers", (int64_t)o.workers);
             vt_json_str(&j, "redis_appendfsync", "everysec");
             vt_json_str(&j, "redis_via", o.unix_redis ? "unix" : "tcp");

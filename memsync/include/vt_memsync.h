@@ -162,6 +162,22 @@ typedef struct vt_mem_verify {
 int vt_memsync_add(vt_memsync *c, const vt_mem_cred *cred,
                    const vt_mem_item *item, uint64_t *id, vt_mem_head *head,
                    vt_errinfo *ei);
+/* Asynchronous add, for callers with many adds in flight (one thread can
+ * keep hundreds going; a blocking call costs a thread wake-up per answer).
+ * The item is encoded before the call returns (it may then be freed). On
+ * 0, done(arg, rv, id, head, ei) is called exactly once, on one of NNG's
+ * threads, with the same outcomes as vt_memsync_add (head NULL unless rv
+ * is 0; head and ei live only during the call). It may start further
+ * async adds, but must not block, call the blocking functions or close
+ * the handle. On an error return done is never called. At most 1024 adds
+ * in flight per handle (VT_ERR_OVERLOADED beyond). vt_memsync_close ends
+ * the ones still in flight with VT_ERR_CLOSED. */
+typedef void (*vt_memsync_add_done)(void *arg, int rv, uint64_t id,
+                                    const vt_mem_head *head,
+                                    const vt_errinfo *ei);
+int vt_memsync_add_async(vt_memsync *c, const vt_mem_cred *cred,
+                         const vt_mem_item *item, vt_memsync_add_done done,
+                         void *arg, vt_errinfo *ei);
 int vt_memsync_get(vt_memsync *c, const vt_mem_cred *cred, uint64_t id,
                    vt_mem_item *out, vt_mem_head *head, vt_errinfo *ei);
 /* Replaces text, type, importance, categories, source and embedding of

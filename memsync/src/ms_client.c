@@ -17,6 +17,9 @@
 
 #define MS_CLIENT_RECV_MAX (64u << 20)
 #define MS_CLIENT_POOL 32 /* idle contexts kept for reuse */
+/* Asynchronous requests in flight per handle, at most: NNG 1.5.2's REQ is
+ * O(n^2) in the number of requests in flight on one socket. */
+#define MS_CLIENT_MAX_ASYNC 1024
 
 /* A REQ context with its aio, reused across requests (opening and closing
  * contexts per request costs NNG locks and timers). */
@@ -25,12 +28,30 @@ typedef struct req_slot {
     nng_aio *aio;
 } req_slot;
 
+/* An asynchronous request: a context whose aio has a callback that walks
+ * send -> receive -> done. Slots are reused; one whose request failed is
+ * parked (its context may still get the late answer, and an aio cannot be
+ * freed from its own callback) until a synchronous call or close frees it. */
+typedef struct async_slot {
+    struct vt_memsync *c;
+    nng_ctx ctx;
+    nng_aio *aio;
+    bool receiving;
+    vt_memsync_add_done done;
+    void *arg;
+    struct async_slot *next;  /* free or parked list */
+} async_slot;
+
 struct vt_memsync {
     nng_socket sock;
     int timeout_ms;
     pthread_mutex_t mu;
     req_slot idle[MS_CLIENT_POOL];
     int nidle;
+    async_slot *afree, *aparked;  /* guarded by mu */
+    int ainflight;
+    bool closing;                 /* no new async requests */
+    pthread_cond_t drained;       /* ainflight reached 0 while closing */
 };
 
 static int slot_get(vt_memsync *c, req_slot *out)
@@ -78,6 +99,7 @@ int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinf
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->drained, NULL);
     int rv = nng_req0_open(&c->sock);
     if (rv == 0) {
         nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, MS_CLIENT_RECV_MAX);
@@ -87,6 +109,7 @@ int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinf
             nng_close(c->sock);
     }
     if (rv) {
+        pthread_cond_destroy(&c->drained);
         pthread_mutex_destroy(&c->mu);
         free(c);
         return vt_fail(ei, rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? VT_ERR_INVAL : VT_ERR_TRANSPORT,
@@ -96,13 +119,47 @@ int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinf
     return 0;
 }
 
+static void async_free_list(async_slot *a)
+{
+    while (a) {
+        async_slot *next = a->next;
+        nng_aio_stop(a->aio);
+        nng_aio_free(a->aio);
+        nng_ctx_close(a->ctx);
+        free(a);
+        a = next;
+    }
+}
+
+/* Free the parked slots (from a thread that is not in a callback). */
+static void async_sweep(vt_memsync *c)
+{
+    pthread_mutex_lock(&c->mu);
+    async_slot *p = c->aparked;
+    c->aparked = NULL;
+    pthread_mutex_unlock(&c->mu);
+    async_free_list(p);
+}
+
 void vt_memsync_close(vt_memsync *c)
 {
     if (!c)
         return;
     for (int i = 0; i < c->nidle; i++)
         slot_drop(&c->idle[i]);
+    /* closing the socket ends the requests in flight (their callbacks
+     * report VT_ERR_CLOSED); then every slot is idle or parked */
+    pthread_mutex_lock(&c->mu);
+    c->closing = true;
+    pthread_mutex_unlock(&c->mu);
     nng_close(c->sock);
+    pthread_mutex_lock(&c->mu);
+    while (c->ainflight > 0)
+        pthread_cond_wait(&c->drained, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    async_free_list(c->afree);
+    async_free_list(c->aparked);
+    pthread_cond_destroy(&c->drained);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -137,6 +194,7 @@ static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
     }
     req_slot slot;
     nng_msg *m = NULL;
+    async_sweep(c);
     int nrv = slot_get(c, &slot);
     if (nrv) {
         vt_buf_free(&b);
@@ -224,6 +282,131 @@ int vt_memsync_add(vt_memsync *c, const vt_mem_cred *cred, const vt_mem_item *it
         ms_rep_clear(&rep);
     }
     return rv;
+}
+
+/* ---- asynchronous adds ------------------------------------------------- */
+
+static void async_cb(void *arg)
+{
+    async_slot *a = arg;
+    vt_memsync *c = a->c;
+    int nrv = nng_aio_result(a->aio);
+    if (nrv == 0 && !a->receiving) {
+        a->receiving = true; /* sent: now the answer */
+        nng_ctx_recv(a->ctx, a->aio);
+        return;
+    }
+    vt_errinfo ei = {0};
+    ms_rep rep;
+    memset(&rep, 0, sizeof rep);
+    int rv;
+    if (nrv != 0) {
+        if (!a->receiving)
+            nng_msg_free(nng_aio_get_msg(a->aio)); /* unsent: still ours */
+        rv = vt_fail(&ei, nng_to_vt(nrv), "memsync: %s", nng_strerror(nrv));
+    } else {
+        nng_msg *m = nng_aio_get_msg(a->aio);
+        rv = ms_rep_decode(nng_msg_body(m), nng_msg_len(m), &rep, &ei);
+        nng_msg_free(m);
+    }
+    vt_memsync_add_done done = a->done;
+    void *darg = a->arg;
+    /* From here on the slot belongs to the next request (which may start
+     * before `done` returns): only locals are used. */
+    pthread_mutex_lock(&c->mu);
+    if (nrv == 0) {
+        a->next = c->afree;
+        c->afree = a;
+    } else {
+        a->next = c->aparked;
+        c->aparked = a;
+    }
+    if (--c->ainflight == 0 && c->closing)
+        pthread_cond_signal(&c->drained);
+    pthread_mutex_unlock(&c->mu);
+    done(darg, rv, rv == 0 ? rep.id : 0, rv == 0 ? &rep.head : NULL, &ei);
+    if (rv == 0)
+        ms_rep_clear(&rep);
+}
+
+static int async_slot_get(vt_memsync *c, async_slot **out, vt_errinfo *ei)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->closing) {
+        pthread_mutex_unlock(&c->mu);
+        return vt_fail(ei, VT_ERR_CLOSED, "memsync handle is closing");
+    }
+    if (c->ainflight >= MS_CLIENT_MAX_ASYNC) {
+        pthread_mutex_unlock(&c->mu);
+        return vt_fail(ei, VT_ERR_OVERLOADED, "more than %d asynchronous requests in flight",
+                       MS_CLIENT_MAX_ASYNC);
+    }
+    async_slot *a = c->afree;
+    if (a)
+        c->afree = a->next;
+    c->ainflight++;
+    pthread_mutex_unlock(&c->mu);
+    int nrv = 0;
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a))) {
+            nrv = NNG_ENOMEM;
+        } else {
+            a->c = c;
+            if ((nrv = nng_ctx_open(&a->ctx, c->sock)) == 0 &&
+                (nrv = nng_aio_alloc(&a->aio, async_cb, a)) != 0)
+                nng_ctx_close(a->ctx);
+            if (nrv) {
+                free(a);
+                a = NULL;
+            }
+        }
+    }
+    if (!a) {
+        pthread_mutex_lock(&c->mu);
+        if (--c->ainflight == 0 && c->closing)
+            pthread_cond_signal(&c->drained);
+        pthread_mutex_unlock(&c->mu);
+        return vt_fail(ei, nrv == NNG_ENOMEM ? VT_ERR_NOMEM : nng_to_vt(nrv), "memsync: %s",
+                       nng_strerror(nrv));
+    }
+    *out = a;
+    return 0;
+}
+
+int vt_memsync_add_async(vt_memsync *c, const vt_mem_cred *cred, const vt_mem_item *item,
+                         vt_memsync_add_done done, void *arg, vt_errinfo *ei)
+{
+    if (!done)
+        return vt_fail(ei, VT_ERR_INVAL, "no completion callback");
+    ms_req rq = {.op = MS_REQ_ADD};
+    borrow_item(&rq, item);
+    vt_buf b;
+    vt_buf_init(&b, VT_PROTO_MAX_MSG_DEFAULT);
+    int rv = fill_cred(&rq, cred, ei);
+    if (rv == 0)
+        rv = ms_req_encode(&b, &rq, ei);
+    unborrow(&rq);
+    nng_msg *m = NULL;
+    if (rv == 0) {
+        int nrv = nng_msg_alloc(&m, 0);
+        if (nrv == 0 && (nrv = nng_msg_append(m, b.data, b.len)) != 0)
+            nng_msg_free(m);
+        if (nrv)
+            rv = vt_fail(ei, VT_ERR_NOMEM, "memsync: %s", nng_strerror(nrv));
+    }
+    vt_buf_free(&b);
+    async_slot *a = NULL;
+    if (rv == 0 && (rv = async_slot_get(c, &a, ei)) != 0)
+        nng_msg_free(m);
+    if (rv != 0)
+        return rv;
+    a->done = done;
+    a->arg = arg;
+    a->receiving = false;
+    nng_aio_set_timeout(a->aio, c->timeout_ms);
+    nng_aio_set_msg(a->aio, m);
+    nng_ctx_send(a->ctx, a->aio); /* failures arrive in async_cb */
+    return 0;
 }
 
 int vt_memsync_get(vt_memsync *c, const vt_mem_cred *cred, uint64_t id, vt_mem_item *out,

@@ -1,9 +1,14 @@
 /* ms_server.h - verity-memsync's request handling: an NNG REP socket with
- * one context per worker thread; each worker owns its Redis connection
- * (ms_store) and handles one request at a time, start to finish. Writes of
- * one agent are serialized in this process by a striped mutex and across
- * replicas by the store's compare-and-set; different agents run in
- * parallel. */
+ * 16 receiving contexts per worker (at least 64), driven by callbacks that
+ * decode each request and queue it; no thread blocks on NNG.
+ *   - adds go to one of two committer threads (by agent), which take every
+ *     add queued (up to 64) and commit them in one pipelined Redis round
+ *     trip, one write script per add (group commit, ms_store_add_batch);
+ *   - every other request goes to the --workers threads, one at a time.
+ * Each of these threads owns its Redis connection (ms_store) and answers
+ * on the request's context. Writes of one agent are serialized in this
+ * process by a striped mutex and across replicas by the store's
+ * compare-and-set; different agents run in parallel. */
 #ifndef MS_SERVER_H
 #define MS_SERVER_H
 
@@ -21,7 +26,7 @@ typedef struct ms_server_cfg {
     uint8_t secret[32];       /* auth secret (API-key MACs, service key) */
     ms_limits limits;
     size_t recv_max;          /* NNG_OPT_RECVMAXSZ, also the answer cap */
-    int workers;              /* threads = concurrent requests */
+    int workers;              /* threads for requests other than adds */
     size_t cache_agents;      /* agents whose index is kept in memory */
     size_t cache_bytes;       /* memory budget of those indexes (0 = none) */
     vt_log *log;

@@ -3,6 +3,7 @@
  * in ms_verify.c). Key layout and the write protocol: ms_store.h. */
 #include "ms_store.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,18 @@ void ms_store_close(ms_store *st)
 {
     vt_redis_close(st->r);
     memset(st, 0, sizeof *st);
+}
+
+void ms_store_refresh(ms_store *st)
+{
+    redisContext *c = vt_redis_ctx(st->r);
+    if (!c || vt_redis_pending(st->r) > 0)
+        return;
+    /* Redis never speaks unasked on a plain connection: anything to read
+     * (EOF, above all) means the server closed it, e.g. it restarted. */
+    struct pollfd p = {.fd = c->fd, .events = POLLIN}; /* EOF reads as POLLIN */
+    if (poll(&p, 1, 0) > 0)
+        vt_redis_reconnect(st->r, NULL); /* failure: the next command retries */
 }
 
 static int load_script(ms_store *st, vt_errinfo *ei)
@@ -672,14 +685,67 @@ static int run_apply(ms_store *st, ms_args *a, vt_errinfo *ei)
     return vt_fail(ei, VT_ERR_UNAVAILABLE, "redis keeps losing the apply script");
 }
 
-int ms_store_write(ms_store *st, const char *agent, const ms_write *w, const vt_mem_head *known,
-                   ms_op *op, vt_mem_head *head, vt_errinfo *ei)
+/* Build op (from the snapshot cur/old) and the full EVALSHA argument vector
+ * of the write script for it into *a (the SHA slot is filled by the
+ * caller); *next = the head after op. count: count the request against the
+ * rate limit inside the script. On failure nothing is left to free. */
+static int build_apply(ms_store *st, const char *agent, const ms_write *w,
+                       const vt_mem_head *cur, const vt_mem_item *old, bool count, ms_op *op,
+                       vt_mem_head *next, ms_args *a)
 {
     char hk[96], lk[96], zk[96], rk[96];
     ms_key(hk, sizeof hk, agent, "head");
     ms_key(lk, sizeof lk, agent, "log");
     ms_key(zk, sizeof zk, agent, "items");
     rate_key(rk, sizeof rk, agent);
+    int rv = build_op(w, cur, old, op);
+    if (rv != 0)
+        return rv;
+    ms_buf ob = {0};
+    ms_op_encode(&ob, op);
+    *next = *cur;
+    ms_chain_advance(next, ob.p, ob.len);
+    char cs[VT_MEM_HEAD_STRSZ], ns[VT_MEM_HEAD_STRSZ];
+    vt_mem_head_format(cur, cs);
+    vt_mem_head_format(next, ns);
+    memset(a, 0, sizeof *a);
+    ms_args_add(a, "EVALSHA", 7);
+    ms_args_add(a, "0000000000000000000000000000000000000000", 40);
+    ms_args_add(a, "4", 1);
+    ms_args_add(a, hk, strlen(hk));
+    ms_args_add(a, lk, strlen(lk));
+    ms_args_add(a, zk, strlen(zk));
+    ms_args_add(a, rk, strlen(rk));
+    ms_args_add(a, cur->seq ? cs : "", cur->seq ? strlen(cs) : 0);
+    ms_args_add(a, ns, strlen(ns));
+    ms_args_add(a, ob.p, ob.len);
+    ms_args_addf(a, "%llu", (unsigned long long)st->lim->max_items);
+    ms_args_add(a, w->kind == MS_OP_ADD ? "1" : "0", 1);
+    ms_args_addf(a, "%llu", count ? (unsigned long long)st->lim->rate_limit : 0ull);
+    if (ob.oom)
+        rv = VT_ERR_NOMEM;
+    ms_buf_free(&ob);
+    if (rv == 0)
+        rv = build_mutations(a, agent, op, w->kind == MS_OP_UPDATE || w->kind == MS_OP_DELETE ? old : NULL);
+    if (rv != 0) {
+        ms_args_free(a);
+        ms_op_clear(op);
+    }
+    return rv;
+}
+
+/* The outcome codes of the write script (APPLY_LUA) other than "committed". */
+static int apply_refused(const ms_store *st, int code, vt_errinfo *ei)
+{
+    if (code == 2)
+        return vt_fail(ei, VT_ERR_RANGE, "agent holds %llu items, the limit",
+                       (unsigned long long)st->lim->max_items);
+    return rate_error(st, ei);
+}
+
+int ms_store_write(ms_store *st, const char *agent, const ms_write *w, const vt_mem_head *known,
+                   ms_op *op, vt_mem_head *head, vt_errinfo *ei)
+{
     bool count = w->count_rate && st->lim->rate_limit > 0;
     bool need_read = !known || (w->kind != MS_OP_ADD);
     vt_mem_head cur = known ? *known : (vt_mem_head){0};
@@ -695,56 +761,157 @@ int ms_store_write(ms_store *st, const char *agent, const ms_write *w, const vt_
         if (w->kind == MS_OP_PROFILE_SET && !has && plen >= VT_MEM_MAX_PROFILE_KEYS)
             return vt_fail(ei, VT_ERR_RANGE, "profile has %d keys, the limit",
                            VT_MEM_MAX_PROFILE_KEYS);
-        if ((rv = build_op(w, &cur, need_read ? &old : NULL, op)) != 0) {
-            vt_mem_item_clear(&old);
-            return rv;
-        }
-        ms_buf ob = {0};
-        ms_op_encode(&ob, op);
-        vt_mem_head next = cur;
-        ms_chain_advance(&next, ob.p, ob.len);
-        char cs[VT_MEM_HEAD_STRSZ], ns[VT_MEM_HEAD_STRSZ];
-        vt_mem_head_format(&cur, cs);
-        vt_mem_head_format(&next, ns);
-        ms_args a = {0};
-        ms_args_add(&a, "EVALSHA", 7);
-        ms_args_add(&a, "0000000000000000000000000000000000000000", 40);
-        ms_args_add(&a, "4", 1);
-        ms_args_add(&a, hk, strlen(hk));
-        ms_args_add(&a, lk, strlen(lk));
-        ms_args_add(&a, zk, strlen(zk));
-        ms_args_add(&a, rk, strlen(rk));
-        ms_args_add(&a, cur.seq ? cs : "", cur.seq ? strlen(cs) : 0);
-        ms_args_add(&a, ns, strlen(ns));
-        ms_args_add(&a, ob.p, ob.len);
-        ms_args_addf(&a, "%llu", (unsigned long long)st->lim->max_items);
-        ms_args_add(&a, w->kind == MS_OP_ADD ? "1" : "0", 1);
-        ms_args_addf(&a, "%llu", count ? (unsigned long long)st->lim->rate_limit : 0ull);
-        count = false; /* a retry is the same request: count it once */
-        if (ob.oom)
-            rv = VT_ERR_NOMEM;
-        ms_buf_free(&ob);
-        if (rv == 0)
-            rv = build_mutations(&a, agent, op, w->kind == MS_OP_UPDATE || w->kind == MS_OP_DELETE ? &old : NULL);
+        vt_mem_head next;
+        ms_args a;
+        rv = build_apply(st, agent, w, &cur, need_read ? &old : NULL, count, op, &next, &a);
         vt_mem_item_clear(&old);
-        if (rv == 0)
-            rv = run_apply(st, &a, ei);
+        if (rv != 0)
+            return rv;
+        count = false; /* a retry is the same request: count it once */
+        rv = run_apply(st, &a, ei);
         ms_args_free(&a);
         if (rv == 1) {
             *head = next;
             return 0;
         }
         ms_op_clear(op);
-        if (rv == 2)
-            return vt_fail(ei, VT_ERR_RANGE, "agent holds %llu items, the limit",
-                           (unsigned long long)st->lim->max_items);
-        if (rv == 3)
-            return rate_error(st, ei);
+        if (rv == 2 || rv == 3)
+            return apply_refused(st, rv, ei);
         if (rv < 0)
             return rv;
         need_read = true; /* lost the compare-and-set: read again */
     }
     return vt_fail(ei, VT_ERR_CONFLICT, "memory kept changing under this write; retry");
+}
+
+/* Group commit of adds: see ms_store.h. */
+void ms_store_add_batch(ms_store *st, ms_add_job *jobs, size_t n)
+{
+    /* per job: not sent yet, in the pipeline, to redo alone (counted or not
+     * yet counted against the rate limit), finished (rv set) */
+    enum { FRESH, SENT, REDO_COUNT, REDO_COUNTED, DONE };
+    unsigned char *state = calloc(n ? n : 1, 1);
+    redisReply **reps = calloc(n ? n : 1, sizeof *reps);
+    vt_errinfo ei = {0};
+    if (!state || !reps) {
+        for (size_t i = 0; i < n; i++)
+            jobs[i].rv = vt_fail(&jobs[i].ei, VT_ERR_NOMEM, "out of memory");
+        free(state);
+        free(reps);
+        return;
+    }
+    int rv = 0;
+    if (!st->sha[0])
+        rv = load_script(st, &ei);
+    /* Heads to build on: the previous add of the same agent in this batch,
+     * else the caller's hint, else read from Redis (one pipelined GET per
+     * such agent; normally there is none). */
+    size_t nread = 0;
+    for (size_t i = 0; rv == 0 && i < n; i++) {
+        jobs[i].prev = SIZE_MAX;
+        for (size_t j = i; j-- > 0;)
+            if (strcmp(jobs[j].agent, jobs[i].agent) == 0) {
+                jobs[i].prev = j;
+                break;
+            }
+        if (jobs[i].prev == SIZE_MAX && !jobs[i].has_known) {
+            char hk[96];
+            ms_key(hk, sizeof hk, jobs[i].agent, "head");
+            if ((rv = vt_redis_append(st->r, &ei, "GET %s", hk)) == 0)
+                nread++;
+        }
+    }
+    if (nread)
+        rv = vt_redis_read_replies(st->r, reps, nread, &ei);
+    for (size_t i = 0, k = 0; rv == 0 && nread && i < n; i++)
+        if (jobs[i].prev == SIZE_MAX && !jobs[i].has_known) {
+            jobs[i].has_known = true;
+            if ((jobs[i].rv = ms_head_from_reply(reps[k++], &jobs[i].known, &jobs[i].ei)) != 0)
+                state[i] = DONE;
+        }
+    if (nread)
+        vt_redis_free_replies(reps, nread);
+    /* one write script per add, all in one pipeline (sent by the read) */
+    size_t nsent = 0;
+    bool stop = rv != 0;
+    for (size_t i = 0; !stop && i < n; i++) {
+        ms_add_job *j = &jobs[i];
+        if (state[i] == DONE)
+            continue;
+        const vt_mem_head *cur = &j->known;
+        if (j->prev != SIZE_MAX) {
+            if (state[j->prev] != SENT) {
+                state[i] = REDO_COUNT; /* what it builds on failed early */
+                continue;
+            }
+            cur = &jobs[j->prev].head;
+        }
+        ms_write w = {.kind = MS_OP_ADD, .item = j->item};
+        ms_args a;
+        j->rv = build_apply(st, j->agent, &w, cur, NULL, st->lim->rate_limit > 0, &j->op,
+                            &j->head, &a);
+        if (j->rv != 0) {
+            state[i] = DONE;
+            continue;
+        }
+        memcpy(a.data.p + a.off[1], st->sha, 40);
+        if ((j->rv = ms_args_finish(&a)) == 0)
+            j->rv = vt_redis_appendv(st->r, &j->ei, (int)a.n, a.argv, a.len);
+        ms_args_free(&a);
+        if (j->rv == 0) {
+            state[i] = SENT;
+            nsent++;
+        } else {
+            ms_op_clear(&j->op);
+            state[i] = DONE;
+            stop = true; /* the ones queued so far still go out */
+        }
+    }
+    int rrv = nsent ? vt_redis_read_replies(st->r, reps, nsent, &ei) : 0;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        ms_add_job *j = &jobs[i];
+        if (state[i] != SENT)
+            continue;
+        const redisReply *r = rrv == 0 ? reps[k++] : NULL;
+        state[i] = DONE;
+        if (!r) {
+            /* the answer is lost: the add may or may not have happened */
+            j->rv = vt_fail(&j->ei, rrv, "%s", vt_errinfo_msg(&ei));
+        } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            st->sha[0] = '\0'; /* Redis restarted: the script did not run */
+            state[i] = REDO_COUNT;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            j->rv = ms_reply_error(r, &j->ei);
+        } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                   r->element[0]->type != REDIS_REPLY_INTEGER) {
+            j->rv = vt_fail(&j->ei, VT_ERR_INTERNAL, "apply script: unexpected reply");
+        } else if (r->element[0]->integer == 1) {
+            j->rv = 0;
+            continue; /* committed: op and head stay */
+        } else if (r->element[0]->integer == 0) {
+            state[i] = REDO_COUNTED; /* lost the compare-and-set */
+        } else {
+            j->rv = apply_refused(st, (int)r->element[0]->integer, &j->ei);
+        }
+        ms_op_clear(&j->op);
+    }
+    if (rrv == 0)
+        vt_redis_free_replies(reps, nsent);
+    /* The rare rest (another replica wrote first, Redis lost the script, a
+     * batch-mate of the same agent was refused): one at a time, in order,
+     * with a fresh read, exactly like a single write. */
+    for (size_t i = 0; i < n; i++) {
+        ms_add_job *j = &jobs[i];
+        if (state[i] == REDO_COUNT || state[i] == REDO_COUNTED) {
+            ms_write w = {.kind = MS_OP_ADD, .item = j->item, .count_rate = state[i] == REDO_COUNT};
+            j->rv = ms_store_write(st, j->agent, &w, NULL, &j->op, &j->head, &j->ei);
+        } else if (state[i] == FRESH) {
+            /* never sent: failed before the pipeline (or after a failed queueing) */
+            j->rv = vt_fail(&j->ei, rv ? rv : VT_ERR_NOMEM, "%s", vt_errinfo_msg(&ei));
+        }
+    }
+    free(state);
+    free(reps);
 }
 
 /* ---- loading the index ------------------------------------------------- */

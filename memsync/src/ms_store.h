@@ -51,6 +51,11 @@ bool ms_agent_id_valid(const char *s);
 int ms_store_open(ms_store *st, const char *url, const ms_limits *lim, vt_errinfo *ei);
 void ms_store_close(ms_store *st);
 
+/* Before a request: if Redis closed this connection while it was idle
+ * (a restart), reconnect now, so that the request does not fail on the
+ * dead connection. No round trip: one poll() of the socket. */
+void ms_store_refresh(ms_store *st);
+
 /* The request's first round trip: count it against the agent's rate limit
  * and read the head. VT_ERR_RATELIMIT when over the limit. (An add with a
  * known head skips this: its one round trip is the write script, which
@@ -81,6 +86,32 @@ typedef struct ms_write {
 int ms_store_write(ms_store *st, const char *agent, const ms_write *w,
                    const vt_mem_head *known, ms_op *op, vt_mem_head *head,
                    vt_errinfo *ei);
+
+/* Group commit: several adds (of any agents, in arrival order) in one
+ * pipelined round trip, one write script per add. An add builds on the
+ * head the previous add of the same agent in the batch leads to, else on
+ * `known` (the caller's hint), else on a head read first (one pipelined GET
+ * for all such agents). Each add is its own script, so each is atomic and
+ * compare-and-set checked on its own, and one add's failure never touches
+ * another's data; adds that lost the compare-and-set (another replica
+ * wrote), met a restarted Redis (NOSCRIPT) or built on a refused
+ * batch-mate are redone alone, in order, like ms_store_write. The caller
+ * holds the agents' write locks (writes of one agent stay serialized).
+ * Per job out: rv (0 or an error with ei), and on success op (caller
+ * ms_op_clear) and head. */
+typedef struct ms_add_job {
+    const char *agent;          /* in */
+    const vt_mem_item *item;    /* in: checked already */
+    vt_mem_head known;          /* in: valid when has_known */
+    bool has_known;
+    ms_op op;                   /* out */
+    vt_mem_head head;           /* out */
+    int rv;                     /* out */
+    vt_errinfo ei;              /* out */
+    size_t prev;                /* internal: same agent's previous job */
+} ms_add_job;
+
+void ms_store_add_batch(ms_store *st, ms_add_job *jobs, size_t n);
 
 /* Fill ix with the agent's memory as of one head (items from the item
  * records, postings from the Redis index); retries if writes move the head
