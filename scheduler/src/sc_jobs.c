@@ -137,9 +137,20 @@ void sc_job_release(sched *s, uint32_t slot)
     s->free_head = slot;
 }
 
+void sc_hex16(uint64_t v, char out[17])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+    out[16] = 0;
+}
+
+/* Several times per job (replies, records, receipts): no snprintf. */
 void sc_job_id_format(uint64_t id, char out[VT_JOB_ID_MAX + 1])
 {
-    snprintf(out, VT_JOB_ID_MAX + 1, "j-%016llx", (unsigned long long)id);
+    out[0] = 'j';
+    out[1] = '-';
+    sc_hex16(id, out + 2);
 }
 
 int sc_job_id_parse(const char *str, uint64_t *id)

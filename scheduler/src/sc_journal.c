@@ -33,13 +33,31 @@
 #define K_EPOCH SC_JOURNAL_KEYPREFIX "epoch"
 #define SC_JR_SCRATCH_KEEP 256 /* final records per turn whose buffers are kept */
 
-/* Atomic: the token wins or names the job that already has it. */
-static const char *const SUBMIT_TOKEN_LUA =
-    "local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) "
-    "if not ok then return redis.call('GET', KEYS[1]) end "
-    "redis.call('SET', KEYS[2], ARGV[2]) "
-    "redis.call('SADD', KEYS[3], ARGV[1]) "
-    "return 0";
+/* A turn's submits with request tokens, in one script call (EVALSHA):
+ * KEYS[1] the pending set, then per job KEYS[2j] its token key and
+ * KEYS[2j+1] its record key; ARGV[1] the token TTL, ARGV[2j] the 16-hex id,
+ * ARGV[2j+1] the record. Per job, atomically: the token wins (record
+ * written, id added to pending: 0 in the reply array) or names the job that
+ * already has it. One script run per turn instead of one per job: the Lua
+ * call is what a submit costs Redis most. */
+static const char *const SUBMIT_BATCH_LUA =
+    "local out, ids = {}, {} "
+    "for j = 1, (#KEYS - 1) / 2 do "
+    "  if redis.call('SET', KEYS[2*j], ARGV[2*j], 'NX', 'EX', ARGV[1]) then "
+    "    redis.call('SET', KEYS[2*j+1], ARGV[2*j+1]) "
+    "    ids[#ids+1] = ARGV[2*j] "
+    "    out[j] = 0 "
+    "  else "
+    "    out[j] = redis.call('GET', KEYS[2*j]) "
+    "  end "
+    "end "
+    "if #ids > 0 then redis.call('SADD', KEYS[1], unpack(ids)) end "
+    "return out";
+
+#define SC_JR_SUBMIT_CHUNK 256 /* submits per script call (Lua's unpack and Redis's latency) */
+#define SC_JR_RC_RETRY 1       /* item rc: not written (NOSCRIPT); goes into the next turn */
+
+static int load_script(sched *s, vt_errinfo *ei);
 
 /* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
 static struct timespec abs_in_ms(long ms)
@@ -52,14 +70,13 @@ static struct timespec abs_in_ms(long ms)
     return ts;
 }
 
-static void job_key(uint64_t id, char out[64])
+/* "verity:sched:job:<16 hex>" (SC_JOB_KEY_LEN chars and a NUL): written
+ * directly, several times per job and turn, rather than by snprintf. */
+#define SC_JOB_KEY_LEN (sizeof SC_JOURNAL_KEYPREFIX "job:" - 1 + 16)
+static void sc_job_key(uint64_t id, char out[SC_JOB_KEY_LEN + 1])
 {
-    snprintf(out, 64, SC_JOURNAL_KEYPREFIX "job:%016llx", (unsigned long long)id);
-}
-
-static void id_hex(uint64_t id, char out[17])
-{
-    snprintf(out, 17, "%016llx", (unsigned long long)id);
+    memcpy(out, SC_JOURNAL_KEYPREFIX "job:", SC_JOB_KEY_LEN - 16);
+    sc_hex16(id, out + SC_JOB_KEY_LEN - 16);
 }
 
 void sc_journal_push(sched *s, sc_jr_item *it)
@@ -270,12 +287,15 @@ static int connect_and_recover(sched *s)
         rv = load_log(s, &ei);
     }
     if (rv == 0)
+        rv = load_script(s, &ei);
+    if (rv == 0)
         rv = recover(s, &ei);
     if (rv) {
         vt_counter_inc(s->m.redis_errors);
         set_redis_ok(s, false, vt_errinfo_msg(&ei));
         return rv;
     }
+    s->jr.relog = false;
     set_redis_ok(s, true, NULL);
     /* Jobs recovered here were queued: hand them out. */
     sc_lock(s);
@@ -483,74 +503,161 @@ out:
 
 /* ------------------------------------------------------------- one turn */
 
-static void append_item(sched *s, sc_jr_item *it, vt_errinfo *ei, size_t *ncmd)
+/* Load the submit script (on every (re)connect, and after Redis answered
+ * NOSCRIPT: a restarted or flushed script cache). */
+static int load_script(sched *s, vt_errinfo *ei)
 {
-    char key[64], idh[17], ttl[24];
-    job_key(it->job_id, key);
-    id_hex(it->job_id, idh);
-    snprintf(ttl, sizeof ttl, "%lld", (long long)s->cfg.result_ttl_s);
-    switch (it->kind) {
-    case SC_JR_SUBMIT:
-        if (it->tokkey[0]) {
-            const char *argv[] = {"EVAL", SUBMIT_TOKEN_LUA, "3", it->tokkey, key, K_PENDING,
-                                  idh, (const char *)it->bytes, ttl};
-            size_t lens[] = {4, strlen(SUBMIT_TOKEN_LUA), 1, strlen(it->tokkey), strlen(key),
-                             strlen(K_PENDING), 16, it->len, strlen(ttl)};
-            vt_redis_appendv(s->jr.r, ei, 9, argv, lens);
-            *ncmd += 1;
-        } else {
-            const char *set[] = {"SET", key, (const char *)it->bytes};
-            const size_t set_len[] = {3, strlen(key), it->len};
-            const char *add[] = {"SADD", K_PENDING, idh};
-            vt_redis_appendv(s->jr.r, ei, 3, set, set_len);
-            vt_redis_appendv(s->jr.r, ei, 3, add, NULL);
-            *ncmd += 2;
-        }
-        break;
-    case SC_JR_FINAL: {
-        /* argv, not a format string: hiredis formats a format string
-         * piece by piece (an allocation per piece), argv in one go. */
-        const char *set[] = {"SET", key, (const char *)it->bytes, "EX", ttl};
-        const size_t set_len[] = {3, strlen(key), it->len, 2, strlen(ttl)};
-        const char *rem[] = {"SREM", K_PENDING, idh};
-        vt_redis_appendv(s->jr.r, ei, 5, set, set_len);
-        vt_redis_appendv(s->jr.r, ei, 3, rem, NULL);
-        *ncmd += 2;
-        break;
+    const char *argv[] = {"SCRIPT", "LOAD", SUBMIT_BATCH_LUA};
+    redisReply *rep = NULL;
+    int rv = vt_redis_commandv(s->jr.r, &rep, ei, 3, argv, NULL);
+    if (rv == 0) {
+        rv = vt_redis_reply_strcpy(rep, s->jr.submit_sha, sizeof s->jr.submit_sha, ei);
+        if (rv == 0 && strlen(s->jr.submit_sha) != 40)
+            rv = vt_fail(ei, VT_ERR_PROTO, "SCRIPT LOAD: not a SHA1");
+        freeReplyObject(rep);
     }
-    default:
-        vt_redis_append(s->jr.r, ei, "GET %s", key);
-        *ncmd += 1;
-        break;
+    s->jr.script_ok = rv == 0;
+    return rv;
+}
+
+static bool grouped_submit(const sc_jr_item *it)
+{
+    return it->kind == SC_JR_SUBMIT && it->tokkey[0];
+}
+
+/* Queue one EVALSHA for subs[0..n) (n <= SC_JR_SUBMIT_CHUNK). */
+static void append_submits(sched *s, sc_jr_item **subs, size_t n, const char *ttl, vt_errinfo *ei)
+{
+    enum { HEAD = 4 }; /* EVALSHA sha numkeys pending */
+    const char *argv[HEAD + 1 + 4 * SC_JR_SUBMIT_CHUNK];
+    size_t lens[HEAD + 1 + 4 * SC_JR_SUBMIT_CHUNK];
+    char nkeys[16], keys[SC_JR_SUBMIT_CHUNK][40], ids[SC_JR_SUBMIT_CHUNK][17];
+    snprintf(nkeys, sizeof nkeys, "%zu", 1 + 2 * n);
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[1] = s->jr.submit_sha, lens[1] = 40;
+    argv[2] = nkeys, lens[2] = strlen(nkeys);
+    argv[3] = K_PENDING, lens[3] = sizeof K_PENDING - 1;
+    size_t a = HEAD;
+    for (size_t i = 0; i < n; i++) {
+        sc_job_key(subs[i]->job_id, keys[i]);
+        argv[a] = subs[i]->tokkey, lens[a++] = strlen(subs[i]->tokkey);
+        argv[a] = keys[i], lens[a++] = SC_JOB_KEY_LEN;
+    }
+    argv[a] = ttl, lens[a++] = strlen(ttl);
+    for (size_t i = 0; i < n; i++) {
+        sc_hex16(subs[i]->job_id, ids[i]);
+        argv[a] = ids[i], lens[a++] = 16;
+        argv[a] = (const char *)subs[i]->bytes, lens[a++] = subs[i]->len;
+    }
+    vt_redis_appendv(s->jr.r, ei, (int)a, argv, lens);
+}
+
+/* One script reply: an array with one entry per submit of the chunk. */
+static void read_submits(sched *s, sc_jr_item **subs, size_t n, const redisReply *r)
+{
+    /* NOSCRIPT: Redis restarted under us or its script cache was flushed.
+     * Nothing was written; the script is loaded again and these submits
+     * go into the next turn. */
+    bool noscript = r->type == REDIS_REPLY_ERROR && r->str && !strncmp(r->str, "NOSCRIPT", 8);
+    if (noscript)
+        s->jr.script_ok = false;
+    bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == n;
+    for (size_t i = 0; i < n; i++) {
+        sc_jr_item *it = subs[i];
+        const redisReply *e = ok ? r->element[i] : NULL;
+        it->rc = noscript ? SC_JR_RC_RETRY : VT_ERR_INTERNAL;
+        if (e && e->type == REDIS_REPLY_INTEGER) {
+            it->rc = 0;
+        } else if (e && e->type == REDIS_REPLY_STRING && e->len == 16) {
+            char buf[17];
+            memcpy(buf, e->str, 16);
+            buf[16] = 0;
+            it->dup_of = strtoull(buf, NULL, 16);
+            it->rc = it->dup_of ? 0 : VT_ERR_INTERNAL;
+        }
     }
 }
 
-/* Interpret replies[...] for one item; advances *k. */
+/* The commands of one item that is not a grouped submit. */
+static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *ei, size_t *ncmd)
+{
+    char key[40], idh[17];
+    sc_job_key(it->job_id, key);
+    switch (it->kind) {
+    case SC_JR_SUBMIT: { /* without a request token */
+        const char *set[] = {"SET", key, (const char *)it->bytes};
+        const size_t set_len[] = {3, SC_JOB_KEY_LEN, it->len};
+        sc_hex16(it->job_id, idh);
+        const char *add[] = {"SADD", K_PENDING, idh};
+        vt_redis_appendv(s->jr.r, ei, 3, set, set_len);
+        vt_redis_appendv(s->jr.r, ei, 3, add, NULL);
+        *ncmd += 2;
+        break;
+    }
+    case SC_JR_FINAL: {
+        /* argv, not a format string: hiredis formats a format string
+         * piece by piece (an allocation per piece), argv in one go. The
+         * ids leave the pending set in one SREM per turn (append_srem). */
+        const char *set[] = {"SET", key, (const char *)it->bytes, "EX", ttl};
+        const size_t set_len[] = {3, SC_JOB_KEY_LEN, it->len, 2, strlen(ttl)};
+        vt_redis_appendv(s->jr.r, ei, 5, set, set_len);
+        *ncmd += 1;
+        break;
+    }
+    default: {
+        const char *get[] = {"GET", key};
+        const size_t get_len[] = {3, SC_JOB_KEY_LEN};
+        vt_redis_appendv(s->jr.r, ei, 2, get, get_len);
+        *ncmd += 1;
+        break;
+    }
+    }
+}
+
+/* SREM pending <every final id of the turn>; returns commands queued. */
+static size_t append_srem(sched *s, sc_jr_item *list, size_t nfinal, vt_errinfo *ei)
+{
+    if (nfinal == 0)
+        return 0;
+    const char **argv = malloc((2 + nfinal) * sizeof *argv);
+    size_t *lens = malloc((2 + nfinal) * sizeof *lens);
+    char(*ids)[17] = malloc(nfinal * sizeof *ids);
+    size_t a = 0;
+    if (argv && lens && ids) {
+        argv[a] = "SREM", lens[a++] = 4;
+        argv[a] = K_PENDING, lens[a++] = sizeof K_PENDING - 1;
+        for (sc_jr_item *it = list; it && a < 2 + nfinal; it = it->next)
+            if (it->kind == SC_JR_FINAL && it->bytes) {
+                sc_hex16(it->job_id, ids[a - 2]);
+                argv[a] = ids[a - 2], lens[a] = 16;
+                a++;
+            }
+        vt_redis_appendv(s->jr.r, ei, (int)a, argv, lens);
+    } else {
+        /* No memory for the vector: the ids stay in the pending set, which
+         * recovery cleans (a final record is not pending). Keep the reply
+         * count right with a no-op. */
+        vt_redis_append(s->jr.r, ei, "PING");
+    }
+    free(argv);
+    free(lens);
+    free(ids);
+    return 1;
+}
+
+/* Interpret replies[...] for one item that is not a grouped submit;
+ * advances *k. */
 static void read_item(sc_jr_item *it, redisReply **reps, size_t *k)
 {
     switch (it->kind) {
-    case SC_JR_SUBMIT:
-        if (it->tokkey[0]) {
-            redisReply *r = reps[(*k)++];
-            if (r->type == REDIS_REPLY_INTEGER) {
-                it->rc = 0;
-            } else if (r->type == REDIS_REPLY_STRING && r->len == 16) {
-                char buf[17];
-                memcpy(buf, r->str, 16);
-                buf[16] = 0;
-                it->dup_of = strtoull(buf, NULL, 16);
-                it->rc = it->dup_of ? 0 : VT_ERR_INTERNAL;
-            } else {
-                it->rc = VT_ERR_INTERNAL;
-            }
-        } else {
-            redisReply *a = reps[(*k)++], *b = reps[(*k)++];
-            it->rc = (a->type == REDIS_REPLY_ERROR || b->type == REDIS_REPLY_ERROR) ? VT_ERR_INTERNAL : 0;
-        }
-        break;
-    case SC_JR_FINAL: {
+    case SC_JR_SUBMIT: {
         redisReply *a = reps[(*k)++], *b = reps[(*k)++];
         it->rc = (a->type == REDIS_REPLY_ERROR || b->type == REDIS_REPLY_ERROR) ? VT_ERR_INTERNAL : 0;
+        break;
+    }
+    case SC_JR_FINAL: {
+        redisReply *a = reps[(*k)++];
+        it->rc = a->type == REDIS_REPLY_ERROR ? VT_ERR_INTERNAL : 0;
         break;
     }
     default: {
@@ -573,14 +680,21 @@ static void read_item(sc_jr_item *it, redisReply **reps, size_t *k)
     }
 }
 
-/* Complete a turn under the core lock. Finals that failed go back. */
+/* Complete a turn under the core lock. Finals that failed, and submits
+ * the script was missing for, go back to the queue. */
 static void complete(sched *s, sc_jr_item *list)
 {
     sc_jr_item *retry = NULL, **rtail = &retry;
     sc_lock(s);
     for (sc_jr_item *it = list, *next; it; it = next) {
         next = it->next;
-        if (it->kind == SC_JR_SUBMIT) {
+        if (it->kind == SC_JR_SUBMIT && it->rc == SC_JR_RC_RETRY) {
+            it->rc = 0;
+            it->next = NULL;
+            *rtail = it;
+            rtail = &it->next;
+            continue;
+        } else if (it->kind == SC_JR_SUBMIT) {
             sc_agent_submit_done(s, it);
         } else if (it->kind == SC_JR_LOOKUP) {
             sc_agent_lookup_done(s, it);
@@ -619,15 +733,58 @@ static void fail_turn(sched *s, sc_jr_item *list, int rc)
     complete(s, list);
 }
 
-static void run_turn(sched *s, sc_jr_item *list)
+/* A turn on the wire: its items and what reading its replies needs. */
+typedef struct sc_turn {
+    sc_jr_item *list;          /* NULL: no turn */
+    sc_jr_item **subs;         /* grouped submits, in command order */
+    size_t nsub, nfinal, ncmd;
+    size_t extra;              /* the transparency log's commands, first */
+} sc_turn;
+
+enum { TURN_OK = 0, TURN_PREP_FAILED = -1, TURN_IO_FAILED = -2, TURN_LOG_REFUSED = -3 };
+
+/* Send everything written so far (hiredis writes only when a reply is
+ * read): Redis works on this turn while the thread completes the last. */
+static int flush_out(sched *s, vt_errinfo *ei)
 {
-    size_t n = 0, nf = 0;
+    redisContext *c = vt_redis_ctx(s->jr.r);
+    int done = 0;
+    while (c && !done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return vt_fail(ei, VT_ERR_UNAVAILABLE, "redis write: %s", c->errstr);
+    return c ? 0 : vt_fail(ei, VT_ERR_UNAVAILABLE, "redis: not connected");
+}
+
+/* Encode a turn and send its commands, in reply order: the transparency
+ * log's (from prepare_finals), one EVALSHA per SC_JR_SUBMIT_CHUNK submits
+ * with a request token, then per item (tokenless submit: SET + SADD,
+ * final: SET EX, lookup: GET), then one SREM of every final id. Reads
+ * nothing. On TURN_PREP_FAILED the connection may hold a partial turn: the
+ * caller reads the turn in flight, then reconnects and fails this one; on
+ * TURN_IO_FAILED the connection is broken. */
+static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
+{
+    size_t n = 0, nf = 0, nsub = 0;
+    memset(t, 0, sizeof *t);
+    t->list = list;
     for (sc_jr_item *it = list; it; it = it->next) {
         n++;
         if (it->kind == SC_JR_FINAL && !it->bytes)
             nf++;
+        nsub += grouped_submit(it);
     }
     vt_histogram_observe(s->m.h_jr_batch, (double)n);
+    vt_errinfo ei = {0};
+    /* Before anything of this turn is queued on the connection: SCRIPT LOAD
+     * is a plain command (the caller finished the turn in flight). */
+    if (nsub && !s->jr.script_ok && load_script(s, &ei) != 0) {
+        vt_log_error(s->log, "journal.script", "cannot load the submit script: %s",
+                     vt_errinfo_msg(&ei));
+        return TURN_PREP_FAILED;
+    }
+    t->subs = nsub ? malloc(nsub * sizeof *t->subs) : NULL;
+    if (nsub && !t->subs)
+        return TURN_PREP_FAILED;
     sc_jr_item **finals = nf ? calloc(nf, sizeof *finals) : NULL;
     size_t k = 0;
     for (sc_jr_item *it = list; it && finals; it = it->next)
@@ -635,72 +792,121 @@ static void run_turn(sched *s, sc_jr_item *list)
             finals[k++] = it;
     int extra = prepare_finals(s, finals, k);
     free(finals);
-
-    vt_errinfo ei = {0};
-    if (extra < 0) {
-        /* The log could not be written: start over on a fresh connection
-         * (which reloads the log) rather than hand out unlogged receipts. */
-        vt_redis_reconnect(s->jr.r, &ei);
-        vt_counter_inc(s->m.redis_errors);
-        fail_turn(s, list, VT_ERR_UNAVAILABLE);
-        return;
-    }
-    size_t ncmd = (size_t)extra;
+    if (extra < 0)
+        return TURN_PREP_FAILED;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)s->cfg.result_ttl_s);
+    t->extra = (size_t)extra;
+    t->ncmd = t->extra;
     for (sc_jr_item *it = list; it; it = it->next)
-        if (it->kind != SC_JR_FINAL || it->bytes)
-            append_item(s, it, &ei, &ncmd);
-    redisReply **reps = ncmd ? calloc(ncmd, sizeof *reps) : NULL;
-    int rv = ncmd && !reps ? VT_ERR_NOMEM : 0;
-    if (rv == 0 && ncmd)
-        rv = vt_redis_read_replies(s->jr.r, reps, ncmd, &ei);
-    if (rv != 0) {
-        free(reps);
+        if (grouped_submit(it))
+            t->subs[t->nsub++] = it;
+    for (size_t i = 0; i < t->nsub; i += SC_JR_SUBMIT_CHUNK, t->ncmd++)
+        append_submits(s, t->subs + i,
+                       t->nsub - i < SC_JR_SUBMIT_CHUNK ? t->nsub - i : SC_JR_SUBMIT_CHUNK, ttl, &ei);
+    for (sc_jr_item *it = list; it; it = it->next)
+        if (!grouped_submit(it) && (it->kind != SC_JR_FINAL || it->bytes)) {
+            append_item(s, it, ttl, &ei, &t->ncmd);
+            t->nfinal += it->kind == SC_JR_FINAL;
+        }
+    t->ncmd += append_srem(s, list, t->nfinal, &ei);
+    if (flush_out(s, &ei) != 0) {
         vt_counter_inc(s->m.redis_errors);
         set_redis_ok(s, false, vt_errinfo_msg(&ei));
-        fail_turn(s, list, VT_ERR_UNAVAILABLE);
-        return;
+        return TURN_IO_FAILED;
     }
-    k = (size_t)extra;
+    return TURN_OK;
+}
+
+static void turn_fail(sched *s, sc_turn *t)
+{
+    free(t->subs);
+    if (t->list)
+        fail_turn(s, t->list, VT_ERR_UNAVAILABLE);
+    memset(t, 0, sizeof *t);
+}
+
+/* Read a turn's replies and complete its items. TURN_IO_FAILED: the
+ * connection broke; TURN_LOG_REFUSED: a log write was refused and the
+ * connection was reset (the log must be reloaded). Either way this turn
+ * was failed, and whatever was sent after it is lost. */
+static int finish_turn(sched *s, sc_turn *t)
+{
+    vt_errinfo ei = {0};
+    redisReply **reps = t->ncmd ? calloc(t->ncmd, sizeof *reps) : NULL;
+    int rv = t->ncmd && !reps ? VT_ERR_NOMEM : 0;
+    if (rv == 0 && t->ncmd)
+        rv = vt_redis_read_replies(s->jr.r, reps, t->ncmd, &ei);
+    if (rv != 0) {
+        free(reps);
+        /* Out of memory: the replies cannot be matched any more either. */
+        if (!vt_redis_broken(s->jr.r))
+            vt_redis_reconnect(s->jr.r, &ei);
+        vt_counter_inc(s->m.redis_errors);
+        set_redis_ok(s, false, vt_errinfo_msg(&ei));
+        turn_fail(s, t);
+        return TURN_IO_FAILED;
+    }
+    size_t k = t->extra;
     for (size_t i = 0; i < k; i++)
         if (reps[i]->type == REDIS_REPLY_ERROR) {
             /* A log write was refused: the receipts of this turn are not
              * durable. Reload the log from Redis and redo the finals. */
             vt_log_error(s->log, "journal.tlog", "Redis refused a log write: %.*s",
                          (int)reps[i]->len, reps[i]->str);
-            vt_redis_free_replies(reps, ncmd);
+            vt_redis_free_replies(reps, t->ncmd);
             free(reps);
             vt_redis_reconnect(s->jr.r, &ei);
             vt_counter_inc(s->m.redis_errors);
-            fail_turn(s, list, VT_ERR_UNAVAILABLE);
-            return;
+            turn_fail(s, t);
+            return TURN_LOG_REFUSED;
         }
-    for (sc_jr_item *it = list; it; it = it->next) {
+    for (size_t i = 0; i < t->nsub; i += SC_JR_SUBMIT_CHUNK)
+        read_submits(s, t->subs + i,
+                     t->nsub - i < SC_JR_SUBMIT_CHUNK ? t->nsub - i : SC_JR_SUBMIT_CHUNK, reps[k++]);
+    const redisReply *srem = t->nfinal ? reps[t->ncmd - 1] : NULL;
+    for (sc_jr_item *it = t->list; it; it = it->next) {
         if (it->kind == SC_JR_FINAL && !it->bytes) {
             it->rc = VT_ERR_NOMEM;
             continue;
         }
-        read_item(it, reps, &k);
+        if (!grouped_submit(it))
+            read_item(it, reps, &k);
+        if (it->kind == SC_JR_FINAL && it->rc == 0 && srem->type == REDIS_REPLY_ERROR)
+            it->rc = VT_ERR_INTERNAL; /* still pending in Redis: written again next turn */
         if (it->rc == VT_ERR_INTERNAL) {
             vt_counter_inc(s->m.redis_errors);
             vt_log_error(s->log, "journal.error", "job=%016llx kind=%d: Redis refused a write",
                          (unsigned long long)it->job_id, it->kind);
         }
     }
-    vt_redis_free_replies(reps, ncmd);
+    vt_redis_free_replies(reps, t->ncmd);
     free(reps);
-    complete(s, list);
+    free(t->subs);
+    complete(s, t->list);
+    memset(t, 0, sizeof *t);
+    return TURN_OK;
 }
 
+/* The journal keeps at most two turns going: while Redis writes (and
+ * fsyncs) one, the thread completes the one before it (answers agents,
+ * dispatches) and encodes the next, so neither side waits for the other.
+ * Replies come back in order on the one connection. A turn whose
+ * predecessor failed is failed too: its receipts may name log nodes that
+ * were never stored. */
 static void *journal_main(void *arg)
 {
     sched *s = arg;
     uint64_t last_ping = 0, next_connect = 0;
     bool connected = false;
+    sc_turn inflight = {0};
     for (;;) {
         pthread_mutex_lock(&s->jr.mu);
-        /* Sleep only when there is nothing to do: not while a (re)connect
-         * is due, so start-up and recovery are not delayed. */
-        if (!s->jr.head && !s->jr.stop && (connected || vt_mono_ms() < next_connect)) {
+        /* Sleep only when there is nothing to do: not while a turn is on
+         * the wire or a (re)connect is due, so start-up and recovery are
+         * not delayed. */
+        if (!s->jr.head && !s->jr.stop && !inflight.list &&
+            (connected || vt_mono_ms() < next_connect)) {
             s->jr.idle = true;
             pthread_cond_broadcast(&s->jr.idle_cv);
             struct timespec ts = abs_in_ms(200);
@@ -715,12 +921,22 @@ static void *journal_main(void *arg)
         if (list)
             s->jr.idle = false;
         pthread_mutex_unlock(&s->jr.mu);
+
+        if (connected && (vt_redis_broken(s->jr.r) || s->jr.relog))
+            connected = false;
+        /* Finish the turn in flight first when nothing follows it, when the
+         * connection must be reset, or when the next turn needs a plain
+         * command (SCRIPT LOAD) on it. */
+        if (inflight.list && (!list || !connected || !s->jr.script_ok)) {
+            if (finish_turn(s, &inflight) == TURN_LOG_REFUSED)
+                s->jr.relog = true;
+            if (vt_redis_broken(s->jr.r) || s->jr.relog)
+                connected = false;
+        }
         if (stop && !list)
             break;
 
         uint64_t now = vt_mono_ms();
-        if (connected && vt_redis_broken(s->jr.r))
-            connected = false;
         if (!connected) {
             if (now >= next_connect) {
                 connected = connect_and_recover(s) == 0;
@@ -751,10 +967,32 @@ static void *journal_main(void *arg)
             }
             continue;
         }
-        run_turn(s, list);
-        if (vt_redis_broken(s->jr.r))
+        sc_turn t;
+        int rc = send_turn(s, list, &t);
+        int prev = TURN_OK;
+        if (inflight.list) {
+            if (rc == TURN_IO_FAILED)
+                turn_fail(s, &inflight); /* its replies cannot be read */
+            else
+                prev = finish_turn(s, &inflight);
+        }
+        if (rc == TURN_PREP_FAILED || prev == TURN_LOG_REFUSED) {
+            /* Start over on a fresh connection that reloads the log rather
+             * than hand out receipts it does not hold. */
+            vt_errinfo ei = {0};
+            vt_redis_reconnect(s->jr.r, &ei);
+            vt_counter_inc(s->m.redis_errors);
+            s->jr.relog = true;
+        }
+        if (rc != TURN_OK || prev != TURN_OK)
+            turn_fail(s, &t);
+        else
+            inflight = t;
+        if (vt_redis_broken(s->jr.r) || s->jr.relog)
             connected = false;
     }
+    if (inflight.list)
+        finish_turn(s, &inflight);
     pthread_mutex_lock(&s->jr.mu);
     s->jr.idle = true;
     pthread_cond_broadcast(&s->jr.idle_cv);

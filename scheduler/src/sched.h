@@ -281,6 +281,9 @@ typedef struct sc_journal {
     atomic_uint_fast64_t epoch;
     vt_redis *r;
     pthread_t thread;
+    char submit_sha[41];       /* journal thread: SHA1 of the submit script (SCRIPT LOAD) */
+    bool script_ok;            /* journal thread: loaded on this connection's server */
+    bool relog;                /* journal thread: a log write failed; reload the log on reconnect */
     /* journal thread only: 3 per final record of a turn (canonical record,
      * receipt body, sealed receipt), kept across turns (sc_journal.c) */
     vt_buf *scratch;
@@ -461,6 +464,7 @@ int sc_job_alloc(sched *s, uint32_t *slot);
 void sc_job_release(sched *s, uint32_t slot);
 sc_job *sc_job_find(sched *s, const char *job_id, uint32_t *slot);
 void sc_job_id_format(uint64_t id, char out[VT_JOB_ID_MAX + 1]);
+void sc_hex16(uint64_t v, char out[17]); /* 16 lower-case hex digits and a NUL */
 int sc_job_id_parse(const char *s, uint64_t *id);
 uint64_t sc_token_key(const sched *s, uint32_t agent, const uint8_t token[VT_REQUEST_TOKEN_BYTES]);
 uint32_t sc_agent_intern(sched *s, const char *agent_id);

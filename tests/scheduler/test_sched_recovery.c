@@ -4,7 +4,10 @@
  *     job finished before the crash is still retrievable, and results for
  *     leases from before the crash are ignored.
  *  2. Redis goes down: /readyz says 503, submits answer unavailable; Redis
- *     comes back: ready again and jobs flow. */
+ *     comes back: ready again and jobs flow.
+ *  3. Redis loses the journal's submit script (SCRIPT FLUSH): submits are
+ *     still accepted, without an error (the script is loaded again and the
+ *     turn's submits are written in the next one), and complete. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +16,7 @@
 
 #include "sched_harness.h"
 #include "vt_clock.h"
+#include "vt_redis.h"
 #include "vt_test.h"
 
 #define MAXJ 4000
@@ -195,6 +199,44 @@ static void test_redis_down(sh_env *e)
     vt_client_close(a);
 }
 
+static void test_script_flush(sh_env *e)
+{
+    vt_client *a = sh_agent(e, e->key_a);
+    sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_redis *rd = NULL;
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_redis_connect(&rd, e->rs.url, 2000, 2000, &ei));
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    char ids[6][VT_JOB_ID_MAX + 1];
+    for (int i = 0; i < 6; i++) {
+        if (i % 2 == 0) {
+            redisReply *rep = NULL;
+            VT_REQUIRE_OK(vt_redis_command(rd, &rep, &ei, "SCRIPT FLUSH"));
+            freeReplyObject(rep);
+        }
+        vt_job_spec_new_token(&s);
+        VT_CHECK_OK(vt_client_submit(a, &s, ids[i], NULL, &ei));
+    }
+    for (int i = 0; i < 6; i++) {
+        vt_job_result res;
+        VT_CHECK_OK(vt_client_wait(a, ids[i], 10000, &res, &ei));
+        VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
+        vt_job_result_free(&res);
+    }
+    /* The same token again: the first job's id (idempotent by request token). */
+    char again[VT_JOB_ID_MAX + 1];
+    redisReply *rep = NULL;
+    VT_REQUIRE_OK(vt_redis_command(rd, &rep, &ei, "SCRIPT FLUSH"));
+    freeReplyObject(rep);
+    VT_CHECK_OK(vt_client_submit(a, &s, again, NULL, &ei));
+    VT_CHECK_EQ_STR(again, ids[5]);
+    vt_redis_close(rd);
+    sh_runner_stop(r);
+    vt_client_close(a);
+}
+
 /* SIGTERM: ready goes 503, submits are refused with closed, the job a
  * worker holds still completes (result, verification, delivery), then the
  * scheduler exits 0. */
@@ -254,6 +296,7 @@ int main(void)
     sh_setup(&e, NULL);
     test_crash_restart(&e);
     test_redis_down(&e);
+    test_script_flush(&e);
     test_drain(&e);
     sh_teardown(&e);
     return vt_test_done();
