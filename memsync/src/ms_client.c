@@ -303,7 +303,11 @@ static void async_cb(void *arg)
     if (nrv != 0) {
         if (!a->receiving)
             nng_msg_free(nng_aio_get_msg(a->aio)); /* unsent: still ours */
-        rv = vt_fail(&ei, nng_to_vt(nrv), "memsync: %s", nng_strerror(nrv));
+        pthread_mutex_lock(&c->mu);
+        bool closing = c->closing;
+        pthread_mutex_unlock(&c->mu);
+        rv = vt_fail(&ei, closing ? VT_ERR_CLOSED : nng_to_vt(nrv), "memsync: %s",
+                     closing ? "handle closed" : nng_strerror(nrv));
     } else {
         nng_msg *m = nng_aio_get_msg(a->aio);
         rv = ms_rep_decode(nng_msg_body(m), nng_msg_len(m), &rep, &ei);

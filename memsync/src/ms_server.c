@@ -120,6 +120,7 @@ struct ms_server {
     ms_store health;           /* main loop's connection for the PING */
     vt_ratelimit bad_log;      /* hostile peers must not flood the log */
     vt_counter *req_total[MS_REQ__COUNT], *err_total, *bad_total;
+    vt_counter *groups_total, *redos_total;
     vt_histogram *latency;
     vt_metrics *own_metrics;   /* when the caller gave none */
 };
@@ -557,6 +558,10 @@ static void commit_adds(ms_server *s, worker *w, add_group *g, size_t n)
         }
     }
     ms_store_add_batch(&w->st, g->jobs, nj);
+    vt_counter_inc(s->groups_total);
+    for (size_t j = 0; j < nj; j++)
+        if (g->jobs[j].redone)
+            vt_counter_inc(s->redos_total);
     for (size_t j = 0; j < nj; j++) {
         stripe_t *sp = stripe(s, g->jobs[j].agent);
         if (g->jobs[j].rv == 0) {
@@ -623,6 +628,15 @@ static int register_metrics(ms_server *s, vt_errinfo *ei)
     if (rv == 0)
         rv = vt_metrics_counter(m, "verity_memsync_bad_messages_total",
                                 "messages that could not be decoded", NULL, &s->bad_total, ei);
+    if (rv == 0)
+        rv = vt_metrics_counter(m, "verity_memsync_add_groups_total",
+                                "groups of adds committed in one Redis round trip", NULL,
+                                &s->groups_total, ei);
+    if (rv == 0)
+        rv = vt_metrics_counter(m, "verity_memsync_add_redos_total",
+                                "adds redone alone after their group (compare-and-set lost to "
+                                "another replica, Redis restarted)",
+                                NULL, &s->redos_total, ei);
     if (rv == 0)
         rv = vt_metrics_histogram(m, "verity_memsync_request_seconds", "time to answer a request",
                                   NULL, bounds, sizeof bounds / sizeof bounds[0], &s->latency, ei);

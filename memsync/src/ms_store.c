@@ -905,6 +905,7 @@ void ms_store_add_batch(ms_store *st, ms_add_job *jobs, size_t n)
         if (state[i] == REDO_COUNT || state[i] == REDO_COUNTED) {
             ms_write w = {.kind = MS_OP_ADD, .item = j->item, .count_rate = state[i] == REDO_COUNT};
             j->rv = ms_store_write(st, j->agent, &w, NULL, &j->op, &j->head, &j->ei);
+            j->redone = true;
         } else if (state[i] == FRESH) {
             /* never sent: failed before the pipeline (or after a failed queueing) */
             j->rv = vt_fail(&j->ei, rv ? rv : VT_ERR_NOMEM, "%s", vt_errinfo_msg(&ei));

@@ -108,6 +108,8 @@ typedef struct ms_add_job {
     vt_mem_head head;           /* out */
     int rv;                     /* out */
     vt_errinfo ei;              /* out */
+    bool redone;                /* out: committed or refused alone, after
+                                   the group (lost compare-and-set...) */
     size_t prev;                /* internal: same agent's previous job */
 } ms_add_job;
 
