@@ -25,6 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +106,34 @@ static double pct(double *v, size_t n, double p)
 }
 
 /* ---- phases ------------------------------------------------------------ */
+
+/* The value of an unlabeled counter on memsync's /metrics (127.0.0.1:port),
+ * or -1. A plain HTTP/1.0 GET; 2 s timeout. */
+static double memsync_metric(int port, const char *name)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static char buf[1 << 16];
+    size_t n = 0;
+    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+        ssize_t k;
+        while (n < sizeof buf - 1 && (k = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+            n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = 0;
+    char pat[128];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *p = strstr(buf, pat);
+    return p ? strtod(p + strlen(pat), NULL) : -1;
+}
 
 /* One field of Redis's INFO commandstats ("cmdstat_x:calls=N,usec=N,..."),
  * for command `cmd`, or summed over all commands but the bench's own INFO
@@ -526,6 +558,7 @@ int vt_bench_memsync(int argc, char **argv)
     if (vt_redis_command(r, &rs, NULL, "CONFIG RESETSTAT") == 0)
         freeReplyObject(rs);
     double cpu0_r = vt_bench_proc_cpu(rpid), cpu0_m = vt_bench_proc_cpu(mpid), cpu0_c = vt_bench_proc_cpu(getpid());
+    double groups0 = memsync_metric(hport, "verity_memsync_add_groups_total");
     uint64_t adds = o.sync ? run_adders(c, &o, creds, -1, &add_s, &add_failed)
                            : run_chains(c, &o, creds, o.agents, o.agents, o.adds, &add_s, &add_failed);
     double adds_per_s = (double)adds / add_s;
@@ -536,6 +569,7 @@ int vt_bench_memsync(int argc, char **argv)
     double us_m = (vt_bench_proc_cpu(mpid) - cpu0_m) / na * 1e6;
     double us_c = (vt_bench_proc_cpu(getpid()) - cpu0_c) / na * 1e6;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double groups = memsync_metric(hport, "verity_memsync_add_groups_total") - groups0;
     /* Redis's time inside commands (scripts included) during the adds: the
      * rest of its CPU per add is networking, AOF writes and the event loop */
     double script_us = redis_commandstat(r, "evalsha", "usec") / na;
@@ -567,6 +601,9 @@ int vt_bench_memsync(int argc, char **argv)
     printf("          CPU per add: redis %.0f us, memsync %.0f us, client %.0f us "
            "(%.0f us total: at most %.0f adds/s on %ld idle cores)\n",
            us_r, us_m, us_c, us_r + us_m + us_c, (double)ncpu * 1e6 / (us_r + us_m + us_c), ncpu);
+    if (groups > 0)
+        printf("          memsync committed them in %.0f groups (%.1f adds per Redis round trip)\n",
+               groups, (double)(adds + add_failed) / groups);
     printf("          redis: %.0f us per add inside the write script (%.1f commands per add, "
            "the script's own included), %.0f us outside it (network, AOF, event loop)\n",
            script_us, calls, us_r - script_us);
@@ -616,6 +653,8 @@ int vt_bench_memsync(int argc, char **argv)
             vt_json_num(&j, "cpu_us_redis", us_r);
             vt_json_num(&j, "cpu_us_memsync", us_m);
             vt_json_num(&j, "cpu_us_client", us_c);
+            vt_json_num(&j, "cpu_us_redis_in_script", script_us);
+            vt_json_num(&j, "adds_per_group", groups > 0 ? (double)(adds + add_failed) / groups : 0);
             vt_json_obj_end(&j);
             vt_json_obj_end(&j);
             fputc('\n', f);

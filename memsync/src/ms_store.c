@@ -21,7 +21,11 @@
  * not count this request here), then mutations as (name, argc, args...).
  * Every mutation is checked before the first write, so a bad list changes
  * nothing. UNPOST key field set member: HDEL, and SREM the term from the
- * term set when its postings hash became empty. SETOP key: SET key to the
+ * term set when its postings hash became empty. POST prefix id set terms:
+ * for each "term:tf" in terms (separated by spaces; terms never contain
+ * either), HSET prefix..term id tf, and SADD the terms to the term set -
+ * one argument instead of five per term, which Redis would otherwise parse
+ * and hand to Lua one by one. SETOP key: SET key to the
  * op's payload, ARGV[3] from byte 22 on (after "VMO1", seq, kind, ts: 21
  * bytes) - for add/update that payload is the item record, so the record
  * crosses the wire and is encoded once, not twice.
@@ -42,7 +46,7 @@ static const char APPLY_LUA[] =
     "if ARGV[5] == '1' and maxn > 0 and redis.call('ZCARD', KEYS[3]) >= maxn then\n"
     "  return {2, cur}\n"
     "end\n"
-    "local ok = {SET=1, DEL=1, ZADD=1, ZREM=1, HSET=1, HDEL=1, SADD=1, UNPOST=1, SETOP=1}\n"
+    "local ok = {SET=1, DEL=1, ZADD=1, ZREM=1, HSET=1, HDEL=1, SADD=1, UNPOST=1, SETOP=1, POST=1}\n"
     "local n = #ARGV\n"
     "local i = 7\n"
     "while i <= n do\n"
@@ -60,6 +64,17 @@ static const char APPLY_LUA[] =
     "    if redis.call('EXISTS', ARGV[i + 2]) == 0 then\n"
     "      redis.call('SREM', ARGV[i + 4], ARGV[i + 5])\n"
     "    end\n"
+    "  elseif name == 'POST' then\n"
+    "    local pre, id, terms = ARGV[i + 2], ARGV[i + 3], {}\n"
+    "    for t, tf in string.gmatch(ARGV[i + 5], '([^ ]+):(%d+)') do\n"
+    "      redis.call('HSET', pre .. t, id, tf)\n"
+    "      terms[#terms + 1] = t\n"
+    "      if #terms == 200 then\n" /* unpack's stack limit */
+    "        redis.call('SADD', ARGV[i + 4], unpack(terms))\n"
+    "        terms = {}\n"
+    "      end\n"
+    "    end\n"
+    "    if #terms > 0 then redis.call('SADD', ARGV[i + 4], unpack(terms)) end\n"
     "  elseif name == 'SETOP' then\n"
     "    redis.call('SET', ARGV[i + 2], string.sub(ARGV[3], 22))\n"
     "  else\n"
@@ -491,46 +506,50 @@ static int write_read(ms_store *st, const char *agent, const ms_write *w, vt_mem
     return rv;
 }
 
-/* Mutations that put or take an item's postings. */
+/* Mutations that put (keep == NULL) or take an item's postings. */
 static void add_postings(ms_args *a, const char *agent, uint64_t id, const ms_terms *t,
                          const ms_terms *keep)
 {
     char key[MS_TERM_MAX + 96], tk[96], base[96];
     ms_key(tk, sizeof tk, agent, "terms");
     ms_key(base, sizeof base, agent, "ix:");
-    for (size_t i = 0; i < t->n; i++) {
-        snprintf(key, sizeof key, "%s%s", base, t->v[i].s);
-        if (keep) {
-            /* removing: skip terms the new text still has (HSET overwrites) */
-            bool kept = false;
-            for (size_t j = 0; j < keep->n && !kept; j++)
-                kept = keep->v[j].len == t->v[i].len && strcmp(keep->v[j].s, t->v[i].s) == 0;
-            if (kept)
-                continue;
-            ms_args_add(a, "UNPOST", 6);
-            ms_args_add(a, "4", 1);
-            ms_args_add(a, key, strlen(key));
-            ms_args_addf(a, "%llu", (unsigned long long)id);
-            ms_args_add(a, tk, strlen(tk));
-            ms_args_add(a, t->v[i].s, t->v[i].len);
-        } else {
-            ms_args_add(a, "HSET", 4);
-            ms_args_add(a, "3", 1);
-            ms_args_add(a, key, strlen(key));
-            ms_args_addf(a, "%llu", (unsigned long long)id);
-            ms_args_addf(a, "%u", t->v[i].tf);
-        }
-    }
     if (!keep) {
-        /* SADD in chunks: Lua's unpack has a stack limit of a few thousand */
-        for (size_t i = 0; i < t->n; i += 200) {
-            size_t m = t->n - i < 200 ? t->n - i : 200;
-            ms_args_add(a, "SADD", 4);
-            ms_args_addf(a, "%zu", m + 1);
-            ms_args_add(a, tk, strlen(tk));
-            for (size_t j = i; j < i + m; j++)
-                ms_args_add(a, t->v[j].s, t->v[j].len);
+        if (t->n == 0)
+            return;
+        ms_buf packed = {0};
+        for (size_t i = 0; i < t->n; i++) {
+            char tf[16];
+            int n = snprintf(tf, sizeof tf, ":%u", t->v[i].tf);
+            if (i)
+                ms_buf_put(&packed, " ", 1);
+            ms_buf_put(&packed, t->v[i].s, t->v[i].len);
+            ms_buf_put(&packed, tf, (size_t)n);
         }
+        ms_args_add(a, "POST", 4);
+        ms_args_add(a, "4", 1);
+        ms_args_add(a, base, strlen(base));
+        ms_args_addf(a, "%llu", (unsigned long long)id);
+        ms_args_add(a, tk, strlen(tk));
+        ms_args_add(a, packed.p, packed.len);
+        if (packed.oom)
+            a->data.oom = 1;
+        ms_buf_free(&packed);
+        return;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        /* removing: skip terms the new text still has (HSET overwrites) */
+        bool kept = false;
+        for (size_t j = 0; j < keep->n && !kept; j++)
+            kept = keep->v[j].len == t->v[i].len && strcmp(keep->v[j].s, t->v[i].s) == 0;
+        if (kept)
+            continue;
+        snprintf(key, sizeof key, "%s%s", base, t->v[i].s);
+        ms_args_add(a, "UNPOST", 6);
+        ms_args_add(a, "4", 1);
+        ms_args_add(a, key, strlen(key));
+        ms_args_addf(a, "%llu", (unsigned long long)id);
+        ms_args_add(a, tk, strlen(tk));
+        ms_args_add(a, t->v[i].s, t->v[i].len);
     }
 }
 

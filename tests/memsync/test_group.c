@@ -202,7 +202,7 @@ int main(void)
     for (int round = 0; round < 2; round++) {
         for (int i = round * 3 * PER / 2; i < (round + 1) * 3 * PER / 2; i++) {
             b.p[i].agent = i % 3;
-            snprintf(b.p[i].text, sizeof b.p[i].text, "note %d of agent %d", i, i % 3);
+            snprintf(b.p[i].text, sizeof b.p[i].text, "note %d of agent %d: caf\xc3\xa9 na\xc3\xafve", i, i % 3);
             start(env.client, &b, i, &ag[i % 3].cred);
         }
         wait_all(&b);
