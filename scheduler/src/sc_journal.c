@@ -744,7 +744,7 @@ typedef struct sc_turn {
 enum { TURN_OK = 0, TURN_PREP_FAILED = -1, TURN_IO_FAILED = -2, TURN_LOG_REFUSED = -3 };
 
 /* Send everything written so far (hiredis writes only when a reply is
- * read): Redis works on this turn while the thread completes the last. */
+ * read): a write failure is then told apart from a read failure. */
 static int flush_out(sched *s, vt_errinfo *ei)
 {
     redisContext *c = vt_redis_ctx(s->jr.r);
@@ -760,8 +760,8 @@ static int flush_out(sched *s, vt_errinfo *ei)
  * with a request token, then per item (tokenless submit: SET + SADD,
  * final: SET EX, lookup: GET), then one SREM of every final id. Reads
  * nothing. On TURN_PREP_FAILED the connection may hold a partial turn: the
- * caller reads the turn in flight, then reconnects and fails this one; on
- * TURN_IO_FAILED the connection is broken. */
+ * caller reconnects and fails this one; on TURN_IO_FAILED the connection
+ * is broken. */
 static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
 {
     size_t n = 0, nf = 0, nsub = 0;
@@ -776,7 +776,7 @@ static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
     vt_histogram_observe(s->m.h_jr_batch, (double)n);
     vt_errinfo ei = {0};
     /* Before anything of this turn is queued on the connection: SCRIPT LOAD
-     * is a plain command (the caller finished the turn in flight). */
+     * is a plain command. */
     if (nsub && !s->jr.script_ok && load_script(s, &ei) != 0) {
         vt_log_error(s->log, "journal.script", "cannot load the submit script: %s",
                      vt_errinfo_msg(&ei));
@@ -829,7 +829,7 @@ static void turn_fail(sched *s, sc_turn *t)
 /* Read a turn's replies and complete its items. TURN_IO_FAILED: the
  * connection broke; TURN_LOG_REFUSED: a log write was refused and the
  * connection was reset (the log must be reloaded). Either way this turn
- * was failed, and whatever was sent after it is lost. */
+ * was failed. */
 static int finish_turn(sched *s, sc_turn *t)
 {
     vt_errinfo ei = {0};
@@ -888,25 +888,20 @@ static int finish_turn(sched *s, sc_turn *t)
     return TURN_OK;
 }
 
-/* The journal keeps at most two turns going: while Redis writes (and
- * fsyncs) one, the thread completes the one before it (answers agents,
- * dispatches) and encodes the next, so neither side waits for the other.
- * Replies come back in order on the one connection. A turn whose
- * predecessor failed is failed too: its receipts may name log nodes that
- * were never stored. */
+/* One turn at a time: while it is on the wire the next one accumulates,
+ * so turns (and Redis's fsyncs, dispatch rounds, node batches) grow with
+ * the load. Keeping two turns in flight was tried: it halved the turns and
+ * cost more CPU per job in every process than the overlap saved. */
 static void *journal_main(void *arg)
 {
     sched *s = arg;
     uint64_t last_ping = 0, next_connect = 0;
     bool connected = false;
-    sc_turn inflight = {0};
     for (;;) {
         pthread_mutex_lock(&s->jr.mu);
-        /* Sleep only when there is nothing to do: not while a turn is on
-         * the wire or a (re)connect is due, so start-up and recovery are
-         * not delayed. */
-        if (!s->jr.head && !s->jr.stop && !inflight.list &&
-            (connected || vt_mono_ms() < next_connect)) {
+        /* Sleep only when there is nothing to do: not while a (re)connect
+         * is due, so start-up and recovery are not delayed. */
+        if (!s->jr.head && !s->jr.stop && (connected || vt_mono_ms() < next_connect)) {
             s->jr.idle = true;
             pthread_cond_broadcast(&s->jr.idle_cv);
             struct timespec ts = abs_in_ms(200);
@@ -921,22 +916,12 @@ static void *journal_main(void *arg)
         if (list)
             s->jr.idle = false;
         pthread_mutex_unlock(&s->jr.mu);
-
-        if (connected && (vt_redis_broken(s->jr.r) || s->jr.relog))
-            connected = false;
-        /* Finish the turn in flight first when nothing follows it, when the
-         * connection must be reset, or when the next turn needs a plain
-         * command (SCRIPT LOAD) on it. */
-        if (inflight.list && (!list || !connected || !s->jr.script_ok)) {
-            if (finish_turn(s, &inflight) == TURN_LOG_REFUSED)
-                s->jr.relog = true;
-            if (vt_redis_broken(s->jr.r) || s->jr.relog)
-                connected = false;
-        }
         if (stop && !list)
             break;
 
         uint64_t now = vt_mono_ms();
+        if (connected && (vt_redis_broken(s->jr.r) || s->jr.relog))
+            connected = false;
         if (!connected) {
             if (now >= next_connect) {
                 connected = connect_and_recover(s) == 0;
@@ -969,30 +954,24 @@ static void *journal_main(void *arg)
         }
         sc_turn t;
         int rc = send_turn(s, list, &t);
-        int prev = TURN_OK;
-        if (inflight.list) {
-            if (rc == TURN_IO_FAILED)
-                turn_fail(s, &inflight); /* its replies cannot be read */
-            else
-                prev = finish_turn(s, &inflight);
-        }
-        if (rc == TURN_PREP_FAILED || prev == TURN_LOG_REFUSED) {
-            /* Start over on a fresh connection that reloads the log rather
-             * than hand out receipts it does not hold. */
-            vt_errinfo ei = {0};
-            vt_redis_reconnect(s->jr.r, &ei);
-            vt_counter_inc(s->m.redis_errors);
-            s->jr.relog = true;
-        }
-        if (rc != TURN_OK || prev != TURN_OK)
+        if (rc == TURN_OK) {
+            rc = finish_turn(s, &t);
+        } else {
+            if (rc == TURN_PREP_FAILED) {
+                /* Start over on a fresh connection that reloads the log
+                 * rather than hand out receipts it does not hold. */
+                vt_errinfo ei = {0};
+                vt_redis_reconnect(s->jr.r, &ei);
+                vt_counter_inc(s->m.redis_errors);
+                s->jr.relog = true;
+            }
             turn_fail(s, &t);
-        else
-            inflight = t;
+        }
+        if (rc == TURN_LOG_REFUSED)
+            s->jr.relog = true;
         if (vt_redis_broken(s->jr.r) || s->jr.relog)
             connected = false;
     }
-    if (inflight.list)
-        finish_turn(s, &inflight);
     pthread_mutex_lock(&s->jr.mu);
     s->jr.idle = true;
     pthread_cond_broadcast(&s->jr.idle_cv);
