@@ -260,7 +260,8 @@ static bool eligible(const sc_job *j, const sc_node *n, int lane)
 /* Match ready jobs to parked fetches of one lane and answer every fetch
  * that got work with one batch. Among the nodes that serve a job's model,
  * pick the one with the most free capacity left in this round, then the
- * one holding the fewest leases. */
+ * one holding the fewest leases, and fill it up to its free slots before
+ * picking the next. */
 void sc_core_dispatch(sched *s, int lane)
 {
     if (!s->parked[lane])
@@ -281,8 +282,18 @@ void sc_core_dispatch(sched *s, int lane)
         sc_pq_item skipped[32];
         int nskip = 0;
         sc_pq_item top;
+        sc_conn *cur = NULL; /* the fetch this round is filling */
         while (sc_pq_peek(&l->heap, &top)) {
             sc_job *j = sc_job_at(s, top.slot);
+            /* Fill one fetch up to its free slots before starting the next:
+             * fewer, larger batches (one results message, one signature
+             * check, one round trip per batch) rather than a turn's jobs
+             * dealt out one by one over every parked node. */
+            if (cur && cur->n_batch < cur->want && eligible(j, &s->nodes[cur->node], lane)) {
+                lease(s, top.slot, j, cur->node, lane);
+                cur->batch[cur->n_batch++] = top.slot;
+                continue;
+            }
             sc_conn *best = NULL;
             bool any = false;
             for (int i = 0; i < nc; i++) {
@@ -316,6 +327,7 @@ void sc_core_dispatch(sched *s, int lane)
             }
             lease(s, top.slot, j, best->node, lane);
             best->batch[best->n_batch++] = top.slot;
+            cur = best;
         }
         for (int i = 0; i < nskip; i++)
             sc_pq_push(&l->heap, skipped[i].prio, skipped[i].seq, skipped[i].slot);
