@@ -16,7 +16,7 @@
 
 typedef struct vt_slot {
     int pos;        /* tokens in the cache = next position */
-    float *k, *v;   /* [n_layers][max_ctx][kv_dim] */
+    float *k, *v;   /* [n_layers][n_kv_heads][max_ctx][head_dim] (forward.c kv_row) */
     crypto_generichash_state final_st;
     crypto_generichash_state *layer_st; /* [n_layers] */
     uint8_t *perpos; /* trace_per_pos: [max_ctx][1 + n_layers][32] */

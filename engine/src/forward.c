@@ -28,6 +28,18 @@ static void range(int n, int i, int nt, int *lo, int *hi)
     *hi = (int)((long)n * (i + 1) / nt);
 }
 
+/* The slot's K/V cache (CPU backend only) is [layer][kv_head][max_ctx]
+ * [head_dim]: one head's rows are contiguous, so attention streams them
+ * (a [pos][kv_dim] layout gives a head head_dim floats every kv_dim, a
+ * pattern that DRAM and the hardware prefetchers serve at a fraction of
+ * the streaming rate). Row pos of KV head g of layer l: */
+static float *kv_row(const vt_ctx *c, float *cache, int l, int g, int pos)
+{
+    const vt_model_info *in = &c->m->info;
+    return cache + (((size_t)l * in->n_kv_heads + (size_t)g) * c->p.max_ctx + (size_t)pos) *
+                       in->head_dim;
+}
+
 /* Rows of all the job's matrices, in 8-row groups, concatenated. */
 static void mm_task(void *arg, int i, int nt)
 {
@@ -112,9 +124,8 @@ static void token_task(void *arg, int i, int nt)
         for (int w = i; w < j->T * nh; w += nt) {
             int t = w / nh, h = w % nh, g = h / grp;
             vt_slot *s = &c->slots[c->t_slot[t]];
-            size_t lay = (size_t)l * c->p.max_ctx * kv;
-            c->ops->attn_head(c->q + (size_t)t * dim + h * hd, s->k + lay + g * hd,
-                              s->v + lay + g * hd, kv, c->t_pos[t] + 1, hd, scale, scores,
+            c->ops->attn_head(c->q + (size_t)t * dim + h * hd, kv_row(c, s->k, l, g, 0),
+                              kv_row(c, s->v, l, g, 0), hd, c->t_pos[t] + 1, hd, scale, scores,
                               c->att + (size_t)t * dim + h * hd);
         }
         return;
@@ -138,9 +149,11 @@ static void token_task(void *arg, int i, int nt)
              * decode see the same layout. */
             vt_slot *s = &c->slots[c->t_slot[t]];
             int l = (int)(L - m->layers);
-            size_t off = ((size_t)l * c->p.max_ctx + (size_t)c->t_pos[t]) * kv;
-            memcpy(s->k + off, k, (size_t)kv * sizeof(float));
-            memcpy(s->v + off, c->v + (size_t)t * kv, (size_t)kv * sizeof(float));
+            for (int g = 0; g < (int)in->n_kv_heads; g++) {
+                memcpy(kv_row(c, s->k, l, g, c->t_pos[t]), k + g * hd, (size_t)hd * sizeof(float));
+                memcpy(kv_row(c, s->v, l, g, c->t_pos[t]), c->v + (size_t)t * kv + g * hd,
+                       (size_t)hd * sizeof(float));
+            }
             break;
         }
         case PH_QUANT_ATT:
@@ -231,7 +244,6 @@ static void attn_block_task(void *arg, int i, int nt)
     int l = (int)(L - m->layers), pos = c->t_pos[0], half = (int)in->rope_dim / 2;
     const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
     vt_slot *s = &c->slots[c->t_slot[0]];
-    size_t lay = (size_t)l * c->p.max_ctx * kv, off = lay + (size_t)pos * kv;
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->scores + (size_t)i * c->p.max_ctx;
     int8_t *aq = xq_second(c);
@@ -245,11 +257,11 @@ static void attn_block_task(void *arg, int i, int nt)
         c->ops->matmul(&L->wq, g * grp * hg, (g + 1) * grp * hg, &j->in, c->q, dim);
         c->ops->rope(qg, grp, hd, (int)in->rope_dim, cs, sn);
         c->ops->rope(kg, 1, hd, (int)in->rope_dim, cs, sn);
-        memcpy(s->k + off + g * hd, kg, (size_t)hd * sizeof(float));
-        memcpy(s->v + off + g * hd, vg, (size_t)hd * sizeof(float));
+        memcpy(kv_row(c, s->k, l, g, pos), kg, (size_t)hd * sizeof(float));
+        memcpy(kv_row(c, s->v, l, g, pos), vg, (size_t)hd * sizeof(float));
         for (int h = g * grp; h < (g + 1) * grp; h++) {
             float *out = c->att + h * hd;
-            c->ops->attn_head(c->q + h * hd, s->k + lay + g * hd, s->v + lay + g * hd, kv,
+            c->ops->attn_head(c->q + h * hd, kv_row(c, s->k, l, g, 0), kv_row(c, s->v, l, g, 0), hd,
                               pos + 1, hd, scale, scores, out);
             if (L->wo.type == VT_DTYPE_Q8_0)
                 c->ops->quant_q8(out, hd, aq + h * hd, ad + h * hd / VT_QK);

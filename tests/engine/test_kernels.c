@@ -228,6 +228,45 @@ static void test_rows(const vt_ops *A, const vt_ops *B, uint64_t *s)
     same_bits(ya, yb, 288, "rope");
 }
 
+/* Every path of vt_expf inside the vectorised kernels: SwiGLU computes
+ * exp(-g) over a sweep that crosses the underflow (-87.3) and overflow
+ * (88.7) limits, the 2^k two-step scaling, zeros, infinities and NaN;
+ * attention scores spread wide enough that softmax underflows some
+ * exponentials to 0; lengths with and without 8-element tails. */
+static void test_exp_paths(const vt_ops *A, const vt_ops *B, uint64_t *s)
+{
+    enum { N = 1203 };
+    static float g[N], u[N], ya[N], yb[N];
+    for (int i = 0; i < N; i++) {
+        g[i] = -120.0f + 240.0f * (float)i / (float)(N - 1);
+        u[i] = 1.0f + tu_randf(s);
+    }
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 87.33654f, -87.33654f,
+                             88.72283f, -88.72283f, 87.34f, -88.73f, 1e-40f, -1e-40f};
+    for (int i = 0; i < (int)(sizeof special / sizeof special[0]); i++)
+        g[3 * i] = special[i];
+    for (int n = N - 8; n <= N; n++) {
+        A->swiglu(g, u, n, ya);
+        B->swiglu(g, u, n, yb);
+        same_bits(ya, yb, (size_t)n, "swiglu exp paths");
+    }
+    enum { HD = 64, CTX = 77 };
+    static float q[HD], k[CTX * HD], v[CTX * HD], sa[CTX], sb[CTX], oa[HD], ob[HD];
+    fill(q, HD, s, 30.0f);
+    fill(k, (size_t)CTX * HD, s, 30.0f);
+    fill(v, (size_t)CTX * HD, s, 1.0f);
+    for (int n = 1; n <= CTX; n += 4) {
+        A->attn_head(q, k, v, HD, n, HD, 0.125f, sa, oa);
+        B->attn_head(q, k, v, HD, n, HD, 0.125f, sb, ob);
+        same_bits(sa, sb, (size_t)n, "wide softmax");
+        same_bits(oa, ob, HD, "wide attention");
+    }
+    int zeros = 0;
+    for (int j = 0; j < CTX - 4; j++)
+        zeros += sa[j] == 0.0f;
+    printf("exp paths: swiglu over [-120, 120] and specials, softmax with %d underflows\n", zeros);
+}
+
 int main(void)
 {
     test_expf();
@@ -240,6 +279,7 @@ int main(void)
     test_quant_edge(A, B);
     test_matmul(A, B, &s);
     test_rows(A, B, &s);
+    test_exp_paths(A, B, &s);
     printf("kernels: %s == %s\n", A->name, B->name);
     return 0;
 }
