@@ -43,7 +43,11 @@ static const char APPLY_LUA[] =
     "local cur = redis.call('GET', KEYS[1]) or ''\n"
     "if cur ~= ARGV[1] then return {0, cur} end\n"
     "local maxn = tonumber(ARGV[4])\n"
-    "if ARGV[5] == '1' and maxn > 0 and redis.call('ZCARD', KEYS[3]) >= maxn then\n"
+    /* ops before this one: each added at most one item, so below maxn of
+     * them the agent cannot be full and the ZCARD is not needed */
+    "local before = tonumber(string.match(ARGV[2], '^(%d+):')) - 1\n"
+    "if ARGV[5] == '1' and maxn > 0 and before >= maxn and\n"
+    "   redis.call('ZCARD', KEYS[3]) >= maxn then\n"
     "  return {2, cur}\n"
     "end\n"
     "local ok = {SET=1, DEL=1, ZADD=1, ZREM=1, HSET=1, HDEL=1, SADD=1, UNPOST=1, SETOP=1, POST=1}\n"
