@@ -1,9 +1,13 @@
 /* pool.c - persistent worker pool for the forward pass.
  *
- * A decode step dispatches ~100 small jobs (one per matmul / attention /
- * elementwise phase), so waking threads through a condition variable each
- * time would cost more than the work. Workers therefore spin briefly on a
- * generation counter and only then sleep on the condvar. The caller is
+ * A decode step dispatches ~50 short jobs (4 per layer, the logits), so
+ * waking threads through a condition variable each time would cost more
+ * than the work. Workers therefore spin on a generation counter and only
+ * then sleep on the condvar. The spin is measured in time, not iterations:
+ * it must outlast the serial work between two jobs, including the gap
+ * between two decode steps (sampling, the caller's bookkeeping: ~0.1 ms),
+ * because a worker that went to sleep costs a futex wake-up (tens of
+ * microseconds on a VM) at the start of the next step. The caller is
  * thread 0 and runs its share itself.
  *
  * Determinism note: the pool only decides WHO computes an output element,
@@ -13,11 +17,28 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "fpenv.h"
 #include "vt_engine.h"
 
-#define VT_POOL_SPINS 20000
+/* How long a waiting thread spins before it sleeps (workers) or yields
+ * (the caller); the clock is read every 256 spins. */
+#define VT_POOL_SPIN_NS 1000000L
+
+static long pool_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static inline void pool_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 typedef struct vt_pool_worker {
     struct vt_pool *pool;
@@ -44,10 +65,12 @@ static void *pool_main(void *p_)
     uint_fast64_t seen = 0;
     (void)vt_fpenv_enter(); /* this thread only ever runs engine kernels */
     for (;;) {
-        int spins = 0;
+        long t0 = pool_now_ns();
+        unsigned spins = 0;
         while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&
                !atomic_load_explicit(&p->stop, memory_order_acquire)) {
-            if (++spins < VT_POOL_SPINS)
+            pool_pause();
+            if ((++spins & 255) != 0 || pool_now_ns() - t0 < VT_POOL_SPIN_NS)
                 continue;
             pthread_mutex_lock(&p->mu);
             while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&
@@ -133,9 +156,11 @@ void vt_pool_run(vt_pool *p, void (*fn)(void *arg, int i, int n), void *arg)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
-    int spins = 0;
+    long t0 = pool_now_ns();
+    unsigned spins = 0;
     while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) {
-        if (++spins > VT_POOL_SPINS)
+        pool_pause();
+        if ((++spins & 255) == 0 && pool_now_ns() - t0 > VT_POOL_SPIN_NS)
             sched_yield();
     }
 }
