@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "work_claim.h"
 
 typedef struct job {
     vt_ctx *c;
@@ -20,7 +21,13 @@ typedef struct job {
     int mm_ldy[3];
     vt_xin in;
     int phase;
+    /* decode steps: units claimed dynamically (work_claim.h) when set */
+    vt_claims *cl;
+    int claimed;
 } job;
+
+/* Matmul units of a decode step: 4 row groups (32 rows) each. */
+#define VT_CLAIM_GROUPS 4
 
 static void range(int n, int i, int nt, int *lo, int *hi)
 {
@@ -40,24 +47,63 @@ static float *kv_row(const vt_ctx *c, float *cache, int l, int g, int pos)
                        in->head_dim;
 }
 
-/* Rows of all the job's matrices, in 8-row groups, concatenated. */
+/* Row groups (8 rows) of all the job's matrices, concatenated. */
+static int mm_groups(const job *j)
+{
+    int total = 0;
+    for (int k = 0; k < j->n_mm; k++)
+        total += (int)((j->mm_w[k]->rows + VT_ROW_GROUP - 1) / VT_ROW_GROUP);
+    return total;
+}
+
+/* Groups [lo, hi) of the concatenation. */
+static void mm_range(job *j, int lo, int hi)
+{
+    int base = 0;
+    for (int k = 0; k < j->n_mm; k++) {
+        int gs = (int)((j->mm_w[k]->rows + VT_ROW_GROUP - 1) / VT_ROW_GROUP);
+        int a = lo > base ? lo - base : 0, b = hi - base < gs ? hi - base : gs;
+        if (a < b)
+            j->c->ops->matmul(j->mm_w[k], a, b, &j->in, j->mm_y[k], j->mm_ldy[k]);
+        base += gs;
+    }
+}
+
 static void mm_task(void *arg, int i, int nt)
 {
     job *j = arg;
-    int total = 0, gs[3];
-    for (int k = 0; k < j->n_mm; k++) {
-        gs[k] = (int)((j->mm_w[k]->rows + VT_ROW_GROUP - 1) / VT_ROW_GROUP);
-        total += gs[k];
+    int total = mm_groups(j), lo, hi, u;
+    if (j->claimed) {
+        while (vt_claim(j->cl, i, nt, &u)) {
+            lo = u * VT_CLAIM_GROUPS;
+            mm_range(j, lo, lo + VT_CLAIM_GROUPS < total ? lo + VT_CLAIM_GROUPS : total);
+        }
+        return;
     }
-    int lo, hi;
     range(total, i, nt, &lo, &hi);
-    int base = 0;
-    for (int k = 0; k < j->n_mm; k++) {
-        int a = lo > base ? lo - base : 0, b = hi - base < gs[k] ? hi - base : gs[k];
-        if (a < b)
-            j->c->ops->matmul(j->mm_w[k], a, b, &j->in, j->mm_y[k], j->mm_ldy[k]);
-        base += gs[k];
-    }
+    mm_range(j, lo, hi);
+}
+
+/* Decode steps claim work units dynamically; larger chunks keep the static
+ * split (every unit equal, compute-bound). */
+static void claim_units(job *j, int n_units)
+{
+    j->claimed = j->T == 1 && vt_claims_init(j->cl, n_units, vt_pool_size(j->c->pool));
+}
+
+/* Units of a job for thread i: claimed, or the static range [next, end). */
+typedef struct units {
+    int next, end;
+} units;
+
+static int units_next(job *j, units *it, int i, int nt, int *u)
+{
+    if (j->claimed)
+        return vt_claim(j->cl, i, nt, u);
+    if (it->next >= it->end)
+        return 0;
+    *u = it->next++;
+    return 1;
 }
 
 /* The matmul input x [T][n_in] and, when a weight is Q8_0, its quantised
@@ -85,6 +131,7 @@ static void matmul_q(job *j, int n, const vt_mat *const *w, float *const *y, con
         j->mm_ldy[k] = (int)w[k]->rows;
     }
     set_input(j, n, w, x, n_in, xq, xd);
+    claim_units(j, (mm_groups(j) + VT_CLAIM_GROUPS - 1) / VT_CLAIM_GROUPS);
     vt_pool_run(j->c->pool, mm_task, j);
 }
 
@@ -248,9 +295,10 @@ static void attn_block_task(void *arg, int i, int nt)
     float *scores = c->scores + (size_t)i * c->p.max_ctx;
     int8_t *aq = xq_second(c);
     float *ad = xd_second(c);
-    int lo, hi;
-    range((int)in->n_kv_heads, i, nt, &lo, &hi);
-    for (int g = lo; g < hi; g++) {
+    units it;
+    int g;
+    range((int)in->n_kv_heads, i, nt, &it.next, &it.end);
+    while (units_next(j, &it, i, nt, &g)) {
         float *kg = c->k + g * hd, *vg = c->v + g * hd, *qg = c->q + g * grp * hd;
         c->ops->matmul(&L->wk, g * hg, (g + 1) * hg, &j->in, c->k, kv);
         c->ops->matmul(&L->wv, g * hg, (g + 1) * hg, &j->in, c->v, kv);
@@ -274,17 +322,18 @@ static void ffn_up_task(void *arg, int i, int nt)
     job *j = arg;
     vt_ctx *c = j->c;
     const vt_layer *L = j->L;
-    int hid = (int)c->m->info.hidden_dim, units = hid / VT_QK, lo, hi;
+    int hid = (int)c->m->info.hidden_dim, u;
     const int gpu = VT_QK / VT_ROW_GROUP; /* row groups per 32-row unit */
-    range(units, i, nt, &lo, &hi);
-    if (lo == hi)
-        return;
-    int r0 = lo * VT_QK, n = (hi - lo) * VT_QK;
-    c->ops->matmul(&L->gate, lo * gpu, hi * gpu, &j->in, c->hb, hid);
-    c->ops->matmul(&L->up, lo * gpu, hi * gpu, &j->in, c->hb2, hid);
-    c->ops->swiglu(c->hb + r0, c->hb2 + r0, n, c->hb + r0);
-    if (L->down.type == VT_DTYPE_Q8_0)
-        c->ops->quant_q8(c->hb + r0, n, xq_second(c) + r0, xd_second(c) + lo);
+    units it;
+    range(hid / VT_QK, i, nt, &it.next, &it.end);
+    while (units_next(j, &it, i, nt, &u)) {
+        int r0 = u * VT_QK;
+        c->ops->matmul(&L->gate, u * gpu, (u + 1) * gpu, &j->in, c->hb, hid);
+        c->ops->matmul(&L->up, u * gpu, (u + 1) * gpu, &j->in, c->hb2, hid);
+        c->ops->swiglu(c->hb + r0, c->hb2 + r0, VT_QK, c->hb + r0);
+        if (L->down.type == VT_DTYPE_Q8_0)
+            c->ops->quant_q8(c->hb + r0, VT_QK, xq_second(c) + r0, xd_second(c) + u);
+    }
 }
 
 /* One layer of a decode step, fused as above. */
@@ -297,6 +346,7 @@ static void decode_layer(job *j)
     {
         const vt_mat *w[3] = {&L->wq, &L->wk, &L->wv};
         set_input(j, 3, w, c->xb, dim, c->xq, c->xd);
+        claim_units(j, (int)c->m->info.n_kv_heads);
         vt_pool_run(c->pool, attn_block_task, j);
     }
     {
@@ -308,6 +358,7 @@ static void decode_layer(job *j)
     {
         const vt_mat *w[2] = {&L->gate, &L->up};
         set_input(j, 2, w, c->xb, dim, c->xq, c->xd);
+        claim_units(j, hid / VT_QK);
         vt_pool_run(c->pool, ffn_up_task, j);
     }
     {
@@ -366,7 +417,8 @@ void vt_cpu_forward_chunk(vt_ctx *c)
 {
     const vt_model *m = c->m;
     int dim = (int)m->info.dim, hid = (int)m->info.hidden_dim;
-    job j = {.c = c, .T = c->T};
+    vt_claims cl;
+    job j = {.c = c, .T = c->T, .cl = &cl};
     for (int t = 0; t < c->T; t++)
         embed(&m->embd, c->t_tok[t], c->x + (size_t)t * dim);
     int fused = decode_fused(c, c->T);
