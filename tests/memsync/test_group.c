@@ -180,6 +180,18 @@ static int count_rv(const batch *b, int rv)
     return n;
 }
 
+/* n adds of one agent, all in flight at once; texts "<what> <i>". */
+static void burst(batch *b, int n, const ms_agent *a, const char *what)
+{
+    batch_init(b, n);
+    for (int i = 0; i < n; i++) {
+        b->p[i].agent = 0;
+        snprintf(b->p[i].text, sizeof b->p[i].text, "%s %d", what, i);
+        start(env.client, b, i, &a->cred);
+    }
+    wait_all(b);
+}
+
 static void restart_daemon(const char *const *extra)
 {
     VT_CHECK_EQ_INT(vt_proc_stop(env.daemon, 10000), 0);
@@ -258,13 +270,7 @@ int main(void)
     restart_daemon(maxf);
     ms_agent full;
     ms_agent_new(&env, "group-full", &full);
-    batch_init(&b, 25);
-    for (int i = 0; i < 25; i++) {
-        b.p[i].agent = 0;
-        snprintf(b.p[i].text, sizeof b.p[i].text, "fill %d", i);
-        start(env.client, &b, i, &full.cred);
-    }
-    wait_all(&b);
+    burst(&b, 25, &full, "fill");
     VT_CHECK_EQ_INT(count_rv(&b, 0), 10);
     VT_CHECK_EQ_INT(count_rv(&b, VT_ERR_RANGE), 15);
     check_agent(env.client, &full, &b, 0, true, 0, "max items");
@@ -275,13 +281,7 @@ int main(void)
     restart_daemon(ratef);
     ms_agent rl;
     ms_agent_new(&env, "group-rl", &rl);
-    batch_init(&b, 20);
-    for (int i = 0; i < 20; i++) {
-        b.p[i].agent = 0;
-        snprintf(b.p[i].text, sizeof b.p[i].text, "limited %d", i);
-        start(env.client, &b, i, &rl.cred);
-    }
-    wait_all(&b);
+    burst(&b, 20, &rl, "limited");
     int ok = count_rv(&b, 0), limited = count_rv(&b, VT_ERR_RATELIMIT);
     printf("rate limit 5/s: %d committed, %d refused\n", ok, limited);
     VT_CHECK(ok >= 1 && ok <= 10, "%d adds committed under 5/s (burst within ~1 s)", ok);
