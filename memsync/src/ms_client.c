@@ -31,7 +31,8 @@ typedef struct req_slot {
 /* An asynchronous request: a context whose aio has a callback that walks
  * send -> receive -> done. Slots are reused; one whose request failed is
  * parked (its context may still get the late answer, and an aio cannot be
- * freed from its own callback) until a synchronous call or close frees it. */
+ * freed from its own callback) and freed later by the next request that
+ * finds it parked and out of its callback, or by close. */
 typedef struct async_slot {
     struct vt_memsync *c;
     nng_ctx ctx;
@@ -39,6 +40,7 @@ typedef struct async_slot {
     bool receiving;
     vt_memsync_add_done done;
     void *arg;
+    bool in_cb;               /* parked, its callback still running */
     struct async_slot *next;  /* free or parked list */
 } async_slot;
 
@@ -131,15 +133,6 @@ static void async_free_list(async_slot *a)
     }
 }
 
-/* Free the parked slots (from a thread that is not in a callback). */
-static void async_sweep(vt_memsync *c)
-{
-    pthread_mutex_lock(&c->mu);
-    async_slot *p = c->aparked;
-    c->aparked = NULL;
-    pthread_mutex_unlock(&c->mu);
-    async_free_list(p);
-}
 
 void vt_memsync_close(vt_memsync *c)
 {
@@ -194,7 +187,6 @@ static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
     }
     req_slot slot;
     nng_msg *m = NULL;
-    async_sweep(c);
     int nrv = slot_get(c, &slot);
     if (nrv) {
         vt_buf_free(&b);
@@ -322,6 +314,7 @@ static void async_cb(void *arg)
         a->next = c->afree;
         c->afree = a;
     } else {
+        a->in_cb = true; /* parked slots are never handed out: still ours */
         a->next = c->aparked;
         c->aparked = a;
     }
@@ -331,6 +324,31 @@ static void async_cb(void *arg)
     done(darg, rv, rv == 0 ? rep.id : 0, rv == 0 ? &rep.head : NULL, &ei);
     if (rv == 0)
         ms_rep_clear(&rep);
+    if (nrv != 0) {
+        pthread_mutex_lock(&c->mu);
+        a->in_cb = false; /* from now on a sweep may free it */
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+/* Take the parked slots whose callbacks are over (c->mu held); the caller
+ * frees them after unlocking (nng_aio_stop waits for the last instructions
+ * of their callbacks). Never the slot of a callback still running: a
+ * callback's `done` may itself start the next add. */
+static async_slot *async_take_sweepable(vt_memsync *c)
+{
+    async_slot *out = NULL, **pp = &c->aparked;
+    while (*pp) {
+        async_slot *a = *pp;
+        if (a->in_cb) {
+            pp = &a->next;
+            continue;
+        }
+        *pp = a->next;
+        a->next = out;
+        out = a;
+    }
+    return out;
 }
 
 static int async_slot_get(vt_memsync *c, async_slot **out, vt_errinfo *ei)
@@ -349,7 +367,9 @@ static int async_slot_get(vt_memsync *c, async_slot **out, vt_errinfo *ei)
     if (a)
         c->afree = a->next;
     c->ainflight++;
+    async_slot *dead = c->aparked ? async_take_sweepable(c) : NULL;
     pthread_mutex_unlock(&c->mu);
+    async_free_list(dead);
     int nrv = 0;
     if (!a) {
         if (!(a = calloc(1, sizeof *a))) {

@@ -20,7 +20,10 @@
  *      groups lose compare-and-sets to each other and redo those adds one
  *      at a time; every acknowledged add is there exactly once, verify ok;
  *   6. closing the client with adds in flight: each callback runs once
- *      (success or VT_ERR_CLOSED).
+ *      (success or VT_ERR_CLOSED);
+ *   7. adds that time out (nobody listens), each started from the previous
+ *      one's callback: VT_ERR_TIMEOUT each, and the failed requests'
+ *      parked contexts are freed on the way (the ASan build checks).
  * Bounded: a few hundred adds, every wait at most 30 s. */
 #include <pthread.h>
 #include <stdio.h>
@@ -190,6 +193,40 @@ static void burst(batch *b, int n, const ms_agent *a, const char *what)
         start(env.client, b, i, &a->cred);
     }
     wait_all(b);
+}
+
+/* Part 7: each add's callback starts the next one (of 5). */
+typedef struct chain_ctx {
+    batch b;
+    vt_memsync *c;
+    const vt_mem_cred *cred;
+} chain_ctx;
+
+static void start_chained(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred);
+
+static void on_chained(void *arg, int rv, uint64_t id, const vt_mem_head *head,
+                       const vt_errinfo *ei)
+{
+    pending *p = arg;
+    chain_ctx *cc = (chain_ctx *)p->b; /* b is chain_ctx's first member */
+    int next = (int)(p - cc->b.p) + 1;
+    if (next < cc->b.n) {
+        snprintf(cc->b.p[next].text, sizeof cc->b.p[next].text, "timeout %d", next);
+        start_chained(cc->c, &cc->b, next, cc->cred);
+    }
+    on_done(arg, rv, id, head, ei);
+}
+
+static void start_chained(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred)
+{
+    pending *p = &b->p[i];
+    p->b = b;
+    vt_mem_item it = ms_item(p->text, NULL, 0);
+    pthread_mutex_lock(&b->mu);
+    b->outstanding++;
+    pthread_mutex_unlock(&b->mu);
+    int rv = vt_memsync_add_async(c, cred, &it, on_chained, p, NULL);
+    VT_CHECK(rv == 0, "chained add %d not started: %s", i, vt_errname(rv));
 }
 
 static void restart_daemon(const char *const *extra)
@@ -364,6 +401,29 @@ int main(void)
         VT_REQUIRE_OK(vt_memsync_verify(env.client, &ag[a].cred, &vr, NULL));
         VT_CHECK(vr.ok, "after close: verify: %s", vr.problem);
     }
+
+    /* 7. timeouts, chained from the callbacks */
+    vt_memsync *dead;
+    char url[600], path[512];
+    snprintf(url, sizeof url, "ipc://%s", vt_ts_path("nobody.ipc", path, sizeof path));
+    VT_REQUIRE_OK(vt_memsync_open(&dead, url, 100, NULL));
+    chain_ctx cc = {.c = dead, .cred = &ag[0].cred};
+    batch_init(&cc.b, 5);
+    snprintf(cc.b.p[0].text, sizeof cc.b.p[0].text, "timeout 0");
+    start_chained(dead, &cc.b, 0, cc.cred);
+    uint64_t t0 = vt_mono_ms();
+    while (vt_mono_ms() - t0 < WAIT_MS) {
+        pthread_mutex_lock(&cc.b.mu);
+        int calls = cc.b.calls;
+        pthread_mutex_unlock(&cc.b.mu);
+        if (calls == 5)
+            break;
+        vt_sleep_ms(10);
+    }
+    VT_CHECK_EQ_INT(cc.b.calls, 5);
+    VT_CHECK_EQ_INT(count_rv(&cc.b, VT_ERR_TIMEOUT), 5);
+    vt_memsync_close(dead);
+    batch_free(&cc.b);
 
     ms_env_stop(&env);
     return vt_test_done();
