@@ -741,27 +741,14 @@ typedef struct sc_turn {
     size_t extra;              /* the transparency log's commands, first */
 } sc_turn;
 
-enum { TURN_OK = 0, TURN_PREP_FAILED = -1, TURN_IO_FAILED = -2, TURN_LOG_REFUSED = -3 };
+enum { TURN_OK = 0, TURN_PREP_FAILED = -1, TURN_IO_FAILED = -2, TURN_RESET = -3 };
 
-/* Send everything written so far (hiredis writes only when a reply is
- * read): a write failure is then told apart from a read failure. */
-static int flush_out(sched *s, vt_errinfo *ei)
-{
-    redisContext *c = vt_redis_ctx(s->jr.r);
-    int done = 0;
-    while (c && !done)
-        if (redisBufferWrite(c, &done) != REDIS_OK)
-            return vt_fail(ei, VT_ERR_UNAVAILABLE, "redis write: %s", c->errstr);
-    return c ? 0 : vt_fail(ei, VT_ERR_UNAVAILABLE, "redis: not connected");
-}
-
-/* Encode a turn and send its commands, in reply order: the transparency
+/* Encode a turn and queue its commands, in reply order: the transparency
  * log's (from prepare_finals), one EVALSHA per SC_JR_SUBMIT_CHUNK submits
  * with a request token, then per item (tokenless submit: SET + SADD,
- * final: SET EX, lookup: GET), then one SREM of every final id. Reads
- * nothing. On TURN_PREP_FAILED the connection may hold a partial turn: the
- * caller reconnects and fails this one; on TURN_IO_FAILED the connection
- * is broken. */
+ * final: SET EX, lookup: GET), then one SREM of every final id. On
+ * TURN_PREP_FAILED the connection may hold a partial turn: the caller
+ * reconnects and fails this one. */
 static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
 {
     size_t n = 0, nf = 0, nsub = 0;
@@ -810,12 +797,7 @@ static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
             t->nfinal += it->kind == SC_JR_FINAL;
         }
     t->ncmd += append_srem(s, list, t->nfinal, &ei);
-    if (flush_out(s, &ei) != 0) {
-        vt_counter_inc(s->m.redis_errors);
-        set_redis_ok(s, false, vt_errinfo_msg(&ei));
-        return TURN_IO_FAILED;
-    }
-    return TURN_OK;
+    return TURN_OK; /* hiredis writes the commands when finish_turn reads */
 }
 
 static void turn_fail(sched *s, sc_turn *t)
@@ -827,9 +809,9 @@ static void turn_fail(sched *s, sc_turn *t)
 }
 
 /* Read a turn's replies and complete its items. TURN_IO_FAILED: the
- * connection broke; TURN_LOG_REFUSED: a log write was refused and the
- * connection was reset (the log must be reloaded). Either way this turn
- * was failed. */
+ * connection broke; TURN_RESET: a log write was refused (or the replies
+ * could not be read) and the connection was reset: the log must be
+ * reloaded. Either way this turn was failed. */
 static int finish_turn(sched *s, sc_turn *t)
 {
     vt_errinfo ei = {0};
@@ -839,12 +821,16 @@ static int finish_turn(sched *s, sc_turn *t)
         rv = vt_redis_read_replies(s->jr.r, reps, t->ncmd, &ei);
     if (rv != 0) {
         free(reps);
-        /* Out of memory: the replies cannot be matched any more either. */
-        if (!vt_redis_broken(s->jr.r))
-            vt_redis_reconnect(s->jr.r, &ei);
         vt_counter_inc(s->m.redis_errors);
-        set_redis_ok(s, false, vt_errinfo_msg(&ei));
         turn_fail(s, t);
+        if (!vt_redis_broken(s->jr.r)) {
+            /* Out of memory for the reply vector: the replies still
+             * queued can never be matched; start over on a fresh
+             * connection (recovery picks up writes that landed). */
+            vt_redis_reconnect(s->jr.r, &ei);
+            return TURN_RESET;
+        }
+        set_redis_ok(s, false, vt_errinfo_msg(&ei));
         return TURN_IO_FAILED;
     }
     size_t k = t->extra;
@@ -859,7 +845,7 @@ static int finish_turn(sched *s, sc_turn *t)
             vt_redis_reconnect(s->jr.r, &ei);
             vt_counter_inc(s->m.redis_errors);
             turn_fail(s, t);
-            return TURN_LOG_REFUSED;
+            return TURN_RESET;
         }
     for (size_t i = 0; i < t->nsub; i += SC_JR_SUBMIT_CHUNK)
         read_submits(s, t->subs + i,
@@ -956,18 +942,16 @@ static void *journal_main(void *arg)
         int rc = send_turn(s, list, &t);
         if (rc == TURN_OK) {
             rc = finish_turn(s, &t);
-        } else {
-            if (rc == TURN_PREP_FAILED) {
-                /* Start over on a fresh connection that reloads the log
-                 * rather than hand out receipts it does not hold. */
-                vt_errinfo ei = {0};
-                vt_redis_reconnect(s->jr.r, &ei);
-                vt_counter_inc(s->m.redis_errors);
-                s->jr.relog = true;
-            }
+        } else { /* TURN_PREP_FAILED */
+            /* Start over on a fresh connection that reloads the log rather
+             * than hand out receipts it does not hold. */
+            vt_errinfo ei = {0};
+            vt_redis_reconnect(s->jr.r, &ei);
+            vt_counter_inc(s->m.redis_errors);
+            s->jr.relog = true;
             turn_fail(s, &t);
         }
-        if (rc == TURN_LOG_REFUSED)
+        if (rc == TURN_RESET)
             s->jr.relog = true;
         if (vt_redis_broken(s->jr.r) || s->jr.relog)
             connected = false;
