@@ -52,9 +52,12 @@ VT_F_ALWAYS float fold4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
  * b0 .. b1-1: acc[(r*T + t)*G + k] is lane group g0+k of output (r, t).
  * Row r of w starts at element r*ldw, token t of x at t*ldx. */
 VT_F_ALWAYS void chains(__m256 *acc, const void *w, int f16, long ldw, const float *x, long ldx,
-                        int b0, int b1, int g0, int G, int R, int T)
+                        int b0, int b1, int g0, int G, int R, int T, const char *pf)
 {
     for (int b = b0; b < b1; b++) {
+        if (pf) /* R rows' worth of lines per block: see one_token */
+            for (int k = 0; k < R * 32 * (f16 ? 2 : 4); k += 64)
+                _mm_prefetch(pf + (long)(b - b0) * R * 32 * (f16 ? 2 : 4) + k, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int k = 0; k < G; k++) {
             long o = (long)b * 32 + (g0 + k) * 8;
@@ -84,7 +87,8 @@ VT_F_ALWAYS void chains(__m256 *acc, const void *w, int f16, long ldw, const flo
  * are fmaf(+0, +0, acc), as the definition says - and each output is
  * folded into y[t*ldy + r]. */
 VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx, int n, int b0,
-                      int b1, __m256 *park, int R, int T, int G, float *y, long ldy)
+                      int b1, __m256 *park, int R, int T, int G, float *y, long ldy,
+                      const char *pf)
 {
     int nb = n / 32, rem = n % 32, last = b1 == nb;
     float tw[VT_F_MAXR][32], tx[VT_F_MAXT][32];
@@ -108,9 +112,9 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
         for (int i = 0; i < R * T; i++)
             for (int k = 0; k < G; k++)
                 acc[i * G + k] = b0 == 0 ? _mm256_setzero_ps() : park[(g0 + k) * R * T + i];
-        chains(acc, w, f16, ldw, x, ldx, b0, b1, g0, G, R, T);
+        chains(acc, w, f16, ldw, x, ldx, b0, b1, g0, G, R, T, pf);
         if (last && rem)
-            chains(acc, tw, 0, 32, &tx[0][0], 32, 0, 1, g0, G, R, T);
+            chains(acc, tw, 0, 32, &tx[0][0], 32, 0, 1, g0, G, R, T, NULL);
 #pragma GCC unroll 24
         for (int i = 0; i < R * T; i++)
             for (int k = 0; k < G; k++)
@@ -146,13 +150,13 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
 #endif
 
 typedef void (*tile_fn)(const void *w, long ldw, const float *x, long ldx, int n, int b0,
-                        int b1, __m256 *park, float *y, long ldy);
+                        int b1, __m256 *park, float *y, long ldy, const char *pf);
 
 #define TILE(NAME, F16, R, T, G)                                                               \
     static void NAME(const void *w, long ldw, const float *x, long ldx, int n, int b0, int b1, \
-                     __m256 *park, float *y, long ldy)                                         \
+                     __m256 *park, float *y, long ldy, const char *pf)                         \
     {                                                                                          \
-        tile(w, F16, ldw, x, ldx, n, b0, b1, park, R, T, G, y, ldy);                           \
+        tile(w, F16, ldw, x, ldx, n, b0, b1, park, R, T, G, y, ldy, pf);                       \
     }
 /* [f16][rows == VT_F_PR][tokens == VT_F_PT] */
 TILE(pre32_full, 0, VT_F_PR, VT_F_PT, VT_F_PG)
@@ -184,15 +188,27 @@ TILE(dec16_r1, 1, 1, 1, 4)
 #endif
 #define VT_F_PARK_ROWS 64
 
-/* One token over rows [r0, r1): VT_F_DR rows at a time, then single rows. */
+/* One token over rows [r0, r1): VT_F_DR rows at a time, then single rows.
+ * This streams the weights once (decode is bound by memory bandwidth), so
+ * each tile prefetches the rows VT_F_DPF tiles ahead, spread over its
+ * blocks: the hardware prefetcher alone keeps too few lines in flight. */
+#ifndef VT_F_DPF
+#define VT_F_DPF 2
+#endif
 static void one_token(int f16, const uint8_t *w, long n, int r0, int r1, const float *x, float *y)
 {
-    size_t rowb = (size_t)n * (f16 ? 2 : 4);
+    size_t rowb = (size_t)n * (f16 ? 2 : 4), tb = VT_F_DR * rowb;
     int nb = (int)(n / 32), r = r0;
-    for (; r + VT_F_DR <= r1; r += VT_F_DR)
-        (f16 ? dec16 : dec32)(w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0);
+    for (; r + VT_F_DR <= r1; r += VT_F_DR) {
+        const uint8_t *t = w + (size_t)r * rowb;
+        const char *pf = VT_F_DPF && r + (1 + VT_F_DPF) * VT_F_DR <= r1
+                             ? (const char *)t + VT_F_DPF * tb
+                             : NULL;
+        (f16 ? dec16 : dec32)(t, n, x, n, (int)n, 0, nb, NULL, y + r, 0, pf);
+    }
     for (; r < r1; r++)
-        (f16 ? dec16_r1 : dec32_r1)(w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0);
+        (f16 ? dec16_r1 : dec32_r1)(w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0,
+                                    NULL);
 }
 
 void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *y, int ldy)
@@ -234,7 +250,7 @@ void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *
                     int nr = b1 - r >= VT_F_PR ? VT_F_PR : 1;
                     __m256 *pk = nslices > 1 ? park + (size_t)(r - b0) * VT_F_PT * 4 : NULL;
                     tile_fn fn = pre_tiles[f16][nr == VT_F_PR][nt == VT_F_PT];
-                    fn(wb + (size_t)r * rowb, n, xt, n, (int)n, k0, k1, pk, yt + r, ldy);
+                    fn(wb + (size_t)r * rowb, n, xt, n, (int)n, k0, k1, pk, yt + r, ldy, NULL);
                     r += nr;
                 }
             }
