@@ -558,7 +558,8 @@ static void commit_adds(ms_server *s, worker *w, add_group *g, size_t n)
         }
     }
     ms_store_add_batch(&w->st, g->jobs, nj);
-    vt_counter_inc(s->groups_total);
+    if (nj)
+        vt_counter_inc(s->groups_total);
     for (size_t j = 0; j < nj; j++)
         if (g->jobs[j].redone)
             vt_counter_inc(s->redos_total);

@@ -813,8 +813,10 @@ void ms_store_add_batch(ms_store *st, ms_add_job *jobs, size_t n)
     /* per job: not sent yet, in the pipeline, to redo alone (counted or not
      * yet counted against the rate limit), finished (rv set) */
     enum { FRESH, SENT, REDO_COUNT, REDO_COUNTED, DONE };
-    unsigned char *state = calloc(n ? n : 1, 1);
-    redisReply **reps = calloc(n ? n : 1, sizeof *reps);
+    if (n == 0)
+        return;
+    unsigned char *state = calloc(n, 1);
+    redisReply **reps = calloc(n, sizeof *reps);
     vt_errinfo ei = {0};
     if (!state || !reps) {
         for (size_t i = 0; i < n; i++)
