@@ -44,6 +44,7 @@ static const char *prog = "verity-bench memsync";
 
 typedef struct mopts {
     uint64_t items, dim, searches, adds, agents, clients, seconds, workers;
+    uint64_t rate_limit; /* memsync --rate-limit (0: off, the default here) */
     const char *json, *redis_server;
     int unix_redis; /* talk to Redis over a unix socket instead of TCP */
     int sync;       /* adds from --clients blocking threads instead of one
@@ -371,6 +372,7 @@ int vt_bench_memsync(int argc, char **argv)
             printf("usage: %s [--items N] [--dim N] [--searches N] [--adds N] [--agents N]\n"
                    "       [--clients N] [--workers N] [--seconds S] [--json FILE|-]\n"
                    "       [--redis-server PATH] [--redis-via tcp|unix] [--client async|sync]\n"
+                   "       [--rate-limit N]  (memsync's per-agent limit; default 0 = off)\n"
                    "Defaults: 10000 items of 384 floats, 1000 searches, 20000 adds over 100\n"
                    "agents, memsync with 8 workers, 60 s per phase. --client async (default):\n"
                    "every agent sends its adds one after another, each after the previous\n"
@@ -399,6 +401,8 @@ int vt_bench_memsync(int argc, char **argv)
             o.json = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--redis-server", &v))
             o.redis_server = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--rate-limit", &v))
+            o.rate_limit = vt_cli_u64(prog, "--rate-limit", v, 0, 100000000);
         else if (vt_cli_flag(prog, argc, argv, &i, "--client", &v))
             o.sync = vt_cli_choice(prog, "--client", v, (const char *const[]){"async", "sync", NULL});
         else if (vt_cli_flag(prog, argc, argv, &i, "--redis-via", &v))
@@ -450,6 +454,8 @@ int vt_bench_memsync(int argc, char **argv)
     snprintf(listen, sizeof listen, "ipc://%s/memsync.ipc", dir);
     snprintf(http, sizeof http, "127.0.0.1:%d", hport);
     snprintf(workers, sizeof workers, "%llu", (unsigned long long)o.workers);
+    char rate[24];
+    snprintf(rate, sizeof rate, "%llu", (unsigned long long)o.rate_limit);
     char *rargv[] = {(char *)o.redis_server, "--port", rports, "--bind", "127.0.0.1",
                      "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                      "--dir", dir, "--daemonize", "no", "--unixsocket", rsock, NULL};
@@ -474,7 +480,7 @@ int vt_bench_memsync(int argc, char **argv)
         return 1;
     }
     char *margv[] = {msbin, "--listen", listen, "--http", http, "--redis", url, "--auth-secret",
-                     secret_path, "--rate-limit", "0", "--workers", workers,
+                     secret_path, "--rate-limit", rate, "--workers", workers,
                      "--max-items", "1000000", "--log-level", "warn", NULL};
     if (vt_bench_spawn(msbin, margv, log2, &mpid, &ei) != 0) {
         fprintf(stderr, "%s: %s\n", prog, vt_errinfo_msg(&ei));
@@ -595,8 +601,10 @@ int vt_bench_memsync(int argc, char **argv)
     double script_us = redis_commandstat(r, "evalsha", "usec") / na;
     double calls = redis_commandstat(r, NULL, "calls") / na;
 
-    printf("verity-bench memsync (loopback; redis over %s, AOF everysec; memsync %llu workers)\n",
-           o.unix_redis ? "a unix socket" : "TCP", (unsigned long long)o.workers);
+    printf("verity-bench memsync (loopback; redis over %s, AOF everysec; memsync %llu workers, "
+           "rate limit %s)\n",
+           o.unix_redis ? "a unix socket" : "TCP", (unsigned long long)o.workers,
+           o.rate_limit ? rate : "off");
     printf("baseline: redis PING round trip p50 %.1f us (%.0f/s unpipelined), pipelined SET %.0f/s\n",
            b.ping_us_p50, b.ping_per_s, b.set_per_s);
     printf("corpus:   %llu memories x %llu floats loaded in %.2f s (%.0f adds/s, one agent), %llu failed\n",
@@ -646,6 +654,7 @@ int vt_bench_memsync(int argc, char **argv)
             vt_json_int(&j, "agents", (int64_t)o.agents);
             vt_json_int(&j, "clients", (int64_t)o.clients);
             vt_json_str(&j, "client", o.sync ? "sync" : "async");
+            vt_json_int(&j, "rate_limit", (int64_t)o.rate_limit);
             vt_json_int(&j, "workers", (int64_t)o.workers);
             vt_json_str(&j, "redis_appendfsync", "everysec");
             vt_json_str(&j, "redis_via", o.unix_redis ? "unix" : "tcp");
