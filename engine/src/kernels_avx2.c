@@ -379,24 +379,42 @@ static void avx2_swiglu(const float *g, const float *u, int n, float *out)
         out[i] = vt_k_swiglu(g[i], u[i]);
 }
 
-/* Scores of 8 keys, head_dim % 32 == 0: each key's dot in vt_k_dot_f32's
- * lane order (four 8-wide chains, then (v0+v1)+(v2+v3)), and the rest of
- * vt_k_fold32 (halves, then pairs, then the last pair) for the 8 keys at
- * once on transposed vectors: the same additions of the same values, with
- * a third of the shuffles. Slot s of t[] holds key s/2 (even s) or
- * 4 + s/2 (odd s), which makes the result come out in key order. */
+/* Scores of 8 keys: each key's dot in vt_k_dot_f32's lane order (four
+ * 8-wide chains; a head_dim that is not a multiple of 32 ends with masked
+ * loads, whose zero lanes are the definition's fmaf(0, 0, acc) padding),
+ * then (v0+v1)+(v2+v3), and the rest of vt_k_fold32 (halves, then pairs,
+ * then the last pair) for the 8 keys at once on transposed vectors: the
+ * same additions of the same values, with a third of the shuffles. Slot s
+ * of t[] holds key s/2 (even s) or 4 + s/2 (odd s), which makes the result
+ * come out in key order. */
 static inline void scores8(const float *q, const float *k, long stride, int hd, float scale,
                            float *out)
 {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int full = hd / 32 * 32, rest = hd - full;
+    __m256i m[4];
+    for (int c = 0; c < 4; c++)
+        m[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest - 8 * c), lane);
     __m256 t[8];
     for (int s = 0; s < 8; s++) {
         const float *kr = k + (long)((s & 1) ? 4 + s / 2 : s / 2) * stride;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < hd; i += 32) {
+        int i = 0;
+        for (; i < full; i += 32) {
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kr + i), a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(kr + i + 8), a1);
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), _mm256_loadu_ps(kr + i + 16), a2);
             a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), _mm256_loadu_ps(kr + i + 24), a3);
+        }
+        if (rest) {
+            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i, m[0]),
+                                 _mm256_maskload_ps(kr + i, m[0]), a0);
+            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i + 8, m[1]),
+                                 _mm256_maskload_ps(kr + i + 8, m[1]), a1);
+            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i + 16, m[2]),
+                                 _mm256_maskload_ps(kr + i + 16, m[2]), a2);
+            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i + 24, m[3]),
+                                 _mm256_maskload_ps(kr + i + 24, m[3]), a3);
         }
         t[s] = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
     }
@@ -420,14 +438,12 @@ static void avx2_attn_head(const float *q, const float *k, const float *v, int s
                            int n_ctx, int hd, float scale, float *scores, float *out)
 {
     int j = 0;
-    if (hd % 32 == 0) {
-        for (; j + 8 <= n_ctx; j += 8) {
-            for (int i = j + ATT_PF; i < j + ATT_PF + 8 && i < n_ctx; i++) {
-                prefetch_row_l1(k + (long)i * stride, hd);
-                prefetch_row_l2(v + (long)i * stride, hd);
-            }
-            scores8(q, k + (long)j * stride, stride, hd, scale, scores + j);
+    for (; j + 8 <= n_ctx; j += 8) {
+        for (int i = j + ATT_PF; i < j + ATT_PF + 8 && i < n_ctx; i++) {
+            prefetch_row_l1(k + (long)i * stride, hd);
+            prefetch_row_l2(v + (long)i * stride, hd);
         }
+        scores8(q, k + (long)j * stride, stride, hd, scale, scores + j);
     }
     for (; j < n_ctx; j++) {
         if (j + ATT_PF < n_ctx) {
