@@ -277,6 +277,7 @@ int main(int argc, char **argv)
     sc_net_stop(s);
     sc_arb_stop(s);
     sc_journal_stop(s);
+    sc_net_free(s); /* the journal and arbiter may answer contexts until they stop */
     sc_auth_free(s);
     sc_jobs_free(s);
     for (uint32_t i = 0; i < s->n_models; i++)

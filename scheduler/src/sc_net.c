@@ -298,7 +298,8 @@ int sc_net_start(sched *s, vt_errinfo *ei)
 void sc_net_stop(sched *s)
 {
     /* Stop every aio first (NNG #1589: never free one whose callback may
-     * still run), then close the sockets. */
+     * still run), then close the sockets. No request comes in after this;
+     * a reply another thread still sends is refused by the stopped aio. */
     atomic_store(&s->closing, true);
     for (int k = 0; k < SC_SOCKS; k++)
         for (int i = 0; i < s->n_conns[k]; i++)
@@ -306,6 +307,13 @@ void sc_net_stop(sched *s)
     for (int k = 0; k < SC_SOCKS; k++)
         if (s->n_conns[k] || nng_socket_id(s->sock[k]) > 0)
             nng_close(s->sock[k]);
+}
+
+/* After sc_net_stop and after the journal and arbiter threads are gone:
+ * they may still reply to a context until then (nng_aio_free waits for a
+ * callback still running). */
+void sc_net_free(sched *s)
+{
     for (int k = 0; k < SC_SOCKS; k++) {
         for (int i = 0; i < s->n_conns[k]; i++) {
             nng_aio_free(s->conns[k][i].aio);

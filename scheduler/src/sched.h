@@ -495,7 +495,8 @@ void sc_core_update_gauges(sched *s);
 
 /* sc_net.c: sockets and contexts */
 int sc_net_start(sched *s, vt_errinfo *ei);
-void sc_net_stop(sched *s);
+void sc_net_stop(sched *s);  /* no more requests; contexts stay allocated */
+void sc_net_free(sched *s);  /* once no thread can reply any more */
 void sc_conn_reply(sc_conn *c, const vt_buf *b);        /* send bytes, then recv again */
 void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms);
 void sc_conn_reply_msg(sc_conn *c, const vt_msg *m);
