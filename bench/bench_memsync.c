@@ -109,31 +109,23 @@ static double pct(double *v, size_t n, double p)
 /* ---- phases ------------------------------------------------------------ */
 
 /* The value of an unlabeled counter on memsync's /metrics (127.0.0.1:port),
- * or -1. A plain HTTP/1.0 GET; 2 s timeout. */
+ * or -1. */
 static double memsync_metric(int port, const char *name)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
+    const size_t cap = (size_t)1 << 16;
+    char *buf = malloc(cap);
+    if (!buf)
         return -1;
-    struct timeval tv = {2, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    static char buf[1 << 16];
-    size_t n = 0;
-    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
-        ssize_t k;
-        while (n < sizeof buf - 1 && (k = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
-            n += (size_t)k;
+    double v = -1;
+    if (vt_bench_http_get(port, "/metrics", buf, cap) == 200) {
+        char pat[128];
+        snprintf(pat, sizeof pat, "\n%s ", name);
+        const char *p = strstr(buf, pat);
+        if (p)
+            v = strtod(p + strlen(pat), NULL);
     }
-    close(fd);
-    buf[n] = 0;
-    char pat[128];
-    snprintf(pat, sizeof pat, "\n%s ", name);
-    const char *p = strstr(buf, pat);
-    return p ? strtod(p + strlen(pat), NULL) : -1;
+    free(buf);
+    return v;
 }
 
 /* A numeric field of Redis's INFO ("name:value" lines), or -1. */

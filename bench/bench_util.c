@@ -1,6 +1,11 @@
 /* bench_util.c - clock and JSON writer for verity-bench. */
 #include "bench_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,4 +146,35 @@ double vt_bench_proc_cpu(int pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return 0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+int vt_bench_http_get(int port, const char *path, char *buf, size_t cap)
+{
+    if (cap < 16)
+        return -1;
+    buf[0] = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t n = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        char req[256];
+        int k = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+        if (k > 0 && (size_t)k < sizeof req && write(fd, req, (size_t)k) == k) {
+            ssize_t got;
+            while (n < cap - 1 && (got = read(fd, buf + n, cap - 1 - n)) > 0)
+                n += (size_t)got;
+        }
+    }
+    close(fd);
+    buf[n] = 0;
+    int status = -1;
+    if (n < 12 || sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    return status;
 }

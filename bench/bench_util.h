@@ -16,6 +16,12 @@ void vt_bench_machine(char *cpu, size_t cap, double *load1);
  * /proc/PID/stat; 0 if unknown. */
 double vt_bench_proc_cpu(int pid);
 
+/* GET path from 127.0.0.1:port (HTTP/1.0, 2 s send/receive timeouts): the
+ * response, headers included, NUL-terminated in buf (cut at cap - 1 bytes).
+ * Returns the HTTP status, or -1 if there was no well-formed answer. The
+ * daemons' /readyz and /metrics are what the benches ask for. */
+int vt_bench_http_get(int port, const char *path, char *buf, size_t cap);
+
 /* Streaming JSON writer. Commas are inserted automatically. */
 typedef struct vt_json {
     FILE *f;

@@ -39,33 +39,11 @@ int ls_self_dir(char *out, size_t cap)
     return 0;
 }
 
-/* GET /readyz on 127.0.0.1:port: the HTTP status, or -1. */
+/* GET path on 127.0.0.1:port: the HTTP status, or -1. */
 static int http_status(int port, const char *path)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int status = -1;
-    char buf[256];
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-        int n = snprintf(buf, sizeof buf,
-                         "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-        if (write(fd, buf, (size_t)n) == n) {
-            ssize_t got = read(fd, buf, sizeof buf - 1);
-            if (got > 12) {
-                buf[got] = 0;
-                if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-                    status = -1;
-            }
-        }
-    }
-    close(fd);
-    return status;
+    char buf[512];
+    return vt_bench_http_get(port, path, buf, sizeof buf);
 }
 
 /* Start one process, logging to <dir>/<name>.log, and track it. */
