@@ -96,7 +96,9 @@ static void test_matmul(const vt_ops *A, const vt_ops *B, uint64_t *s)
     static const int rows_set[] = {1, 7, 8, 13, 37};
     static const int cols_f[] = {1, 5, 31, 33, 100};
     static const int cols_q[] = {32, 96, 160};
-    static const int ts[] = {1, 2, 3, 5};
+    /* token counts: the 4-, 2- and 1-token Q8 kernels and their mixes, and
+     * one past the 32-token tile */
+    static const int ts[] = {1, 2, 3, 4, 5, 7, 11, 33};
     for (int type = 0; type < 3; type++) {
         uint32_t dt = type == 0 ? VT_DTYPE_F32 : type == 1 ? VT_DTYPE_F16 : VT_DTYPE_Q8_0;
         for (int ri = 0; ri < 5; ri++) {
@@ -128,7 +130,7 @@ static void test_matmul(const vt_ops *A, const vt_ops *B, uint64_t *s)
                 vt_mat wp = w;
                 if (type == 2)
                     CHECK(vt_mat_pack(&wp) == 0);
-                for (int ti = 0; ti < 4; ti++) {
+                for (int ti = 0; ti < (int)(sizeof ts / sizeof ts[0]); ti++) {
                     int T = ts[ti];
                     float *x = malloc((size_t)T * cols * 4);
                     int8_t *xq = malloc((size_t)T * cols);
