@@ -52,10 +52,10 @@ VT_F_ALWAYS float fold4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
  * b0 .. b1-1: acc[(r*T + t)*G + k] is lane group g0+k of output (r, t).
  * Row r of w starts at element r*ldw, token t of x at t*ldx. */
 VT_F_ALWAYS void chains(__m256 *acc, const void *w, int f16, long ldw, const float *x, long ldx,
-                        int b0, int b1, int g0, int G, int R, int T, const char *pf)
+                        int b0, int b1, int g0, int G, int R, int T, int PF, const char *pf)
 {
     for (int b = b0; b < b1; b++) {
-        if (pf) /* R rows' worth of lines per block: see one_token */
+        if (PF && pf) /* R rows' worth of lines per block: see one_token */
             for (int k = 0; k < R * 32 * (f16 ? 2 : 4); k += 64)
                 _mm_prefetch(pf + (long)(b - b0) * R * 32 * (f16 ? 2 : 4) + k, _MM_HINT_T0);
 #pragma GCC unroll 4
@@ -87,7 +87,7 @@ VT_F_ALWAYS void chains(__m256 *acc, const void *w, int f16, long ldw, const flo
  * are fmaf(+0, +0, acc), as the definition says - and each output is
  * folded into y[t*ldy + r]. */
 VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx, int n, int b0,
-                      int b1, __m256 *park, int R, int T, int G, float *y, long ldy,
+                      int b1, __m256 *park, int R, int T, int G, float *y, long ldy, int PF,
                       const char *pf)
 {
     int nb = n / 32, rem = n % 32, last = b1 == nb;
@@ -112,9 +112,9 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
         for (int i = 0; i < R * T; i++)
             for (int k = 0; k < G; k++)
                 acc[i * G + k] = b0 == 0 ? _mm256_setzero_ps() : park[(g0 + k) * R * T + i];
-        chains(acc, w, f16, ldw, x, ldx, b0, b1, g0, G, R, T, pf);
+        chains(acc, w, f16, ldw, x, ldx, b0, b1, g0, G, R, T, PF, pf);
         if (last && rem)
-            chains(acc, tw, 0, 32, &tx[0][0], 32, 0, 1, g0, G, R, T, NULL);
+            chains(acc, tw, 0, 32, &tx[0][0], 32, 0, 1, g0, G, R, T, 0, NULL);
 #pragma GCC unroll 24
         for (int i = 0; i < R * T; i++)
             for (int k = 0; k < G; k++)
@@ -152,29 +152,31 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
 typedef void (*tile_fn)(const void *w, long ldw, const float *x, long ldx, int n, int b0,
                         int b1, __m256 *park, float *y, long ldy, const char *pf);
 
-#define TILE(NAME, F16, R, T, G)                                                               \
+/* PF: the tile prefetches (decode tiles only; a run-time test in the inner
+ * loop costs prefill a few percent) */
+#define TILE(NAME, F16, R, T, G, PF)                                                           \
     static void NAME(const void *w, long ldw, const float *x, long ldx, int n, int b0, int b1, \
                      __m256 *park, float *y, long ldy, const char *pf)                         \
     {                                                                                          \
-        tile(w, F16, ldw, x, ldx, n, b0, b1, park, R, T, G, y, ldy, pf);                       \
+        tile(w, F16, ldw, x, ldx, n, b0, b1, park, R, T, G, y, ldy, PF, pf);                   \
     }
 /* [f16][rows == VT_F_PR][tokens == VT_F_PT] */
-TILE(pre32_full, 0, VT_F_PR, VT_F_PT, VT_F_PG)
-TILE(pre32_short, 0, VT_F_PR, VT_F_PT - 1, VT_F_PG)
-TILE(pre32_r1_full, 0, 1, VT_F_PT, VT_F_PG)
-TILE(pre32_r1_short, 0, 1, VT_F_PT - 1, VT_F_PG)
-TILE(pre16_full, 1, VT_F_PR, VT_F_PT, VT_F_PG)
-TILE(pre16_short, 1, VT_F_PR, VT_F_PT - 1, VT_F_PG)
-TILE(pre16_r1_full, 1, 1, VT_F_PT, VT_F_PG)
-TILE(pre16_r1_short, 1, 1, VT_F_PT - 1, VT_F_PG)
+TILE(pre32_full, 0, VT_F_PR, VT_F_PT, VT_F_PG, 0)
+TILE(pre32_short, 0, VT_F_PR, VT_F_PT - 1, VT_F_PG, 0)
+TILE(pre32_r1_full, 0, 1, VT_F_PT, VT_F_PG, 0)
+TILE(pre32_r1_short, 0, 1, VT_F_PT - 1, VT_F_PG, 0)
+TILE(pre16_full, 1, VT_F_PR, VT_F_PT, VT_F_PG, 0)
+TILE(pre16_short, 1, VT_F_PR, VT_F_PT - 1, VT_F_PG, 0)
+TILE(pre16_r1_full, 1, 1, VT_F_PT, VT_F_PG, 0)
+TILE(pre16_r1_short, 1, 1, VT_F_PT - 1, VT_F_PG, 0)
 static const tile_fn pre_tiles[2][2][2] = {
     {{pre32_r1_short, pre32_r1_full}, {pre32_short, pre32_full}},
     {{pre16_r1_short, pre16_r1_full}, {pre16_short, pre16_full}},
 };
-TILE(dec32, 0, VT_F_DR, 1, 4)
-TILE(dec16, 1, VT_F_DR, 1, 4)
-TILE(dec32_r1, 0, 1, 1, 4)
-TILE(dec16_r1, 1, 1, 1, 4)
+TILE(dec32, 0, VT_F_DR, 1, 4, 1)
+TILE(dec16, 1, VT_F_DR, 1, 4, 1)
+TILE(dec32_r1, 0, 1, 1, 4, 0)
+TILE(dec16_r1, 1, 1, 1, 4, 0)
 
 /* Row blocks: the rows of one block stay in L2 while every token tile
  * passes over them. K slices: a token tile's slice of x stays in L1 while
