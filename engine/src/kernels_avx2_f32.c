@@ -175,8 +175,11 @@ static const tile_fn pre_tiles[2][2][2] = {
 };
 TILE(dec32, 0, VT_F_DR, 1, 4, 1)
 TILE(dec16, 1, VT_F_DR, 1, 4, 1)
-TILE(dec32_r1, 0, 1, 1, 4, 0)
-TILE(dec16_r1, 1, 1, 1, 4, 0)
+TILE(dec32_r2, 0, 2, 1, 4, 1)
+TILE(dec16_r2, 1, 2, 1, 4, 1)
+TILE(dec32_r1, 0, 1, 1, 4, 1)
+TILE(dec16_r1, 1, 1, 1, 4, 1)
+static const tile_fn dec_tiles[2][3] = {{dec32_r1, dec32_r2, dec32}, {dec16_r1, dec16_r2, dec16}};
 
 /* Row blocks: the rows of one block stay in L2 while every token tile
  * passes over them. K slices: a token tile's slice of x stays in L1 while
@@ -190,27 +193,28 @@ TILE(dec16_r1, 1, 1, 1, 4, 0)
 #endif
 #define VT_F_PARK_ROWS 64
 
-/* One token over rows [r0, r1): VT_F_DR rows at a time, then single rows.
- * This streams the weights once (decode is bound by memory bandwidth), so
- * each tile prefetches the rows VT_F_DPF tiles ahead, spread over its
- * blocks: the hardware prefetcher alone keeps too few lines in flight. */
+/* One token over rows [r0, r1) of a matrix of `rows` rows: VT_F_DR rows
+ * at a time, then what is left. This streams the weights once (decode is
+ * bound by memory bandwidth), so each tile prefetches the rows
+ * VT_F_DPF * VT_F_DR ahead, spread over its blocks: the hardware prefetcher
+ * alone keeps too few lines in flight. The prefetch may reach past r1 (the
+ * next range, which this or the other thread reads next; decode hands out
+ * small ranges), never past the matrix. */
 #ifndef VT_F_DPF
 #define VT_F_DPF 2
 #endif
-static void one_token(int f16, const uint8_t *w, long n, int r0, int r1, const float *x, float *y)
+static void one_token(int f16, const uint8_t *w, long n, int rows, int r0, int r1,
+                      const float *x, float *y)
 {
-    size_t rowb = (size_t)n * (f16 ? 2 : 4), tb = VT_F_DR * rowb;
-    int nb = (int)(n / 32), r = r0;
-    for (; r + VT_F_DR <= r1; r += VT_F_DR) {
-        const uint8_t *t = w + (size_t)r * rowb;
-        const char *pf = VT_F_DPF && r + (1 + VT_F_DPF) * VT_F_DR <= r1
-                             ? (const char *)t + VT_F_DPF * tb
-                             : NULL;
-        (f16 ? dec16 : dec32)(t, n, x, n, (int)n, 0, nb, NULL, y + r, 0, pf);
+    size_t rowb = (size_t)n * (f16 ? 2 : 4);
+    int nb = (int)(n / 32);
+    for (int r = r0; r < r1;) {
+        int nr = r1 - r < VT_F_DR ? r1 - r : VT_F_DR, ahead = r + VT_F_DPF * VT_F_DR;
+        const char *pf = VT_F_DPF && ahead + nr <= rows ? (const char *)w + (size_t)ahead * rowb
+                                                        : NULL;
+        dec_tiles[f16][nr - 1](w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0, pf);
+        r += nr;
     }
-    for (; r < r1; r++)
-        (f16 ? dec16_r1 : dec32_r1)(w + (size_t)r * rowb, n, x, n, (int)n, 0, nb, NULL, y + r, 0,
-                                    NULL);
 }
 
 void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *y, int ldy)
@@ -221,7 +225,7 @@ void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *
     const uint8_t *wb = m->data;
     int T = in->T, nb = (int)(n / 32);
     if (T == 1) {
-        one_token(f16, wb, n, r0, r1, in->x, y);
+        one_token(f16, wb, n, (int)m->rows, r0, r1, in->x, y);
         return;
     }
     int nslices = (int)((n + VT_F_KSLICE - 1) / VT_F_KSLICE);
@@ -240,7 +244,8 @@ void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *
             int nt = nshort > 0 ? VT_F_PT - 1 : VT_F_PT;
             nt = T - t < nt ? T - t : nt;
             if (nt < VT_F_PT - 1 || nt < 2) {
-                one_token(f16, wb, n, b0, b1, in->x + (long)t * n, y + (long)t * ldy);
+                one_token(f16, wb, n, (int)m->rows, b0, b1, in->x + (long)t * n,
+                          y + (long)t * ldy);
                 t++;
                 continue;
             }
