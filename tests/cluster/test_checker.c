@@ -77,6 +77,38 @@ static int pick(const fx_job *jobs, uint32_t min_tokens, int reason)
     return -1;
 }
 
+/* A wrong_token verdict's digests of its position are those of a plain
+ * one-sequence prefill of the honest tokens up to that position (the
+ * checker computes them in a second pass; batch invariance makes them
+ * equal). */
+static void check_pos_digests(const vt_model *m, const fx_job *j, const vt_replay_verdict *v)
+{
+    int32_t toks[768];
+    uint32_t pos = (uint32_t)v->position, n = 0;
+    VT_REQUIRE(v->position >= 0 && pos + 1 <= sizeof toks / sizeof toks[0], "position");
+    for (uint32_t i = 0; i < j->n_prompt && n <= pos; i++)
+        toks[n++] = j->prompt[i];
+    for (uint32_t i = 0; i < j->ref.n_tokens && n <= pos; i++)
+        toks[n++] = j->ref.tokens[i];
+    VT_REQUIRE(n == pos + 1, "too few tokens for position %u", pos);
+    vt_ctx_params cp;
+    vt_ctx_params_default(&cp);
+    cp.max_seqs = 1;
+    cp.trace_per_pos = 1;
+    vt_ctx *x = NULL;
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_ctx_create(m, &cp, &x, &ei));
+    vt_batch_item it = {.seq = 0, .tokens = toks, .n_tokens = (int)n, .n_logits = 0};
+    VT_REQUIRE_OK(vt_forward(x, &it, 1, &ei));
+    uint8_t fin[VT_DIGEST_BYTES], lay[VT_MAX_LAYERS][VT_DIGEST_BYTES];
+    VT_REQUIRE_OK(vt_seq_pos_digest(x, 0, (int)pos, fin, lay, VT_MAX_LAYERS));
+    VT_CHECK(memcmp(fin, v->final_digest, VT_DIGEST_BYTES) == 0,
+             "verdict's final digest of position %u differs from a plain prefill's", pos);
+    VT_CHECK(memcmp(lay, v->layer_digest, (size_t)v->n_layers * VT_DIGEST_BYTES) == 0,
+             "verdict's layer digests of position %u differ from a plain prefill's", pos);
+    vt_ctx_free(x);
+}
+
 static void check_identity(void)
 {
     int32_t prompt[7] = {5, 9, 300, 2, 2, 41, 7};
@@ -154,6 +186,7 @@ int main(void)
     VT_CHECK_EQ_INT(v[0].position, jobs[f].n_prompt - 1 + 1);
     VT_CHECK_EQ_INT(v[0].expected_token, jobs[f].ref.tokens[1]);
     VT_CHECK_EQ_INT(v[0].n_layers, n_layers);
+    check_pos_digests(m, &jobs[f], &v[0]);
     VT_CHECK_EQ_INT(v[1].fault, VT_FAULT_WRONG_DIGEST);
     VT_CHECK_EQ_INT(v[1].first_bad_layer, n_layers);
     VT_CHECK(memcmp(v[1].final_digest, jobs[f].ref.trace.final_digest, 32) == 0,

@@ -8,6 +8,14 @@
  * typical batch is still a single vt_forward call. Checks run per position
  * in order: token first (wrong_token), then the stop rules (malformed), and
  * the trace digest once the whole replay is in (wrong_digest).
+ *
+ * The digests of the one position a verdict names are not kept while
+ * replaying: hashing every position twice (the running trace and a
+ * per-position copy) would cost every honest replay ~1-2% for the rare
+ * faulty one. A verdict that needs them replays that one sequence again,
+ * up to the bad position, in a second context that keeps per-position
+ * digests (created on first use). Batch invariance makes those digests the
+ * ones the batched replay saw (tests/cluster/test_checker.c checks this).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +26,8 @@
 struct vt_checker {
     const vt_model *model;
     vt_ctx *ctx;
+    vt_ctx *pos_ctx;        /* one slot, per-position digests; NULL until needed */
+    vt_ctx_params pos_params;
     uint32_t vocab, n_layers;
     int batch, max_ctx, logit_rows;
     float *logits;          /* [max(logit_rows, batch)][vocab] */
@@ -31,6 +41,7 @@ typedef struct replay {
     int32_t *seq;           /* S, L tokens */
     uint32_t L, fed;
     int done;
+    int64_t digest_pos;     /* position whose digests the verdict needs; -1 none */
     vt_stopscan scan;
 } replay;
 
@@ -67,7 +78,9 @@ int vt_checker_create(const vt_model *m, const vt_checker_params *p, vt_checker 
     cp.n_threads = p->n_threads;
     cp.isa = p->isa;
     cp.backend = p->backend;
-    cp.trace_per_pos = 1; /* a verdict names the digests of the bad position */
+    c->pos_params = cp;
+    c->pos_params.max_seqs = 1;
+    c->pos_params.trace_per_pos = 1; /* only for the position a verdict names */
     int rv = vt_ctx_create(m, &cp, &c->ctx, ei);
     if (rv) {
         free(c);
@@ -90,6 +103,7 @@ void vt_checker_free(vt_checker *c)
     if (!c)
         return;
     vt_ctx_free(c->ctx);
+    vt_ctx_free(c->pos_ctx);
     free(c->logits);
     free(c->items);
     free(c->item_task);
@@ -170,17 +184,28 @@ static int precheck(const vt_checker *c, const vt_replay_task *t, vt_replay_verd
     return 0;
 }
 
-static void pos_digests(vt_checker *c, int seq, int64_t pos, vt_replay_verdict *v)
+/* The digests of position r->digest_pos alone: tokens 0..pos of the replay
+ * again, in the one-slot per-position context. n_layers stays 0 (no digests
+ * in the verdict) if that context cannot be had; the verdict stands. */
+static void pos_digests(vt_checker *c, replay *r)
 {
-    v->n_layers = c->n_layers;
-    if (vt_seq_pos_digest(c->ctx, seq, (int)pos, v->final_digest, v->layer_digest,
-                          VT_MAX_LAYERS) != 0)
-        v->n_layers = 0;
+    vt_replay_verdict *v = r->v;
+    int pos = (int)r->digest_pos;
+    vt_errinfo ei = {0};
+    v->n_layers = 0;
+    if (!c->pos_ctx && vt_ctx_create(c->model, &c->pos_params, &c->pos_ctx, &ei) != 0)
+        return;
+    vt_batch_item it = {.seq = 0, .tokens = r->seq, .n_tokens = pos + 1, .n_logits = 0};
+    if (vt_seq_reset(c->pos_ctx, 0) != 0 || vt_forward(c->pos_ctx, &it, 1, &ei) != 0)
+        return;
+    if (vt_seq_pos_digest(c->pos_ctx, 0, pos, v->final_digest, v->layer_digest,
+                          VT_MAX_LAYERS) == 0)
+        v->n_layers = c->n_layers;
 }
 
 /* Token j (position pos) was decided by `logits`: check it, then the stop
  * rules. Marks the replay done on a fault. */
-static void check_row(vt_checker *c, replay *r, int seq, uint32_t j, const float *logits)
+static void check_row(vt_checker *c, replay *r, uint32_t j, const float *logits)
 {
     const vt_replay_task *t = r->t;
     uint32_t P = t->n_prompt, O = t->n_output;
@@ -190,7 +215,7 @@ static void check_row(vt_checker *c, replay *r, int seq, uint32_t j, const float
         VFAIL(r->v, VT_FAULT_WRONG_TOKEN, pos, "output %u (position %lld): got %d, model samples %d",
               j, (long long)pos, t->output[j], want);
         r->v->expected_token = want;
-        pos_digests(c, seq, pos, r->v);
+        r->digest_pos = pos;
         r->done = 1;
         return;
     }
@@ -212,7 +237,7 @@ static void check_row(vt_checker *c, replay *r, int seq, uint32_t j, const float
     } else {
         return;
     }
-    pos_digests(c, seq, pos, r->v);
+    r->digest_pos = pos;
     r->done = 1;
 }
 
@@ -259,6 +284,7 @@ int vt_checker_run(vt_checker *c, const vt_replay_task *tasks, int n, vt_replay_
         replay *r = &rs[i];
         r->t = &tasks[i];
         r->v = &out[i];
+        r->digest_pos = -1;
         verdict_init(r->v);
         if (precheck(c, r->t, r->v)) {
             r->done = 1;
@@ -310,7 +336,7 @@ int vt_checker_run(vt_checker *c, const vt_replay_task *tasks, int n, vt_replay_
             uint32_t to = r->fed + (uint32_t)it->n_tokens;
             uint32_t from = to - (uint32_t)it->n_logits;
             for (uint32_t p = from; p < to && !r->done; p++)
-                check_row(c, r, i, p - (r->t->n_prompt - 1), it->logits + (size_t)(p - from) * c->vocab);
+                check_row(c, r, p - (r->t->n_prompt - 1), it->logits + (size_t)(p - from) * c->vocab);
             r->fed = to;
             if (!r->done && r->fed == r->L) {
                 check_digest(c, r, i);
@@ -318,6 +344,9 @@ int vt_checker_run(vt_checker *c, const vt_replay_task *tasks, int n, vt_replay_
             }
         }
     }
+    for (int i = 0; i < n && !rv; i++)
+        if (rs[i].digest_pos >= 0)
+            pos_digests(c, &rs[i]);
     for (int i = 0; i < n; i++) {
         free(rs[i].seq);
         vt_stopscan_free(&rs[i].scan);
