@@ -62,6 +62,50 @@ static void test_greedy(void)
     CHECK(vt_sample(NULL, 3, &s, 0) < 0);
 }
 
+/* Greedy against the rank order written out (value desc, NaN last, ties
+ * to the lowest id) on arrays full of ties, NaNs, infinities and signed
+ * zeros, at lengths around the sampler's 8-wide passes. */
+static int32_t ref_first_ranked(const float *x, uint32_t n)
+{
+    int32_t best = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        float a = x[i], b = x[best];
+        int na = a != a, nb = b != b;
+        if ((na != nb && nb) || (!na && !nb && a > b))
+            best = (int32_t)i;
+    }
+    return best;
+}
+
+static void test_greedy_random(void)
+{
+    const float pool[] = {0.0f, -0.0f, 1.0f, -1.0f, 2.5f, 1.0f / 0.0f, -1.0f / 0.0f,
+                          0.0f / 0.0f, 3.0e38f, -3.0e38f, 1e-45f};
+    const uint32_t npool = sizeof pool / sizeof pool[0];
+    float x[67];
+    vt_sampling s;
+    vt_sampling_default(&s);
+    uint64_t r = 12345;
+    int mismatches = 0;
+    for (int trial = 0; trial < 20000; trial++) {
+        uint32_t n = 1 + (uint32_t)(trial % 67);
+        for (uint32_t i = 0; i < n; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t pick = (uint32_t)(r >> 33);
+            /* mostly a few values (ties), sometimes every kind of special */
+            x[i] = trial % 3 == 0 ? pool[pick % npool] : (float)(pick % 5) - 2.0f;
+        }
+        mismatches += vt_sample(x, n, &s, 0) != ref_first_ranked(x, n);
+    }
+    CHECK(mismatches == 0);
+    float allnan[9];
+    for (int i = 0; i < 9; i++)
+        allnan[i] = 0.0f / 0.0f;
+    CHECK(vt_sample(allnan, 9, &s, 0) == 0);
+    float z[3] = {-0.0f, 0.0f, -1.0f};
+    CHECK(vt_sample(z, 3, &s, 0) == 0); /* -0 and +0 tie: the lower id */
+}
+
 static void test_determinism(void)
 {
     fill(1);
@@ -191,6 +235,7 @@ int main(void)
 {
     test_rng();
     test_greedy();
+    test_greedy_random();
     test_determinism();
     test_top_k();
     test_top_p();
