@@ -152,8 +152,8 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
 typedef void (*tile_fn)(const void *w, long ldw, const float *x, long ldx, int n, int b0,
                         int b1, __m256 *park, float *y, long ldy, const char *pf);
 
-/* PF: the tile prefetches (decode tiles only; a run-time test in the inner
- * loop costs prefill a few percent) */
+/* PF: the tile prefetches (decode tiles only: a prefill tile's rows are in
+ * L2 already, and prefetching the next tile's rows into L1 measured slower) */
 #define TILE(NAME, F16, R, T, G, PF)                                                           \
     static void NAME(const void *w, long ldw, const float *x, long ldx, int n, int b0, int b1, \
                      __m256 *park, float *y, long ldy, const char *pf)                         \
@@ -179,6 +179,7 @@ TILE(dec32_r2, 0, 2, 1, 4, 1)
 TILE(dec16_r2, 1, 2, 1, 4, 1)
 TILE(dec32_r1, 0, 1, 1, 4, 1)
 TILE(dec16_r1, 1, 1, 1, 4, 1)
+_Static_assert(VT_F_DR >= 1 && VT_F_DR <= 3, "dec_tiles holds tiles of 1 to 3 rows");
 static const tile_fn dec_tiles[2][3] = {{dec32_r1, dec32_r2, dec32}, {dec16_r1, dec16_r2, dec16}};
 
 /* Row blocks: the rows of one block stay in L2 while every token tile
