@@ -156,8 +156,66 @@ char *vt_ts_read_file(const char *path, size_t *n)
     return buf;
 }
 
+/* The kernel's ephemeral range (outgoing connections' local ports and
+ * bind(0) come from it), or 32768-60999 if unreadable. */
+static void ephemeral_range(int *lo, int *hi)
+{
+    *lo = 32768;
+    *hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        int a, b;
+        if (fscanf(f, "%d %d", &a, &b) == 2 && a > 0 && b >= a) {
+            *lo = a;
+            *hi = b;
+        }
+        fclose(f);
+    }
+}
+
+static bool port_bindable(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A port BELOW the ephemeral range: a daemon the test restarts on the same
+ * port can lose it in the gap to any outgoing connection of a parallel test
+ * if the port came from bind(0) (seen: "Address in use" on restart under
+ * ctest -j2). Ports below the range are never handed out by the kernel, so
+ * only another test's pick can collide: each process starts at a pseudo-
+ * random offset (pid, clock) and walks on. Falls back to bind(0) when the
+ * range leaves no room below it. */
 int vt_ts_free_port(void)
 {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int next = -1; /* this test process's walk through the range */
+    int lo, hi;
+    ephemeral_range(&lo, &hi);
+    const int base = 10000;
+    if (lo - base >= 1000) {
+        int span = lo - base, port = 0;
+        pthread_mutex_lock(&mu);
+        if (next < 0)
+            next = (int)(((unsigned)getpid() * 2654435761u + (unsigned)vt_mono_ms()) % (unsigned)span);
+        for (int tries = 0; tries < span && !port; tries++) {
+            if (port_bindable(base + next))
+                port = base + next;
+            next = (next + 1) % span;
+        }
+        pthread_mutex_unlock(&mu);
+        if (port)
+            return port;
+    }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));

@@ -18,8 +18,10 @@
  *   fires when the spawning THREAD ends: spawn from main or from a thread
  *   that outlives the child.) A vt_proc is for one thread at a time.
  *   Children start with an empty signal mask and SIGPIPE at default.
- * - Ports: vt_ts_free_port() asks the kernel for an unused loopback port
- *   (bind 127.0.0.1:0); tiny race window, acceptable for tests.
+ * - Ports: vt_ts_free_port() returns an unused loopback port below the
+ *   kernel's ephemeral range, so no outgoing connection can take it while
+ *   a test restarts the daemon that listens on it; two tests picking the
+ *   same port at once is the remaining (tiny) race.
  * - Nothing here asserts: functions return 0 / vt_err codes or bools, the
  *   test decides (VT_REQUIRE_OK(vt_ts_redis_start(&rs)) ...).
  *
