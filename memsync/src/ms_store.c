@@ -261,6 +261,10 @@ int ms_head_from_reply(const redisReply *r, vt_mem_head *h, vt_errinfo *ei)
     memset(h, 0, sizeof *h);
     if (r->type == REDIS_REPLY_NIL)
         return 0;
+    /* An error reply is Redis refusing the read (e.g. LOADING right after a
+     * restart), not a bad head: say unavailable, not inconsistent. */
+    if (r->type == REDIS_REPLY_ERROR)
+        return ms_reply_error(r, ei);
     if (r->type != REDIS_REPLY_STRING || vt_mem_head_parse(r->str, r->len, h) != 0)
         return vt_fail(ei, VT_ERR_MISMATCH, "stored head is malformed");
     return 0;
