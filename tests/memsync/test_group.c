@@ -92,9 +92,10 @@ static void batch_free(batch *b)
     pthread_mutex_destroy(&b->mu);
 }
 
-/* Start add i of the batch (text already set) with cred; on a synchronous
- * refusal record it as done. */
-static void start(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred)
+/* Start add i of the batch (text already set) with cred, `done` called when
+ * it ends; on a synchronous refusal record it as done and return the code. */
+static int start_with(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred,
+                      vt_memsync_add_done done)
 {
     pending *p = &b->p[i];
     p->b = b;
@@ -102,7 +103,7 @@ static void start(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred)
     pthread_mutex_lock(&b->mu);
     b->outstanding++;
     pthread_mutex_unlock(&b->mu);
-    int rv = vt_memsync_add_async(c, cred, &it, on_done, p, NULL);
+    int rv = vt_memsync_add_async(c, cred, &it, done, p, NULL);
     if (rv != 0) {
         pthread_mutex_lock(&b->mu);
         p->rv = rv;
@@ -110,6 +111,12 @@ static void start(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred)
         b->outstanding--;
         pthread_mutex_unlock(&b->mu);
     }
+    return rv;
+}
+
+static void start(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred)
+{
+    (void)start_with(c, b, i, cred, on_done);
 }
 
 static void wait_all(batch *b)
@@ -219,13 +226,7 @@ static void on_chained(void *arg, int rv, uint64_t id, const vt_mem_head *head,
 
 static void start_chained(vt_memsync *c, batch *b, int i, const vt_mem_cred *cred)
 {
-    pending *p = &b->p[i];
-    p->b = b;
-    vt_mem_item it = ms_item(p->text, NULL, 0);
-    pthread_mutex_lock(&b->mu);
-    b->outstanding++;
-    pthread_mutex_unlock(&b->mu);
-    int rv = vt_memsync_add_async(c, cred, &it, on_chained, p, NULL);
+    int rv = start_with(c, b, i, cred, on_chained);
     VT_CHECK(rv == 0, "chained add %d not started: %s", i, vt_errname(rv));
 }
 
