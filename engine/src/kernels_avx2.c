@@ -8,71 +8,32 @@
 #include "kernels_avx2_f32.h"
 #include "kernels_rows.h"
 
-/* vt_k_fold32 on four 8-wide accumulators holding lanes 0-7, 8-15, 16-23, 24-31. */
-static inline float fold32(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
-{
-    __m256 t = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
-    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u));          /* u0+u2, u1+u3 */
-    return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
-}
-
-static inline __m256 ld_f16(const uint16_t *p)
-{
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-
-/* 8 weights from element i of an F32 (f16 == 0) or F16 row, as floats
- * (F16C conversion is exact). */
-static inline __m256 ld_w(const void *w, int f16, int i)
-{
-    return f16 ? ld_f16((const uint16_t *)w + i) : _mm256_loadu_ps((const float *)w + i);
-}
-
-/* vt_k_dot_f32 / vt_k_dot_f16: lane i%32 accumulates fmaf(w[i], x[i], .),
- * zero padding to a multiple of 32 (a zero-filled copy of the tail). */
-static inline float dot_w(const void *w, int f16, const float *x, int n)
+/* vt_k_dot_f32: lane i%32 accumulates fmaf(w[i], x[i], .); masked loads
+ * give 0 in the lanes past n: the definition's fmaf(0, 0, acc) padding.
+ * (F32 only: the F32/F16 matmul lives in kernels_avx2_f32.c; this serves
+ * the attention's leftover keys.) */
+static float dot_f32(const float *w, const float *x, int n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(ld_w(w, f16, i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(ld_w(w, f16, i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(ld_w(w, f16, i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(ld_w(w, f16, i + 24), _mm256_loadu_ps(x + i + 24), a3);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
-    if (i < n && !f16) {
-        /* masked loads give 0 in the padded lanes: fmaf(0, 0, acc) */
+    if (i < n) {
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const float *wf = (const float *)w + i;
         __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i), lane);
         __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i - 8), lane);
         __m256i m2 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i - 16), lane);
         __m256i m3 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i - 24), lane);
-        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(wf, m0), _mm256_maskload_ps(x + i, m0), a0);
-        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(wf + 8, m1), _mm256_maskload_ps(x + i + 8, m1), a1);
-        a2 = _mm256_fmadd_ps(_mm256_maskload_ps(wf + 16, m2), _mm256_maskload_ps(x + i + 16, m2), a2);
-        a3 = _mm256_fmadd_ps(_mm256_maskload_ps(wf + 24, m3), _mm256_maskload_ps(x + i + 24, m3), a3);
-    } else if (i < n) {
-        union {
-            float f[32];
-            uint16_t h[32];
-        } tw;
-        float tx[32] = {0};
-        memset(&tw, 0, sizeof tw);
-        memcpy(&tw, (const uint8_t *)w + (size_t)i * (f16 ? 2 : 4), (size_t)(n - i) * (f16 ? 2 : 4));
-        memcpy(tx, x + i, (size_t)(n - i) * sizeof(float));
-        a0 = _mm256_fmadd_ps(ld_w(&tw, f16, 0), _mm256_loadu_ps(tx), a0);
-        a1 = _mm256_fmadd_ps(ld_w(&tw, f16, 8), _mm256_loadu_ps(tx + 8), a1);
-        a2 = _mm256_fmadd_ps(ld_w(&tw, f16, 16), _mm256_loadu_ps(tx + 16), a2);
-        a3 = _mm256_fmadd_ps(ld_w(&tw, f16, 24), _mm256_loadu_ps(tx + 24), a3);
+        a0 = _mm256_fmadd_ps(_mm256_maskload_ps(w + i, m0), _mm256_maskload_ps(x + i, m0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(w + i + 8, m1), _mm256_maskload_ps(x + i + 8, m1), a1);
+        a2 = _mm256_fmadd_ps(_mm256_maskload_ps(w + i + 16, m2), _mm256_maskload_ps(x + i + 16, m2), a2);
+        a3 = _mm256_fmadd_ps(_mm256_maskload_ps(w + i + 24, m3), _mm256_maskload_ps(x + i + 24, m3), a3);
     }
-    return fold32(a0, a1, a2, a3);
-}
-
-static float dot_f32(const float *w, const float *x, int n)
-{
-    return dot_w(w, 0, x, n);
+    return vt_avx2_fold32(a0, a1, a2, a3);
 }
 
 /* Decode streams every weight once per token: the packed groups of a

@@ -6,7 +6,7 @@
  * zero-padded to a multiple of 32, then vt_k_fold32. With vectors, lane
  * group g (lanes 8g..8g+7) is one __m256 chain
  *     acc_g = fmadd(w[32b + 8g ..], x[32b + 8g ..], acc_g),  b = 0, 1, ...
- * and the fold is fold4(acc_0, acc_1, acc_2, acc_3).
+ * and the fold is vt_avx2_fold32(acc_0, acc_1, acc_2, acc_3).
  *
  * Why this is not one dot product per output: a single dot keeps 4 chains
  * in flight, and a chain can take one fmadd per FMA latency (4 cycles on
@@ -37,15 +37,6 @@ VT_F_ALWAYS __m256 ld8(const void *w, int f16, long i)
 {
     return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)))
                : _mm256_loadu_ps((const float *)w + i);
-}
-
-/* vt_k_fold32 on the four lane-group vectors. */
-VT_F_ALWAYS float fold4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
-{
-    __m256 t = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
-    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    __m128 v = _mm_add_ps(u, _mm_movehl_ps(u, u)); /* u0+u2, u1+u3 */
-    return _mm_cvtss_f32(_mm_add_ss(v, _mm_shuffle_ps(v, v, 1)));
 }
 
 /* The chains of lane groups g0 .. g0+G-1 of an R x T tile over blocks
@@ -125,7 +116,7 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) {
             int i = r * T + t, q = R * T;
-            y[t * ldy + r] = fold4(res[i], res[q + i], res[2 * q + i], res[3 * q + i]);
+            y[t * ldy + r] = vt_avx2_fold32(res[i], res[q + i], res[2 * q + i], res[3 * q + i]);
         }
 }
 

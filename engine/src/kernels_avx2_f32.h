@@ -1,9 +1,24 @@
 /* kernels_avx2_f32.h - the AVX2 F32 / F16 matmul (kernels_avx2_f32.c), the
- * F32 / F16 branch of the AVX2 table's matmul (internal). */
+ * F32 / F16 branch of the AVX2 table's matmul, and the lane fold both AVX2
+ * files use (internal; include only from files built with -mavx2). */
 #ifndef VT_KERNELS_AVX2_F32_H
 #define VT_KERNELS_AVX2_F32_H
 
+#include <immintrin.h>
+
 #include "kernels.h"
+
+/* vt_k_fold32 on four 8-wide vectors holding lanes 0-7, 8-15, 16-23, 24-31:
+ * t = (v0+v1)+(v2+v3), then the 128-bit halves, the 64-bit halves, the last
+ * pair. */
+static inline __attribute__((always_inline)) float vt_avx2_fold32(__m256 v0, __m256 v1,
+                                                                  __m256 v2, __m256 v3)
+{
+    __m256 t = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
+    __m128 u = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    __m128 w = _mm_add_ps(u, _mm_movehl_ps(u, u)); /* u0+u2, u1+u3 */
+    return _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps(w, w, 1)));
+}
 
 /* y[t*ldy + r] = dot(row r of m, token t of in->x) in vt_k_dot_f32's order,
  * for rows r0 <= r < r1 and every token; m is F32 or F16. */
