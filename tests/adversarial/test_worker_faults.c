@@ -15,7 +15,12 @@
  * NPER is small (CI time: about 8 processes started per mode); set
  * VT_ADV_JOBS for more. A faulty worker is convicted on the first result a
  * verifier replays and quarantined at once, so larger NPER adds faulty
- * results checked for being different, not convictions.
+ * results checked for being different, not convictions: this test proves
+ * the cluster's reaction (conviction, quarantine, re-execution, delivery).
+ * The per-result detection rate of the replay (every faulty result of every
+ * mode, at least 100 per mode, each replayed) is test_detection_rate.c's,
+ * which runs the same fault code (worker/src/lib/faults.c) on the worker's
+ * runner and replays each result with the verifier's checker.
  */
 #include <signal.h>
 #include <stdio.h>

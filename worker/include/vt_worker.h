@@ -154,6 +154,51 @@ int vt_identity_run(const int32_t *prompt, uint32_t n_prompt, uint32_t max_token
 void vt_identity_digest(const int32_t *prompt, uint32_t n_prompt, uint32_t n_out,
                         uint8_t digest[VT_DIGEST_BYTES]);
 
+/* ------------------------------------------- fault modes (test builds only)
+ * How `verity-worker --fault MODE` cheats, in one place so that the daemon
+ * and the adversarial tests (tests/adversarial/test_detection_rate.c) run
+ * the same corruption. Compiled only with VT_TEST_FAULTS (never in a
+ * release build). The enum order is the --fault flag's choice order. */
+#ifdef VT_TEST_FAULTS
+enum {
+    VT_WORKER_FAULT_NONE = 0,
+    VT_WORKER_FAULT_FLIP_TOKEN,    /* output token n/2 becomes the next id */
+    VT_WORKER_FAULT_RANDOM_TOKENS, /* every output token random (digest kept) */
+    VT_WORKER_FAULT_WRONG_MODEL,   /* computes with --fault-model (other weights) */
+    VT_WORKER_FAULT_Q8_FOR_F32,    /* computes with --fault-model (Q8_0 weights) */
+    VT_WORKER_FAULT_TRUNCATE,      /* drops the last output token */
+    VT_WORKER_FAULT_REPLAY_OTHER,  /* answers with the previous job's tokens and digest */
+    VT_WORKER_FAULT_WRONG_DIGEST,  /* right tokens, one digest bit flipped */
+    VT_WORKER_FAULT_BAD_SIGNATURE, /* signs its results batches with an unknown key */
+    VT_WORKER_FAULT_SKIP_SAMPLER,  /* greedy whatever temperature the job asked for */
+    VT_WORKER_FAULT_SLOW           /* honest, 10 ms extra per engine step (lease/drain tests) */
+};
+/* The modes' flag names, indexed by mode, NULL-terminated. */
+extern const char *const vt_worker_fault_names[];
+
+/* What a cheating worker remembers between jobs (replay_other's previous
+ * result, random_tokens' generator). One per worker; NULL on no memory. */
+typedef struct vt_fault_state vt_fault_state;
+vt_fault_state *vt_fault_state_new(void);
+void vt_fault_state_free(vt_fault_state *fs);
+
+/* 1 when the mode computes with another model file (--fault-model) of the
+ * claimed model's shape: wrong_model, q8_for_f32. */
+int vt_worker_fault_needs_model(int mode);
+/* Before the job runs: the parameters the cheat really uses (skip_sampler:
+ * temperature 0). The result still claims the job's own parameters. */
+void vt_worker_fault_params(int mode, vt_gen_params *gp);
+/* After the job ran: corrupt its tokens (n_tokens may shrink) and trace
+ * digest in place, as the mode says. vocab > 3. Modes without a result
+ * corruption leave everything as is. */
+void vt_worker_fault_result(int mode, vt_fault_state *fs, int32_t *tokens, uint32_t *n_tokens,
+                            uint8_t digest[VT_DIGEST_BYTES], uint32_t vocab);
+/* The same for an embed result: flip_token flips the lowest bit of the
+ * first component, wrong_digest one digest bit. */
+void vt_worker_fault_embed(int mode, float *embedding, uint32_t n,
+                           uint8_t digest[VT_DIGEST_BYTES]);
+#endif
+
 /* ---------------------------------------------------- node plumbing
  * Shared by verity-worker and verity-verifier. */
 

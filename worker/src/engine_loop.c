@@ -106,67 +106,6 @@ static void fail_job(wk *w, wk_job *j, int status)
     wk_job_free(j);
 }
 
-#ifdef VT_TEST_FAULTS
-/* The previous honest result, for replay_other. */
-typedef struct fault_state {
-    int32_t tokens[4096];
-    uint32_t n;
-    uint8_t digest[32];
-    int have;
-    uint64_t rng;
-} fault_state;
-
-static uint32_t fault_rand(fault_state *fs)
-{
-    fs->rng = fs->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(fs->rng >> 33);
-}
-
-/* Corrupt a finished result the way the chosen fault mode says. */
-static void apply_fault(wk *w, fault_state *fs, wk_res *r, uint32_t vocab)
-{
-    uint32_t n = r->r.n_tokens;
-    switch (w->fault) {
-    case WK_FAULT_FLIP_TOKEN:
-        if (n > 0)
-            r->tokens[n / 2] = (int32_t)(((uint32_t)r->tokens[n / 2] + 1) % vocab);
-        break;
-    case WK_FAULT_RANDOM_TOKENS:
-        for (uint32_t i = 0; i < n; i++)
-            r->tokens[i] = (int32_t)(3 + fault_rand(fs) % (vocab - 3));
-        break;
-    case WK_FAULT_TRUNCATE:
-        if (n > 1)
-            r->r.n_tokens = n - 1;
-        break;
-    case WK_FAULT_WRONG_DIGEST:
-        r->r.trace_digest[0] ^= 0x01;
-        break;
-    case WK_FAULT_REPLAY_OTHER: {
-        /* return the previous job's output and digest as this one's */
-        int32_t keep[4096];
-        uint32_t kn = n < 4096 ? n : 4096;
-        uint8_t kd[32];
-        memcpy(keep, r->tokens, kn * sizeof(int32_t));
-        memcpy(kd, r->r.trace_digest, 32);
-        if (fs->have) {
-            uint32_t m = fs->n < n ? fs->n : n;
-            memcpy(r->tokens, fs->tokens, m * sizeof(int32_t));
-            r->r.n_tokens = m;
-            memcpy(r->r.trace_digest, fs->digest, 32);
-        }
-        memcpy(fs->tokens, keep, kn * sizeof(int32_t));
-        fs->n = kn;
-        memcpy(fs->digest, kd, 32);
-        fs->have = 1;
-        break;
-    }
-    default:
-        break;
-    }
-}
-#endif
-
 /* Turn a runner result into a wire result in the outbox. */
 static void finish_job(wk *w, wk_job *j, vt_run_result *rr, void *fault_ctx)
 {
@@ -215,8 +154,9 @@ static void finish_job(wk *w, wk_job *j, vt_run_result *rr, void *fault_ctx)
     uint64_t work_us = r->r.prefill_us + r->r.decode_us;
     r->r.queue_us = total_us > work_us ? total_us - work_us : 0;
 #ifdef VT_TEST_FAULTS
-    if (w->fault)
-        apply_fault(w, fault_ctx, r, m->vocab);
+    if (w->fault && fault_ctx) /* r->tokens is ours: the wire result only points at it */
+        vt_worker_fault_result(w->fault, fault_ctx, r->tokens, &r->r.n_tokens,
+                               r->r.trace_digest, m->vocab);
 #endif
     if (rr->status == 0)
         vt_counter_inc(w->m_jobs_ok);
@@ -280,14 +220,7 @@ static void run_embed(wk *w, wk_job *j)
     }
     r->r.prefill_us = vt_mono_us() - t0;
 #ifdef VT_TEST_FAULTS
-    if (w->fault == WK_FAULT_FLIP_TOKEN) { /* embed: the lowest bit of one component */
-        uint32_t bits;
-        memcpy(&bits, &r->embedding[0], 4);
-        bits ^= 1u;
-        memcpy(&r->embedding[0], &bits, 4);
-    } else if (w->fault == WK_FAULT_WRONG_DIGEST) {
-        r->r.trace_digest[0] ^= 0x01;
-    }
+    vt_worker_fault_embed(w->fault, r->embedding, r->r.n_embedding, r->r.trace_digest);
 #endif
     r->r.queue_us = t0 - j->fetched_us;
     vt_counter_inc(w->m_jobs_ok);
@@ -418,9 +351,7 @@ void wk_engine_loop(wk *w)
 {
     void *fault_ctx = NULL;
 #ifdef VT_TEST_FAULTS
-    fault_ctx = calloc(1, sizeof(fault_state));
-    if (fault_ctx)
-        ((fault_state *)fault_ctx)->rng = 0x9e3779b97f4a7c15ull;
+    fault_ctx = vt_fault_state_new();
 #endif
     uint64_t drain_until = 0, drain_started = 0, tps_t0 = vt_mono_ms(), tps_tokens = 0;
     for (;;) {
@@ -479,7 +410,7 @@ void wk_engine_loop(wk *w)
             }
         }
 #ifdef VT_TEST_FAULTS
-        if (w->fault == WK_FAULT_SLOW && busy_slots(w) > 0)
+        if (w->fault == VT_WORKER_FAULT_SLOW && busy_slots(w) > 0)
             vt_sleep_ms(10);
 #endif
         uint64_t t = 0;
@@ -506,5 +437,7 @@ void wk_engine_loop(wk *w)
     }
     vt_gauge_set(w->m_busy, 0);
     wk_embed_free(w); /* the embed contexts belong to this thread */
-    free(fault_ctx);
+#ifdef VT_TEST_FAULTS
+    vt_fault_state_free(fault_ctx);
+#endif
 }

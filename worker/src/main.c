@@ -15,11 +15,6 @@
 #include "wk.h"
 
 static const char *const device_choices[] = {"auto", "cpu", "cuda", NULL};
-#ifdef VT_TEST_FAULTS
-static const char *const fault_choices[] = {
-    "none",     "flip_token",  "random_tokens", "wrong_model",   "q8_for_f32",
-    "truncate", "replay_other", "wrong_digest", "bad_signature", "skip_sampler", "slow", NULL};
-#endif
 
 static bool ready_fn(void *arg, char *why, size_t whysz)
 {
@@ -146,7 +141,7 @@ int main(int argc, char **argv)
          .metavar = "MS", .def = "2000", .min = 50, .max = 600000,
          .help = "interval of lease-extending heartbeats", .dest = &heartbeat},
 #ifdef VT_TEST_FAULTS
-        {.flag = "fault", .type = VT_OPT_ENUM, .def = "none", .choices = fault_choices,
+        {.flag = "fault", .type = VT_OPT_ENUM, .def = "none", .choices = vt_worker_fault_names,
          .help = "TEST BUILDS ONLY: misbehave on purpose", .dest = &fault},
         {.flag = "fault-model", .type = VT_OPT_FILE, .metavar = "PATH",
          .help = "TEST BUILDS ONLY: weights computed with by wrong_model/q8_for_f32",
@@ -161,9 +156,9 @@ int main(int argc, char **argv)
         return 2;
     }
 #ifdef VT_TEST_FAULTS
-    if ((fault == WK_FAULT_WRONG_MODEL || fault == WK_FAULT_Q8_FOR_F32) && !fault_model) {
+    if (vt_worker_fault_needs_model(fault) && !fault_model) {
         fprintf(stderr, "verity-worker: --fault %s needs --fault-model PATH\n",
-                fault_choices[fault]);
+                vt_worker_fault_names[fault]);
         return 2;
     }
     w->fault = fault;
@@ -184,10 +179,11 @@ int main(int argc, char **argv)
     if (vt_key_load(key, &w->kp, &ei) != 0)
         die(w->log, "worker.bad_key", "--key: %s", vt_errinfo_msg(&ei));
 #ifdef VT_TEST_FAULTS
-    if (w->fault == WK_FAULT_BAD_SIGNATURE)
+    if (w->fault == VT_WORKER_FAULT_BAD_SIGNATURE)
         vt_key_generate(&w->fault_kp);
     if (w->fault)
-        vt_log_warn(w->log, "worker.fault_mode", "fault=%s (test build)", fault_choices[fault]);
+        vt_log_warn(w->log, "worker.fault_mode", "fault=%s (test build)",
+                    vt_worker_fault_names[fault]);
 #endif
     /* signals first: every thread created below inherits the mask */
     if (vt_signals_start(&w->sig, &ei) != 0)
@@ -206,7 +202,7 @@ int main(int argc, char **argv)
         const vt_model_info *mi = vt_model_get_info(m->claimed);
         m->model = m->claimed;
 #ifdef VT_TEST_FAULTS
-        if (fault_model && (w->fault == WK_FAULT_WRONG_MODEL || w->fault == WK_FAULT_Q8_FOR_F32)) {
+        if (fault_model && vt_worker_fault_needs_model(w->fault)) {
             if (vt_model_spec_load(fault_model, &m->model, &ei) != 0)
                 die(w->log, "worker.model", "--fault-model: %s", vt_errinfo_msg(&ei));
             const vt_model_info *fi = vt_model_get_info(m->model);

@@ -47,8 +47,7 @@ static wk_job *job_from_wire(wk *w, const vt_wire_job *wj)
     j->gp.max_tokens = wj->max_tokens;
     j->gp.stop_at_eos = 1; /* the wire has no switch: always stop at EOS */
 #ifdef VT_TEST_FAULTS
-    if (w->fault == WK_FAULT_SKIP_SAMPLER)
-        j->gp.sampling.temperature = 0.0f;
+    vt_worker_fault_params(w->fault, &j->gp);
 #endif
     if (wj->n_stop) {
         j->stop = calloc(wj->n_stop, sizeof(char *));
@@ -185,7 +184,7 @@ void *wk_sender_main(void *arg)
         m.u.results.n_results = n;
         const vt_keypair *kp = &w->kp;
 #ifdef VT_TEST_FAULTS
-        if (w->fault == WK_FAULT_BAD_SIGNATURE)
+        if (w->fault == VT_WORKER_FAULT_BAD_SIGNATURE)
             kp = &w->fault_kp;
 #endif
         int rv = vt_results_sign(&m.u.results, kp, &ei);

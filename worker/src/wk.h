@@ -29,23 +29,6 @@
 
 enum { WK_DEV_AUTO = 0, WK_DEV_CPU = 1, WK_DEV_CUDA = 2 };
 
-#ifdef VT_TEST_FAULTS
-/* Adversarial modes for the test suite; compiled only with VT_TEST_FAULTS. */
-enum {
-    WK_FAULT_NONE = 0,
-    WK_FAULT_FLIP_TOKEN,
-    WK_FAULT_RANDOM_TOKENS,
-    WK_FAULT_WRONG_MODEL,
-    WK_FAULT_Q8_FOR_F32,
-    WK_FAULT_TRUNCATE,
-    WK_FAULT_REPLAY_OTHER,
-    WK_FAULT_WRONG_DIGEST,
-    WK_FAULT_BAD_SIGNATURE,
-    WK_FAULT_SKIP_SAMPLER,
-    WK_FAULT_SLOW /* honest, but 10 ms extra per engine step (lease/drain tests) */
-};
-#endif
-
 /* One model served: its identity and its runner (NULL for identity). */
 typedef struct wk_model {
     vt_model *model;         /* what the runner computes with */
