@@ -48,6 +48,16 @@ static void park_for_result(sched *s, sc_conn *c, uint32_t slot, sc_job *j, uint
     sc_conn_park(s, c, vt_mono_ms() + wait);
 }
 
+/* Whether a result request is answered now rather than parked: the final
+ * record is stored, or delivery=optimistic and the outputs are in. */
+static bool result_ready(const sc_job *j)
+{
+    if (j->phase == SC_PH_DONE)
+        return true;
+    return j->optimistic && j->phase == SC_PH_LIVE && j->result &&
+           (j->state == VT_JOB_COMPUTED || j->state == VT_JOB_VERIFYING);
+}
+
 /* Authenticate; on failure answer and return false. */
 static bool auth(sched *s, sc_conn *c, const char *key, char id[VT_AGENT_ID_BUFSZ], bool submit)
 {
@@ -211,7 +221,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         sc_job *d = sc_job_at(s, slot);
         if (d->agent == agent && memcmp(d->token, sp->request_token, VT_REQUEST_TOKEN_BYTES) == 0) {
             uint64_t id = d->id;
-            bool pending = d->phase == SC_PH_JOURNAL;
+            bool pending = d->unacked;
             sc_unlock(s);
             if (pending)
                 sc_conn_reply_error(c, VT_ERR_CONFLICT,
@@ -245,6 +255,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         goto out;
     }
     sc_job *j = sc_job_at(s, slot);
+    j->unacked = 1;
     sc_jr_item *it = calloc(1, sizeof *it);
     vt_buf rec;
     vt_buf_init(&rec, 0);
@@ -277,33 +288,69 @@ out:
     vt_msg_free(m);
 }
 
+/* A journal turn is about to write these submits (core lock NOT held):
+ * queue them now, so workers compute while Redis writes and fsyncs the
+ * turn, instead of one turn later. The agent's reply still waits for the
+ * write (sc_agent_submit_done); a job whose write fails is forgotten
+ * (sc_core_forget) and a worker's result for it is answered stale. Memory
+ * jobs still wait: their stage starts once they are journaled.
+ * Dispatching once per turn keeps the node batches as large as before. */
+void sc_agent_release_submits(sched *s, sc_jr_item *list)
+{
+    bool any = false;
+    for (sc_jr_item *it = list; it && !any; it = it->next)
+        any = it->kind == SC_JR_SUBMIT;
+    if (!any)
+        return;
+    sc_lock(s);
+    bool queued = false;
+    for (sc_jr_item *it = list; it; it = it->next) {
+        if (it->kind != SC_JR_SUBMIT)
+            continue;
+        sc_job *j = sc_job_at(s, it->slot);
+        if (j->gen != it->gen || !j->unacked || j->phase != SC_PH_JOURNAL ||
+            sc_mem_wanted(&j->spec_msg.u.submit.job))
+            continue;
+        sc_core_enqueue(s, it->slot);
+        queued = true;
+    }
+    if (queued)
+        sc_core_dispatch(s, SC_LANE_COMPUTE);
+    sc_unlock(s);
+}
+
 /* Journal write finished (core lock held). */
 void sc_agent_submit_done(sched *s, sc_jr_item *it)
 {
     sc_job *j = sc_job_at(s, it->slot);
     sc_conn *c = it->conn;
-    if (j->gen != it->gen || j->phase != SC_PH_JOURNAL) {
+    if (j->gen != it->gen || !j->unacked) {
         if (c) /* cannot happen; never leave a context without a reply */
             sc_conn_reply_error(c, VT_ERR_INTERNAL, "job vanished while journaling", 0);
         return;
     }
     if (it->rc == 0 && it->dup_of == 0) {
         uint64_t id = j->id;
-        sc_mem_accept(s, it->slot); /* memory jobs pass the memory stage first */
+        j->unacked = 0;
+        if (j->phase == SC_PH_JOURNAL) {
+            sc_mem_accept(s, it->slot); /* memory jobs pass the memory stage first */
+        } else {
+            vt_counter_inc(s->m.submitted); /* queued early (sc_agent_release_submits) */
+            if (j->final_deferred)
+                sc_core_push_final(s, it->slot); /* finished while its submit was on the wire */
+        }
         /* Submit and wait (wait_ms): one round trip instead of submit +
-         * result; the job cannot be final yet (dispatch runs after this
-         * turn's completions), so the conn joins its waiters. */
-        if (c && c->submit_wait_ms)
+         * result. Its final record, if any, is only now handed to the
+         * journal, so the conn normally joins the job's waiters. */
+        if (c && c->submit_wait_ms && result_ready(j))
+            sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
+        else if (c && c->submit_wait_ms)
             park_for_result(s, c, it->slot, j, c->submit_wait_ms);
         else if (c)
             reply_submit_ok(c, id, false);
         return;
     }
-    if (s->n_queued > 0)
-        s->n_queued--;
-    if (s->n_active > 0)
-        s->n_active--;
-    sc_job_release(s, it->slot);
+    sc_core_forget(s, it->slot);
     if (!c)
         return;
     if (it->rc == 0) {
@@ -458,7 +505,7 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
     uint32_t agent = sc_agent_intern(s, agent_id);
     uint32_t slot;
     sc_job *j = sc_job_find(s, ref->job_id, &slot);
-    if (!j || j->phase == SC_PH_JOURNAL || j->agent != agent) {
+    if (!j || j->unacked || j->phase == SC_PH_JOURNAL || j->agent != agent) {
         uint64_t id;
         if (!j && agent != SC_NONE && sc_job_id_parse(ref->job_id, &id) == 0) {
             /* Maybe finished and evicted from memory: ask Redis. */
@@ -489,13 +536,8 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
         sc_agent_reply_job(s, c, j, VT_MSG_CANCEL);
     } else if (type == VT_MSG_STATUS) {
         sc_agent_reply_job(s, c, j, VT_MSG_STATUS);
-    } else if (j->phase == SC_PH_DONE) {
-        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
-    } else if (ref->wait_ms == 0 && j->phase == SC_PH_LIVE) {
-        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
-    } else if (j->optimistic && j->phase == SC_PH_LIVE && j->result &&
-               (j->state == VT_JOB_COMPUTED || j->state == VT_JOB_VERIFYING)) {
-        sc_agent_reply_job(s, c, j, VT_MSG_RESULT); /* optimistic: the result is out already */
+    } else if (result_ready(j) || (ref->wait_ms == 0 && j->phase == SC_PH_LIVE)) {
+        sc_agent_reply_job(s, c, j, VT_MSG_RESULT); /* done, optimistic outputs in, or no wait */
     } else {
         /* Long poll; a finished job whose record is still being written
          * waits for that write even when wait_ms is 0. */

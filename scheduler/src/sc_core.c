@@ -30,8 +30,9 @@ static void set_state(sched *s, sc_job *j, int state)
     vt_gauge_set(s->m.jobs_state[state], (double)s->n_state[state]);
 }
 
-/* A journaled submit enters the queue. */
-void sc_core_accept(sched *s, uint32_t slot)
+/* A submit enters the queue: once journaled, or (sc_agent_release_submits)
+ * while its journal write is on the wire. */
+void sc_core_enqueue(sched *s, uint32_t slot)
 {
     sc_job *j = sc_job_at(s, slot);
     j->phase = SC_PH_LIVE;
@@ -40,10 +41,41 @@ void sc_core_accept(sched *s, uint32_t slot)
     j->state = VT_JOB_QUEUED;
     s->n_state[VT_JOB_QUEUED]++;
     vt_gauge_set(s->m.jobs_state[VT_JOB_QUEUED], (double)s->n_state[VT_JOB_QUEUED]);
-    vt_counter_inc(s->m.submitted);
     if (j->deadline_ms)
         sc_th_push(&s->deadlines, j->deadline_ms, slot, j->gen);
     sc_lane_push(s, slot, SC_LANE_COMPUTE);
+}
+
+/* A journaled submit enters the queue. */
+void sc_core_accept(sched *s, uint32_t slot)
+{
+    vt_counter_inc(s->m.submitted);
+    sc_core_enqueue(s, slot);
+}
+
+/* Drop a job whose submit was never acknowledged (its journal write failed,
+ * or its request token belongs to a stored job): wherever the early release
+ * took it, it leaves every lane, its lease is void (the node's result or
+ * verdict is answered stale: no such job), and its slot is freed. Nobody
+ * waits on it: the agent has no id, and an unacknowledged job is invisible
+ * to status/result/cancel. */
+void sc_core_forget(sched *s, uint32_t slot)
+{
+    sc_job *j = sc_job_at(s, slot);
+    if (j->phase == SC_PH_JOURNAL) {
+        if (s->n_queued > 0)
+            s->n_queued--; /* counted as queued while journal-pending */
+    } else {
+        sc_lane_remove(s, slot);
+        sc_core_void_lease(s, j);
+        if (s->n_state[j->state] > 0) {
+            s->n_state[j->state]--;
+            vt_gauge_set(s->m.jobs_state[j->state], (double)s->n_state[j->state]);
+        }
+    }
+    if (j->phase != SC_PH_FINAL && s->n_active > 0)
+        s->n_active--; /* a finished job left the active count already */
+    sc_job_release(s, slot);
 }
 
 void sc_core_void_lease(sched *s, sc_job *j)
@@ -155,6 +187,21 @@ void sc_core_finish(sched *s, uint32_t slot, int state, int err, const char *msg
                      "job=%s state=%s err=%s attempts=%u%s%s", id, vt_job_state_name(state),
                      err ? vt_errname(err) : "none", j->attempts, msg ? " msg=" : "",
                      msg ? msg : "");
+    if (j->unacked) {
+        /* Its submit record is still on the wire: the final must not reach
+         * Redis first (the submit script would overwrite it), nor at all if
+         * the submit fails. sc_agent_submit_done pushes it. */
+        j->final_deferred = 1;
+        return;
+    }
+    sc_core_push_final(s, slot);
+}
+
+/* Hand a finished job's final record to the journal. */
+void sc_core_push_final(sched *s, uint32_t slot)
+{
+    sc_job *j = sc_job_at(s, slot);
+    j->final_deferred = 0;
     sc_jr_item *it = calloc(1, sizeof *it);
     if (!it) {
         /* Cannot journal: keep it answerable from memory at least. */

@@ -56,8 +56,8 @@
 
 enum sc_phase {
     SC_PH_FREE = 0,
-    SC_PH_JOURNAL,   /* submitted, journal write in flight; agent waits */
-    SC_PH_LIVE,      /* journaled, in the lifecycle */
+    SC_PH_JOURNAL,   /* submitted, journal write in flight, not dispatchable yet; agent waits */
+    SC_PH_LIVE,      /* in the lifecycle (journaled, or released early: see sc_job.unacked) */
     SC_PH_FINAL,     /* done, final record write in flight */
     SC_PH_DONE,      /* final record journaled; kept SC_DONE_RETAIN_MS */
     SC_PH_MEMORY     /* journaled, in the memory stage (sc_memory.c), then LIVE */
@@ -113,6 +113,8 @@ typedef struct sc_job {
     uint8_t n_excl;            /* workers excluded after a failed verification */
     uint8_t n_verdicts;
     uint8_t has_token;
+    uint8_t unacked;           /* submitted, its record not yet durable: the agent has no id yet */
+    uint8_t final_deferred;    /* finished while unacked: the final record waits for the submit's */
     int32_t prio;
     int32_t heap_pos;
     uint32_t model;            /* model table index */
@@ -479,7 +481,10 @@ bool sc_node_serves(const sc_node *n, uint32_t model);
 
 /* sc_core.c: lifecycle (core lock held) */
 void sc_core_accept(sched *s, uint32_t slot);                /* journaled submit -> queued */
+void sc_core_enqueue(sched *s, uint32_t slot);               /* sc_core_accept, not counted as submitted */
+void sc_core_forget(sched *s, uint32_t slot);                /* a submit that was never acknowledged */
 void sc_core_finish(sched *s, uint32_t slot, int state, int err, const char *msg);
+void sc_core_push_final(sched *s, uint32_t slot);            /* final record -> journal */
 void sc_core_requeue(sched *s, uint32_t slot, const char *why);
 void sc_core_requeue_verify(sched *s, uint32_t slot);
 void sc_core_computed(sched *s, uint32_t slot, sc_result *r);
@@ -519,6 +524,7 @@ void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type); /* core lock
 void sc_agent_lookup_done(sched *s, sc_jr_item *it);                 /* core lock held */
 void sc_agent_wait_timeout(sched *s, sc_conn *c);                    /* core lock held */
 void sc_agent_submit_done(sched *s, sc_jr_item *it);                 /* core lock held */
+void sc_agent_release_submits(sched *s, sc_jr_item *list);           /* journal turn starts */
 
 /* sc_node.c: worker and verifier requests */
 void sc_node_handle(sc_conn *c, nng_msg *msg);
