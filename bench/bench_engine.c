@@ -1,9 +1,16 @@
 /* bench_engine.c - `verity-bench engine`: how fast the engine runs a model
  * and how close that is to what the machine allows.
  *
- * For each model x weight type x thread count:
+ * For each model x weight type x thread count, --reps rounds (median kept):
  *   prefill tok/s: one vt_forward over a P-token prompt (logits of the last);
  *   decode tok/s:  then N single-token steps (greedy sampling included).
+ * With --llama-bench, each round also runs llama.cpp's llama-bench once
+ * (-r 1) on the same file, right after ours, so both see the same machine
+ * (on a shared VM the read bandwidth drifts by 10-30% over a minute), and
+ * times our decode on llama-bench's own schedule (tg: N steps from an
+ * empty cache) for the side-by-side ratio: its tg never sees the prompt,
+ * so its KV reads are smaller than in our decode after P tokens. The
+ * ratios shown are medians of the per-round ratios.
  * Against two bounds measured in the same run:
  *   bandwidth bound = read bandwidth (AVX2 streaming loads, same threads)
  *                     / bytes a decode step must read (every weight matrix,
@@ -38,6 +45,7 @@ typedef struct bench_opts {
     int threads[MAX_LIST];
     int n_threads;
     uint32_t prompt, decode;
+    int reps;
     size_t bw_bytes;
     double peak_s;
     const char *llama_bench, *llama2c;
@@ -49,10 +57,12 @@ typedef struct result {
     int threads;
     char file[512];
     vt_model_info info;
-    double prefill_tps, decode_tps;
+    double prefill_tps, decode_tps; /* medians over the rounds */
+    double tg_tps;                  /* decode from an empty cache (llama-bench's tg) */
     double bw, peak; /* machine: bytes/s, MAC/s */
     double bytes_per_tok, macs_decode, macs_prefill;
     double ext_prefill, ext_decode; /* llama-bench, 0 if not run */
+    double ratio_prefill, ratio_tg;  /* median of the rounds' ours/llama-bench */
     double l2c_decode;              /* llama2.c, 0 if not run */
     const char *error;
 } result;
@@ -61,9 +71,10 @@ static void usage(void)
 {
     printf("usage: verity-bench engine [--quick] [--json FILE] [--dir DIR]\n"
            "       [--models 15m,110m] [--types f32,q8_0] [--threads 1,2]\n"
-           "       [--prompt 128] [--decode 256] [--bw-mib 1024]\n"
+           "       [--prompt 128] [--decode 256] [--reps 5] [--bw-mib 1024]\n"
            "       [--llama-bench PATH] [--llama2c PATH]\n"
            "  --quick      tiny model, 16+16 tokens, short machine probes (a smoke test)\n"
+           "  --reps N     timed rounds per model, type and thread count; medians are shown\n"
            "  --llama-bench PATH  also run llama.cpp's llama-bench on the same GGUF files\n"
            "  --llama2c PATH      also run llama2.c's `run` on an export of each F32 model\n");
 }
@@ -76,9 +87,10 @@ static void parse(int argc, char **argv, bench_opts *o)
     vt_bench_sel_init(&o->sel);
     o->prompt = 128;
     o->decode = 256;
+    o->reps = 5;
     o->bw_bytes = (size_t)1 << 30;
     o->peak_s = 0.3;
-    int set_prompt = 0, set_decode = 0, set_bw = 0;
+    int set_prompt = 0, set_decode = 0, set_bw = 0, set_reps = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
@@ -93,6 +105,9 @@ static void parse(int argc, char **argv, bench_opts *o)
         } else if (vt_cli_flag(prog, argc, argv, &i, "--decode", &v)) {
             o->decode = (uint32_t)vt_cli_u64(prog, "--decode", v, 1, 8192);
             set_decode = 1;
+        } else if (vt_cli_flag(prog, argc, argv, &i, "--reps", &v)) {
+            o->reps = (int)vt_cli_u64(prog, "--reps", v, 1, 100);
+            set_reps = 1;
         } else if (vt_cli_flag(prog, argc, argv, &i, "--bw-mib", &v)) {
             o->bw_bytes = (size_t)vt_cli_u64(prog, "--bw-mib", v, 1, 65536) << 20;
             set_bw = 1;
@@ -111,6 +126,8 @@ static void parse(int argc, char **argv, bench_opts *o)
             o->decode = 16;
         if (!set_bw)
             o->bw_bytes = (size_t)64 << 20;
+        if (!set_reps)
+            o->reps = 1;
         o->peak_s = 0.02;
     }
     if (thr)
@@ -159,6 +176,81 @@ static int32_t prompt_token(uint32_t i, uint32_t vocab)
     return (int32_t)(259 + (i * 7919u) % (vocab - 259));
 }
 
+static double frac(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+/* The median of the positive entries of v[n] (0 if none): a round that
+ * failed to give a figure (llama-bench refusing a file) leaves a 0. */
+static double median_pos(const double *v, int n)
+{
+    double s[100];
+    int m = 0;
+    for (int i = 0; i < n && m < 100; i++)
+        if (v[i] > 0) {
+            int j = m++;
+            for (; j > 0 && s[j - 1] > v[i]; j--)
+                s[j] = s[j - 1];
+            s[j] = v[i];
+        }
+    return m == 0 ? 0 : m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
+}
+
+/* n greedy decode steps from token `tok` at position pos0, each step fed
+ * the token its predecessor's logits chose. */
+static int decode_run(vt_ctx *c, int32_t tok, uint32_t pos0, uint32_t n, float *logits,
+                      uint32_t vocab, vt_errinfo *ei)
+{
+    vt_sampling greedy;
+    vt_sampling_default(&greedy);
+    int rv = 0;
+    for (uint32_t i = 0; i < n && !rv; i++) {
+        vt_batch_item d = {0, &tok, 1, 1, logits};
+        if ((rv = vt_forward(c, &d, 1, ei)) == 0)
+            tok = vt_sample(logits, vocab, &greedy, pos0 + i);
+    }
+    return rv;
+}
+
+static void run_llama_bench(const bench_opts *o, const result *r, double *pp, double *tg);
+
+/* Figures of one round, tok/s (0: not measured). */
+typedef struct round_figs {
+    double prefill, decode, tg, ext_prefill, ext_decode;
+} round_figs;
+
+/* One round: prefill the prompt, decode after it, and with --llama-bench
+ * also our tg (decode from an empty cache) and one llama-bench run. */
+static int run_round(const bench_opts *o, const result *r, vt_ctx *c, vt_batch_item *it,
+                     uint32_t vocab, round_figs *f, vt_errinfo *ei)
+{
+    vt_sampling greedy;
+    vt_sampling_default(&greedy);
+    memset(f, 0, sizeof *f);
+    int rv = vt_seq_reset(c, 0);
+    double t0 = vt_bench_now();
+    if (rv || (rv = vt_forward(c, it, 1, ei)) != 0)
+        return rv;
+    double t1 = vt_bench_now();
+    int32_t first = vt_sample(it->logits, vocab, &greedy, o->prompt - 1);
+    if ((rv = decode_run(c, first, o->prompt, o->decode, it->logits, vocab, ei)) != 0)
+        return rv;
+    double t2 = vt_bench_now();
+    f->prefill = o->prompt / (t1 - t0);
+    f->decode = o->decode / (t2 - t1);
+    if (!o->llama_bench)
+        return 0;
+    if ((rv = vt_seq_reset(c, 0)) != 0)
+        return rv;
+    t0 = vt_bench_now();
+    if ((rv = decode_run(c, it->tokens[0], 0, o->decode, it->logits, vocab, ei)) != 0)
+        return rv;
+    f->tg = o->decode / (vt_bench_now() - t0);
+    run_llama_bench(o, r, &f->ext_prefill, &f->ext_decode);
+    return 0;
+}
+
 static int run_engine(const bench_opts *o, result *r)
 {
     vt_errinfo ei = {0};
@@ -179,30 +271,53 @@ static int run_engine(const bench_opts *o, result *r)
     uint32_t vocab = r->info.vocab;
     int32_t *prompt = malloc(o->prompt * sizeof *prompt);
     float *logits = malloc(vocab * sizeof *logits);
-    if (!prompt || !logits) {
-        free(prompt);
-        free(logits);
+    round_figs *rf = calloc((size_t)o->reps, sizeof *rf);
+    if (!prompt || !logits || !rf) {
         rv = VT_ERR_NOMEM;
-        goto out;
+        goto out_free;
     }
     for (uint32_t i = 0; i < o->prompt; i++)
         prompt[i] = prompt_token(i, vocab);
     vt_batch_item it = {0, prompt, (int)o->prompt, 1, logits};
     /* Untimed first pass: page the weights in, warm caches and threads. */
-    if ((rv = vt_forward(c, &it, 1, &ei)) == 0 && (rv = vt_seq_reset(c, 0)) == 0) {
-        double t0 = vt_bench_now();
-        rv = vt_forward(c, &it, 1, &ei);
-        double t1 = vt_bench_now();
-        r->prefill_tps = o->prompt / (t1 - t0);
-        vt_sampling greedy;
-        vt_sampling_default(&greedy);
-        for (uint32_t i = 0; i < o->decode && !rv; i++) {
-            int32_t tok = vt_sample(logits, vocab, &greedy, o->prompt - 1 + i);
-            vt_batch_item d = {0, &tok, 1, 1, logits};
-            rv = vt_forward(c, &d, 1, &ei);
-        }
-        r->decode_tps = o->decode / (vt_bench_now() - t1);
+    rv = vt_forward(c, &it, 1, &ei);
+    for (int k = 0; k < o->reps && !rv; k++) {
+        if ((rv = run_round(o, r, c, &it, vocab, &rf[k], &ei)) != 0)
+            break;
+        fprintf(stderr, "%s %s %d thr round %d/%d: prefill %.1f decode %.1f", r->model,
+                vt_bench_type_name(r->type), r->threads, k + 1, o->reps, rf[k].prefill,
+                rf[k].decode);
+        if (o->llama_bench)
+            fprintf(stderr, " tg %.1f | llama-bench pp %.1f tg %.1f", rf[k].tg, rf[k].ext_prefill,
+                    rf[k].ext_decode);
+        fprintf(stderr, "\n");
     }
+    if (!rv) {
+        /* The ratios pair each round's two runs, seconds apart: the
+         * machine's drift between rounds cancels out of them. */
+        double v[7][100];
+        for (int k = 0; k < o->reps; k++) {
+            v[0][k] = rf[k].prefill;
+            v[1][k] = rf[k].decode;
+            v[2][k] = rf[k].tg;
+            v[3][k] = rf[k].ext_prefill;
+            v[4][k] = rf[k].ext_decode;
+            v[5][k] = frac(rf[k].prefill, rf[k].ext_prefill);
+            v[6][k] = frac(rf[k].tg, rf[k].ext_decode);
+        }
+        r->ratio_prefill = median_pos(v[5], o->reps);
+        r->ratio_tg = median_pos(v[6], o->reps);
+        r->prefill_tps = median_pos(v[0], o->reps);
+        r->decode_tps = median_pos(v[1], o->reps);
+        r->tg_tps = median_pos(v[2], o->reps);
+        r->ext_prefill = median_pos(v[3], o->reps);
+        r->ext_decode = median_pos(v[4], o->reps);
+        if (o->llama_bench && r->ext_prefill <= 0 && r->ext_decode <= 0)
+            fprintf(stderr, "%s: llama-bench gave no figures for %s; its stderr is in "
+                    "%s.llama-bench.err\n", prog, r->file, r->file);
+    }
+out_free:
+    free(rf);
     free(prompt);
     free(logits);
 out:
@@ -218,22 +333,22 @@ out:
 
 /* ------------------------------------------------- external comparisons */
 
-/* llama-bench -o json: an array of runs with "n_prompt", "n_gen", "avg_ts".
- * Its stderr goes to a file next to the model: when it gives no figures
- * (it rejected the file, say), the reason is shown instead of a blank. */
-static void run_llama_bench(const bench_opts *o, result *r)
+/* One llama-bench run (-r 1: one timed repetition after its own warm-up)
+ * of pp P and tg N. -o json: an array of runs with "n_prompt", "n_gen",
+ * "avg_ts". Its stderr goes to a file next to the model: when it gives no
+ * figures (it rejected the file, say), the caller points there. */
+static void run_llama_bench(const bench_opts *o, const result *r, double *pp, double *tg)
 {
-    char cmd[2048], errf[700];
-    snprintf(errf, sizeof errf, "%s.llama-bench.err", r->file);
-    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p %u -n %u -t %d -o json 2>'%s'", o->llama_bench,
-             r->file, o->prompt, o->decode, r->threads, errf);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p %u -n %u -t %d -r 1 -o json 2>'%s.llama-bench.err'",
+             o->llama_bench, r->file, o->prompt, o->decode, r->threads, r->file);
     FILE *f = popen(cmd, "r");
     if (!f)
         return;
     static char out[1 << 16];
     size_t n = fread(out, 1, sizeof out - 1, f);
     out[n] = 0;
-    int status = pclose(f);
+    pclose(f);
     long n_gen = -1;
     for (char *p = out; (p = strchr(p, '"')) != NULL; p++) {
         if (!strncmp(p, "\"n_gen\":", 8))
@@ -241,14 +356,11 @@ static void run_llama_bench(const bench_opts *o, result *r)
         else if (!strncmp(p, "\"avg_ts\":", 9)) {
             double ts = strtod(p + 9, NULL);
             if (n_gen > 0)
-                r->ext_decode = ts;
+                *tg = ts;
             else if (n_gen == 0)
-                r->ext_prefill = ts;
+                *pp = ts;
         }
     }
-    if (r->ext_decode <= 0 && r->ext_prefill <= 0)
-        fprintf(stderr, "%s: llama-bench gave no figures for %s (exit status %d); its stderr is in %s\n",
-                prog, r->file, status, errf);
 }
 
 int vt_bench_llama2c_export(const char *gguf, const char *bin, const char *tok, char *err,
@@ -286,11 +398,6 @@ static void run_llama2c(const bench_opts *o, result *r)
 
 /* ---------------------------------------------------------------- output */
 
-static double frac(double a, double b)
-{
-    return b > 0 ? a / b : 0;
-}
-
 static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, const double *bw,
                        const double (*peak)[2])
 {
@@ -302,6 +409,7 @@ static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, co
     vt_json_bool(&j, "avx2", vt_roof_avx2());
     vt_json_int(&j, "prompt_tokens", o->prompt);
     vt_json_int(&j, "decode_tokens", o->decode);
+    vt_json_int(&j, "reps", o->reps);
     vt_json_arr_begin(&j, "machine");
     for (int t = 0; t < o->n_threads; t++) {
         vt_json_obj_begin(&j, NULL);
@@ -338,8 +446,11 @@ static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, co
         vt_json_num(&j, "decode_frac_of_compute_bound", frac(r->decode_tps, frac(r->peak, r->macs_decode)));
         vt_json_num(&j, "prefill_frac_of_compute_bound", frac(r->prefill_tps, frac(r->peak, r->macs_prefill)));
         if (r->ext_prefill > 0 || r->ext_decode > 0) {
+            vt_json_num(&j, "decode_from_empty_tok_s", r->tg_tps);
             vt_json_num(&j, "llama_bench_prefill_tok_s", r->ext_prefill);
             vt_json_num(&j, "llama_bench_decode_tok_s", r->ext_decode);
+            vt_json_num(&j, "prefill_ratio_to_llama_bench", r->ratio_prefill);
+            vt_json_num(&j, "decode_from_empty_ratio_to_llama_bench", r->ratio_tg);
         }
         if (r->l2c_decode > 0)
             vt_json_num(&j, "llama2c_tok_s", r->l2c_decode);
@@ -366,8 +477,8 @@ static void print_table(const result *rs, int n)
                vt_bench_type_name(r->type), r->threads, r->prefill_tps, 100 * frac(r->prefill_tps, cp),
                r->decode_tps, 100 * frac(r->decode_tps, bwb), 100 * frac(r->decode_tps, cd), bwb, cd);
         if (r->ext_decode > 0 || r->ext_prefill > 0)
-            printf(" llama-bench pp %.1f tg %.1f (ours x%.2f, x%.2f)", r->ext_prefill, r->ext_decode,
-                   frac(r->prefill_tps, r->ext_prefill), frac(r->decode_tps, r->ext_decode));
+            printf(" llama-bench pp %.1f tg %.1f, ours tg %.1f (ours x%.2f, x%.2f)", r->ext_prefill,
+                   r->ext_decode, r->tg_tps, r->ratio_prefill, r->ratio_tg);
         if (r->l2c_decode > 0)
             printf(" llama2.c %.1f tok/s (ours x%.2f)", r->l2c_decode,
                    frac(r->decode_tps, r->l2c_decode));
@@ -432,13 +543,11 @@ int vt_bench_engine(int argc, char **argv)
                 r->bytes_per_tok = step_bytes(&r->info, mean_pos);
                 r->macs_decode = token_macs(&r->info, mean_pos, 1.0);
                 r->macs_prefill = token_macs(&r->info, (o.prompt - 1) / 2.0, 1.0 / o.prompt);
-                if (o.llama_bench)
-                    run_llama_bench(&o, r);
                 if (o.llama2c)
                     run_llama2c(&o, r);
-                fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s\n",
-                        r->model, vt_bench_type_name(r->type), r->threads, r->prefill_tps,
-                        r->decode_tps);
+                fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s "
+                        "(medians of %d)\n", r->model, vt_bench_type_name(r->type), r->threads,
+                        r->prefill_tps, r->decode_tps, o.reps);
             }
         }
     }

@@ -688,7 +688,7 @@ static int encode_field(vt_buf *w, const vt_field *f, const void *base, vt_errin
 static int encode_fields(vt_buf *w, const vt_schema *s, const void *obj, vt_errinfo *ei)
 {
     for (uint32_t k = 0; k < s->n_fields; k++) {
-        bool emit;
+        bool emit = false; /* set by e_present; initialised for -Wmaybe-uninitialized at -O3 */
         int rv = e_present(&s->fields[k], obj, ei, &emit);
         if (rv)
             return rv;
@@ -707,7 +707,7 @@ static int count_fields(const vt_schema *s, const void *obj, vt_errinfo *ei, uin
 {
     *n = 0;
     for (uint32_t k = 0; k < s->n_fields; k++) {
-        bool emit;
+        bool emit = false; /* set by e_present; initialised for -Wmaybe-uninitialized at -O3 */
         int rv = e_present(&s->fields[k], obj, ei, &emit);
         if (rv)
             return rv;
