@@ -66,7 +66,9 @@ typedef struct vt_checker_params {
     int n_threads;
     vt_isa isa;
     vt_backend backend;
-    int logit_rows;     /* logits rows per step over the batch; 0 = 1024.
+    int logit_rows;     /* logits rows per step over the batch; 0 = as many
+                           as fit in 8 MB (65 for a 32k vocabulary), at least
+                           one per replay, at most 1024.
                            Bounds memory: a replay longer than its share is
                            fed in chunks (bit-exact, so chunking is free). */
 } vt_checker_params;
