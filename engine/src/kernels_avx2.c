@@ -463,15 +463,26 @@ static void avx2_attn_head(const float *q, const float *k, const float *v, int s
         scores[j] = dot_f32(q, k + (long)j * stride, hd) * scale;
     }
     softmax_avx2(scores, n_ctx);
+    /* Up to 64 columns per pass over the V rows, as many chains as there
+     * are 8-column groups: with fewer than 4 chains the pass is bound by
+     * the FMA latency (a head_dim of 48 used to take a 4-chain pass and two
+     * 1-chain passes, three times the latency of one 6-chain pass). */
     int d8 = hd / 8 * 8, d = 0;
-    for (; d + 64 <= d8; d += 64)
-        att_v_cols(scores, v + d, stride, n_ctx, 8, out + d);
-    if (d + 32 <= d8) {
-        att_v_cols(scores, v + d, stride, n_ctx, 4, out + d);
-        d += 32;
+    for (; d < d8; d += 64) {
+        float *o = out + d;
+        const float *vd = v + d;
+        switch ((d8 - d) / 8 < 8 ? (d8 - d) / 8 : 8) {
+        case 1: att_v_cols(scores, vd, stride, n_ctx, 1, o); break;
+        case 2: att_v_cols(scores, vd, stride, n_ctx, 2, o); break;
+        case 3: att_v_cols(scores, vd, stride, n_ctx, 3, o); break;
+        case 4: att_v_cols(scores, vd, stride, n_ctx, 4, o); break;
+        case 5: att_v_cols(scores, vd, stride, n_ctx, 5, o); break;
+        case 6: att_v_cols(scores, vd, stride, n_ctx, 6, o); break;
+        case 7: att_v_cols(scores, vd, stride, n_ctx, 7, o); break;
+        default: att_v_cols(scores, vd, stride, n_ctx, 8, o); break;
+        }
     }
-    for (; d < d8; d += 8)
-        att_v_cols(scores, v + d, stride, n_ctx, 1, out + d);
+    d = d8;
     for (; d < hd; d++) {
         float acc = 0.0f;
         for (int i = 0; i < n_ctx; i++)
