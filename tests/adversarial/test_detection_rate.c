@@ -219,21 +219,6 @@ static bool same_result(const result *a, const result *b)
            memcmp(a->trace.final_digest, b->trace.final_digest, VT_DIGEST_BYTES) == 0;
 }
 
-static vt_checker *make_checker(const vt_model *m, int batch, int threads, vt_isa isa, int rows)
-{
-    vt_checker_params p;
-    vt_checker_params_default(&p);
-    p.batch = batch;
-    p.n_threads = threads;
-    p.isa = isa;
-    p.backend = VT_BACKEND_CPU;
-    p.logit_rows = rows;
-    vt_checker *c = NULL;
-    vt_errinfo ei = {0};
-    VT_REQUIRE(vt_checker_create(m, &p, &c, &ei) == 0, "checker: %s", vt_errinfo_msg(&ei));
-    return c;
-}
-
 /* Replay results res[0..n) (job sel[k]) on checker c, as many per
  * vt_checker_run as its batch holds. idx lists which k to replay. */
 static void replay(vt_checker *c, const job *jobs, const int *sel, const result *res,
@@ -348,9 +333,9 @@ int main(void)
             sampled[n_sampled++] = i;
     }
     vt_checker *ck[NCHECKERS] = {
-        make_checker(m, 1, 1, VT_ISA_SCALAR, 0),
-        make_checker(m, 4, 2, VT_ISA_NATIVE, 0),
-        make_checker(m, 8, 1, VT_ISA_NATIVE, 64),
+        fx_checker(m, 1, 1, VT_ISA_SCALAR, 0),
+        fx_checker(m, 4, 2, VT_ISA_NATIVE, 0),
+        fx_checker(m, 8, 1, VT_ISA_NATIVE, 64),
     };
     printf("checkers: [%s] [%s] [%s]\n", vt_checker_describe(ck[0]), vt_checker_describe(ck[1]),
            vt_checker_describe(ck[2]));

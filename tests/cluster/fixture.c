@@ -132,3 +132,18 @@ void fx_jobs_free(fx_job *jobs, int n)
     for (int i = 0; i < n; i++)
         free(jobs[i].ref.tokens);
 }
+
+vt_checker *fx_checker(const vt_model *m, int batch, int threads, vt_isa isa, int rows)
+{
+    vt_checker_params p;
+    vt_checker_params_default(&p);
+    p.batch = batch;
+    p.n_threads = threads;
+    p.isa = isa;
+    p.backend = VT_BACKEND_CPU;
+    p.logit_rows = rows;
+    vt_checker *c = NULL;
+    vt_errinfo ei = {0};
+    VT_REQUIRE(vt_checker_create(m, &p, &c, &ei) == 0, "checker: %s", vt_errinfo_msg(&ei));
+    return c;
+}

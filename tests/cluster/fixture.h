@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "vt_engine.h"
+#include "vt_verifier.h"
 
 /* Write the "tiny" synthetic model (dtype, seed) into the test's temp dir
  * under `name` and load it. Exits the test on failure. */
@@ -33,5 +34,9 @@ void fx_jobs_free(fx_job *jobs, int n);
 /* j->ref for a job the caller filled in itself (prompt, gp): vt_generate
  * alone, on a fresh one-slot ctx, as fx_jobs does. Exits on failure. */
 void fx_job_reference(const vt_model *m, fx_job *j);
+
+/* A CPU checker of `batch` replays on `threads` threads with the ISA path
+ * `isa` and `rows` logit rows per step (0: the default). Exits on failure. */
+vt_checker *fx_checker(const vt_model *m, int batch, int threads, vt_isa isa, int rows);
 
 #endif

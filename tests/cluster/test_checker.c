@@ -35,20 +35,6 @@ static void honest(const fx_job *j, task_buf *b)
                             .trace = &b->trace};
 }
 
-static vt_checker *checker(const vt_model *m, int batch, int rows, vt_isa isa)
-{
-    vt_checker_params p;
-    vt_checker_params_default(&p);
-    p.batch = batch;
-    p.logit_rows = rows;
-    p.isa = isa;
-    p.backend = VT_BACKEND_CPU;
-    vt_checker *c = NULL;
-    vt_errinfo ei = {0};
-    VT_REQUIRE(vt_checker_create(m, &p, &c, &ei) == 0, "checker: %s", vt_errinfo_msg(&ei));
-    return c;
-}
-
 static void run(vt_checker *c, task_buf *b, int n, vt_replay_verdict *v)
 {
     vt_replay_task t[16];
@@ -160,7 +146,7 @@ int main(void)
     VT_REQUIRE(v && v2, "oom");
 
     /* honest results pass, in batches of 4 */
-    vt_checker *c = checker(m, 4, 0, VT_ISA_NATIVE);
+    vt_checker *c = fx_checker(m, 4, 1, VT_ISA_NATIVE, 0);
     for (int i = 0; i < NJOBS; i++)
         honest(&jobs[i], &b[i]);
     for (int i = 0; i < NJOBS; i += 4) {
@@ -197,11 +183,11 @@ int main(void)
 
     /* the same batch: scalar ISA, and chunked replay (2 logit rows per step),
      * give identical verdicts */
-    vt_checker *cs = checker(m, 4, 0, VT_ISA_SCALAR);
+    vt_checker *cs = fx_checker(m, 4, 1, VT_ISA_SCALAR, 0);
     run(cs, b, 4, v2);
     for (int k = 0; k < 4; k++)
         VT_CHECK(same_verdict(&v[k], &v2[k]), "scalar verdict %d differs", k);
-    vt_checker *cc = checker(m, 4, 2, VT_ISA_NATIVE);
+    vt_checker *cc = fx_checker(m, 4, 1, VT_ISA_NATIVE, 2);
     run(cc, b, 4, v2);
     for (int k = 0; k < 4; k++)
         VT_CHECK(same_verdict(&v[k], &v2[k]), "chunked verdict %d differs", k);
