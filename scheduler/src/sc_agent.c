@@ -275,11 +275,8 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     it->job_id = j->id;
     it->bytes = rec.data;
     it->len = rec.len;
-    if (j->has_token) {
-        char th[2 * VT_REQUEST_TOKEN_BYTES + 1];
-        vt_hex_encode(j->token, VT_REQUEST_TOKEN_BYTES, th);
-        snprintf(it->tokkey, sizeof it->tokkey, SC_JOURNAL_KEYPREFIX "tok:%s:%s", agent_id, th);
-    }
+    if (j->has_token)
+        sc_token_rkey(agent_id, j->token, it->tokkey);
     it->conn = c;
     c->submit_wait_ms = wait_ms;
     sc_journal_push(s, it);

@@ -137,6 +137,13 @@ void sc_job_release(sched *s, uint32_t slot)
     s->free_head = slot;
 }
 
+void sc_token_rkey(const char *agent_id, const uint8_t token[VT_REQUEST_TOKEN_BYTES], char out[96])
+{
+    char th[2 * VT_REQUEST_TOKEN_BYTES + 1];
+    vt_hex_encode(token, VT_REQUEST_TOKEN_BYTES, th);
+    snprintf(out, 96, SC_JOURNAL_KEYPREFIX "tok:%s:%s", agent_id, th);
+}
+
 void sc_hex16(uint64_t v, char out[17])
 {
     static const char digits[] = "0123456789abcdef";

@@ -33,31 +33,7 @@
 #define K_EPOCH SC_JOURNAL_KEYPREFIX "epoch"
 #define SC_JR_SCRATCH_KEEP 256 /* final records per turn whose buffers are kept */
 
-/* A turn's submits with request tokens, in one script call (EVALSHA):
- * KEYS[1] the pending set, then per job KEYS[2j] its token key and
- * KEYS[2j+1] its record key; ARGV[1] the token TTL, ARGV[2j] the 16-hex id,
- * ARGV[2j+1] the record. Per job, atomically: the token wins (record
- * written, id added to pending: 0 in the reply array) or names the job that
- * already has it. One script run per turn instead of one per job: the Lua
- * call is what a submit costs Redis most. */
-static const char *const SUBMIT_BATCH_LUA =
-    "local out, ids = {}, {} "
-    "for j = 1, (#KEYS - 1) / 2 do "
-    "  if redis.call('SET', KEYS[2*j], ARGV[2*j], 'NX', 'EX', ARGV[1]) then "
-    "    redis.call('SET', KEYS[2*j+1], ARGV[2*j+1]) "
-    "    ids[#ids+1] = ARGV[2*j] "
-    "    out[j] = 0 "
-    "  else "
-    "    out[j] = redis.call('GET', KEYS[2*j]) "
-    "  end "
-    "end "
-    "if #ids > 0 then redis.call('SADD', KEYS[1], unpack(ids)) end "
-    "return out";
-
-#define SC_JR_SUBMIT_CHUNK 256 /* submits per script call (Lua's unpack and Redis's latency) */
-#define SC_JR_RC_RETRY 1       /* item rc: not written (NOSCRIPT); goes into the next turn */
-
-static int load_script(sched *s, vt_errinfo *ei);
+#define SC_JR_ORPHANS_MAX 4096 /* dropped duplicates awaiting cleanup (recovery cleans the rest) */
 
 /* Absolute CLOCK_REALTIME time ms from now, for pthread_cond_timedwait. */
 static struct timespec abs_in_ms(long ms)
@@ -135,8 +111,32 @@ static void set_redis_ok(sched *s, bool ok, const char *why)
 
 /* ------------------------------------------------------------- recovery */
 
-/* Re-create one pending job from its submit record (core lock NOT held). */
-static void recover_one(sched *s, const sc_final_view *v)
+/* Whether a pending submit lost its request token to another job: a
+ * duplicate written in the same transaction as its failed token claim,
+ * whose deletion (the next turn's) did not happen before a crash. Never
+ * acknowledged, so it is dropped. A token key that is gone (expired)
+ * cannot tell: the job is recovered. */
+static bool token_lost(sched *s, const sc_final_view *v, const vt_job_spec *sp)
+{
+    bool any = false;
+    for (int i = 0; i < VT_REQUEST_TOKEN_BYTES; i++)
+        any |= sp->request_token[i] != 0;
+    if (!any)
+        return false;
+    char key[96], idh[17];
+    sc_token_rkey(v->agent, sp->request_token, key);
+    sc_hex16(v->id, idh);
+    redisReply *rep = NULL;
+    if (vt_redis_command(s->jr.r, &rep, NULL, "GET %s", key) != 0)
+        return false;
+    bool lost = rep->type == REDIS_REPLY_STRING && (rep->len != 16 || memcmp(rep->str, idh, 16) != 0);
+    freeReplyObject(rep);
+    return lost;
+}
+
+/* Re-create one pending job from its submit record (core lock NOT held).
+ * false: not a job (an orphaned duplicate): drop it from Redis. */
+static bool recover_one(sched *s, const sc_final_view *v)
 {
     vt_msg m;
     vt_errinfo ei = {0};
@@ -144,7 +144,11 @@ static void recover_one(sched *s, const sc_final_view *v)
         vt_log_error(s->log, "recover.bad_record", "job=%016llx: %s", (unsigned long long)v->id,
                      vt_errinfo_msg(&ei));
         vt_msg_free(&m);
-        return;
+        return true;
+    }
+    if (token_lost(s, v, &m.u.submit.job)) {
+        vt_msg_free(&m);
+        return false;
     }
     sc_spec_info si;
     int check = sc_spec_check(s, &m.u.submit.job, &si, &ei);
@@ -153,7 +157,7 @@ static void recover_one(sched *s, const sc_final_view *v)
     if (sc_map_get(&s->by_id, v->id, &slot)) {
         sc_unlock(s);
         vt_msg_free(&m);
-        return; /* already in memory (a reconnect, not a restart) */
+        return true; /* already in memory (a reconnect, not a restart) */
     }
     uint32_t agent = sc_agent_intern(s, v->agent);
     if (check != 0)
@@ -161,7 +165,7 @@ static void recover_one(sched *s, const sc_final_view *v)
     if (agent == SC_NONE || sc_job_setup(s, v->id, agent, &si, &m, &slot) != 0) {
         sc_unlock(s);
         vt_msg_free(&m);
-        return;
+        return true;
     }
     sc_job *j = sc_job_at(s, slot);
     j->wall_submit_ms = (int64_t)v->submitted_ms;
@@ -176,6 +180,7 @@ static void recover_one(sched *s, const sc_final_view *v)
         sc_core_finish(s, slot, VT_JOB_FAILED, check, vt_errinfo_msg(&ei));
     }
     sc_unlock(s);
+    return true;
 }
 
 /* Load every pending job that is not in memory. Runs on each (re)connect:
@@ -211,13 +216,18 @@ static int recover(sched *s, vt_errinfo *ei)
             sc_final_view v;
             if (reps[i]->type == REDIS_REPLY_STRING &&
                 sc_record_decode((const uint8_t *)reps[i]->str, reps[i]->len, &v) == 0) {
-                if (!v.is_final) {
-                    recover_one(s, &v);
+                if (!v.is_final && recover_one(s, &v)) {
                     loaded++;
                     continue;
                 }
+                if (!v.is_final) { /* an orphaned duplicate */
+                    redisReply *x = NULL;
+                    if (vt_redis_command(s->jr.r, &x, NULL, "DEL " SC_JOURNAL_KEYPREFIX "job:%b",
+                                         e->str, (size_t)e->len) == 0)
+                        freeReplyObject(x);
+                }
             }
-            /* Final already, missing or unreadable: not pending any more. */
+            /* Final already, missing, unreadable or orphaned: not pending. */
             if (e->type == REDIS_REPLY_STRING) {
                 redisReply *x = NULL;
                 if (vt_redis_command(s->jr.r, &x, NULL, "SREM %s %b", K_PENDING, e->str,
@@ -286,8 +296,6 @@ static int connect_and_recover(sched *s)
         sc_unlock(s);
         rv = load_log(s, &ei);
     }
-    if (rv == 0)
-        rv = load_script(s, &ei);
     if (rv == 0)
         rv = recover(s, &ei);
     if (rv) {
@@ -503,101 +511,119 @@ out:
 
 /* ------------------------------------------------------------- one turn */
 
-/* Load the submit script (on every (re)connect, and after Redis answered
- * NOSCRIPT: a restarted or flushed script cache). */
-static int load_script(sched *s, vt_errinfo *ei)
+/* Queue "<cmd> <key> <id>..." (SADD or SREM of the pending set) for the
+ * turn's items of one kind; returns commands queued (0 when none). */
+static size_t append_pending(sched *s, const char *cmd, sc_jr_item *list, int kind, size_t n,
+                             vt_errinfo *ei)
 {
-    const char *argv[] = {"SCRIPT", "LOAD", SUBMIT_BATCH_LUA};
-    redisReply *rep = NULL;
-    int rv = vt_redis_commandv(s->jr.r, &rep, ei, 3, argv, NULL);
-    if (rv == 0) {
-        rv = vt_redis_reply_strcpy(rep, s->jr.submit_sha, sizeof s->jr.submit_sha, ei);
-        if (rv == 0 && strlen(s->jr.submit_sha) != 40)
-            rv = vt_fail(ei, VT_ERR_PROTO, "SCRIPT LOAD: not a SHA1");
-        freeReplyObject(rep);
+    if (n == 0)
+        return 0;
+    const char **argv = malloc((2 + n) * sizeof *argv);
+    size_t *lens = malloc((2 + n) * sizeof *lens);
+    char(*ids)[17] = malloc(n * sizeof *ids);
+    size_t a = 0;
+    if (argv && lens && ids) {
+        argv[a] = cmd, lens[a++] = strlen(cmd);
+        argv[a] = K_PENDING, lens[a++] = sizeof K_PENDING - 1;
+        for (sc_jr_item *it = list; it && a < 2 + n; it = it->next)
+            if (it->kind == kind && it->bytes) {
+                sc_hex16(it->job_id, ids[a - 2]);
+                argv[a] = ids[a - 2], lens[a] = 16;
+                a++;
+            }
+        vt_redis_appendv(s->jr.r, ei, (int)a, argv, lens);
+    } else {
+        /* No memory for the vector. Without SADD the turn's submits must
+         * not be acknowledged: an error reply fails them. Without SREM the
+         * ids stay pending, which recovery cleans (a final record is not
+         * pending). */
+        vt_redis_append(s->jr.r, ei, kind == SC_JR_SUBMIT ? "SADD" : "PING");
     }
-    s->jr.script_ok = rv == 0;
-    return rv;
+    free(argv);
+    free(lens);
+    free(ids);
+    return 1;
 }
 
-static bool grouped_submit(const sc_jr_item *it)
+/* A submit that lost its request token to a stored job was written anyway
+ * (record and pending entry, in the same transaction as the token check):
+ * remember it, so that the next turn deletes it. */
+static void orphan_add(sched *s, uint64_t id)
 {
-    return it->kind == SC_JR_SUBMIT && it->tokkey[0];
+    sc_journal *jr = &s->jr;
+    if (jr->n_orphans == SC_JR_ORPHANS_MAX)
+        return; /* recovery drops it (its token names another job) */
+    if (jr->n_orphans == jr->cap_orphans) {
+        size_t cap = jr->cap_orphans ? 2 * jr->cap_orphans : 16;
+        uint64_t *o = realloc(jr->orphans, cap * sizeof *o);
+        if (!o)
+            return;
+        jr->orphans = o;
+        jr->cap_orphans = cap;
+    }
+    jr->orphans[jr->n_orphans++] = id;
 }
 
-/* Queue one EVALSHA for subs[0..n) (n <= SC_JR_SUBMIT_CHUNK). */
-static void append_submits(sched *s, sc_jr_item **subs, size_t n, const char *ttl, vt_errinfo *ei)
+/* DEL their records and SREM them from the pending set (2 commands), or
+ * nothing when there are none. */
+static size_t append_orphans(sched *s, const uint64_t *ids, size_t n, vt_errinfo *ei)
 {
-    enum { HEAD = 4 }; /* EVALSHA sha numkeys pending */
-    const char *argv[HEAD + 1 + 4 * SC_JR_SUBMIT_CHUNK];
-    size_t lens[HEAD + 1 + 4 * SC_JR_SUBMIT_CHUNK];
-    char nkeys[16], keys[SC_JR_SUBMIT_CHUNK][40], ids[SC_JR_SUBMIT_CHUNK][17];
-    snprintf(nkeys, sizeof nkeys, "%zu", 1 + 2 * n);
-    argv[0] = "EVALSHA", lens[0] = 7;
-    argv[1] = s->jr.submit_sha, lens[1] = 40;
-    argv[2] = nkeys, lens[2] = strlen(nkeys);
-    argv[3] = K_PENDING, lens[3] = sizeof K_PENDING - 1;
-    size_t a = HEAD;
-    for (size_t i = 0; i < n; i++) {
-        sc_job_key(subs[i]->job_id, keys[i]);
-        argv[a] = subs[i]->tokkey, lens[a++] = strlen(subs[i]->tokkey);
-        argv[a] = keys[i], lens[a++] = SC_JOB_KEY_LEN;
-    }
-    argv[a] = ttl, lens[a++] = strlen(ttl);
-    for (size_t i = 0; i < n; i++) {
-        sc_hex16(subs[i]->job_id, ids[i]);
-        argv[a] = ids[i], lens[a++] = 16;
-        argv[a] = (const char *)subs[i]->bytes, lens[a++] = subs[i]->len;
-    }
-    vt_redis_appendv(s->jr.r, ei, (int)a, argv, lens);
-}
-
-/* One script reply: an array with one entry per submit of the chunk. */
-static void read_submits(sched *s, sc_jr_item **subs, size_t n, const redisReply *r)
-{
-    /* NOSCRIPT: Redis restarted under us or its script cache was flushed.
-     * Nothing was written; the script is loaded again and these submits
-     * go into the next turn. */
-    bool noscript = r->type == REDIS_REPLY_ERROR && r->str && !strncmp(r->str, "NOSCRIPT", 8);
-    if (noscript)
-        s->jr.script_ok = false;
-    bool ok = r->type == REDIS_REPLY_ARRAY && r->elements == n;
-    for (size_t i = 0; i < n; i++) {
-        sc_jr_item *it = subs[i];
-        const redisReply *e = ok ? r->element[i] : NULL;
-        it->rc = noscript ? SC_JR_RC_RETRY : VT_ERR_INTERNAL;
-        if (e && e->type == REDIS_REPLY_INTEGER) {
-            it->rc = 0;
-        } else if (e && e->type == REDIS_REPLY_STRING && e->len == 16) {
-            char buf[17];
-            memcpy(buf, e->str, 16);
-            buf[16] = 0;
-            it->dup_of = strtoull(buf, NULL, 16);
-            it->rc = it->dup_of ? 0 : VT_ERR_INTERNAL;
+    if (n == 0)
+        return 0;
+    const char **argv = malloc((2 + n) * sizeof *argv);
+    size_t *lens = malloc((2 + n) * sizeof *lens);
+    char(*keys)[SC_JOB_KEY_LEN + 1] = malloc(n * sizeof *keys);
+    if (!argv || !lens || !keys) {
+        vt_redis_append(s->jr.r, ei, "PING");
+        vt_redis_append(s->jr.r, ei, "PING");
+    } else {
+        argv[0] = "DEL", lens[0] = 3;
+        for (size_t i = 0; i < n; i++) {
+            sc_job_key(ids[i], keys[i]);
+            argv[1 + i] = keys[i], lens[1 + i] = SC_JOB_KEY_LEN;
         }
+        vt_redis_appendv(s->jr.r, ei, (int)(1 + n), argv, lens);
+        argv[0] = "SREM", lens[0] = 4;
+        argv[1] = K_PENDING, lens[1] = sizeof K_PENDING - 1;
+        for (size_t i = 0; i < n; i++)
+            argv[2 + i] = keys[i] + SC_JOB_KEY_LEN - 16, lens[2 + i] = 16;
+        vt_redis_appendv(s->jr.r, ei, (int)(2 + n), argv, lens);
     }
+    free(argv);
+    free(lens);
+    free(keys);
+    return 2;
 }
 
-/* The commands of one item that is not a grouped submit. */
+/* The commands of one item. A submit with a request token claims the
+ * token with SET NX GET and writes its record in the same transaction;
+ * the reply of the SET says whether the token was free (nil) or names the
+ * job that has it (then this record is an orphan, deleted next turn).
+ * Plain commands rather than a script: the Lua call cost Redis ~10 us per
+ * submit on top of the two SETs. */
 static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *ei, size_t *ncmd)
 {
     char key[40], idh[17];
     sc_job_key(it->job_id, key);
     switch (it->kind) {
-    case SC_JR_SUBMIT: { /* without a request token */
+    case SC_JR_SUBMIT: {
+        if (it->tokkey[0]) {
+            sc_hex16(it->job_id, idh);
+            const char *claim[] = {"SET", it->tokkey, idh, "NX", "EX", ttl, "GET"};
+            const size_t claim_len[] = {3, strlen(it->tokkey), 16, 2, 2, strlen(ttl), 3};
+            vt_redis_appendv(s->jr.r, ei, 7, claim, claim_len);
+            *ncmd += 1;
+        }
         const char *set[] = {"SET", key, (const char *)it->bytes};
         const size_t set_len[] = {3, SC_JOB_KEY_LEN, it->len};
-        sc_hex16(it->job_id, idh);
-        const char *add[] = {"SADD", K_PENDING, idh};
         vt_redis_appendv(s->jr.r, ei, 3, set, set_len);
-        vt_redis_appendv(s->jr.r, ei, 3, add, NULL);
-        *ncmd += 2;
+        *ncmd += 1;
         break;
     }
     case SC_JR_FINAL: {
         /* argv, not a format string: hiredis formats a format string
          * piece by piece (an allocation per piece), argv in one go. The
-         * ids leave the pending set in one SREM per turn (append_srem). */
+         * ids leave the pending set in one SREM per turn. */
         const char *set[] = {"SET", key, (const char *)it->bytes, "EX", ttl};
         const size_t set_len[] = {3, SC_JOB_KEY_LEN, it->len, 2, strlen(ttl)};
         vt_redis_appendv(s->jr.r, ei, 5, set, set_len);
@@ -614,50 +640,38 @@ static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *e
     }
 }
 
-/* SREM pending <every final id of the turn>; returns commands queued. */
-static size_t append_srem(sched *s, sc_jr_item *list, size_t nfinal, vt_errinfo *ei)
-{
-    if (nfinal == 0)
-        return 0;
-    const char **argv = malloc((2 + nfinal) * sizeof *argv);
-    size_t *lens = malloc((2 + nfinal) * sizeof *lens);
-    char(*ids)[17] = malloc(nfinal * sizeof *ids);
-    size_t a = 0;
-    if (argv && lens && ids) {
-        argv[a] = "SREM", lens[a++] = 4;
-        argv[a] = K_PENDING, lens[a++] = sizeof K_PENDING - 1;
-        for (sc_jr_item *it = list; it && a < 2 + nfinal; it = it->next)
-            if (it->kind == SC_JR_FINAL && it->bytes) {
-                sc_hex16(it->job_id, ids[a - 2]);
-                argv[a] = ids[a - 2], lens[a] = 16;
-                a++;
-            }
-        vt_redis_appendv(s->jr.r, ei, (int)a, argv, lens);
-    } else {
-        /* No memory for the vector: the ids stay in the pending set, which
-         * recovery cleans (a final record is not pending). Keep the reply
-         * count right with a no-op. */
-        vt_redis_append(s->jr.r, ei, "PING");
-    }
-    free(argv);
-    free(lens);
-    free(ids);
-    return 1;
-}
-
-/* Interpret replies[...] for one item that is not a grouped submit;
- * advances *k. */
-static void read_item(sc_jr_item *it, redisReply **reps, size_t *k)
+/* Interpret replies[...] for one item; advances *k. `added` is the
+ * turn's SADD reply (submits), `removed` its SREM reply (finals). */
+static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
+                      const redisReply *added, const redisReply *removed)
 {
     switch (it->kind) {
     case SC_JR_SUBMIT: {
-        redisReply *a = reps[(*k)++], *b = reps[(*k)++];
-        it->rc = (a->type == REDIS_REPLY_ERROR || b->type == REDIS_REPLY_ERROR) ? VT_ERR_INTERNAL : 0;
+        const redisReply *claim = it->tokkey[0] ? reps[(*k)++] : NULL;
+        const redisReply *rec = reps[(*k)++];
+        it->rc = rec->type == REDIS_REPLY_ERROR || !added || added->type == REDIS_REPLY_ERROR
+                     ? VT_ERR_INTERNAL
+                     : 0;
+        if (it->rc || !claim || claim->type == REDIS_REPLY_NIL)
+            break; /* no token, or the token was free: this job owns it */
+        if (claim->type == REDIS_REPLY_STRING && claim->len == 16) {
+            char buf[17];
+            memcpy(buf, claim->str, 16);
+            buf[16] = 0;
+            it->dup_of = strtoull(buf, NULL, 16);
+        }
+        if (it->dup_of == 0 || it->dup_of == it->job_id) {
+            it->dup_of = 0;
+            it->rc = VT_ERR_INTERNAL;
+        }
+        orphan_add(s, it->job_id); /* written, but not the token's job */
         break;
     }
     case SC_JR_FINAL: {
         redisReply *a = reps[(*k)++];
         it->rc = a->type == REDIS_REPLY_ERROR ? VT_ERR_INTERNAL : 0;
+        if (it->rc == 0 && removed && removed->type == REDIS_REPLY_ERROR)
+            it->rc = VT_ERR_INTERNAL; /* still pending in Redis: written again next turn */
         break;
     }
     default: {
@@ -680,21 +694,15 @@ static void read_item(sc_jr_item *it, redisReply **reps, size_t *k)
     }
 }
 
-/* Complete a turn under the core lock. Finals that failed, and submits
- * the script was missing for, go back to the queue. */
+/* Complete a turn under the core lock. Finals that failed go back to the
+ * queue. */
 static void complete(sched *s, sc_jr_item *list)
 {
     sc_jr_item *retry = NULL, **rtail = &retry;
     sc_lock(s);
     for (sc_jr_item *it = list, *next; it; it = next) {
         next = it->next;
-        if (it->kind == SC_JR_SUBMIT && it->rc == SC_JR_RC_RETRY) {
-            it->rc = 0;
-            it->next = NULL;
-            *rtail = it;
-            rtail = &it->next;
-            continue;
-        } else if (it->kind == SC_JR_SUBMIT) {
+        if (it->kind == SC_JR_SUBMIT) {
             sc_agent_submit_done(s, it);
         } else if (it->kind == SC_JR_LOOKUP) {
             sc_agent_lookup_done(s, it);
@@ -736,46 +744,38 @@ static void fail_turn(sched *s, sc_jr_item *list, int rc)
 /* A turn on the wire: its items and what reading its replies needs. */
 typedef struct sc_turn {
     sc_jr_item *list;          /* NULL: no turn */
-    sc_jr_item **subs;         /* grouped submits, in command order */
     size_t nsub, nfinal, ncmd;
     size_t extra;              /* the transparency log's commands, first */
+    uint64_t *orphans;         /* taken from the journal: deleted by this turn */
+    size_t n_orphans;
 } sc_turn;
 
 enum { TURN_OK = 0, TURN_PREP_FAILED = -1, TURN_IO_FAILED = -2, TURN_RESET = -3 };
 
 /* Encode a turn and queue its commands, in reply order, inside one
- * MULTI/EXEC: the transparency log's (from prepare_finals), one EVALSHA per
- * SC_JR_SUBMIT_CHUNK submits with a request token, then per item
- * (tokenless submit: SET + SADD, final: SET EX, lookup: GET), then one SREM
- * of every final id. The transaction makes Redis apply (and, with
- * appendfsync always, fsync) the turn in one event-loop iteration: a
- * plain pipeline of a few tens of KiB is read 16 KiB at a time, and every
- * iteration that wrote pays its own fsync (~0.5 ms here). It also makes a
- * turn all or nothing. On TURN_PREP_FAILED the connection may hold a
- * partial turn: the caller reconnects and fails this one. */
+ * MULTI/EXEC: the transparency log's (from prepare_finals), the cleanup of
+ * earlier turns' orphans (DEL, SREM), then per item (submit: SET NX GET of
+ * its request token if it has one, SET of its record; final: SET EX;
+ * lookup: GET), then one SADD of every submit id and one SREM of every
+ * final id. The transaction makes Redis apply (and, with appendfsync
+ * always, fsync) the turn in one event-loop iteration: a plain pipeline of
+ * a few tens of KiB is read 16 KiB at a time, and every iteration that
+ * wrote pays its own fsync (~0.5 ms here). It also makes a turn all or
+ * nothing (a command Redis refuses to queue aborts the EXEC). On
+ * TURN_PREP_FAILED the connection may hold a partial turn: the caller
+ * reconnects and fails this one. */
 static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
 {
-    size_t n = 0, nf = 0, nsub = 0;
+    size_t n = 0, nf = 0;
     memset(t, 0, sizeof *t);
     t->list = list;
     for (sc_jr_item *it = list; it; it = it->next) {
         n++;
         if (it->kind == SC_JR_FINAL && !it->bytes)
             nf++;
-        nsub += grouped_submit(it);
     }
     vt_histogram_observe(s->m.h_jr_batch, (double)n);
     vt_errinfo ei = {0};
-    /* Before anything of this turn is queued on the connection: SCRIPT LOAD
-     * is a plain command. */
-    if (nsub && !s->jr.script_ok && load_script(s, &ei) != 0) {
-        vt_log_error(s->log, "journal.script", "cannot load the submit script: %s",
-                     vt_errinfo_msg(&ei));
-        return TURN_PREP_FAILED;
-    }
-    t->subs = nsub ? malloc(nsub * sizeof *t->subs) : NULL;
-    if (nsub && !t->subs)
-        return TURN_PREP_FAILED;
     sc_jr_item **finals = nf ? calloc(nf, sizeof *finals) : NULL;
     size_t k = 0;
     for (sc_jr_item *it = list; it && finals; it = it->next)
@@ -790,18 +790,19 @@ static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
     snprintf(ttl, sizeof ttl, "%lld", (long long)s->cfg.result_ttl_s);
     t->extra = (size_t)extra;
     t->ncmd = t->extra;
+    t->orphans = s->jr.orphans;
+    t->n_orphans = s->jr.n_orphans;
+    s->jr.orphans = NULL;
+    s->jr.n_orphans = s->jr.cap_orphans = 0;
+    t->ncmd += append_orphans(s, t->orphans, t->n_orphans, &ei);
     for (sc_jr_item *it = list; it; it = it->next)
-        if (grouped_submit(it))
-            t->subs[t->nsub++] = it;
-    for (size_t i = 0; i < t->nsub; i += SC_JR_SUBMIT_CHUNK, t->ncmd++)
-        append_submits(s, t->subs + i,
-                       t->nsub - i < SC_JR_SUBMIT_CHUNK ? t->nsub - i : SC_JR_SUBMIT_CHUNK, ttl, &ei);
-    for (sc_jr_item *it = list; it; it = it->next)
-        if (!grouped_submit(it) && (it->kind != SC_JR_FINAL || it->bytes)) {
+        if (it->kind != SC_JR_FINAL || it->bytes) {
             append_item(s, it, ttl, &ei, &t->ncmd);
+            t->nsub += it->kind == SC_JR_SUBMIT;
             t->nfinal += it->kind == SC_JR_FINAL;
         }
-    t->ncmd += append_srem(s, list, t->nfinal, &ei);
+    t->ncmd += append_pending(s, "SADD", list, SC_JR_SUBMIT, t->nsub, &ei);
+    t->ncmd += append_pending(s, "SREM", list, SC_JR_FINAL, t->nfinal, &ei);
     vt_redis_append(s->jr.r, &ei, "EXEC");
     return TURN_OK; /* hiredis writes the commands when finish_turn reads */
 }
@@ -821,7 +822,11 @@ static int flush_out(sched *s, vt_errinfo *ei)
 
 static void turn_fail(sched *s, sc_turn *t)
 {
-    free(t->subs);
+    /* Orphans not deleted: the next turn tries again (recovery drops any
+     * that remain after a restart). */
+    for (size_t i = 0; i < t->n_orphans; i++)
+        orphan_add(s, t->orphans[i]);
+    free(t->orphans);
     if (t->list)
         fail_turn(s, t->list, VT_ERR_UNAVAILABLE);
     memset(t, 0, sizeof *t);
@@ -885,19 +890,20 @@ static int finish_turn(sched *s, sc_turn *t)
             turn_fail(s, t);
             return TURN_RESET;
         }
-    for (size_t i = 0; i < t->nsub; i += SC_JR_SUBMIT_CHUNK)
-        read_submits(s, t->subs + i,
-                     t->nsub - i < SC_JR_SUBMIT_CHUNK ? t->nsub - i : SC_JR_SUBMIT_CHUNK, reps[k++]);
+    if (t->n_orphans) {
+        if (reps[k]->type == REDIS_REPLY_ERROR || reps[k + 1]->type == REDIS_REPLY_ERROR)
+            for (size_t i = 0; i < t->n_orphans; i++)
+                orphan_add(s, t->orphans[i]);
+        k += 2;
+    }
     const redisReply *srem = t->nfinal ? reps[t->ncmd - 1] : NULL;
+    const redisReply *sadd = t->nsub ? reps[t->ncmd - 1 - (t->nfinal ? 1 : 0)] : NULL;
     for (sc_jr_item *it = t->list; it; it = it->next) {
         if (it->kind == SC_JR_FINAL && !it->bytes) {
             it->rc = VT_ERR_NOMEM;
             continue;
         }
-        if (!grouped_submit(it))
-            read_item(it, reps, &k);
-        if (it->kind == SC_JR_FINAL && it->rc == 0 && srem->type == REDIS_REPLY_ERROR)
-            it->rc = VT_ERR_INTERNAL; /* still pending in Redis: written again next turn */
+        read_item(s, it, reps, &k, sadd, srem);
         if (it->rc == VT_ERR_INTERNAL) {
             vt_counter_inc(s->m.redis_errors);
             vt_log_error(s->log, "journal.error", "job=%016llx kind=%d: Redis refused a write",
@@ -906,7 +912,7 @@ static int finish_turn(sched *s, sc_turn *t)
     }
     vt_redis_free_replies(raw, nraw);
     free(raw);
-    free(t->subs);
+    free(t->orphans);
     complete(s, t->list);
     memset(t, 0, sizeof *t);
     return TURN_OK;
@@ -1057,6 +1063,9 @@ void sc_journal_stop(sched *s)
     vt_redis_close(s->jr.r);
     s->jr.r = NULL;
     scratch_free(s);
+    free(s->jr.orphans);
+    s->jr.orphans = NULL;
+    s->jr.n_orphans = s->jr.cap_orphans = 0;
     vt_tlog_free(s->jr.tlog);
     s->jr.tlog = NULL;
 }

@@ -283,8 +283,8 @@ typedef struct sc_journal {
     atomic_uint_fast64_t epoch;
     vt_redis *r;
     pthread_t thread;
-    char submit_sha[41];       /* journal thread: SHA1 of the submit script (SCRIPT LOAD) */
-    bool script_ok;            /* journal thread: loaded on this connection's server */
+    uint64_t *orphans;         /* journal thread: duplicate submits written, to delete next turn */
+    size_t n_orphans, cap_orphans;
     bool relog;                /* journal thread: a log write failed; reload the log on reconnect */
     /* journal thread only: 3 per final record of a turn (canonical record,
      * receipt body, sealed receipt), kept across turns (sc_journal.c) */
@@ -467,6 +467,8 @@ void sc_job_release(sched *s, uint32_t slot);
 sc_job *sc_job_find(sched *s, const char *job_id, uint32_t *slot);
 void sc_job_id_format(uint64_t id, char out[VT_JOB_ID_MAX + 1]);
 void sc_hex16(uint64_t v, char out[17]); /* 16 lower-case hex digits and a NUL */
+/* Redis key of an agent's request token: verity:sched:tok:<agent>:<32 hex>. */
+void sc_token_rkey(const char *agent_id, const uint8_t token[VT_REQUEST_TOKEN_BYTES], char out[96]);
 int sc_job_id_parse(const char *s, uint64_t *id);
 uint64_t sc_token_key(const sched *s, uint32_t agent, const uint8_t token[VT_REQUEST_TOKEN_BYTES]);
 uint32_t sc_agent_intern(sched *s, const char *agent_id);

@@ -5,9 +5,11 @@
  *     leases from before the crash are ignored.
  *  2. Redis goes down: /readyz says 503, submits answer unavailable; Redis
  *     comes back: ready again and jobs flow.
- *  3. Redis loses the journal's submit script (SCRIPT FLUSH): submits are
- *     still accepted, without an error (the script is loaded again and the
- *     turn's submits are written in the next one), and complete. */
+ *  3. A request token resent after the first job left the scheduler's
+ *     memory (restart) gets the first job's id from Redis; the duplicate's
+ *     record, written in the same transaction as the failed token claim,
+ *     is deleted by the next turn, or, if the scheduler dies before that,
+ *     dropped at recovery and never run. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -199,42 +201,88 @@ static void test_redis_down(sh_env *e)
     vt_client_close(a);
 }
 
-static void test_script_flush(sh_env *e)
+static long long redis_int(vt_redis *rd, const char *cmd, const char *arg)
 {
-    vt_client *a = sh_agent(e, e->key_a);
-    sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    redisReply *rep = NULL;
+    vt_errinfo ei = {0};
+    long long v = -1;
+    if (vt_redis_command(rd, &rep, &ei, "%s %s", cmd, arg) == 0) {
+        if (rep->type == REDIS_REPLY_INTEGER)
+            v = rep->integer;
+        else if (rep->type == REDIS_REPLY_ARRAY)
+            v = (long long)rep->elements;
+        freeReplyObject(rep);
+    }
+    return v;
+}
+
+static void restart_sched(sh_env *e, int sig)
+{
+    VT_REQUIRE_OK(vt_proc_kill(e->sched, sig));
+    int code = 0;
+    vt_proc_wait(e->sched, 15000, &code);
+    vt_proc_free(e->sched);
+    e->sched = NULL;
+    sh_start_sched(e, NULL);
+}
+
+static void test_duplicate_token(sh_env *e)
+{
     vt_redis *rd = NULL;
     vt_errinfo ei = {0};
     VT_REQUIRE_OK(vt_redis_connect(&rd, e->rs.url, 2000, 2000, &ei));
     int32_t toks[4];
     vt_job_spec s;
     sh_spec(&s, toks, 4);
-    char ids[6][VT_JOB_ID_MAX + 1];
-    for (int i = 0; i < 6; i++) {
-        if (i % 2 == 0) {
-            redisReply *rep = NULL;
-            VT_REQUIRE_OK(vt_redis_command(rd, &rep, &ei, "SCRIPT FLUSH"));
-            freeReplyObject(rep);
-        }
-        vt_job_spec_new_token(&s);
-        VT_CHECK_OK(vt_client_submit(a, &s, ids[i], NULL, &ei));
-    }
-    for (int i = 0; i < 6; i++) {
-        vt_job_result res;
-        VT_CHECK_OK(vt_client_wait(a, ids[i], 10000, &res, &ei));
-        VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-        vt_job_result_free(&res);
-    }
-    /* The same token again: the first job's id (idempotent by request token). */
-    char again[VT_JOB_ID_MAX + 1];
-    redisReply *rep = NULL;
-    VT_REQUIRE_OK(vt_redis_command(rd, &rep, &ei, "SCRIPT FLUSH"));
-    freeReplyObject(rep);
-    VT_CHECK_OK(vt_client_submit(a, &s, again, NULL, &ei));
-    VT_CHECK_EQ_STR(again, ids[5]);
-    vt_redis_close(rd);
+    vt_job_spec_new_token(&s);
+    char first[VT_JOB_ID_MAX + 1], again[VT_JOB_ID_MAX + 1];
+    sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_client *a = sh_agent(e, e->key_a);
+    VT_REQUIRE_OK(vt_client_submit(a, &s, first, NULL, &ei));
+    vt_job_result res;
+    VT_REQUIRE_OK(vt_client_wait(a, first, 10000, &res, &ei));
+    vt_job_result_free(&res);
     sh_runner_stop(r);
     vt_client_close(a);
+    long long jobs = redis_int(rd, "KEYS", "verity:sched:job:*");
+
+    /* Resent after a restart: answered from Redis, then cleaned up by the
+     * next turn (a second submit makes one). */
+    restart_sched(e, SIGTERM);
+    a = sh_agent(e, e->key_a);
+    VT_REQUIRE_OK(vt_client_submit(a, &s, again, NULL, &ei));
+    VT_CHECK_EQ_STR(again, first);
+    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 1);
+    vt_job_spec_new_token(&s);
+    char other[VT_JOB_ID_MAX + 1];
+    VT_REQUIRE_OK(vt_client_submit(a, &s, other, NULL, &ei));
+    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 1); /* `other` only */
+    VT_CHECK_EQ_INT(redis_int(rd, "KEYS", "verity:sched:job:*"), jobs + 1);
+    r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    VT_CHECK_OK(vt_client_wait(a, other, 10000, &res, &ei));
+    vt_job_result_free(&res);
+    sh_runner_stop(r);
+    vt_client_close(a);
+    jobs = redis_int(rd, "KEYS", "verity:sched:job:*");
+
+    /* Resent, and the scheduler dies before any later turn deletes the
+     * duplicate: recovery drops it instead of running it. */
+    restart_sched(e, SIGTERM);
+    a = sh_agent(e, e->key_a);
+    VT_REQUIRE_OK(vt_client_submit(a, &s, again, NULL, &ei));
+    VT_CHECK_EQ_STR(again, other);
+    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 1); /* the duplicate */
+    vt_client_close(a);
+    restart_sched(e, SIGKILL);
+    VT_CHECK_OK(vt_ts_wait_ready(e->http, 20000));
+    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 0);
+    VT_CHECK_EQ_INT(redis_int(rd, "KEYS", "verity:sched:job:*"), jobs);
+    VT_CHECK(sh_log_has(e, "dropped=1"), "recovery dropped the duplicate");
+    a = sh_agent(e, e->key_a);
+    VT_CHECK_OK(vt_client_submit(a, &s, again, NULL, &ei));
+    VT_CHECK_EQ_STR(again, other);
+    vt_client_close(a);
+    vt_redis_close(rd);
 }
 
 /* SIGTERM: ready goes 503, submits are refused with closed, the job a
@@ -296,7 +344,7 @@ int main(void)
     sh_setup(&e, NULL);
     test_crash_restart(&e);
     test_redis_down(&e);
-    test_script_flush(&e);
+    test_duplicate_token(&e);
     test_drain(&e);
     sh_teardown(&e);
     return vt_test_done();
