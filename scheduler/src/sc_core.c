@@ -189,7 +189,7 @@ void sc_core_finish(sched *s, uint32_t slot, int state, int err, const char *msg
                      msg ? msg : "");
     if (j->unacked) {
         /* Its submit record is still on the wire: the final must not reach
-         * Redis first (the submit script would overwrite it), nor at all if
+         * Redis first (the submit record's SET would overwrite it), nor at all if
          * the submit fails. sc_agent_submit_done pushes it. */
         j->final_deferred = 1;
         return;

@@ -832,6 +832,19 @@ static void turn_fail(sched *s, sc_turn *t)
     memset(t, 0, sizeof *t);
 }
 
+/* The turn was not (or not wholly) stored: drop its replies, fail it, and
+ * start over on a fresh connection that reloads the transparency log. */
+static int turn_reset(sched *s, sc_turn *t, redisReply **raw, size_t nraw)
+{
+    vt_errinfo ei = {0};
+    vt_redis_free_replies(raw, nraw);
+    free(raw);
+    vt_redis_reconnect(s->jr.r, &ei);
+    vt_counter_inc(s->m.redis_errors);
+    turn_fail(s, t);
+    return TURN_RESET;
+}
+
 /* Read a turn's replies and complete its items. TURN_IO_FAILED: the
  * connection broke; TURN_RESET: a log write was refused (or the replies
  * could not be read) and the connection was reset: the log must be
@@ -868,12 +881,7 @@ static int finish_turn(sched *s, sc_turn *t)
         vt_log_error(s->log, "journal.exec", "Redis did not apply the turn: %.*s",
                      exec->type == REDIS_REPLY_ERROR ? (int)exec->len : 0,
                      exec->type == REDIS_REPLY_ERROR ? exec->str : "");
-        vt_redis_free_replies(raw, nraw);
-        free(raw);
-        vt_redis_reconnect(s->jr.r, &ei);
-        vt_counter_inc(s->m.redis_errors);
-        turn_fail(s, t);
-        return TURN_RESET;
+        return turn_reset(s, t, raw, nraw);
     }
     redisReply **reps = exec->element;
     size_t k = t->extra;
@@ -883,12 +891,7 @@ static int finish_turn(sched *s, sc_turn *t)
              * durable. Reload the log from Redis and redo the finals. */
             vt_log_error(s->log, "journal.tlog", "Redis refused a log write: %.*s",
                          (int)reps[i]->len, reps[i]->str);
-            vt_redis_free_replies(raw, nraw);
-            free(raw);
-            vt_redis_reconnect(s->jr.r, &ei);
-            vt_counter_inc(s->m.redis_errors);
-            turn_fail(s, t);
-            return TURN_RESET;
+            return turn_reset(s, t, raw, nraw);
         }
     if (t->n_orphans) {
         if (reps[k]->type == REDIS_REPLY_ERROR || reps[k + 1]->type == REDIS_REPLY_ERROR)

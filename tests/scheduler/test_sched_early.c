@@ -123,6 +123,20 @@ static bool fetch_bg_job(sh_node *w, vt_msg *held)
     return false;
 }
 
+/* An acknowledged job sits queued (no worker yet); then, with Redis's
+ * writes paused, a second submit's job is leased to w (worker2) while that
+ * submit is still waiting for its journal write. */
+static void lease_unacked(const sh_env *e, vt_client *a, char acked[VT_JOB_ID_MAX + 1], sh_node *w,
+                          bg_submit *b, vt_msg *f)
+{
+    submit_acked(a, acked);
+    VT_REQUIRE_OK(sh_node_open(w, e->worker_url, &e->worker2_kp, false, e->model));
+    pause_writes(e);
+    bg_start(b, e);
+    VT_REQUIRE(fetch_bg_job(w, f), "the unacknowledged job was leased");
+    VT_CHECK(!atomic_load(&b->done), "leased while its submit was not acknowledged");
+}
+
 static void test_finished_before_ack(sh_env *e)
 {
     vt_client *a = sh_agent(e, e->key_a);
@@ -178,15 +192,10 @@ static void test_write_fails(sh_env *e)
 {
     vt_client *a = sh_agent(e, e->key_a);
     char acked[VT_JOB_ID_MAX + 1];
-    submit_acked(a, acked); /* queued; no worker yet */
     sh_node w;
-    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker2_kp, false, e->model));
-    pause_writes(e);
     bg_submit b;
-    bg_start(&b, e);
     vt_msg f;
-    VT_REQUIRE(fetch_bg_job(&w, &f), "the unacknowledged job was leased");
-    VT_CHECK(!atomic_load(&b.done), "leased while its submit was not acknowledged");
+    lease_unacked(e, a, acked, &w, &b, &f);
     VT_REQUIRE_OK(vt_ts_redis_kill(&e->rs, SIGKILL));
     pthread_join(b.th, NULL);
     VT_CHECK_ERR(b.rv, VT_ERR_UNAVAILABLE);
@@ -222,15 +231,10 @@ static void test_sched_killed(sh_env *e)
 {
     vt_client *a = sh_agent(e, e->key_a);
     char acked[VT_JOB_ID_MAX + 1];
-    submit_acked(a, acked);
     sh_node w;
-    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker2_kp, false, e->model));
-    pause_writes(e);
     bg_submit b;
-    bg_start(&b, e);
     vt_msg f;
-    VT_REQUIRE(fetch_bg_job(&w, &f), "the unacknowledged job was leased");
-    VT_CHECK(!atomic_load(&b.done), "leased while its submit was not acknowledged");
+    lease_unacked(e, a, acked, &w, &b, &f);
     VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGKILL));
     int code = 0;
     vt_proc_wait(e->sched, 5000, &code);
