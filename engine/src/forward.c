@@ -21,7 +21,7 @@ typedef struct job {
     int mm_ldy[3];
     vt_xin in;
     int phase;
-    /* decode steps: units claimed dynamically (work_claim.h) when set */
+    /* units claimed dynamically (work_claim.h) when set: 2+ threads */
     vt_claims *cl;
     int claimed;
 } job;

@@ -482,8 +482,7 @@ static void avx2_attn_head(const float *q, const float *k, const float *v, int s
         default: att_v_cols(scores, vd, stride, n_ctx, 8, o); break;
         }
     }
-    d = d8;
-    for (; d < hd; d++) {
+    for (d = d8; d < hd; d++) {
         float acc = 0.0f;
         for (int i = 0; i < n_ctx; i++)
             acc = fmaf(scores[i], v[(long)i * stride + d], acc);

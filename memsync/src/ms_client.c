@@ -133,7 +133,6 @@ static void async_free_list(async_slot *a)
     }
 }
 
-
 void vt_memsync_close(vt_memsync *c)
 {
     if (!c)

@@ -502,7 +502,7 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
     uint32_t agent = sc_agent_intern(s, agent_id);
     uint32_t slot;
     sc_job *j = sc_job_find(s, ref->job_id, &slot);
-    if (!j || j->unacked || j->phase == SC_PH_JOURNAL || j->agent != agent) {
+    if (!j || j->unacked || j->agent != agent) { /* unacked covers SC_PH_JOURNAL */
         uint64_t id;
         if (!j && agent != SC_NONE && sc_job_id_parse(ref->job_id, &id) == 0) {
             /* Maybe finished and evicted from memory: ask Redis. */

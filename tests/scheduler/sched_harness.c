@@ -416,3 +416,16 @@ bool sh_log_has(const sh_env *e, const char *s)
     free(log);
     return has;
 }
+
+void sh_expect_verified(vt_client *a, const char *id, uint32_t wait_ms)
+{
+    vt_job_result res;
+    vt_errinfo ei = {0};
+    int rv = vt_client_wait(a, id, wait_ms, &res, &ei);
+    VT_CHECK(rv == 0, "job %s: no result (%s: %s)", id, vt_errname(rv), vt_errinfo_msg(&ei));
+    if (rv != 0)
+        return;
+    VT_CHECK(res.r.state == VT_JOB_VERIFIED, "job %s: state %s, want verified", id,
+             vt_job_state_name(res.r.state));
+    vt_job_result_free(&res);
+}

@@ -84,6 +84,9 @@ typedef struct sh_runner sh_runner;
 sh_runner *sh_runner_start(const sh_env *e, const vt_keypair *worker, const vt_keypair *verifier);
 void sh_runner_stop(sh_runner *r);
 
+/* Wait up to wait_ms for job id's result; check it came and was verified. */
+void sh_expect_verified(vt_client *a, const char *id, uint32_t wait_ms);
+
 /* Metric value from /metrics (first sample line starting with `line`), -1 if absent. */
 double sh_metric(const sh_env *e, const char *line);
 /* True when the scheduler's log contains s. */

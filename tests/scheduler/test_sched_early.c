@@ -219,10 +219,7 @@ static void test_write_fails(sh_env *e)
     sh_node_close(&w);
     /* The acknowledged job survived Redis's kill -9 (AOF, fsync always). */
     sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
-    vt_job_result res;
-    VT_CHECK_OK(vt_client_wait(a, acked, 10000, &res, &ei));
-    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    vt_job_result_free(&res);
+    sh_expect_verified(a, acked, 10000);
     sh_runner_stop(r);
     vt_client_close(a);
 }
@@ -252,9 +249,7 @@ static void test_sched_killed(sh_env *e)
     sh_runner *r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
     vt_job_result res;
     vt_errinfo ei = {0};
-    VT_CHECK_OK(vt_client_wait(a, acked, 10000, &res, &ei));
-    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    vt_job_result_free(&res);
+    sh_expect_verified(a, acked, 10000);
     /* Never acknowledged: gone, or (its write landed) recovered and run. */
     int rv = vt_client_wait(a, f.u.fetch_ok.jobs[0].job_id, 10000, &res, &ei);
     VT_CHECK(rv == VT_ERR_NOTFOUND || (rv == 0 && res.r.state == VT_JOB_VERIFIED),

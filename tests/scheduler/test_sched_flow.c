@@ -127,9 +127,7 @@ static void test_lifecycle(sh_env *e)
     VT_CHECK(memcmp(res.r.worker, e->worker_kp.pk, 32) == 0, "worker reported");
     vt_job_result_free(&res);
     /* Asking again gives the same stored result. */
-    VT_CHECK_OK(vt_client_wait(a, id, 1000, &res, &ei));
-    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    vt_job_result_free(&res);
+    sh_expect_verified(a, id, 1000);
 
     /* verify=none: done as soon as the worker answers. */
     vt_job_spec_new_token(&s);

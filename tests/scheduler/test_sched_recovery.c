@@ -193,10 +193,7 @@ static void test_redis_down(sh_env *e)
            vt_mono_ms() < t0 + 5000)
         vt_sleep_ms(100); /* the API-key cache may need one refresh */
     VT_CHECK_OK(rv);
-    vt_job_result res;
-    VT_CHECK_OK(vt_client_wait(a, id, 10000, &res, &ei));
-    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    vt_job_result_free(&res);
+    sh_expect_verified(a, id, 10000);
     sh_runner_stop(r);
     vt_client_close(a);
 }
@@ -323,10 +320,7 @@ static void test_drain(sh_env *e)
     VT_REQUIRE(t.u.vfetch_ok.n_tasks == 1, "verification continues while draining");
     VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, 1, true, NULL));
     vt_msg_free(&t);
-    vt_job_result res;
-    VT_CHECK_OK(vt_client_wait(a, id, 5000, &res, &ei));
-    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    vt_job_result_free(&res);
+    sh_expect_verified(a, id, 5000);
     int code = -1;
     VT_CHECK_OK(vt_proc_wait(e->sched, 15000, &code));
     VT_CHECK_EQ_INT(code, 0);

@@ -137,10 +137,7 @@ static void test_wait_ends_first(sh_env *e, vt_client *a)
     VT_CHECK_EQ_INT(st.state, VT_JOB_QUEUED);
 
     sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
-    vt_job_result res;
-    VT_CHECK_OK(vt_client_wait(a, id, 20000, &res, &ei));
-    VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
-    vt_job_result_free(&res);
+    sh_expect_verified(a, id, 20000);
     sh_runner_stop(run);
 }
 
