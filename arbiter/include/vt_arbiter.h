@@ -379,6 +379,52 @@ int vt_arb_store_queue_audit(vt_redis *r, const uint8_t verifier_pk[VT_PUBKEY_BY
                              const char *job_id, bool expected_pass, vt_arb_audit_result res,
                              int64_t now_ms, size_t *n_queued, vt_errinfo *ei);
 
+/* -------------------------------------------------------------- gathering
+ * Many events' writes as few commands: the counters of each node summed
+ * (one HINCRBY per node and counter) and the job ids of each recent-jobs
+ * list in order (one LPUSH of all of them and one LTRIM per list). Each
+ * verified job otherwise costs five commands (three HINCRBY, LPUSH,
+ * LTRIM), each an AOF entry in Redis. The counters and lists end up as
+ * they would with the per-event commands (a list's LTRIM keeps the
+ * smallest window gathered for it; callers use one window). Quarantines
+ * (rare, Lua scripts) are not gathered: the vt_arb_gather_* calls that
+ * may quarantine queue those on r at once and count them in *n_queued.
+ *
+ * A vt_arb_gather belongs to one thread; vt_arb_gather_queue empties it
+ * and keeps its memory for the next round. */
+typedef struct vt_arb_gnode {
+    uint8_t pk[VT_PUBKEY_BYTES];
+    vt_arb_rep delta;
+    char (*recent)[VT_JOB_ID_MAX + 1]; /* oldest first */
+    size_t n_recent, cap_recent;
+    uint32_t window;                   /* 0: no recent ids gathered */
+} vt_arb_gnode;
+
+typedef struct vt_arb_gather {
+    vt_arb_gnode *node;
+    size_t n, cap;
+} vt_arb_gather;
+
+void vt_arb_gather_init(vt_arb_gather *g);
+void vt_arb_gather_free(vt_arb_gather *g);
+/* What vt_arb_store_queue_rep / _recent would queue (same validation). */
+int vt_arb_gather_rep(vt_arb_gather *g, const uint8_t pk[VT_PUBKEY_BYTES], const vt_arb_rep *delta,
+                      vt_errinfo *ei);
+int vt_arb_gather_recent(vt_arb_gather *g, const uint8_t pk[VT_PUBKEY_BYTES], const char *job_id,
+                         uint32_t window, vt_errinfo *ei);
+/* What vt_arb_store_queue_result / _decision / _audit would queue. */
+int vt_arb_gather_result(vt_arb_gather *g, const uint8_t worker_pk[VT_PUBKEY_BYTES],
+                         const char *job_id, uint32_t window, vt_errinfo *ei);
+int vt_arb_gather_decision(vt_arb_gather *g, vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_BYTES],
+                           const char *job_id, const vt_arb_tally *t, const vt_arb_decision *d,
+                           int64_t now_ms, size_t *n_queued, vt_errinfo *ei);
+int vt_arb_gather_audit(vt_arb_gather *g, vt_redis *r, const uint8_t verifier_pk[VT_PUBKEY_BYTES],
+                        const char *job_id, bool expected_pass, vt_arb_audit_result res,
+                        int64_t now_ms, size_t *n_queued, vt_errinfo *ei);
+/* Queue the gathered writes on r (counted in *n_queued; read them with
+ * vt_arb_store_flush) and empty g. */
+int vt_arb_gather_queue(vt_arb_gather *g, vt_redis *r, size_t *n_queued, vt_errinfo *ei);
+
 /* ============================================= in-memory quarantine set
  * The scheduler's copy (loaded at start, updated on its own decisions,
  * reloaded when the epoch moves). Sorted array; lookups O(log n). */

@@ -158,28 +158,23 @@ int vt_arb_store_get_reps(vt_redis *r, const uint8_t (*pks)[VT_PUBKEY_BYTES], si
 
 /* ---- recent jobs ------------------------------------------------------- */
 
+/* Queue what g gathered for one event (even after an error, like the
+ * per-command calls left queued what they had appended); rv first. */
+static int queue_gathered(vt_arb_gather *g, vt_redis *r, int rv, size_t *n_queued,
+                          vt_errinfo *ei)
+{
+    int qv = vt_arb_gather_queue(g, r, n_queued, rv ? NULL : ei);
+    vt_arb_gather_free(g);
+    return rv ? rv : qv;
+}
+
 int vt_arb_store_queue_recent(vt_redis *r, const uint8_t pk[VT_PUBKEY_BYTES], const char *job_id,
                               uint32_t window, size_t *n_queued, vt_errinfo *ei)
 {
-    if (!job_id || !vt_ident_valid(job_id, strlen(job_id), VT_JOB_ID_MAX))
-        return vt_fail(ei, VT_ERR_INVAL, "recent job: invalid job id");
-    if (window < 1 || window > VT_ARB_RECENT_MAX)
-        return vt_fail(ei, VT_ERR_INVAL, "recent job window must be 1..%u", VT_ARB_RECENT_MAX);
-    char key[ARB_KEY_MAX];
-    arb_key("recent", pk, key);
-    const char *push[] = {"LPUSH", key, job_id};
-    int rv = vt_redis_appendv(r, ei, 3, push, NULL);
-    if (rv)
-        return rv;
-    (*n_queued)++;
-    char last[16];
-    snprintf(last, sizeof last, "%u", window - 1);
-    const char *trim[] = {"LTRIM", key, "0", last};
-    rv = vt_redis_appendv(r, ei, 4, trim, NULL);
-    if (rv)
-        return rv;
-    (*n_queued)++;
-    return 0;
+    vt_arb_gather g;
+    vt_arb_gather_init(&g);
+    int rv = vt_arb_gather_recent(&g, pk, job_id, window, ei);
+    return queue_gathered(&g, r, rv, n_queued, ei);
 }
 
 int vt_arb_store_add_recent(vt_redis *r, const uint8_t pk[VT_PUBKEY_BYTES], const char *job_id,
@@ -230,76 +225,36 @@ int vt_arb_store_recent(vt_redis *r, const uint8_t pk[VT_PUBKEY_BYTES], uint32_t
     return rv;
 }
 
-/* ---- a decision's effects ---------------------------------------------- */
+/* ---- one event's effects: gathered (store_gather.c), then queued ------- */
 
 int vt_arb_store_queue_decision(vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_BYTES],
                                 const char *job_id, const vt_arb_tally *t,
                                 const vt_arb_decision *d, int64_t now_ms, size_t *n_queued,
                                 vt_errinfo *ei)
 {
-    if (d->outcome != VT_ARB_VERIFIED && d->outcome != VT_ARB_WORKER_FAULTY)
-        return 0;
-    const char *jid = job_id ? job_id : "?";
-    int rv = 0;
-    vt_arb_rep w = {{0}};
-    if (d->outcome == VT_ARB_VERIFIED)
-        w.c[VT_ARB_C_VERIFIED] = 1;
-    else if (!d->capped)
-        w.c[VT_ARB_C_FAILED] = 1;
-    rv = vt_arb_store_queue_rep(r, worker_pk, &w, n_queued, ei);
-    bool overruled[VT_ARB_MAX_PANEL] = {false};
-    for (uint32_t i = 0; i < d->n_overruled; i++)
-        if (d->overruled[i] < t->n)
-            overruled[d->overruled[i]] = true;
-    for (uint32_t i = 0; rv == 0 && i < t->n; i++) {
-        vt_arb_rep v = {{0}};
-        v.c[VT_ARB_C_VERDICTS] = 1;
-        v.c[VT_ARB_C_OVERRULED] = overruled[i];
-        rv = vt_arb_store_queue_rep(r, t->votes[i].verifier, &v, n_queued, ei);
-    }
-    char reason[VT_ARB_REASON_MAX + 1];
-    if (rv == 0 && d->quarantine_worker) {
-        snprintf(reason, sizeof reason, "job %.64s: result failed by %u of %u verifiers", jid,
-                 t->n_fail, t->n);
-        rv = vt_arb_store_queue_quarantine(r, worker_pk, reason, now_ms, n_queued, ei);
-    }
-    for (uint32_t i = 0; rv == 0 && i < t->n; i++) {
-        if (!overruled[i])
-            continue;
-        snprintf(reason, sizeof reason, "job %.64s: verdict %s overruled by %u of %u verifiers",
-                 jid, t->votes[i].pass ? "pass" : "fail",
-                 t->votes[i].pass ? t->n_fail : t->n_pass, t->n);
-        rv = vt_arb_store_queue_quarantine(r, t->votes[i].verifier, reason, now_ms, n_queued, ei);
-    }
-    return rv;
+    vt_arb_gather g;
+    vt_arb_gather_init(&g);
+    int rv = vt_arb_gather_decision(&g, r, worker_pk, job_id, t, d, now_ms, n_queued, ei);
+    return queue_gathered(&g, r, rv, n_queued, ei);
 }
 
 int vt_arb_store_queue_result(vt_redis *r, const uint8_t worker_pk[VT_PUBKEY_BYTES],
                               const char *job_id, uint32_t window, size_t *n_queued,
                               vt_errinfo *ei)
 {
-    /* Validate before queueing anything, so a bad id queues nothing. */
-    size_t before = *n_queued;
-    int rv = vt_arb_store_queue_recent(r, worker_pk, job_id, window, n_queued, ei);
-    if (rv || *n_queued == before)
-        return rv;
-    vt_arb_rep d = {{0}};
-    d.c[VT_ARB_C_JOBS] = 1;
-    return vt_arb_store_queue_rep(r, worker_pk, &d, n_queued, ei);
+    vt_arb_gather g;
+    vt_arb_gather_init(&g);
+    int rv = vt_arb_gather_result(&g, worker_pk, job_id, window, ei);
+    return queue_gathered(&g, r, rv, n_queued, ei);
 }
 
 int vt_arb_store_queue_audit(vt_redis *r, const uint8_t verifier_pk[VT_PUBKEY_BYTES],
                              const char *job_id, bool expected_pass, vt_arb_audit_result res,
                              int64_t now_ms, size_t *n_queued, vt_errinfo *ei)
 {
-    vt_arb_rep d = {{0}};
-    bool lies = res == VT_ARB_VERIFIER_LIES;
-    d.c[lies ? VT_ARB_C_AUDITS_FAILED : VT_ARB_C_AUDITS_PASSED] = 1;
-    int rv = vt_arb_store_queue_rep(r, verifier_pk, &d, n_queued, ei);
-    if (rv || !lies)
-        return rv;
-    char reason[VT_ARB_REASON_MAX + 1];
-    snprintf(reason, sizeof reason, "audit on job %.64s: %s", job_id ? job_id : "?",
-             expected_pass ? "failed an honest result" : "passed a corrupted result");
-    return vt_arb_store_queue_quarantine(r, verifier_pk, reason, now_ms, n_queued, ei);
+    vt_arb_gather g;
+    vt_arb_gather_init(&g);
+    int rv = vt_arb_gather_audit(&g, r, verifier_pk, job_id, expected_pass, res, now_ms,
+                                 n_queued, ei);
+    return queue_gathered(&g, r, rv, n_queued, ei);
 }

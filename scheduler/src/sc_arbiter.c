@@ -706,35 +706,44 @@ static int reload_quarantine(sched *s, vt_errinfo *ei)
     return rv;
 }
 
-static int write_ops(sched *s, sc_arb_op *ops, vt_errinfo *ei)
+/* One flush: the ops' counters and recent-job ids gathered (one HINCRBY
+ * per node and counter, one LPUSH + LTRIM per list, instead of five
+ * commands per verified job: vt_arbiter.h, "gathering"), quarantines as
+ * they come, all in one pipeline. g is the arbiter thread's, empty
+ * between flushes. */
+static int write_ops(sched *s, vt_arb_gather *g, sc_arb_op *ops, vt_errinfo *ei)
 {
     size_t nq = 0;
     int rv = 0;
     uint32_t window = (uint32_t)s->cfg.recent_window;
+    vt_redis *r = s->arb.r;
     for (sc_arb_op *op = ops; op && rv == 0; op = op->next) {
         switch (op->kind) {
         case OP_RESULT:
-            rv = vt_arb_store_queue_result(s->arb.r, op->pk, op->job_id, window, &nq, ei);
+            rv = vt_arb_gather_result(g, op->pk, op->job_id, window, ei);
             break;
         case OP_DECISION:
-            rv = vt_arb_store_queue_decision(s->arb.r, op->pk, op->job_id, &op->tally, &op->d,
-                                             op->now_ms, &nq, ei);
+            rv = vt_arb_gather_decision(g, r, op->pk, op->job_id, &op->tally, &op->d, op->now_ms,
+                                        &nq, ei);
             break;
         case OP_AUDIT:
-            rv = vt_arb_store_queue_audit(s->arb.r, op->pk, op->job_id, op->expected_pass,
-                                          op->res, op->now_ms, &nq, ei);
+            rv = vt_arb_gather_audit(g, r, op->pk, op->job_id, op->expected_pass, op->res,
+                                     op->now_ms, &nq, ei);
             break;
         case OP_QUARANTINE:
-            rv = vt_arb_store_queue_quarantine(s->arb.r, op->pk, op->reason, op->now_ms, &nq,
-                                               ei);
+            rv = vt_arb_store_queue_quarantine(r, op->pk, op->reason, op->now_ms, &nq, ei);
             break;
         default:
             break;
         }
     }
+    /* What was gathered before an error is written, as the per-op
+     * commands queued before it were. */
+    int qv = vt_arb_gather_queue(g, r, &nq, rv ? NULL : ei);
+    rv = rv ? rv : qv;
     if (nq) {
         vt_errinfo fei = {0};
-        int frv = vt_arb_store_flush(s->arb.r, nq, &fei);
+        int frv = vt_arb_store_flush(r, nq, &fei);
         if (frv && rv == 0) {
             rv = frv;
             *ei = fei;
@@ -911,6 +920,8 @@ static void *arb_main(void *arg)
     sched *s = arg;
     int64_t epoch = -1;
     uint64_t next_poll = 0, next_metrics = 0, last_flush = 0;
+    vt_arb_gather g; /* the flushes' gatherer: its memory is reused */
+    vt_arb_gather_init(&g);
     for (;;) {
         pthread_mutex_lock(&s->arb.mu);
         /* Idle: sleep until op_push signals (or 200 ms for the polls).
@@ -946,7 +957,7 @@ static void *arb_main(void *arg)
             last_flush = vt_mono_ms();
             if (vt_redis_broken(s->arb.r))
                 vt_redis_reconnect(s->arb.r, &ei);
-            if (write_ops(s, ops, &ei) != 0)
+            if (write_ops(s, &g, ops, &ei) != 0)
                 vt_log_error(s->log, "arbiter.redis", "reputation/quarantine write failed: %s",
                              vt_errinfo_msg(&ei));
             for (sc_arb_op *op = ops; op; op = op->next)
@@ -981,6 +992,7 @@ static void *arb_main(void *arg)
             render_metrics(s);
         }
     }
+    vt_arb_gather_free(&g);
     return NULL;
 }
 

@@ -269,6 +269,100 @@ static void test_events(vt_redis *r)
     free(qi);
 }
 
+/* Read every counter and the recent list of the nodes pk_of(tag0 + i). */
+static void read_state(vt_redis *r, uint8_t tag0, int n, vt_arb_rep *reps,
+                       char (**recent)[VT_JOB_ID_MAX + 1], size_t *n_recent)
+{
+    uint8_t pks[4][VT_PUBKEY_BYTES];
+    for (int i = 0; i < n; i++)
+        pk_of(pks[i], (uint8_t)(tag0 + i));
+    VT_REQUIRE_OK(vt_arb_store_get_reps(r, (const uint8_t(*)[VT_PUBKEY_BYTES])pks, (size_t)n, reps,
+                                        NULL));
+    VT_REQUIRE_OK(vt_arb_store_recent(r, pks[0], 100, recent, n_recent, NULL));
+}
+
+/* The same events, once command by command and once gathered (on other
+ * nodes): the same counters and recent list, in far fewer commands. */
+static void test_gather(vt_redis *r)
+{
+    enum { JOBS = 12 };
+    vt_arb_gather g;
+    vt_arb_gather_init(&g);
+    size_t n_each = 0, n_gathered = 0;
+    for (int round = 0; round < 2; round++) {
+        uint8_t base = round == 0 ? 0x80 : 0x90; /* worker, verifier, verifier */
+        uint8_t w[VT_PUBKEY_BYTES], v[2][VT_PUBKEY_BYTES];
+        pk_of(w, base);
+        pk_of(v[0], (uint8_t)(base + 1));
+        pk_of(v[1], (uint8_t)(base + 2));
+        size_t n = 0;
+        for (int j = 0; j < JOBS; j++) {
+            char id[32];
+            snprintf(id, sizeof id, "job-g%d", j);
+            vt_arb_tally t;
+            vt_arb_tally_init(&t);
+            VT_REQUIRE_OK(vt_arb_tally_add(&t, v[j % 2], true, VT_FAULT_NONE));
+            vt_arb_decision d;
+            VT_REQUIRE_OK(vt_arb_decide(&t, 1, 0, &d));
+            VT_REQUIRE(d.outcome == VT_ARB_VERIFIED, "one passing verdict verifies");
+            vt_arb_audit_result ar = j == 5 ? VT_ARB_VERIFIER_LIES : VT_ARB_AUDIT_OK;
+            if (round == 0) {
+                VT_CHECK_OK(vt_arb_store_queue_result(r, w, id, 8, &n, NULL));
+                VT_CHECK_OK(vt_arb_store_queue_decision(r, w, id, &t, &d, 100, &n, NULL));
+                VT_CHECK_OK(vt_arb_store_queue_audit(r, v[1], id, true, ar, 100, &n, NULL));
+            } else {
+                VT_CHECK_OK(vt_arb_gather_result(&g, w, id, 8, NULL));
+                VT_CHECK_OK(vt_arb_gather_decision(&g, r, w, id, &t, &d, 100, &n, NULL));
+                VT_CHECK_OK(vt_arb_gather_audit(&g, r, v[1], id, true, ar, 100, &n, NULL));
+            }
+        }
+        if (round == 1) {
+            VT_CHECK_ERR(vt_arb_gather_result(&g, w, "bad id", 8, NULL), VT_ERR_INVAL);
+            VT_CHECK_OK(vt_arb_gather_queue(&g, r, &n, NULL));
+            VT_CHECK_EQ_INT(g.n, 0);
+        }
+        VT_CHECK_EQ_INT(vt_redis_pending(r), n);
+        VT_CHECK_OK(vt_arb_store_flush(r, n, NULL));
+        *(round == 0 ? &n_each : &n_gathered) = n;
+    }
+    /* Per event: result 3 + decision 2 + audit 1 per job, one quarantine
+     * script. Gathered: worker jobs + verified, LPUSH, LTRIM; verifier 0
+     * verdicts; verifier 1 verdicts, audits passed, audits failed; the
+     * same quarantine script. */
+    VT_CHECK_EQ_INT(n_each, 6 * JOBS + 1);
+    VT_CHECK_EQ_INT(n_gathered, 4 + 1 + 3 + 1);
+    vt_arb_rep a[3], b[3];
+    char(*ra)[VT_JOB_ID_MAX + 1] = NULL, (*rb)[VT_JOB_ID_MAX + 1] = NULL;
+    size_t na = 0, nb = 0;
+    read_state(r, 0x80, 3, a, &ra, &na);
+    read_state(r, 0x90, 3, b, &rb, &nb);
+    VT_CHECK(memcmp(a, b, sizeof a) == 0, "same counters gathered as per event");
+    VT_CHECK(a[0].c[VT_ARB_C_JOBS] == JOBS && a[0].c[VT_ARB_C_VERIFIED] == JOBS &&
+                 a[2].c[VT_ARB_C_AUDITS_FAILED] == 1 && a[2].c[VT_ARB_C_QUARANTINES] == 1,
+             "the counters themselves");
+    bool same = na == 8 && nb == 8;
+    for (size_t i = 0; same && i < na; i++)
+        same = strcmp(ra[i], rb[i]) == 0;
+    VT_CHECK(same && strcmp(rb[0], "job-g11") == 0, "same recent list (window 8, newest first)");
+    free(ra);
+    free(rb);
+    /* The gatherer is reusable after a queue. */
+    uint8_t x[VT_PUBKEY_BYTES];
+    pk_of(x, 0x83);
+    vt_arb_rep one = {{0}};
+    one.c[VT_ARB_C_JOBS] = 2;
+    VT_CHECK_OK(vt_arb_gather_rep(&g, x, &one, NULL));
+    VT_CHECK_OK(vt_arb_gather_rep(&g, x, &one, NULL));
+    size_t n = 0;
+    VT_CHECK_OK(vt_arb_gather_queue(&g, r, &n, NULL));
+    VT_CHECK_EQ_INT(n, 1);
+    VT_CHECK_OK(vt_arb_store_flush(r, n, NULL));
+    vt_arb_rep got;
+    VT_REQUIRE_OK(vt_arb_store_get_reps(r, (const uint8_t(*)[VT_PUBKEY_BYTES])x, 1, &got, NULL));
+    VT_CHECK_EQ_INT(got.c[VT_ARB_C_JOBS], 4);
+    vt_arb_gather_free(&g);
+}
+
 /* Someone (or something) wrote junk into our keys: loads skip it. */
 static void test_junk(vt_redis *r)
 {
@@ -357,6 +451,7 @@ int main(void)
     test_recent(r);
     test_decision(r);
     test_events(r);
+    test_gather(r);
     test_junk(r);
     vt_redis_close(r);
     vt_ts_redis_stop(&rs);
