@@ -288,8 +288,10 @@ static inline void prefetch_row_l2(const float *p, int hd)
 }
 
 /* out[0 .. 8*na) = sum_j p_j * v_j[d], a sequential fmaf chain in j per d;
- * na <= 8 independent 8-wide chains hide the FMA latency. Called with a
- * constant na, so the loops over i unroll into registers. */
+ * na <= 8 independent 8-wide chains hide the FMA latency. Each na gets its
+ * own function (att_v_1 .. att_v_8): called from one switch, gcc merged the
+ * inlined copies back into one loop over a[] kept on the stack, a
+ * store-to-load round trip per fmadd. */
 static inline __attribute__((always_inline)) void att_v_cols(const float *p, const float *v,
                                                              int stride, int n_ctx, int na,
                                                              float *out)
@@ -308,6 +310,24 @@ static inline __attribute__((always_inline)) void att_v_cols(const float *p, con
     for (int i = 0; i < na; i++)
         _mm256_storeu_ps(out + 8 * i, a[i]);
 }
+
+typedef void (*att_v_fn)(const float *p, const float *v, int stride, int n_ctx, float *out);
+#define ATT_V(NA)                                                                               \
+    static __attribute__((noinline)) void att_v_##NA(const float *p, const float *v, int stride, \
+                                                     int n_ctx, float *out)                      \
+    {                                                                                           \
+        att_v_cols(p, v, stride, n_ctx, NA, out);                                               \
+    }
+ATT_V(1)
+ATT_V(2)
+ATT_V(3)
+ATT_V(4)
+ATT_V(5)
+ATT_V(6)
+ATT_V(7)
+ATT_V(8)
+static const att_v_fn att_v[8] = {att_v_1, att_v_2, att_v_3, att_v_4,
+                                  att_v_5, att_v_6, att_v_7, att_v_8};
 
 /* vt_expf on 8 lanes: the same fmaf steps, shifter rounding, Horner
  * polynomial and two-step scaling by 2^k as vt_math.h, lane by lane; the
@@ -392,11 +412,8 @@ static void avx2_swiglu(const float *g, const float *u, int n, float *out)
 /* Scores of 8 keys: each key's dot in vt_k_dot_f32's lane order (four
  * 8-wide chains; a head_dim that is not a multiple of 32 ends with masked
  * loads, whose zero lanes are the definition's fmaf(0, 0, acc) padding),
- * then (v0+v1)+(v2+v3), and the rest of vt_k_fold32 (halves, then pairs,
- * then the last pair) for the 8 keys at once on transposed vectors: the
- * same additions of the same values, with a third of the shuffles. Slot s
- * of t[] holds key s/2 (even s) or 4 + s/2 (odd s), which makes the result
- * come out in key order. */
+ * then (v0+v1)+(v2+v3), and the rest of vt_k_fold32 for the 8 keys at once
+ * (vt_avx2_fold32x8). */
 static inline void scores8(const float *q, const float *k, long stride, int hd, float scale,
                            float *out)
 {
@@ -407,7 +424,7 @@ static inline void scores8(const float *q, const float *k, long stride, int hd, 
         m[c] = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest - 8 * c), lane);
     __m256 t[8];
     for (int s = 0; s < 8; s++) {
-        const float *kr = k + (long)((s & 1) ? 4 + s / 2 : s / 2) * stride;
+        const float *kr = k + (long)s * stride;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         int i = 0;
         for (; i < full; i += 32) {
@@ -428,16 +445,7 @@ static inline void scores8(const float *q, const float *k, long stride, int hd, 
         }
         t[s] = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
     }
-    __m256 u[4]; /* u[p] = [t lo+hi of slot 2p | of slot 2p+1] */
-    for (int p = 0; p < 4; p++)
-        u[p] = _mm256_add_ps(_mm256_permute2f128_ps(t[2 * p], t[2 * p + 1], 0x20),
-                             _mm256_permute2f128_ps(t[2 * p], t[2 * p + 1], 0x31));
-    __m256 w[2]; /* w = (u0 + u2, u1 + u3) of 4 slots */
-    for (int p = 0; p < 2; p++)
-        w[p] = _mm256_add_ps(_mm256_shuffle_ps(u[2 * p], u[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm256_shuffle_ps(u[2 * p], u[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 r = _mm256_add_ps(_mm256_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm256_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m256 r = vt_avx2_fold32x8(t);
     _mm256_storeu_ps(out, _mm256_mul_ps(r, _mm256_set1_ps(scale)));
 }
 
@@ -471,16 +479,8 @@ static void avx2_attn_head(const float *q, const float *k, const float *v, int s
     for (; d < d8; d += 64) {
         float *o = out + d;
         const float *vd = v + d;
-        switch ((d8 - d) / 8 < 8 ? (d8 - d) / 8 : 8) {
-        case 1: att_v_cols(scores, vd, stride, n_ctx, 1, o); break;
-        case 2: att_v_cols(scores, vd, stride, n_ctx, 2, o); break;
-        case 3: att_v_cols(scores, vd, stride, n_ctx, 3, o); break;
-        case 4: att_v_cols(scores, vd, stride, n_ctx, 4, o); break;
-        case 5: att_v_cols(scores, vd, stride, n_ctx, 5, o); break;
-        case 6: att_v_cols(scores, vd, stride, n_ctx, 6, o); break;
-        case 7: att_v_cols(scores, vd, stride, n_ctx, 7, o); break;
-        default: att_v_cols(scores, vd, stride, n_ctx, 8, o); break;
-        }
+        int na = (d8 - d) / 8 < 8 ? (d8 - d) / 8 : 8;
+        att_v[na - 1](scores, vd, stride, n_ctx, o);
     }
     for (d = d8; d < hd; d++) {
         float acc = 0.0f;

@@ -1,9 +1,10 @@
 /* test_matmul_tiles.c - the AVX2 F32 / F16 matmul (kernels_avx2_f32.c)
  * against the scalar table (vt_k_dot_f32 / vt_k_dot_f16, the CUDA
  * arithmetic), bit for bit, on shapes that reach every edge of its tiling:
- * register tiles of 2 rows x 3 tokens and their 1-row / 2-token remainders,
+ * register tiles of 3 rows x 4 tokens and their 1-row / 3-token remainders,
  * single leftover tokens, row blocks (several per call and a partial last
- * one), rows cut into k slices whose chains are parked between slices (more
+ * one), whole rows (one slice, n % 32 == 0: the tile_rows path) with 1 or
+ * 2 rows left over, rows cut into k slices whose chains are parked between slices (more
  * than 1024 columns), a partial last 32-block, and calls over arbitrary
  * ranges of 8-row groups (as threads get them). test_kernels covers the
  * small shapes. */
@@ -74,6 +75,8 @@ int main(void)
         {64, 2048, 4},   /* the 110m ffn_down shape, two 2-token tiles */
         {131, 96, 7},    /* many rows per block, odd row count */
         {5, 3000, 3},    /* a 1-row remainder in each slice */
+        {288, 288, 128}, /* the 15m attention shape: whole rows, 32 full tiles */
+        {100, 256, 9},   /* whole rows, one left over per block, tiles of 3 + 3 + 3 */
     };
     uint64_t s = 2024;
     const vt_ops *A = vt_ops_for(VT_ISA_SCALAR), *B = vt_ops_for(VT_ISA_NATIVE);
