@@ -120,63 +120,6 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
         }
 }
 
-/* The common prefill case, whole rows: the row is one slice (no parking
- * between slices), n % 32 == 0 (no padded block), and G == 1. Runs `nrt`
- * groups of R rows, one after another, against one token tile of T, so the
- * set-up is paid once per token tile rather than once per row group. The
- * fold (v0+v1)+(v2+v3) is built as the passes end - s01 = v0+v1 after the
- * second pass, then t = s01 + (v2+v3) in registers after the fourth, the
- * same three additions - and the rest of each output's fold runs eight
- * outputs at a time (vt_avx2_fold32x8). Same bits as tile(). */
-VT_F_ALWAYS void tile_rows(const void *w, int f16, long ldw, const float *x, long ldx, int nb,
-                           int nrt, float *y, long ldy, int R, int T)
-{
-    enum { Q = VT_F_MAXR * VT_F_MAXT };
-    for (int rt = 0; rt < nrt; rt++) {
-        const void *wr = (const char *)w + (size_t)rt * R * ldw * (f16 ? 2 : 4);
-        __m256 s01[Q], v2[Q], acc[Q];
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; g++) {
-#pragma GCC unroll 24
-            for (int i = 0; i < R * T; i++)
-                acc[i] = _mm256_setzero_ps();
-            chains(acc, wr, f16, ldw, x, ldx, 0, nb, g, 1, R, T, 0, NULL);
-#pragma GCC unroll 24
-            for (int i = 0; i < R * T; i++) {
-                if (g == 0)
-                    s01[i] = acc[i];
-                else if (g == 1)
-                    s01[i] = _mm256_add_ps(s01[i], acc[i]);
-                else if (g == 2)
-                    v2[i] = acc[i];
-                else
-                    acc[i] = _mm256_add_ps(s01[i], _mm256_add_ps(v2[i], acc[i]));
-            }
-        }
-        /* outputs i = r*T + t, eight at a time */
-        float *yr = y + (long)rt * R;
-        for (int i0 = 0; i0 < R * T; i0 += 8) {
-            __m256 t8[8];
-            float f[8];
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++)
-                t8[j] = acc[i0 + j < R * T ? i0 + j : i0];
-            _mm256_storeu_ps(f, vt_avx2_fold32x8(t8));
-            for (int j = 0; j < 8 && i0 + j < R * T; j++)
-                yr[(i0 + j) % T * ldy + (i0 + j) / T] = f[j];
-        }
-    }
-}
-
-typedef void (*rows_fn)(const void *w, long ldw, const float *x, long ldx, int nb, int nrt,
-                        float *y, long ldy);
-#define ROWS(NAME, F16, R, T)                                                                    \
-    static void NAME(const void *w, long ldw, const float *x, long ldx, int nb, int nrt, float *y, \
-                     long ldy)                                                                   \
-    {                                                                                            \
-        tile_rows(w, F16, ldw, x, ldx, nb, nrt, y, ldy, R, T);                                   \
-    }
-
 /* Tile shapes. Prefill: VT_F_PR rows x VT_F_PT tokens (VT_F_PT - 1 tokens
  * and single rows for the remainders), VT_F_PG lane groups per pass:
  * VT_F_PR * VT_F_PT * VT_F_PG = 12 chains in registers plus VT_F_PR w
@@ -196,6 +139,74 @@ typedef void (*rows_fn)(const void *w, long ldw, const float *x, long ldx, int n
 #ifndef VT_F_DR
 #define VT_F_DR 3
 #endif
+
+/* The common prefill case: n % 32 == 0 (no padded block) and G == 1.
+ * Runs `nrt` groups of R rows, one after another, against one token tile of
+ * T over blocks b0 .. b1-1 (last: b1 ends the row), so the set-up is paid once per token tile and
+ * slice rather than once per row group. Group k's chains start from and go
+ * back to park + k * 4*R*VT_F_PT (as in tile()) unless the slice starts or
+ * ends the row. In the slice that ends the row, the fold (v0+v1)+(v2+v3)
+ * is built as the passes end - s01 = v0+v1 after the second pass, then
+ * t = s01 + (v2+v3) in registers after the fourth, the same three
+ * additions - and the rest of each output's fold runs eight outputs at a
+ * time (vt_avx2_fold32x8). Same bits as tile(). */
+VT_F_ALWAYS void tile_rows(const void *w, int f16, long ldw, const float *x, long ldx, int b0,
+                           int b1, int last, int nrt, __m256 *park, float *y, long ldy, int R,
+                           int T)
+{
+    enum { Q = VT_F_MAXR * VT_F_MAXT };
+    for (int rt = 0; rt < nrt; rt++) {
+        const void *wr = (const char *)w + (size_t)rt * R * ldw * (f16 ? 2 : 4);
+        __m256 *pk = park + (size_t)rt * 4 * R * VT_F_PT;
+        __m256 s01[Q], v2[Q], acc[Q];
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+#pragma GCC unroll 24
+            for (int i = 0; i < R * T; i++)
+                acc[i] = b0 == 0 ? _mm256_setzero_ps() : pk[g * R * T + i];
+            chains(acc, wr, f16, ldw, x, ldx, b0, b1, g, 1, R, T, 0, NULL);
+#pragma GCC unroll 24
+            for (int i = 0; i < R * T; i++) {
+                if (!last)
+                    pk[g * R * T + i] = acc[i];
+                else if (g == 0)
+                    s01[i] = acc[i];
+                else if (g == 1)
+                    s01[i] = _mm256_add_ps(s01[i], acc[i]);
+                else if (g == 2)
+                    v2[i] = acc[i];
+                else
+                    acc[i] = _mm256_add_ps(s01[i], _mm256_add_ps(v2[i], acc[i]));
+            }
+        }
+        if (!last)
+            continue;
+        /* outputs i = r*T + t, eight at a time */
+        float *yr = y + (long)rt * R;
+        for (int i0 = 0; i0 < R * T; i0 += 8) {
+            __m256 t8[8];
+            float f[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                t8[j] = acc[i0 + j < R * T ? i0 + j : i0];
+            _mm256_storeu_ps(f, vt_avx2_fold32x8(t8));
+            for (int j = 0; j < 8 && i0 + j < R * T; j++)
+                yr[(i0 + j) % T * ldy + (i0 + j) / T] = f[j];
+        }
+    }
+}
+
+typedef void (*rows_fn)(const void *w, long ldw, const float *x, long ldx, int b0, int b1,
+                        int nb, int nrt, __m256 *park, float *y, long ldy);
+#define ROWS(NAME, F16, R, T)                                                                \
+    static void NAME(const void *w, long ldw, const float *x, long ldx, int b0, int b1, int nb, \
+                     int nrt, __m256 *park, float *y, long ldy)                                 \
+    {                                                                                          \
+        if (b1 == nb) /* two copies: `last` is a constant in each */                          \
+            tile_rows(w, F16, ldw, x, ldx, b0, b1, 1, nrt, park, y, ldy, R, T);                \
+        else                                                                                   \
+            tile_rows(w, F16, ldw, x, ldx, b0, b1, 0, nrt, park, y, ldy, R, T);                \
+    }
 
 typedef void (*tile_fn)(const void *w, long ldw, const float *x, long ldx, int n, int b0,
                         int b1, __m256 *park, float *y, long ldy, const char *pf);
@@ -309,22 +320,18 @@ void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *
             }
             const float *xt = in->x + (long)t * n;
             float *yt = y + (long)t * ldy;
-#if VT_F_PG == 1
-            if (nslices == 1 && n % 32 == 0) {
-                int nrt = (b1 - b0) / VT_F_PR, r = b0 + nrt * VT_F_PR;
-                rows_tiles[f16][nt == VT_F_PT](wb + (size_t)b0 * rowb, n, xt, n, nb, nrt, yt + b0,
-                                               ldy);
-                for (; r < b1; r++) /* rows left over: one at a time */
-                    pre_tiles[f16][0][nt == VT_F_PT](wb + (size_t)r * rowb, n, xt, n, (int)n, 0,
-                                                     nb, NULL, yt + r, ldy, NULL);
-                nshort -= nshort > 0;
-                t += nt;
-                continue;
-            }
-#endif
             for (int s = 0; s < nslices; s++) {
                 int k0 = (int)((long)nb * s / nslices), k1 = (int)((long)nb * (s + 1) / nslices);
-                for (int r = b0; r < b1;) {
+                int r = b0;
+#if VT_F_PG == 1
+                if (n % 32 == 0) {
+                    int nrt = (b1 - b0) / VT_F_PR;
+                    rows_tiles[f16][nt == VT_F_PT](wb + (size_t)b0 * rowb, n, xt, n, k0, k1, nb,
+                                                   nrt, park, yt + b0, ldy);
+                    r += nrt * VT_F_PR;
+                }
+#endif
+                while (r < b1) { /* rows left over (or every row: tile() alone) */
                     int nr = b1 - r >= VT_F_PR ? VT_F_PR : 1;
                     __m256 *pk = nslices > 1 ? park + (size_t)(r - b0) * VT_F_PT * 4 : NULL;
                     tile_fn fn = pre_tiles[f16][nr == VT_F_PR][nt == VT_F_PT];
