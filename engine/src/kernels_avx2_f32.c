@@ -291,7 +291,7 @@ void vt_avx2_matmul_f(const vt_mat *m, int r0, int r1, const vt_xin *in, float *
     int f16 = m->type == VT_DTYPE_F16;
     long n = (long)m->cols;
     size_t rowb = (size_t)n * (f16 ? 2 : 4);
-    const uint8_t *wb = m->data;
+    const uint8_t *wb = m->packed ? m->packed : m->data; /* the huge-page copy */
     int T = in->T, nb = (int)(n / 32);
     if (T == 1) {
         one_token(f16, wb, n, (int)m->rows, r0, r1, in->x, y);

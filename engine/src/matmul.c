@@ -1,8 +1,10 @@
-/* matmul.c - CPU ISA selection and the Q8_0 weight repacking for the AVX2
- * kernel. */
+/* matmul.c - CPU ISA selection and the weights' CPU copies: the Q8_0
+ * repacking for the AVX2 kernel and the huge-page copies of F32 / F16. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernels.h"
 
@@ -45,65 +47,148 @@ static int check_q8(const vt_mat *w, const char *name, vt_errinfo *ei)
     return 0;
 }
 
-int vt_mat_pack(vt_mat *w)
+#define VT_MAX_LAYERS_MATS (7 * VT_MAX_LAYERS + 1)
+
+/* Every matrix the forward pass multiplies by: 7 per layer, then the
+ * classifier. Returns how many. */
+static int model_mats(vt_model *m, vt_mat **out)
 {
-    if (w->type != VT_DTYPE_Q8_0 || w->packed)
-        return 0;
-    size_t nb = w->cols / VT_QK, groups = (w->rows + 7) / 8;
-    uint8_t *p = calloc(groups * nb, VT_PACK_BLOCK_BYTES);
-    if (!p)
-        return VT_ERR_NOMEM;
+    int n = 0;
+    for (uint32_t l = 0; l < m->info.n_layers; l++) {
+        vt_layer *L = &m->layers[l];
+        vt_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+        for (int i = 0; i < 7; i++)
+            out[n++] = mats[i];
+    }
+    out[n++] = &m->output;
+    return n;
+}
+
+/* The GGUF name of model_mats()'s i-th matrix. */
+static void mat_name(const vt_model *m, int i, char *buf, size_t cap)
+{
+    static const char *const names[] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                        "ffn_gate", "ffn_up", "ffn_down"};
+    if ((uint32_t)i == 7 * m->info.n_layers)
+        snprintf(buf, cap, "%s", m->info.tied_output ? "token_embd.weight" : "output.weight");
+    else
+        snprintf(buf, cap, "blk.%d.%s.weight", i / 7, names[i % 7]);
+}
+
+/* Bytes of w's CPU copy: the Q8_0 repacking for the AVX2 kernel, or, for
+ * F32 / F16 when `copy_f` is set, the same rows in the same layout. */
+static size_t mat_copy_bytes(const vt_mat *w, int copy_f)
+{
+    if (w->type == VT_DTYPE_Q8_0)
+        return (size_t)(w->rows + 7) / 8 * (w->cols / VT_QK) * VT_PACK_BLOCK_BYTES;
+    if (copy_f && (w->type == VT_DTYPE_F32 || w->type == VT_DTYPE_F16))
+        return (size_t)w->rows * w->cols * (w->type == VT_DTYPE_F32 ? 4 : 2);
+    return 0;
+}
+
+/* Writes w's CPU copy to dst (zeroed, mat_copy_bytes(w) long) and points
+ * w->packed at it. */
+static void mat_copy_into(vt_mat *w, uint8_t *dst)
+{
+    if (w->type != VT_DTYPE_Q8_0) {
+        memcpy(dst, w->data, mat_copy_bytes(w, 1));
+        w->packed = dst;
+        return;
+    }
+    size_t nb = w->cols / VT_QK;
     const vt_blk_q8 *src = w->data;
     for (size_t r = 0; r < w->rows; r++) {
         size_t g = r / 8, lr = r % 8;
         for (size_t b = 0; b < nb; b++) {
             const vt_blk_q8 *blk = &src[r * nb + b];
-            uint8_t *dst = p + (g * nb + b) * VT_PACK_BLOCK_BYTES;
-            memcpy(dst + 2 * lr, &blk->d, 2);
-            memcpy(dst + 16 + 32 * lr, blk->qs, VT_QK);
+            uint8_t *o = dst + (g * nb + b) * VT_PACK_BLOCK_BYTES;
+            memcpy(o + 2 * lr, &blk->d, 2);
+            memcpy(o + 16 + 32 * lr, blk->qs, VT_QK);
         }
     }
-    w->packed = p;
+    w->packed = dst;
+}
+
+int vt_mat_pack(vt_mat *w)
+{
+    if (w->type != VT_DTYPE_Q8_0 || w->packed)
+        return 0;
+    uint8_t *p = calloc(1, mat_copy_bytes(w, 0));
+    if (!p)
+        return VT_ERR_NOMEM;
+    mat_copy_into(w, p);
     return 0;
 }
 
+/* Whether the kernel hands out transparent huge pages to madvise(). Only
+ * then is an F32 / F16 copy worth its memory: the file mapping's own pages
+ * are 4 KiB. */
+static int thp_madvise_works(void)
+{
+    char buf[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, "[always]") != NULL || strstr(buf, "[madvise]") != NULL;
+}
+
+#define VT_HUGE_PAGE ((size_t)2 << 20)
+
+/* The weights' CPU copies, all in one anonymous mapping advised into 2 MiB
+ * huge pages. Decode streams every weight once per token; with 4 KiB pages
+ * that walk takes a TLB miss every 4 KiB (110m F32 decode, 1 thread:
+ * 36.3 -> 41.4 tok/s in an interleaved A/B when the weights moved into huge
+ * pages). The file mapping itself stays for everything else (embedding
+ * rows, norms, the CUDA upload). */
 int vt_model_pack(vt_model *m, vt_errinfo *ei)
 {
-    int avx2 = vt_cpu_has_avx2(), rv;
-    for (uint32_t l = 0; l < m->info.n_layers; l++) {
-        vt_layer *L = &m->layers[l];
-        vt_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
-        static const char *const names[] = {"attn_q", "attn_k", "attn_v", "attn_output",
-                                            "ffn_gate", "ffn_up", "ffn_down"};
-        for (int i = 0; i < 7; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "blk.%u.%s.weight", l, names[i]);
-            if ((rv = check_q8(mats[i], name, ei)) < 0)
-                return rv;
-            if (avx2 && vt_mat_pack(mats[i]) < 0)
-                return vt_fail(ei, VT_ERR_NOMEM, "out of memory repacking weights");
+    int avx2 = vt_cpu_has_avx2(), copy_f = avx2 && thp_madvise_works(), rv;
+    vt_mat *mats[VT_MAX_LAYERS_MATS];
+    int n = model_mats(m, mats);
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        mat_name(m, i, name, sizeof name);
+        if ((rv = check_q8(mats[i], name, ei)) < 0)
+            return rv;
+    }
+    if (!avx2)
+        return 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (mat_copy_bytes(mats[i], copy_f) + 63) / 64 * 64;
+    if (total == 0)
+        return 0;
+    size_t len = (total + VT_HUGE_PAGE - 1) / VT_HUGE_PAGE * VT_HUGE_PAGE + VT_HUGE_PAGE;
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return vt_fail(ei, VT_ERR_NOMEM, "out of memory for the weights' CPU copies (%zu MB)",
+                       len >> 20);
+    m->wmem = map;
+    m->wmem_len = len;
+    uint8_t *base = (uint8_t *)(((uintptr_t)map + VT_HUGE_PAGE - 1) & ~(uintptr_t)(VT_HUGE_PAGE - 1));
+    (void)madvise(base, len - (size_t)(base - (uint8_t *)map), MADV_HUGEPAGE); /* a hint only */
+    for (int i = 0; i < n; i++) {
+        size_t b = mat_copy_bytes(mats[i], copy_f);
+        if (b) {
+            mat_copy_into(mats[i], base);
+            base += (b + 63) / 64 * 64;
         }
     }
-    if ((rv = check_q8(&m->output, m->info.tied_output ? "token_embd.weight" : "output.weight",
-                       ei)) < 0)
-        return rv;
-    if (avx2 && vt_mat_pack(&m->output) < 0)
-        return vt_fail(ei, VT_ERR_NOMEM, "out of memory repacking weights");
     return 0;
 }
 
 void vt_model_unpack(vt_model *m)
 {
-    if (m->layers) {
-        for (uint32_t l = 0; l < m->info.n_layers; l++) {
-            vt_layer *L = &m->layers[l];
-            vt_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
-            for (int i = 0; i < 7; i++) {
-                free(mats[i]->packed);
-                mats[i]->packed = NULL;
-            }
-        }
-    }
-    free(m->output.packed);
+    vt_mat *mats[VT_MAX_LAYERS_MATS];
+    int n = m->layers ? model_mats(m, mats) : 0;
+    for (int i = 0; i < n; i++)
+        mats[i]->packed = NULL;
     m->output.packed = NULL;
+    if (m->wmem)
+        munmap(m->wmem, m->wmem_len);
+    m->wmem = NULL;
+    m->wmem_len = 0;
 }

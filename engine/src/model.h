@@ -13,8 +13,10 @@ typedef struct vt_mat {
     uint32_t type;    /* VT_DTYPE_F32, F16 or Q8_0 */
     uint32_t rows, cols;
     const void *data; /* into the mapping, GGUF row-major layout */
-    /* Q8_0 only, on AVX2 machines: the rows repacked in groups of 8 for the
-     * AVX2 kernel (see kernels_avx2.c); same numbers, another layout. */
+    /* On AVX2 machines, the CPU copy the AVX2 kernels read (matmul.c):
+     * Q8_0 rows repacked in groups of 8 (see kernels_avx2.c), or F32 / F16
+     * rows in the file's layout, in huge pages; same numbers. NULL: use
+     * data. Points into the model's wmem. */
     uint8_t *packed;
 } vt_mat;
 
@@ -34,12 +36,17 @@ struct vt_model {
     vt_mat output;   /* [vocab][dim]; == embd when tied */
     const float *output_norm;
     vt_layer *layers;
+    void *wmem; /* the mapping holding every packed copy (matmul.c) */
+    size_t wmem_len;
 };
 
-/* Q8_0 repacking for the AVX2 kernel (matmul.c); no-op without AVX2. */
+/* The weights' CPU copies for the AVX2 kernels (matmul.c): Q8_0 repacked,
+ * F32 / F16 copied into huge pages where the kernel grants them; also
+ * refuses Q8_0 values of -128 on every machine. No copies without AVX2. */
 int vt_model_pack(vt_model *m, vt_errinfo *ei);
 void vt_model_unpack(vt_model *m);
-/* Repack one Q8_0 matrix (sets w->packed; no-op for other types). */
+/* Repack one Q8_0 matrix into its own calloc'd buffer (sets w->packed,
+ * which the caller frees; no-op for other types). For tests. */
 int vt_mat_pack(vt_mat *w);
 
 #endif
