@@ -15,6 +15,9 @@ void vt_bench_machine(char *cpu, size_t cap, double *load1);
 /* CPU seconds (user + system, all threads) process pid has used so far, from
  * /proc/PID/stat; 0 if unknown. */
 double vt_bench_proc_cpu(int pid);
+/* The same plus the CPU of its children it has waited for: a forked helper
+ * (Redis's AOF rewrite) counts once it has exited. */
+double vt_bench_proc_tree_cpu(int pid);
 
 /* GET path from 127.0.0.1:port (HTTP/1.0, 2 s send/receive timeouts): the
  * response, headers included, NUL-terminated in buf (cut at cap - 1 bytes).
