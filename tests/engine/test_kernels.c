@@ -195,9 +195,10 @@ static void test_quant_edge(const vt_ops *A, const vt_ops *B)
 static void test_rows(const vt_ops *A, const vt_ops *B, uint64_t *s)
 {
     static const int hds[] = {16, 24, 64, 72, 128};
-    static const int ctxs[] = {1, 5, 33, 100};
+    /* 300 x 64+: enough K and V rows for the AVX2 kernel's prefetching */
+    static const int ctxs[] = {1, 5, 33, 100, 300};
     for (int hi = 0; hi < 5; hi++) {
-        for (int ci = 0; ci < 4; ci++) {
+        for (int ci = 0; ci < 5; ci++) {
             int hd = hds[hi], n = ctxs[ci], stride = hd * 3;
             float *q = malloc(hd * 4), *k = malloc((size_t)n * stride * 4),
                   *v = malloc((size_t)n * stride * 4);
