@@ -290,6 +290,13 @@ typedef struct sc_journal {
      * receipt body, sealed receipt), kept across turns (sc_journal.c) */
     vt_buf *scratch;
     size_t n_scratch;
+    /* journal thread only: log_receipts' per-receipt arrays (index,
+     * inclusion proof of ~2 KB, up to 64 new log nodes), kept across turns
+     * like scratch and never zeroed: each turn fills what it reads */
+    uint64_t *lr_index;
+    vt_tlog_proof *lr_incl;
+    vt_tlog_node *lr_nodes;
+    size_t lr_cap;             /* receipts they hold */
 } sc_journal;
 
 /* -------------------------------------------------------------- config */
