@@ -158,6 +158,8 @@ VT_F_ALWAYS void tile_rows(const void *w, int f16, long ldw, const float *x, lon
     for (int rt = 0; rt < nrt; rt++) {
         const void *wr = (const char *)w + (size_t)rt * R * ldw * (f16 ? 2 : 4);
         __m256 *pk = park + (size_t)rt * 4 * R * VT_F_PT;
+        /* s01 and v2 wait in memory (the barrier keeps gcc from holding
+         * them in registers across the passes, which spilled the chains) */
         __m256 s01[Q], v2[Q], acc[Q];
 #pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
@@ -178,6 +180,7 @@ VT_F_ALWAYS void tile_rows(const void *w, int f16, long ldw, const float *x, lon
                 else
                     acc[i] = _mm256_add_ps(s01[i], _mm256_add_ps(v2[i], acc[i]));
             }
+            __asm__ volatile("" : : "r"(s01), "r"(v2) : "memory");
         }
         if (!last)
             continue;
@@ -190,8 +193,10 @@ VT_F_ALWAYS void tile_rows(const void *w, int f16, long ldw, const float *x, lon
             for (int j = 0; j < 8; j++)
                 t8[j] = acc[i0 + j < R * T ? i0 + j : i0];
             _mm256_storeu_ps(f, vt_avx2_fold32x8(t8));
-            for (int j = 0; j < 8 && i0 + j < R * T; j++)
-                yr[(i0 + j) % T * ldy + (i0 + j) / T] = f[j];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                if (i0 + j < R * T)
+                    yr[(i0 + j) % T * ldy + (i0 + j) / T] = f[j];
         }
     }
 }
