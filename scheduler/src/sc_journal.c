@@ -314,16 +314,9 @@ static int connect_and_recover(sched *s)
 
 /* ---------------------------------------------------------- final records */
 
-/* Append this turn's receipts to the transparency log, queue the new log
- * nodes and the signed head on the journal connection (their replies come
- * first in the turn), and seal each receipt with the head and its
- * inclusion proof. One Ed25519 signature (the head) per turn. Returns the
- * number of Redis commands queued, or < 0 if the log could not be used
- * (receipts[i] then stays empty). */
-/* The journal's per-receipt arrays for n receipts (sched.h, lr_*): they
- * were calloc'd per turn, ~90 KB for a turn of 17 receipts, zeroed, and
- * given back to the heap (a heap trim and regrowth, mprotect and page
- * faults, most turns). false on NOMEM. */
+/* log_receipts' per-receipt arrays for n receipts (sched.h, lr_*), kept
+ * from turn to turn: calloc'd per turn they were ~90 KB for a turn of 17
+ * receipts, zeroed every time. false on NOMEM. */
 static bool lr_reserve(sc_journal *jr, size_t n)
 {
     if (n <= jr->lr_cap)
@@ -334,7 +327,8 @@ static bool lr_reserve(sc_journal *jr, size_t n)
     vt_tlog_proof *in = realloc(jr->lr_incl, n * sizeof *in);
     if (in)
         jr->lr_incl = in;
-    vt_tlog_node *nd = realloc(jr->lr_nodes, n * 64 * sizeof *nd); /* an append completes at most 64 */
+    /* an append completes at most 64 nodes */
+    vt_tlog_node *nd = realloc(jr->lr_nodes, n * 64 * sizeof *nd);
     if (nd)
         jr->lr_nodes = nd;
     if (!ix || !in || !nd)
@@ -354,6 +348,12 @@ static void lr_free(sc_journal *jr)
     jr->lr_cap = 0;
 }
 
+/* Append this turn's receipts to the transparency log, queue the new log
+ * nodes and the signed head on the journal connection (their replies come
+ * first in the turn), and seal each receipt with the head and its
+ * inclusion proof. One Ed25519 signature (the head) per turn. Returns the
+ * number of Redis commands queued, or < 0 if the log could not be used
+ * (receipts[i] then stays empty). */
 static int log_receipts(sched *s, vt_buf *bodies, bool *has, size_t n, vt_buf *receipts)
 {
     int queued = 0, rv = 0;
