@@ -408,6 +408,20 @@ static void softmax_avx2(float *s, int n)
         s[j] = s[j] * inv;
 }
 
+/* vt_k_rmsnorm: the sum of squares by the AVX2 lane-order dot, the same
+ * scale expression, then (x * scale) * w 8 at a time. */
+static void avx2_rmsnorm(const float *x, const float *w, int n, float eps, float *out)
+{
+    float sc = 1.0f / sqrtf(dot_f32(x, x, n) / (float)n + eps);
+    __m256 sv = _mm256_set1_ps(sc);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), sv),
+                                                _mm256_loadu_ps(w + i)));
+    for (; i < n; i++)
+        out[i] = vt_k_rms_apply(x[i], sc, w[i]);
+}
+
 /* rows_swiglu (vt_k_swiglu), 8 at a time: (g / (1 + exp(-g))) * u. */
 static void avx2_swiglu(const float *g, const float *u, int n, float *out)
 {
@@ -513,7 +527,7 @@ const vt_ops vt_ops_avx2 = {
     .name = "avx2",
     .matmul = avx2_matmul,
     .quant_q8 = avx2_quant_q8,
-    .rmsnorm = vt_k_rmsnorm,
+    .rmsnorm = avx2_rmsnorm,
     .swiglu = avx2_swiglu,
     .rope = vt_k_rope_heads,
     .attn_head = avx2_attn_head,
