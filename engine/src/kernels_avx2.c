@@ -461,21 +461,29 @@ static inline void scores8(const float *q, const float *k, long stride, int hd, 
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), _mm256_loadu_ps(kr + i + 16), a2);
             a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), _mm256_loadu_ps(kr + i + 24), a3);
         }
-        /* The padded block: a lane group that is all padding would only
-         * take fmaf(+0, +0, acc) steps, which leave acc as it is (a chain
-         * that starts at +0 is never -0), so it is skipped. */
+        /* The padded block. For a lane group that is all padding,
+         * fmaf(+0, +0, acc) is exactly acc + (+0) (which turns a -0 lane,
+         * left by an underflowed product, into +0): an add, without the
+         * loads. */
+        const __m256 z = _mm256_setzero_ps();
         if (rest > 0)
             a0 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i, m[0]),
                                  _mm256_maskload_ps(kr + i, m[0]), a0);
         if (rest > 8)
             a1 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i + 8, m[1]),
                                  _mm256_maskload_ps(kr + i + 8, m[1]), a1);
+        else if (rest > 0)
+            a1 = _mm256_add_ps(a1, z);
         if (rest > 16)
             a2 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i + 16, m[2]),
                                  _mm256_maskload_ps(kr + i + 16, m[2]), a2);
+        else if (rest > 0)
+            a2 = _mm256_add_ps(a2, z);
         if (rest > 24)
             a3 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i + 24, m[3]),
                                  _mm256_maskload_ps(kr + i + 24, m[3]), a3);
+        else if (rest > 0)
+            a3 = _mm256_add_ps(a3, z);
         t[s] = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
     }
     __m256 r = vt_avx2_fold32x8(t);
