@@ -180,6 +180,13 @@ static void hostile(const sh_env *e, const char *url, int sock)
     vt_buf_reset(&w);
     envelope(&w, 1, "launch_missiles", 0);
     expect_refused("unknown type", url, w.data, w.len, false);
+    /* A log query the agent socket does not know, and one cut short: the
+     * agent socket tries log queries only after a failed decode. */
+    vt_buf_reset(&w);
+    envelope(&w, 1, "log_launch_missiles", 0);
+    expect_refused("unknown log query", url, w.data, w.len, false);
+    if (sock == 0 && w.len > 1)
+        expect_refused("log query cut short", url, w.data, w.len - 1, false);
     /* A message valid elsewhere but not on this socket. */
     vt_buf_reset(&w);
     envelope(&w, 1, sock == 0 ? "heartbeat" : "submit", 0);
