@@ -205,7 +205,7 @@ static void test_rows(const vt_ops *A, const vt_ops *B, uint64_t *s)
             fill(q, hd, s, 4.0f);
             fill(k, (size_t)n * stride, s, 4.0f);
             fill(v, (size_t)n * stride, s, 1.0f);
-            float sa[100], sb[100], oa[128], ob[128];
+            float sa[300], sb[300], oa[128], ob[128]; /* ctxs[] at most */
             A->attn_head(q, k, v, stride, n, hd, 0.125f, sa, oa);
             B->attn_head(q, k, v, stride, n, hd, 0.125f, sb, ob);
             same_bits(oa, ob, hd, "attn_head");
