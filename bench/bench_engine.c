@@ -236,7 +236,7 @@ static int run_round(const bench_opts *o, const result *r, vt_ctx *c, vt_batch_i
     if (rv || (rv = vt_forward(c, it, 1, ei)) != 0 || (rv = vt_seq_reset(c, 0)) != 0)
         return rv;
     double t0 = vt_bench_now();
-    if (rv || (rv = vt_forward(c, it, 1, ei)) != 0)
+    if ((rv = vt_forward(c, it, 1, ei)) != 0)
         return rv;
     double t1 = vt_bench_now();
     int32_t first = vt_sample(it->logits, vocab, &greedy, o->prompt - 1);

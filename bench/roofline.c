@@ -2,13 +2,12 @@
  * (see roofline.h). Each measurement starts all threads together and
  * times them from the first start to the last finish. */
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "bench_util.h"
 #include "roofline.h"
+#include "vt_hugemem.h"
 #include "vt_engine.h"
 
 int vt_roof_avx2(void)
@@ -137,13 +136,10 @@ double vt_roof_read_bw(size_t bytes, int threads, int passes)
      * keeps its weights (engine/src/matmul.c): the bound must not come from
      * a slower way of reading memory than the engine's. (On this VM the two
      * gave about the same: 20-21 against ~22 GB/s at 1 thread.) */
-    const size_t huge = (size_t)2 << 20;
-    size_t len = (per * (size_t)threads + huge - 1) / huge * huge + huge;
-    uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
+    vt_hugemem mem;
+    uint8_t *buf = vt_hugemem_alloc(&mem, per * (size_t)threads);
+    if (!buf)
         return -1;
-    uint8_t *buf = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
-    (void)madvise(buf, len - (size_t)(buf - map), MADV_HUGEPAGE);
     memset(buf, 1, per * (size_t)threads); /* fault every page in */
     roof_job jobs[64];
     memset(jobs, 0, sizeof jobs);
@@ -158,7 +154,7 @@ double vt_roof_read_bw(size_t bytes, int threads, int passes)
         if (pass > 0 && t > 0 && (best < 0 || t < best))
             best = t;
     }
-    munmap(map, len);
+    vt_hugemem_free(&mem);
     return best > 0 ? (double)(per * (size_t)threads) / best : -1;
 }
 

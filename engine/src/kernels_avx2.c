@@ -294,8 +294,8 @@ static inline void prefetch_row_l2(const float *p, int hd)
 
 /* out[0 .. 8*na) = sum_j p_j * v_j[d], a sequential fmaf chain in j per d;
  * na <= 8 independent 8-wide chains hide the FMA latency. Each na gets its
- * own function (att_v_1 .. att_v_8): called from one switch, gcc merged the
- * inlined copies back into one loop over a[] kept on the stack, a
+ * own function (att_v_1 .. att_v_8): inlined into the cases of one switch,
+ * gcc merged the copies back into one loop over a[] kept on the stack, a
  * store-to-load round trip per fmadd. */
 static inline __attribute__((always_inline)) void att_v_cols(const float *p, const float *v,
                                                              int stride, int n_ctx, int na, int pf,
@@ -412,7 +412,7 @@ static void softmax_avx2(float *s, int n)
  * scale expression, then (x * scale) * w 8 at a time. */
 static void avx2_rmsnorm(const float *x, const float *w, int n, float eps, float *out)
 {
-    float sc = 1.0f / sqrtf(dot_f32(x, x, n) / (float)n + eps);
+    float sc = vt_k_rms_scale_ss(dot_f32(x, x, n), n, eps);
     __m256 sv = _mm256_set1_ps(sc);
     int i = 0;
     for (; i + 8 <= n; i += 8)

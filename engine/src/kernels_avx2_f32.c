@@ -142,8 +142,8 @@ VT_F_ALWAYS void tile(const void *w, int f16, long ldw, const float *x, long ldx
 
 /* The common prefill case: n % 32 == 0 (no padded block) and G == 1.
  * Runs `nrt` groups of R rows, one after another, against one token tile of
- * T over blocks b0 .. b1-1 (last: b1 ends the row), so the set-up is paid once per token tile and
- * slice rather than once per row group. Group k's chains start from and go
+ * T over blocks b0 .. b1-1 (last: b1 ends the row), so the set-up is paid
+ * once per token tile and slice rather than once per row group. Group k's chains start from and go
  * back to park + k * 4*R*VT_F_PT (as in tile()) unless the slice starts or
  * ends the row. In the slice that ends the row, the fold (v0+v1)+(v2+v3)
  * is built as the passes end - s01 = v0+v1 after the second pass, then

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kernels.h"
+#include "vt_hugemem.h"
 
 int vt_cpu_has_avx2(void)
 {
@@ -120,22 +120,6 @@ int vt_mat_pack(vt_mat *w)
     return 0;
 }
 
-/* Whether the kernel hands out transparent huge pages to madvise(). Only
- * then is an F32 / F16 copy worth its memory: the file mapping's own pages
- * are 4 KiB. */
-static int thp_madvise_works(void)
-{
-    char buf[128] = {0};
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strstr(buf, "[always]") != NULL || strstr(buf, "[madvise]") != NULL;
-}
-
-#define VT_HUGE_PAGE ((size_t)2 << 20)
 
 /* The weights' CPU copies, all in one anonymous mapping advised into 2 MiB
  * huge pages. Decode streams every weight once per token; with 4 KiB pages
@@ -145,7 +129,9 @@ static int thp_madvise_works(void)
  * rest (embedding rows, norms, the CUDA upload). */
 int vt_model_pack(vt_model *m, vt_errinfo *ei)
 {
-    int avx2 = vt_cpu_has_avx2(), copy_f = avx2 && thp_madvise_works(), rv;
+    /* F32 / F16 are copied only where huge pages are granted: otherwise
+     * the copy would be as slow to walk as the file's 4 KiB pages. */
+    int avx2 = vt_cpu_has_avx2(), copy_f = avx2 && vt_hugemem_thp_enabled(), rv;
     vt_mat *mats[VT_MAX_LAYERS_MATS];
     int n = model_mats(m, mats);
     for (int i = 0; i < n; i++) {
@@ -161,15 +147,10 @@ int vt_model_pack(vt_model *m, vt_errinfo *ei)
         total += (mat_copy_bytes(mats[i], copy_f) + 63) / 64 * 64;
     if (total == 0)
         return 0;
-    size_t len = (total + VT_HUGE_PAGE - 1) / VT_HUGE_PAGE * VT_HUGE_PAGE + VT_HUGE_PAGE;
-    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
+    uint8_t *base = vt_hugemem_alloc(&m->wmem, total);
+    if (!base)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory for the weights' CPU copies (%zu MB)",
-                       len >> 20);
-    m->wmem = map;
-    m->wmem_len = len;
-    uint8_t *base = (uint8_t *)(((uintptr_t)map + VT_HUGE_PAGE - 1) & ~(uintptr_t)(VT_HUGE_PAGE - 1));
-    (void)madvise(base, len - (size_t)(base - (uint8_t *)map), MADV_HUGEPAGE); /* a hint only */
+                       total >> 20);
     for (int i = 0; i < n; i++) {
         size_t b = mat_copy_bytes(mats[i], copy_f);
         if (b) {
@@ -187,8 +168,5 @@ void vt_model_unpack(vt_model *m)
     for (int i = 0; i < n; i++)
         mats[i]->packed = NULL;
     m->output.packed = NULL;
-    if (m->wmem)
-        munmap(m->wmem, m->wmem_len);
-    m->wmem = NULL;
-    m->wmem_len = 0;
+    vt_hugemem_free(&m->wmem);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "vt_engine.h"
+#include "vt_hugemem.h"
 #include "vt_gguf.h"
 #include "vt_kernels.h"
 
@@ -36,8 +37,7 @@ struct vt_model {
     vt_mat output;   /* [vocab][dim]; == embd when tied */
     const float *output_norm;
     vt_layer *layers;
-    void *wmem; /* the mapping holding every packed copy (matmul.c) */
-    size_t wmem_len;
+    vt_hugemem wmem; /* the mapping holding every packed copy (matmul.c) */
 };
 
 /* The weights' CPU copies for the AVX2 kernels (matmul.c): Q8_0 repacked,

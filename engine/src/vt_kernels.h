@@ -160,11 +160,15 @@ VT_HD float vt_k_deq_q8(const vt_blk_q8 *w, int i)
 
 /* RMSNorm scale: 1 / sqrt(sum(x^2)/n + eps); the sum of squares uses the
  * dot-product lane order (fmaf(x,x,acc)). sqrt and / are IEEE exact-rounded
- * on every target. */
+ * on every target. vt_k_rms_scale_ss: the same from the sum of squares. */
+VT_HD float vt_k_rms_scale_ss(float ss, int n, float eps)
+{
+    return 1.0f / sqrtf(ss / (float)n + eps);
+}
+
 VT_HD float vt_k_rms_scale(const float *x, int n, float eps)
 {
-    float ss = vt_k_dot_f32(x, x, n);
-    return 1.0f / sqrtf(ss / (float)n + eps);
+    return vt_k_rms_scale_ss(vt_k_dot_f32(x, x, n), n, eps);
 }
 
 /* out = (x * scale) * w, elementwise (two rounded multiplies). */
