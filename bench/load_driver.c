@@ -1,17 +1,19 @@
 /* load_driver.c - see load_driver.h.
  *
- * Every agent is a small state machine on one NNG aio:
+ * Every agent is a small state machine with at most one request out:
  *
- *   IDLE -> SUBMIT_SEND -> SUBMIT_RECV -> RESULT_SEND -> RESULT_RECV -+-> IDLE
- *                                          ^                          |
- *                                          +---- job not done yet ----+
+ *   IDLE -> SUBMIT_RECV -> RESULT_RECV -+-> IDLE
+ *                          ^            |
+ *                          +-- job not done yet
  *
- * The aio callback (on an NNG thread) advances it; it never blocks. A job
- * ends (job_end) with success or a counted error; what comes next depends
- * on the mode: closed loop starts the agent's next job at once (after a
- * back-off when the scheduler said overloaded), open loop takes the next
- * waiting arrival from the backlog or puts the agent on the free list for
- * the dispatcher (the calling thread).
+ * Everything runs on the calling thread: one epoll loop (sp_req.c) writes
+ * the agents' requests and hands each reply to its agent by request id
+ * (the low 12 bits are the agent's index); the same loop times requests
+ * out, ends back-offs and, in open loop, makes the arrivals. A job ends
+ * (job_end) with success or a counted error; what comes next depends on the
+ * mode: closed loop starts the agent's next job at once (after a back-off
+ * when the scheduler said overloaded), open loop takes the next waiting
+ * arrival from the backlog or puts the agent on the free list.
  */
 #include "load_driver.h"
 
@@ -25,34 +27,28 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <sodium.h>
 
+#include "sp_req.h"
 #include "vt_clock.h"
 #include "vt_protocol.h"
 
-enum {
-    PH_IDLE,
-    PH_SUBMIT_SEND,
-    PH_SUBMIT_RECV,
-    PH_RESULT_SEND,
-    PH_RESULT_RECV,
-    PH_STATUS_SEND,
-    PH_STATUS_RECV,
-    PH_BACKOFF
-};
+enum { PH_IDLE, PH_SUBMIT_RECV, PH_RESULT_RECV, PH_STATUS_RECV, PH_BACKOFF };
 
 #define POLL_MS 5000u          /* one result long poll */
 #define BACKLOG_CAP (1u << 20) /* open loop: arrivals waiting for a free agent */
+#define IDX_BITS 12            /* request id = sequence << 12 | agent index */
+#define SCAN_US 20000u         /* time-outs and back-offs are checked at least this often */
 
 typedef struct run run;
 
 typedef struct agent {
     run *r;
     int idx;
-    nng_ctx ctx;
-    nng_aio *aio;
+    sp_conn *conn;
+    uint32_t req_id;      /* the request out (high bit set), 0 = none */
+    uint64_t timeout_us;  /* ... and when it times out */
+    uint64_t wake_us;     /* PH_BACKOFF: when the next job starts */
     int phase;
     uint64_t t0_us;       /* job start: submit (closed) or arrival (open) */
     uint64_t deadline_us; /* job timeout */
@@ -72,8 +68,11 @@ struct run {
     const ld_target *t;
     const ld_params *p;
     ld_result *out;
-    nng_socket *socks;
+    sp_loop *loop;
+    sp_conn **conns;
     int n_socks;
+    uint32_t id_seq;
+    uint64_t next_scan_us; /* earliest time-out or back-off end (or SCAN_US away) */
     agent *agents;
     int n_agents;
     uint64_t t_window_us;          /* measurement starts */
@@ -100,20 +99,6 @@ const char *ld_stage_name(int s)
 const char *ld_at_name(int at)
 {
     return at == LD_AT_SUBMIT ? "submit" : at == LD_AT_RESULT ? "result" : "job";
-}
-
-static int nng_to_vt(int e)
-{
-    switch (e) {
-    case 0: return 0;
-    case NNG_ETIMEDOUT: return VT_ERR_TIMEOUT;
-    case NNG_ECLOSED: case NNG_ECANCELED: return VT_ERR_CLOSED;
-    case NNG_ENOMEM: return VT_ERR_NOMEM;
-    case NNG_EMSGSIZE: return VT_ERR_TOOBIG;
-    case NNG_ECONNREFUSED: case NNG_ECONNRESET: case NNG_ECONNSHUT: case NNG_EUNREACHABLE:
-        return VT_ERR_UNAVAILABLE;
-    default: return VT_ERR_TRANSPORT;
-    }
 }
 
 static void count_error(run *r, int at, int code)
@@ -147,9 +132,10 @@ static void agent_next(agent *a)
         }
         if (a->backoff_ms) {
             a->phase = PH_BACKOFF;
-            uint64_t ms = a->backoff_ms;
+            a->wake_us = vt_mono_us() + a->backoff_ms * 1000u;
             a->backoff_ms = 0;
-            nng_sleep_aio((nng_duration)ms, a->aio);
+            if (a->wake_us < r->next_scan_us)
+                r->next_scan_us = a->wake_us;
             return;
         }
         start_job(a, vt_mono_us());
@@ -200,9 +186,7 @@ static void job_end(agent *a, int ok)
 
 static void fail(agent *a, int at, int code)
 {
-    /* Requests cancelled by our own shutdown are not the server's errors. */
-    if (!(code == VT_ERR_CLOSED && atomic_load(&a->r->stopping)))
-        count_error(a->r, at, code);
+    count_error(a->r, at, code);
     job_end(a, 0);
 }
 
@@ -215,21 +199,18 @@ static void fail_now(agent *a, int at, int code)
 
 /* ------------------------------------------------------------- requests */
 
-/* Send a->buf on the agent's context; the callback continues in `phase`. */
-static void send_buf(agent *a, int phase, uint64_t timeout_ms, int at)
+/* Queue a->buf as the agent's request; its reply is handled in `phase`. */
+static int send_buf(agent *a, int phase, uint64_t timeout_ms)
 {
-    nng_msg *m;
-    int e = nng_msg_alloc(&m, 0);
-    if (!e && (e = nng_msg_append(m, a->buf.data, a->buf.len)) != 0)
-        nng_msg_free(m);
-    if (e) {
-        fail_now(a, at, nng_to_vt(e));
-        return;
-    }
+    run *r = a->r;
+    uint32_t id = 0x80000000u | (++r->id_seq << IDX_BITS & 0x7fffffffu) | (uint32_t)a->idx;
+    int rv = sp_conn_send(a->conn, id, a->buf.data, a->buf.len);
+    if (rv)
+        return rv;
     a->phase = phase;
-    nng_aio_set_msg(a->aio, m);
-    nng_aio_set_timeout(a->aio, (nng_duration)timeout_ms);
-    nng_ctx_send(a->ctx, a->aio);
+    a->req_id = id;
+    a->timeout_us = vt_mono_us() + timeout_ms * 1000u;
+    return 0;
 }
 
 static uint64_t ms_left(const agent *a)
@@ -256,7 +237,8 @@ static void send_result_req(agent *a)
         fail_now(a, LD_AT_RESULT, rv);
         return;
     }
-    send_buf(a, PH_RESULT_SEND, m.u.result.wait_ms + 10000u, LD_AT_RESULT);
+    if ((rv = send_buf(a, PH_RESULT_RECV, m.u.result.wait_ms + 10000u)) != 0)
+        fail_now(a, LD_AT_RESULT, rv);
 }
 
 static void start_job(agent *a, uint64_t t0_us)
@@ -297,7 +279,8 @@ static void start_job(agent *a, uint64_t t0_us)
         return;
     }
     a->wall_sent_ms = vt_wall_ms();
-    send_buf(a, PH_SUBMIT_SEND, 10000 + m.u.submit.wait_ms, LD_AT_SUBMIT);
+    if ((rv = send_buf(a, PH_SUBMIT_RECV, 10000 + m.u.submit.wait_ms)) != 0)
+        fail_now(a, LD_AT_SUBMIT, rv);
 }
 
 /* status of a verified job, for its stage times; failures here are not the
@@ -309,18 +292,8 @@ static void send_status_req(agent *a)
     m.u.status.api_key = a->api_key;
     memcpy(m.u.status.job_id, a->job_id, sizeof m.u.status.job_id);
     vt_buf_reset(&a->buf);
-    nng_msg *msg = NULL;
-    if (vt_msg_encode(&m, &a->buf, NULL) != 0 || nng_msg_alloc(&msg, 0) != 0 ||
-        nng_msg_append(msg, a->buf.data, a->buf.len) != 0) {
-        if (msg)
-            nng_msg_free(msg);
+    if (vt_msg_encode(&m, &a->buf, NULL) != 0 || send_buf(a, PH_STATUS_RECV, 10000) != 0)
         job_finish(a);
-        return;
-    }
-    a->phase = PH_STATUS_SEND;
-    nng_aio_set_msg(a->aio, msg);
-    nng_aio_set_timeout(a->aio, 10000);
-    nng_ctx_send(a->ctx, a->aio);
 }
 
 static void stage(run *r, int s, int64_t from_ms, int64_t to_ms)
@@ -329,10 +302,10 @@ static void stage(run *r, int s, int64_t from_ms, int64_t to_ms)
         load_hist_record(&r->out->stage[s], to_ms > from_ms ? (uint64_t)(to_ms - from_ms) * 1000u : 0);
 }
 
-static void on_status_ok(agent *a, nng_msg *msg)
+static void on_status_ok(agent *a, const uint8_t *body, size_t len)
 {
     vt_msg rep;
-    if (vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_STATUS_OK, &rep, NULL) ==
+    if (vt_msg_decode_expect(body, len, VT_MSG_STATUS_OK, &rep, NULL) ==
         0) {
         const vt_msg_status_ok *st = &rep.u.status_ok;
         run *r = a->r;
@@ -343,28 +316,26 @@ static void on_status_ok(agent *a, nng_msg *msg)
         stage(r, LD_ST_TO_AGENT, (int64_t)st->finished_ms, a->wall_done_ms);
     }
     vt_msg_free(&rep);
-    nng_msg_free(msg);
     job_finish(a);
 }
 
 /* ------------------------------------------------------------- callback */
 
-static void on_result_ok(agent *a, nng_msg *msg);
+static void on_result_ok(agent *a, const uint8_t *body, size_t len);
 
-static void on_submit_ok(agent *a, nng_msg *msg)
+static void on_submit_ok(agent *a, const uint8_t *body, size_t len)
 {
     uint32_t minor, tlen;
     const char *type;
     if (a->r->t->submit_wait &&
-        vt_mp_read_envelope(nng_msg_body(msg), nng_msg_len(msg), &minor, &type, &tlen, NULL) == 0 &&
+        vt_mp_read_envelope(body, len, &minor, &type, &tlen, NULL) == 0 &&
         vt_mp_str_eq(type, tlen, "result_ok")) {
-        on_result_ok(a, msg); /* submit with wait_ms: the result came with it */
+        on_result_ok(a, body, len); /* submit with wait_ms: the result came with it */
         return;
     }
     vt_msg rep;
-    int rv = vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_SUBMIT_OK, &rep,
+    int rv = vt_msg_decode_expect(body, len, VT_MSG_SUBMIT_OK, &rep,
                                   NULL);
-    nng_msg_free(msg);
     if (rv) {
         if ((rv == VT_ERR_OVERLOADED || rv == VT_ERR_RATELIMIT) && rep.type == VT_MSG_ERROR) {
             uint32_t hint = rep.u.error.retry_ms;
@@ -379,12 +350,11 @@ static void on_submit_ok(agent *a, nng_msg *msg)
     send_result_req(a);
 }
 
-static void on_result_ok(agent *a, nng_msg *msg)
+static void on_result_ok(agent *a, const uint8_t *body, size_t len)
 {
     vt_msg rep;
-    int rv = vt_msg_decode_expect(nng_msg_body(msg), nng_msg_len(msg), VT_MSG_RESULT_OK, &rep,
+    int rv = vt_msg_decode_expect(body, len, VT_MSG_RESULT_OK, &rep,
                                   NULL);
-    nng_msg_free(msg);
     if (rv) {
         vt_msg_free(&rep);
         fail(a, LD_AT_RESULT, rv);
@@ -420,75 +390,86 @@ static void on_result_ok(agent *a, nng_msg *msg)
     fail(a, LD_AT_JOB, code);
 }
 
-static void on_aio(void *arg)
+/* The request out ended without a reply (time-out, connection lost). */
+static void request_failed(agent *a, int code)
 {
-    agent *a = arg;
-    int e = nng_aio_result(a->aio);
+    a->req_id = 0;
+    if (a->phase == PH_STATUS_RECV)
+        job_finish(a); /* only the stage sample is lost */
+    else
+        fail(a, a->phase == PH_SUBMIT_RECV ? LD_AT_SUBMIT : LD_AT_RESULT, code);
+}
+
+static void on_reply(void *arg, sp_conn *c, uint32_t id, const uint8_t *body, size_t len)
+{
+    run *r = arg;
+    uint32_t idx = id & ((1u << IDX_BITS) - 1);
+    if (idx >= (uint32_t)r->n_agents)
+        return;
+    agent *a = &r->agents[idx];
+    if (a->req_id != id || a->conn != c)
+        return; /* late: that request timed out already */
+    a->req_id = 0;
     switch (a->phase) {
-    case PH_SUBMIT_SEND:
-    case PH_RESULT_SEND:
-        if (e) {
-            nng_msg_free(nng_aio_get_msg(a->aio)); /* not sent: still ours */
-            fail(a, a->phase == PH_SUBMIT_SEND ? LD_AT_SUBMIT : LD_AT_RESULT, nng_to_vt(e));
-            return;
-        }
-        a->phase = a->phase == PH_SUBMIT_SEND ? PH_SUBMIT_RECV : PH_RESULT_RECV;
-        nng_ctx_recv(a->ctx, a->aio);
-        return;
-    case PH_SUBMIT_RECV:
-        if (e)
-            fail(a, LD_AT_SUBMIT, nng_to_vt(e));
-        else
-            on_submit_ok(a, nng_aio_get_msg(a->aio));
-        return;
-    case PH_RESULT_RECV:
-        if (e)
-            fail(a, LD_AT_RESULT, nng_to_vt(e));
-        else
-            on_result_ok(a, nng_aio_get_msg(a->aio));
-        return;
-    case PH_STATUS_SEND:
-        if (e) {
-            nng_msg_free(nng_aio_get_msg(a->aio));
-            job_finish(a);
-            return;
-        }
-        a->phase = PH_STATUS_RECV;
-        nng_ctx_recv(a->ctx, a->aio);
-        return;
-    case PH_STATUS_RECV:
-        if (e)
-            job_finish(a);
-        else
-            on_status_ok(a, nng_aio_get_msg(a->aio));
-        return;
-    case PH_BACKOFF:
-        a->phase = PH_IDLE;
-        if (!e && !atomic_load(&a->r->stopping))
-            start_job(a, vt_mono_us());
-        return;
-    default:
-        return;
+    case PH_SUBMIT_RECV: on_submit_ok(a, body, len); return;
+    case PH_RESULT_RECV: on_result_ok(a, body, len); return;
+    case PH_STATUS_RECV: on_status_ok(a, body, len); return;
+    default: return;
     }
+}
+
+static void on_lost(void *arg, sp_conn *c)
+{
+    run *r = arg;
+    for (int i = 0; i < r->n_agents; i++)
+        if (r->agents[i].conn == c && r->agents[i].req_id)
+            request_failed(&r->agents[i], VT_ERR_UNAVAILABLE);
+}
+
+/* Time-outs and back-offs that are due; sets when to look next. */
+static void scan_timers(run *r, uint64_t now)
+{
+    if (now < r->next_scan_us)
+        return;
+    uint64_t next = now + SCAN_US;
+    r->next_scan_us = UINT64_MAX; /* lowered by back-offs started below */
+    for (int i = 0; i < r->n_agents; i++) {
+        agent *a = &r->agents[i];
+        if (a->req_id && a->timeout_us <= now) {
+            request_failed(a, VT_ERR_TIMEOUT);
+        } else if (a->req_id) {
+            if (a->timeout_us < next)
+                next = a->timeout_us;
+        } else if (a->phase == PH_BACKOFF && a->wake_us <= now) {
+            a->phase = PH_IDLE;
+            if (!atomic_load(&r->stopping))
+                start_job(a, now);
+        } else if (a->phase == PH_BACKOFF && a->wake_us < next) {
+            next = a->wake_us;
+        }
+    }
+    if (next < r->next_scan_us)
+        r->next_scan_us = next;
+}
+
+/* Run the loop until `until` (monotonic us). */
+static void poll_until(run *r, uint64_t until)
+{
+    scan_timers(r, vt_mono_us());
+    sp_loop_poll(r->loop, until < r->next_scan_us ? until : r->next_scan_us);
 }
 
 /* ------------------------------------------------------------ set-up */
 
 static int open_sockets(run *r, vt_errinfo *ei)
 {
-    for (int i = 0; i < r->n_socks; i++) {
-        int e;
-        if ((e = nng_req0_open(&r->socks[i])) != 0)
-            return vt_fail(ei, VT_ERR_TRANSPORT, "REQ socket: %s", nng_strerror(e));
-        /* No resend: a resent submit is a second job (docs/protocol.md). */
-        if ((e = nng_socket_set_size(r->socks[i], NNG_OPT_RECVMAXSZ, VT_PROTO_MAX_MSG_DEFAULT)) ||
-            (e = nng_socket_set_ms(r->socks[i], NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) ||
-            (e = nng_socket_set_ms(r->socks[i], NNG_OPT_RECONNMINT, 50)) ||
-            (e = nng_socket_set_ms(r->socks[i], NNG_OPT_RECONNMAXT, 1000)) ||
-            (e = nng_dial(r->socks[i], r->t->url, NULL, NNG_FLAG_NONBLOCK)) != 0)
-            return vt_fail(ei, VT_ERR_TRANSPORT, "%s: %s", r->t->url, nng_strerror(e));
-    }
-    return 0;
+    /* No resend (a resent submit would be a second job, docs/protocol.md):
+     * a request that gets no answer times out. */
+    sp_handlers h = {.reply = on_reply, .lost = on_lost, .arg = r};
+    int rv = sp_loop_open(&h, &r->loop, ei);
+    for (int i = 0; !rv && i < r->n_socks; i++)
+        rv = sp_conn_open(r->loop, r->t->url, VT_PROTO_MAX_MSG_DEFAULT, &r->conns[i], ei);
+    return rv;
 }
 
 static int open_agents(run *r, vt_errinfo *ei)
@@ -501,33 +482,21 @@ static int open_agents(run *r, vt_errinfo *ei)
         randombytes_buf(a->token_salt, sizeof a->token_salt);
         vt_buf_init(&a->buf, 0);
         a->prompt = calloc(r->t->prompt_tokens ? r->t->prompt_tokens : 1, sizeof *a->prompt);
-        int e;
         if (!a->prompt)
             return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-        if ((e = nng_ctx_open(&a->ctx, r->socks[i % r->n_socks])) != 0 ||
-            (e = nng_ctx_set_ms(a->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-            (e = nng_aio_alloc(&a->aio, on_aio, a)) != 0)
-            return vt_fail(ei, VT_ERR_TRANSPORT, "agent context: %s", nng_strerror(e));
+        a->conn = r->conns[i % r->n_socks];
     }
     return 0;
 }
 
 static void close_all(run *r)
 {
-    for (int i = 0; i < r->n_agents; i++)
-        if (r->agents[i].aio)
-            nng_aio_stop(r->agents[i].aio);
+    sp_loop_close(r->loop); /* requests still out are dropped with their connections */
+    r->loop = NULL;
     for (int i = 0; i < r->n_agents; i++) {
-        agent *a = &r->agents[i];
-        if (a->aio)
-            nng_aio_free(a->aio);
-        if (a->r)
-            nng_ctx_close(a->ctx);
-        vt_buf_free(&a->buf);
-        free(a->prompt);
+        vt_buf_free(&r->agents[i].buf);
+        free(r->agents[i].prompt);
     }
-    for (int i = 0; i < r->n_socks; i++)
-        nng_close(r->socks[i]);
 }
 
 /* ------------------------------------------------------------ the run */
@@ -538,16 +507,6 @@ static double cpu_self_s(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
            ru.ru_stime.tv_usec * 1e-6;
-}
-
-static void sleep_until_us(uint64_t t)
-{
-    uint64_t now = vt_mono_us();
-    if (t <= now)
-        return;
-    uint64_t d = t - now;
-    struct timespec ts = {(time_t)(d / 1000000), (long)(d % 1000000) * 1000};
-    nanosleep(&ts, NULL);
 }
 
 /* Open loop: one arrival at time t0 takes a free agent or waits. */
@@ -622,12 +581,12 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
     r->n_agents = p->concurrency;
     r->n_socks = p->connections > 0 && p->connections < r->n_agents ? p->connections : r->n_agents;
     r->agents = calloc((size_t)r->n_agents, sizeof *r->agents);
-    r->socks = calloc((size_t)r->n_socks, sizeof *r->socks);
+    r->conns = calloc((size_t)r->n_socks, sizeof *r->conns);
     if (p->mode == LD_OPEN)
         r->backlog = malloc(BACKLOG_CAP * sizeof *r->backlog);
     pthread_mutex_init(&r->mu, NULL);
     int rv = 0;
-    if (!r->agents || !r->socks || (p->mode == LD_OPEN && !r->backlog))
+    if (!r->agents || !r->conns || (p->mode == LD_OPEN && !r->backlog))
         rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
     if (!rv)
         rv = open_sockets(r, ei);
@@ -685,7 +644,7 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
         }
         if (next_tick < wake)
             wake = next_tick;
-        sleep_until_us(wake);
+        poll_until(r, wake);
     }
     uint64_t t_end = atomic_load(&r->t_end_us);
     out->cpu_s = cpu_started ? cpu_self_s() - cpu0 : 0;
@@ -695,8 +654,10 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
     /* Drain: jobs in flight finish (they are not counted: the window has
      * closed) so that the next phase starts on a quiet scheduler. */
     uint64_t drain_end = vt_mono_us() + (uint64_t)(p->drain_s * 1e6);
-    while (atomic_load(&r->inflight) > 0 && vt_mono_us() < drain_end && !(stop && *stop))
-        vt_sleep_ms(10);
+    for (uint64_t now = vt_mono_us();
+         atomic_load(&r->inflight) > 0 && now < drain_end && !(stop && *stop);
+         now = vt_mono_us())
+        poll_until(r, now + 10000 < drain_end ? now + 10000 : drain_end);
     out->unfinished = (uint64_t)(atomic_load(&r->inflight) > 0 ? atomic_load(&r->inflight) : 0);
     if (p->progress) {
         progress(r, t_end, t_start, &last_done, tty);
@@ -719,7 +680,7 @@ out:
     pthread_mutex_destroy(&r->mu);
     free(r->backlog);
     free(r->agents);
-    free(r->socks);
+    free(r->conns);
     free(r);
     return rv;
 }

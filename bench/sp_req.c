@@ -1,0 +1,445 @@
+/* sp_req.c - see sp_req.h.
+ *
+ * A connection is CLOSED (reconnect due at `retry_us`), CONNECTING (tcp:
+ * non-blocking connect in progress), or OPEN. The handshake is queued in
+ * front of whatever requests are waiting and the peer's is the first thing
+ * read, so requests need not wait for it. Writes go out when the loop
+ * polls: requests queued by one round of callbacks leave in one write per
+ * connection.
+ */
+#include "sp_req.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vt_clock.h"
+
+#define SP_PROTO_REQ 0x30
+#define SP_PROTO_REP 0x31
+#define HS_LEN 8
+#define RX_MIN 65536
+#define RETRY_MIN_US 50000u
+#define RETRY_MAX_US 1000000u
+
+enum { ST_CLOSED, ST_CONNECTING, ST_OPEN };
+
+typedef struct bytes {
+    uint8_t *p;
+    size_t off, len, cap; /* live bytes are p[off .. off+len) */
+} bytes;
+
+struct sp_conn {
+    sp_loop *l;
+    int fd;
+    int state;
+    bool ipc;          /* framing: ipc has a type byte before the length */
+    bool hs_seen;      /* the peer's handshake was read */
+    bool want_out;     /* EPOLLOUT registered */
+    bool dirty;        /* on the loop's flush list */
+    size_t recv_max;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint64_t retry_us, backoff_us;
+    bytes tx, rx;
+    sp_conn *next, *next_dirty;
+};
+
+struct sp_loop {
+    int ep;
+    sp_handlers h;
+    sp_conn *conns, *dirty;
+};
+
+static int bytes_reserve(bytes *b, size_t need)
+{
+    if (b->off + b->len + need <= b->cap)
+        return 0;
+    if (b->off) { /* compact first */
+        memmove(b->p, b->p + b->off, b->len);
+        b->off = 0;
+        if (b->len + need <= b->cap)
+            return 0;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + need)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return VT_ERR_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int bytes_append(bytes *b, const void *p, size_t n)
+{
+    int rv = bytes_reserve(b, n);
+    if (!rv) {
+        memcpy(b->p + b->off + b->len, p, n);
+        b->len += n;
+    }
+    return rv;
+}
+
+static void bytes_consume(bytes *b, size_t n)
+{
+    b->off += n;
+    b->len -= n;
+    if (b->len == 0)
+        b->off = 0;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ------------------------------------------------------------ addresses */
+
+static int parse_url(sp_conn *c, const char *url, vt_errinfo *ei)
+{
+    if (strncmp(url, "ipc://", 6) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&c->addr;
+        size_t n = strlen(url + 6);
+        if (n == 0 || n >= sizeof un->sun_path)
+            return vt_fail(ei, VT_ERR_INVAL, "%s: ipc path empty or too long", url);
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, url + 6, n + 1);
+        c->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        c->ipc = true;
+        return 0;
+    }
+    if (strncmp(url, "tcp://", 6) != 0)
+        return vt_fail(ei, VT_ERR_INVAL, "%s: only ipc:// and tcp:// are supported", url);
+    char host[256];
+    const char *h = url + 6, *colon = strrchr(h, ':');
+    if (!colon || colon == h || colon[1] == '\0')
+        return vt_fail(ei, VT_ERR_INVAL, "%s: tcp:// needs HOST:PORT", url);
+    size_t hl = (size_t)(colon - h);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:port */
+        h++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host)
+        return vt_fail(ei, VT_ERR_INVAL, "%s: host too long", url);
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (e != 0 || !ai)
+        return vt_fail(ei, VT_ERR_INVAL, "%s: %s", url, gai_strerror(e));
+    memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
+    c->addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    c->ipc = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------ states */
+
+static void set_events(sp_conn *c, bool out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+    if (epoll_ctl(c->l->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->want_out = out;
+}
+
+/* Lost: every request on the wire is gone; the peer sees a closed pipe. */
+static void conn_drop(sp_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd); /* also leaves the epoll set */
+    c->fd = -1;
+    c->state = ST_CLOSED;
+    c->want_out = false;
+    c->hs_seen = false;
+    c->tx.off = c->tx.len = 0;
+    c->rx.off = c->rx.len = 0;
+    c->retry_us = vt_mono_us() + c->backoff_us;
+    c->backoff_us = c->backoff_us * 2 > RETRY_MAX_US ? RETRY_MAX_US : c->backoff_us * 2;
+    if (c->l->h.lost)
+        c->l->h.lost(c->l->h.arg, c);
+}
+
+static void mark_dirty(sp_conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        c->next_dirty = c->l->dirty;
+        c->l->dirty = c;
+    }
+}
+
+/* Start a connection: the handshake goes in front of the queued requests. */
+static void conn_start(sp_conn *c)
+{
+    int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        c->retry_us = vt_mono_us() + c->backoff_us;
+        return;
+    }
+    if (!c->ipc) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int rc = connect(fd, (struct sockaddr *)&c->addr, c->addrlen);
+    if (rc != 0 && errno != EINPROGRESS) { /* refused, or the listener's backlog is full */
+        close(fd);
+        c->retry_us = vt_mono_us() + c->backoff_us;
+        c->backoff_us = c->backoff_us * 2 > RETRY_MAX_US ? RETRY_MAX_US : c->backoff_us * 2;
+        return;
+    }
+    uint8_t hs[HS_LEN] = {0x00, 'S', 'P', 0x00, 0x00, SP_PROTO_REQ, 0x00, 0x00};
+    if (bytes_reserve(&c->tx, HS_LEN) != 0) {
+        close(fd);
+        c->retry_us = vt_mono_us() + c->backoff_us;
+        return;
+    }
+    memmove(c->tx.p + c->tx.off + HS_LEN, c->tx.p + c->tx.off, c->tx.len);
+    memcpy(c->tx.p + c->tx.off, hs, HS_LEN);
+    c->tx.len += HS_LEN;
+    c->fd = fd;
+    c->state = rc == 0 ? ST_OPEN : ST_CONNECTING;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    if (epoll_ctl(c->l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        conn_drop(c);
+        return;
+    }
+    c->want_out = true;
+}
+
+static void conn_flush(sp_conn *c)
+{
+    while (c->state == ST_OPEN && c->tx.len > 0) {
+        ssize_t n = send(c->fd, c->tx.p + c->tx.off, c->tx.len, MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes_consume(&c->tx, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->want_out)
+                set_events(c, true);
+            return;
+        }
+        conn_drop(c);
+        return;
+    }
+    if (c->state == ST_OPEN && c->want_out)
+        set_events(c, false);
+}
+
+/* Parse what arrived: the peer's handshake, then framed replies. */
+static void conn_parse(sp_conn *c)
+{
+    const sp_handlers *h = &c->l->h;
+    if (!c->hs_seen) {
+        if (c->rx.len < HS_LEN)
+            return;
+        const uint8_t *p = c->rx.p + c->rx.off;
+        if (p[0] != 0 || p[1] != 'S' || p[2] != 'P' || p[3] != 0 ||
+            get_be(p + 4, 2) != SP_PROTO_REP) {
+            conn_drop(c); /* not an SP REP socket */
+            return;
+        }
+        bytes_consume(&c->rx, HS_LEN);
+        c->hs_seen = true;
+        c->backoff_us = RETRY_MIN_US; /* a good connection resets the back-off */
+    }
+    size_t hl = c->ipc ? 9 : 8;
+    while (c->fd >= 0 && c->rx.len >= hl) {
+        const uint8_t *p = c->rx.p + c->rx.off;
+        if (c->ipc && p[0] != 0x01) {
+            conn_drop(c);
+            return;
+        }
+        uint64_t len = get_be(p + hl - 8, 8);
+        if (len < 4 || len - 4 > c->recv_max) {
+            conn_drop(c); /* as NNG does past NNG_OPT_RECVMAXSZ */
+            return;
+        }
+        if (c->rx.len < hl + len) {
+            if (bytes_reserve(&c->rx, hl + len - c->rx.len) != 0)
+                conn_drop(c);
+            return;
+        }
+        uint32_t id = (uint32_t)get_be(p + hl, 4);
+        bytes_consume(&c->rx, hl + len); /* the bytes stay valid until the next read */
+        if (h->reply)
+            h->reply(h->arg, c, id, p + hl + 4, (size_t)len - 4);
+    }
+}
+
+static void conn_readable(sp_conn *c)
+{
+    for (;;) {
+        if (bytes_reserve(&c->rx, RX_MIN / 2) != 0) {
+            conn_drop(c);
+            return;
+        }
+        size_t room = c->rx.cap - c->rx.off - c->rx.len;
+        ssize_t n = recv(c->fd, c->rx.p + c->rx.off + c->rx.len, room, 0);
+        if (n > 0) {
+            c->rx.len += (size_t)n;
+            conn_parse(c);
+            if (c->fd < 0 || (size_t)n < room)
+                return;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        conn_drop(c); /* closed by the peer, or an error */
+        return;
+    }
+}
+
+static void conn_event(sp_conn *c, uint32_t ev)
+{
+    if (c->state == ST_CONNECTING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+            conn_drop(c);
+            return;
+        }
+        c->state = ST_OPEN;
+    }
+    if (c->state == ST_OPEN && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        conn_readable(c);
+    if (c->state == ST_OPEN && (ev & EPOLLOUT))
+        conn_flush(c);
+}
+
+/* ------------------------------------------------------------ public */
+
+int sp_loop_open(const sp_handlers *h, sp_loop **out, vt_errinfo *ei)
+{
+    sp_loop *l = calloc(1, sizeof *l);
+    if (!l)
+        return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    l->h = *h;
+    l->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (l->ep < 0) {
+        free(l);
+        return vt_fail(ei, VT_ERR_INTERNAL, "epoll_create1: %s", strerror(errno));
+    }
+    *out = l;
+    return 0;
+}
+
+void sp_loop_close(sp_loop *l)
+{
+    if (!l)
+        return;
+    while (l->conns) {
+        sp_conn *c = l->conns;
+        l->conns = c->next;
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c->tx.p);
+        free(c->rx.p);
+        free(c);
+    }
+    close(l->ep);
+    free(l);
+}
+
+int sp_conn_open(sp_loop *l, const char *url, size_t recv_max, sp_conn **out, vt_errinfo *ei)
+{
+    sp_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    int rv = parse_url(c, url, ei);
+    if (rv) {
+        free(c);
+        return rv;
+    }
+    c->l = l;
+    c->fd = -1;
+    c->recv_max = recv_max;
+    c->backoff_us = RETRY_MIN_US;
+    c->next = l->conns;
+    l->conns = c;
+    conn_start(c);
+    *out = c;
+    return 0;
+}
+
+int sp_conn_send(sp_conn *c, uint32_t id, const void *body, size_t len)
+{
+    uint8_t hdr[13];
+    size_t hl = 0;
+    if (c->ipc)
+        hdr[hl++] = 0x01;
+    put_be(hdr + hl, (uint64_t)len + 4, 8);
+    hl += 8;
+    put_be(hdr + hl, id | 0x80000000u, 4);
+    hl += 4;
+    int rv = bytes_reserve(&c->tx, hl + len);
+    if (rv)
+        return rv;
+    bytes_append(&c->tx, hdr, hl);
+    bytes_append(&c->tx, body, len);
+    mark_dirty(c);
+    return 0;
+}
+
+int sp_loop_poll(sp_loop *l, uint64_t until_us)
+{
+    uint64_t now = vt_mono_us();
+    uint64_t wake = until_us;
+    for (sp_conn *c = l->conns; c; c = c->next)
+        if (c->state == ST_CLOSED) {
+            if (c->retry_us <= now)
+                conn_start(c);
+            if (c->state == ST_CLOSED && c->retry_us < wake)
+                wake = c->retry_us;
+        }
+    while (l->dirty) {
+        sp_conn *c = l->dirty;
+        l->dirty = c->next_dirty;
+        c->dirty = false;
+        conn_flush(c);
+    }
+    struct epoll_event evs[256];
+    struct timespec ts = {0, 0};
+    if (wake > now) {
+        uint64_t d = wake - now;
+        ts.tv_sec = (time_t)(d / 1000000u);
+        ts.tv_nsec = (long)(d % 1000000u) * 1000;
+    }
+    /* epoll_pwait2 (Linux 5.11): microsecond waits; an open loop's arrivals
+     * are a few hundred us apart, and a 1 ms tick would add to their latency. */
+    int n = epoll_pwait2(l->ep, evs, 256, &ts, NULL);
+    if (n < 0 && errno == ENOSYS)
+        n = epoll_wait(l->ep, evs, 256, (int)((ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 999) / 1000));
+    if (n < 0)
+        return errno == EINTR ? 0 : VT_ERR_INTERNAL;
+    for (int i = 0; i < n; i++)
+        conn_event(evs[i].data.ptr, evs[i].events);
+    return 0;
+}
