@@ -69,6 +69,7 @@ static int rd_fail(vt_errinfo *ei, int rv, const vt_mp_reader *r, const char *fi
 typedef struct dctx {
     struct vt_arena *arena;
     vt_errinfo *ei;
+    bool root; /* the next decode_obj is the message's top-level map */
 } dctx;
 
 static int decode_obj(dctx *d, vt_mp_reader *r, const vt_schema *s, void *obj);
@@ -345,21 +346,53 @@ static int decode_field(dctx *d, vt_mp_reader *r, const vt_field *f, void *base)
     return vt_fail(d->ei, VT_ERR_INTERNAL, "field '%s': unknown kind", f->name);
 }
 
+/* key (klen bytes, not NUL-terminated) equals the C string name; never
+ * reads name past its terminator. */
+static bool key_is(const char *key, uint32_t klen, const char *name)
+{
+    for (uint32_t i = 0; i < klen; i++)
+        if (name[i] == '\0' || name[i] != key[i])
+            return false;
+    return name[klen] == '\0';
+}
+
+/* The schema field named key, or s->n_fields. The search starts at `hint`,
+ * the field after the last one found: our encoder writes fields in schema
+ * order, so for our peers each key is found at the first comparison; any
+ * order is still accepted. */
+static uint32_t find_field(const vt_schema *s, const char *key, uint32_t klen, uint32_t hint)
+{
+    for (uint32_t j = 0; j < s->n_fields; j++) {
+        uint32_t k = hint + j < s->n_fields ? hint + j : hint + j - s->n_fields;
+        if (key_is(key, klen, s->fields[k].name))
+            return k;
+    }
+    return s->n_fields;
+}
+
 static int decode_obj(dctx *d, vt_mp_reader *r, const vt_schema *s, void *obj)
 {
-    uint32_t n;
+    uint32_t n, hint = 0;
     int rv = vt_mp_read_map(r, &n);
     if (rv)
         return rd_fail(d->ei, rv, r, s->name, "map");
+    bool root = d->root;
+    d->root = false;
     uint64_t seen = 0;
+    unsigned env_seen = 0; /* top level: "v", "vm", "t" (read by read_envelope) */
     for (uint32_t i = 0; i < n; i++) {
         const char *key;
         uint32_t klen;
         if ((rv = vt_mp_read_str(r, &key, &klen)))
             return rd_fail(d->ei, rv, r, s->name, "str key");
-        uint32_t k = 0;
-        while (k < s->n_fields && !vt_mp_str_eq(key, klen, s->fields[k].name))
-            k++;
+        uint32_t k = find_field(s, key, klen, hint);
+        if (k == s->n_fields && root) { /* the envelope's keys must not repeat either */
+            unsigned bit = key_is(key, klen, "v") ? 1u : key_is(key, klen, "vm") ? 2u
+                         : key_is(key, klen, "t") ? 4u : 0u;
+            if (bit & env_seen)
+                return vt_fail(d->ei, VT_ERR_PROTO, "field '%.*s': repeated", (int)klen, key);
+            env_seen |= bit;
+        }
         if (k == s->n_fields) { /* unknown: ignored, as newer minors may add fields */
             if ((rv = vt_mp_skip(r)))
                 return vt_fail(d->ei, VT_ERR_PROTO, "field '%.*s': %s", (int)(klen > 32 ? 32 : klen),
@@ -369,6 +402,7 @@ static int decode_obj(dctx *d, vt_mp_reader *r, const vt_schema *s, void *obj)
         if (seen & (1ull << k))
             return vt_fail(d->ei, VT_ERR_PROTO, "field '%s': repeated", s->fields[k].name);
         seen |= 1ull << k;
+        hint = k + 1 < s->n_fields ? k + 1 : 0;
         if ((rv = decode_field(d, r, &s->fields[k], obj)))
             return rv;
     }
@@ -378,8 +412,13 @@ static int decode_obj(dctx *d, vt_mp_reader *r, const vt_schema *s, void *obj)
     return s->check ? s->check(obj, d->ei) : 0;
 }
 
-int vt_mp_read_envelope(const void *buf, size_t len, uint32_t *minor, const char **type,
-                        uint32_t *type_len, vt_errinfo *ei)
+/* The envelope: "v" (major), "vm" (minor), "t" (type), anywhere in the
+ * top-level map. full: walk the whole map (and refuse trailing bytes);
+ * otherwise stop once all three were read - our encoder writes them first
+ * (vt_mp_write_envelope), so vt_msg_decode, whose field pass walks the
+ * message anyway and checks the rest, reads a message once, not twice. */
+static int read_envelope(const void *buf, size_t len, uint32_t *minor, const char **type,
+                         uint32_t *type_len, bool full, vt_errinfo *ei)
 {
     vt_mp_reader r;
     vt_mp_reader_init(&r, buf, len);
@@ -389,13 +428,16 @@ int vt_mp_read_envelope(const void *buf, size_t len, uint32_t *minor, const char
         return rv == VT_ERR_TRUNCATED && len > 0 && vt_mp_peek(&r) == VT_MP_MAP
                    ? vt_fail(ei, VT_ERR_PROTO, "message truncated")
                    : vt_fail(ei, VT_ERR_PROTO, "message is not a msgpack map");
-    bool have_v = false, have_t = false;
+    bool have_v = false, have_t = false, have_vm = false;
     uint64_t major = 0, vm = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && (full || !(have_v && have_vm && have_t)); i++) {
         const char *key;
         uint32_t klen;
         if ((rv = vt_mp_read_str(&r, &key, &klen)))
             return rd_fail(ei, rv, &r, "(key)", "str key");
+        if ((have_v && vt_mp_str_eq(key, klen, "v")) || (have_vm && vt_mp_str_eq(key, klen, "vm")) ||
+            (have_t && vt_mp_str_eq(key, klen, "t")))
+            return vt_fail(ei, VT_ERR_PROTO, "field '%.*s': repeated", (int)klen, key);
         if (vt_mp_str_eq(key, klen, "v")) {
             if ((rv = vt_mp_read_uint(&r, &major)))
                 return rd_fail(ei, rv, &r, "v", "uint");
@@ -403,6 +445,7 @@ int vt_mp_read_envelope(const void *buf, size_t len, uint32_t *minor, const char
         } else if (vt_mp_str_eq(key, klen, "vm")) {
             if ((rv = vt_mp_read_uint(&r, &vm)))
                 return rd_fail(ei, rv, &r, "vm", "uint");
+            have_vm = true;
         } else if (vt_mp_str_eq(key, klen, "t")) {
             if ((rv = vt_mp_read_str(&r, type, type_len)))
                 return rd_fail(ei, rv, &r, "t", "str");
@@ -412,7 +455,7 @@ int vt_mp_read_envelope(const void *buf, size_t len, uint32_t *minor, const char
                            key, rv == VT_ERR_TRUNCATED ? "truncated" : "unreadable or nested too deep");
         }
     }
-    if (vt_mp_left(&r))
+    if (full && vt_mp_left(&r))
         return vt_fail(ei, VT_ERR_PROTO, "%zu trailing bytes after the message", vt_mp_left(&r));
     if (!have_v)
         return vt_fail(ei, VT_ERR_PROTO, "field 'v': missing");
@@ -424,6 +467,12 @@ int vt_mp_read_envelope(const void *buf, size_t len, uint32_t *minor, const char
     if (minor)
         *minor = vm > UINT32_MAX ? UINT32_MAX : (uint32_t)vm;
     return 0;
+}
+
+int vt_mp_read_envelope(const void *buf, size_t len, uint32_t *minor, const char **type,
+                        uint32_t *type_len, vt_errinfo *ei)
+{
+    return read_envelope(buf, len, minor, type, type_len, true, ei);
 }
 
 void vt_msg_init(vt_msg *m, vt_msg_type type)
@@ -445,20 +494,22 @@ int vt_msg_decode(const void *buf, size_t len, vt_msg *out, vt_errinfo *ei)
     memset(out, 0, sizeof *out);
     const char *type;
     uint32_t type_len, minor = 0;
-    int rv = vt_mp_read_envelope(buf, len, &minor, &type, &type_len, ei);
+    int rv = read_envelope(buf, len, &minor, &type, &type_len, false, ei);
     if (rv)
         return rv;
     vt_msg_type t = vt_msg_type_parse(type, type_len);
     if (t == VT_MSG_NONE)
         return vt_fail(ei, VT_ERR_PROTO, "field 't': unknown message type \"%.*s\"",
                        (int)(type_len > 32 ? 32 : type_len), type);
-    dctx d = {.arena = vt_arena_new(), .ei = ei};
+    dctx d = {.arena = vt_arena_new(), .ei = ei, .root = true};
     if (!d.arena)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
     const vt_schema *s = vt_msg_schema(t);
     vt_mp_reader r;
     vt_mp_reader_init(&r, buf, len);
-    if ((rv = decode_obj(&d, &r, s, &out->u))) {
+    if (!(rv = decode_obj(&d, &r, s, &out->u)) && vt_mp_left(&r))
+        rv = vt_fail(ei, VT_ERR_PROTO, "%zu trailing bytes after the message", vt_mp_left(&r));
+    if (rv) {
         vt_arena_free(d.arena);
         memset(out, 0, sizeof *out);
         return rv;

@@ -300,6 +300,40 @@ static void test_hostile_structure(void)
     submit_base(&w, 1, "k");
     kv_bin(&w, "req_token", 16);
     decode_expecting(&w, VT_ERR_PROTO, "repeated");
+    /* the envelope's keys may not repeat either, whether the decoder stops
+     * reading the envelope early ("v", "vm", "t" first, as our encoder
+     * writes them) or walks the whole map for it (no "vm") */
+    for (int with_vm = 0; with_vm <= 1; with_vm++)
+        for (int which = 0; which < 2; which++) {
+            vt_buf_init(&w, 0);
+            CHECK(vt_mp_write_map(&w, 5 + 2 + (uint32_t)with_vm + 1) == 0);
+            kv_uint(&w, "v", 1);
+            if (with_vm)
+                kv_uint(&w, "vm", 0);
+            kv_str(&w, "t", "submit");
+            kv_str(&w, "key", "k");
+            kv_str(&w, "model", "tiny");
+            kv_str(&w, "prompt", "hi");
+            kv_uint(&w, "max_tokens", 8);
+            kv_bin(&w, "req_token", 16);
+            if (which == 0)
+                kv_uint(&w, "v", 1);
+            else
+                kv_str(&w, "t", "submit");
+            decode_expecting(&w, VT_ERR_PROTO, "repeated");
+        }
+    /* any order: fields reversed, the envelope last */
+    vt_buf_init(&w, 0);
+    CHECK(vt_mp_write_map(&w, 5 + 3) == 0);
+    kv_bin(&w, "req_token", 16);
+    kv_uint(&w, "max_tokens", 8);
+    kv_str(&w, "prompt", "hi");
+    kv_str(&w, "model", "tiny");
+    kv_str(&w, "key", "k");
+    kv_str(&w, "t", "submit");
+    kv_uint(&w, "vm", 7);
+    kv_uint(&w, "v", 1);
+    decode_expecting(&w, 0, NULL);
     submit_base(&w, 1, "k");
     CHECK(vt_mp_write_cstr(&w, "sampling") == 0 && vt_mp_write_map(&w, 1) == 0);
     CHECK(vt_mp_write_cstr(&w, "temp") == 0 && vt_mp_write_f64(&w, NAN) == 0);
