@@ -27,8 +27,35 @@ void vt_buf_free(vt_buf *b)
     b->len = b->cap = 0;
 }
 
+/* Room for n more bytes without growing and within the limit. */
+static inline bool buf_has_room(const vt_buf *b, size_t n)
+{
+    size_t max = b->max ? b->max : VT_PROTO_MAX_MSG_DEFAULT;
+    return n <= b->cap - b->len && b->len + n <= max;
+}
+
+/* Most appends are a few bytes (a type byte, a length, a small int): they
+ * are copied here, without memcpy's call, when there is room; the rest go
+ * through vt_buf_append. Both refuse the same sizes. */
+static inline int buf_put(vt_buf *b, const uint8_t *p, size_t n)
+{
+    if (!buf_has_room(b, n))
+        return vt_buf_append(b, p, n);
+    uint8_t *d = b->data + b->len;
+    for (size_t i = 0; i < n; i++)
+        d[i] = p[i];
+    b->len += n;
+    return 0;
+}
+
 int vt_buf_append(vt_buf *b, const void *p, size_t n)
 {
+    if (buf_has_room(b, n)) {
+        if (n)
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
     size_t max = b->max ? b->max : VT_PROTO_MAX_MSG_DEFAULT;
     if (n > max || b->len > max - n)
         return VT_ERR_TOOBIG;
@@ -57,7 +84,7 @@ static int put_be(vt_buf *w, uint8_t type, uint64_t v, int width)
     tmp[0] = type;
     for (int i = 0; i < width; i++)
         tmp[1 + i] = (uint8_t)(v >> (8 * (width - 1 - i)));
-    return vt_buf_append(w, tmp, 1 + (size_t)width);
+    return buf_put(w, tmp, 1 + (size_t)width);
 }
 
 /* Container/blob header choosing the smallest of fix / 8 / 16 / 32 forms.
@@ -69,7 +96,7 @@ static int put_header(vt_buf *w, uint64_t n, uint8_t fix_base, uint64_t fix_max,
         return VT_ERR_TOOBIG;
     if (fix_base && n <= fix_max) {
         uint8_t b = (uint8_t)(fix_base | n);
-        return vt_buf_append(w, &b, 1);
+        return buf_put(w, &b, 1);
     }
     if (t8 && n <= 0xff)
         return put_be(w, t8, n, 1);
@@ -111,7 +138,7 @@ int vt_mp_write_uint(vt_buf *w, uint64_t v)
 {
     if (v <= 0x7f) {
         uint8_t b = (uint8_t)v;
-        return vt_buf_append(w, &b, 1);
+        return buf_put(w, &b, 1);
     }
     if (v <= 0xff)
         return put_be(w, 0xcc, v, 1);
@@ -128,7 +155,7 @@ int vt_mp_write_int(vt_buf *w, int64_t v)
         return vt_mp_write_uint(w, (uint64_t)v);
     if (v >= -32) {
         uint8_t b = (uint8_t)(int8_t)v;
-        return vt_buf_append(w, &b, 1);
+        return buf_put(w, &b, 1);
     }
     if (v >= INT8_MIN)
         return put_be(w, 0xd0, (uint64_t)v & 0xff, 1);
@@ -156,13 +183,13 @@ int vt_mp_write_f64(vt_buf *w, double v)
 int vt_mp_write_bool(vt_buf *w, bool v)
 {
     uint8_t b = v ? 0xc3 : 0xc2;
-    return vt_buf_append(w, &b, 1);
+    return buf_put(w, &b, 1);
 }
 
 int vt_mp_write_nil(vt_buf *w)
 {
     uint8_t b = 0xc0;
-    return vt_buf_append(w, &b, 1);
+    return buf_put(w, &b, 1);
 }
 
 int vt_mp_write_u8_fixed(vt_buf *w, uint8_t v) { return put_be(w, 0xcc, v, 1); }
