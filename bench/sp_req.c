@@ -391,6 +391,10 @@ int sp_conn_open(sp_loop *l, const char *url, size_t recv_max, sp_conn **out, vt
 
 int sp_conn_send(sp_conn *c, uint32_t id, const void *body, size_t len)
 {
+    /* Lost and not reconnected yet: fail now rather than queue a request
+     * that might go out long after its sender gave up on it. */
+    if (c->state == ST_CLOSED)
+        return VT_ERR_UNAVAILABLE;
     uint8_t hdr[13];
     size_t hl = 0;
     if (c->ipc)

@@ -33,7 +33,8 @@ typedef struct sp_handlers {
     /* A reply to request `id` (body without the id). */
     void (*reply)(void *arg, sp_conn *c, uint32_t id, const uint8_t *body, size_t len);
     /* The connection dropped: requests sent on it will not be answered. It
-     * reconnects by itself (50 ms, doubling to 1 s); sends meanwhile queue. */
+     * reconnects by itself (50 ms, doubling to 1 s); until then sends fail
+     * with VT_ERR_UNAVAILABLE (while a first connect is under way they queue). */
     void (*lost)(void *arg, sp_conn *c);
     void *arg;
 } sp_handlers;
@@ -45,7 +46,8 @@ void sp_loop_close(sp_loop *l); /* and every connection */
  * Replies larger than recv_max drop the connection, as NNG_OPT_RECVMAXSZ. */
 int sp_conn_open(sp_loop *l, const char *url, size_t recv_max, sp_conn **out, vt_errinfo *ei);
 
-/* Queue one request; sp_loop_poll writes it. id must have its high bit set. */
+/* Queue one request; sp_loop_poll writes it. id must have its high bit set.
+ * VT_ERR_UNAVAILABLE while the connection is down. */
 int sp_conn_send(sp_conn *c, uint32_t id, const void *body, size_t len);
 
 /* Write what is queued, wait for I/O until the monotonic time until_us (us,

@@ -105,6 +105,17 @@ static void poll_for(sp_loop *l, const int *counter, int want)
         sp_loop_poll(l, vt_mono_us() + 20000u);
 }
 
+/* Send once the connection is back (sends fail while it is down), 5 s at most. */
+static void send_when_up(sp_loop *l, sp_conn *c, uint32_t id, const char *body)
+{
+    uint64_t end = vt_mono_us() + 5000000u;
+    int rv;
+    while ((rv = sp_conn_send(c, id, body, strlen(body))) == VT_ERR_UNAVAILABLE &&
+           vt_mono_us() < end)
+        sp_loop_poll(l, vt_mono_us() + 20000u);
+    CHECK(rv == 0);
+}
+
 static void round_trips(const char *url)
 {
     server sv = {.big = 2000};
@@ -131,7 +142,7 @@ static void round_trips(const char *url)
     CHECK(sp_conn_send(c, 0x80000009u, "big", 3) == 0);
     poll_for(l, &s.lost, 1);
     CHECK(s.lost == 1 && s.replies == 3);
-    CHECK(sp_conn_send(c, 0x8000000au, "again", 5) == 0);
+    send_when_up(l, c, 0x8000000au, "again");
     poll_for(l, &s.replies, 4);
     CHECK(s.replies == 4 && strcmp(s.last, "again!") == 0);
     /* The server restarts (ipc: same path; tcp: same port): lost, then
@@ -141,7 +152,8 @@ static void round_trips(const char *url)
     CHECK(s.lost == 2);
     server sv2 = {.big = 2000};
     CHECK(server_start(&sv2, bound, NULL, 0) == 0);
-    CHECK(sp_conn_send(c, 0x8000000bu, "back", 4) == 0);
+    CHECK(sp_conn_send(c, 0x8000000cu, "down", 4) == VT_ERR_UNAVAILABLE); /* not reconnected yet */
+    send_when_up(l, c, 0x8000000bu, "back");
     poll_for(l, &s.replies, 5);
     CHECK(s.replies == 5 && strcmp(s.last, "back!") == 0);
     sp_loop_close(l);
