@@ -58,6 +58,7 @@ struct sp_loop {
     int ep;
     sp_handlers h;
     sp_conn *conns, *dirty;
+    int n_closed; /* connections waiting to reconnect: polls look for them only then */
 };
 
 static int bytes_reserve(bytes *b, size_t need)
@@ -171,6 +172,8 @@ static void conn_drop(sp_conn *c)
     if (c->fd >= 0)
         close(c->fd); /* also leaves the epoll set */
     c->fd = -1;
+    if (c->state != ST_CLOSED)
+        c->l->n_closed++;
     c->state = ST_CLOSED;
     c->want_out = false;
     c->hs_seen = false;
@@ -221,6 +224,7 @@ static void conn_start(sp_conn *c)
     c->tx.len += HS_LEN;
     c->fd = fd;
     c->state = rc == 0 ? ST_OPEN : ST_CONNECTING;
+    c->l->n_closed--;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(c->l->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         conn_drop(c);
@@ -384,6 +388,7 @@ int sp_conn_open(sp_loop *l, const char *url, size_t recv_max, sp_conn **out, vt
     c->backoff_us = RETRY_MIN_US;
     c->next = l->conns;
     l->conns = c;
+    l->n_closed++; /* calloc'd as ST_CLOSED */
     conn_start(c);
     *out = c;
     return 0;
@@ -416,7 +421,7 @@ int sp_loop_poll(sp_loop *l, uint64_t until_us)
 {
     uint64_t now = vt_mono_us();
     uint64_t wake = until_us;
-    for (sp_conn *c = l->conns; c; c = c->next)
+    for (sp_conn *c = l->n_closed ? l->conns : NULL; c; c = c->next)
         if (c->state == ST_CLOSED) {
             if (c->retry_us <= now)
                 conn_start(c);
