@@ -18,13 +18,10 @@
 #include "load_driver.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -75,14 +72,14 @@ struct run {
     uint64_t next_scan_us; /* earliest time-out or back-off end (or SCAN_US away) */
     agent *agents;
     int n_agents;
-    uint64_t t_window_us;          /* measurement starts */
-    _Atomic uint64_t t_end_us;     /* measurement ends (moved earlier by count) */
-    atomic_int stopping;
-    atomic_int inflight;
+    /* All of it is the calling thread's: no locks, no atomics. */
+    uint64_t t_window_us; /* measurement starts */
+    uint64_t t_end_us;    /* measurement ends (moved earlier by count) */
+    int stopping;
+    int inflight;
     int optimistic; /* target delivery is "optimistic" */
-    _Atomic uint64_t completed, started, errors, dropped, unfinished;
-    _Atomic uint64_t err[LD_AT__COUNT][LD_CODES];
-    pthread_mutex_t mu; /* free list and backlog */
+    uint64_t completed, started, errors, dropped;
+    uint64_t err[LD_AT__COUNT][LD_CODES];
     agent *free_list;
     uint64_t *backlog; /* ring of arrival times */
     size_t bl_head, bl_len;
@@ -106,8 +103,8 @@ static void count_error(run *r, int at, int code)
     int k = code < 0 ? -code : code;
     if (k >= LD_CODES)
         k = -VT_ERR_INTERNAL;
-    atomic_fetch_add_explicit(&r->err[at][k], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
+    r->err[at][k]++;
+    r->errors++;
 }
 
 static void start_job(agent *a, uint64_t t0_us);
@@ -120,7 +117,7 @@ static void agent_next(agent *a)
 {
     run *r = a->r;
     a->phase = PH_IDLE;
-    if (atomic_load(&r->stopping))
+    if (r->stopping)
         return;
     if (r->p->mode == LD_CLOSED) {
         /* A job that failed before it was sent (encoding, no memory) must not
@@ -141,24 +138,21 @@ static void agent_next(agent *a)
         start_job(a, vt_mono_us());
         return;
     }
-    pthread_mutex_lock(&r->mu);
     if (!a->sync_fail && r->bl_len > 0) {
         uint64_t t0 = r->backlog[r->bl_head];
         r->bl_head = (r->bl_head + 1) % BACKLOG_CAP;
         r->bl_len--;
-        pthread_mutex_unlock(&r->mu);
         start_job(a, t0);
         return;
     }
     a->sync_fail = 0; /* open loop: wait on the free list for the next arrival */
     a->next_free = r->free_list;
     r->free_list = a;
-    pthread_mutex_unlock(&r->mu);
 }
 
 static void job_finish(agent *a)
 {
-    atomic_fetch_sub(&a->r->inflight, 1);
+    a->r->inflight--;
     agent_next(a);
 }
 
@@ -170,9 +164,9 @@ static void job_end(agent *a, int ok)
     run *r = a->r;
     if (ok) {
         uint64_t now = vt_mono_us();
-        if (now >= r->t_window_us && now <= atomic_load(&r->t_end_us)) {
+        if (now >= r->t_window_us && now <= r->t_end_us) {
             load_hist_record(&r->out->hist, now - a->t0_us);
-            atomic_fetch_add_explicit(&r->completed, 1, memory_order_relaxed);
+            r->completed++;
             /* Every Nth job: where did its time go? (after the latency is
              * taken, so the extra status round trip is not in it) */
             if (r->p->stages_every > 0 && a->seq % (uint64_t)r->p->stages_every == 0) {
@@ -245,8 +239,8 @@ static void start_job(agent *a, uint64_t t0_us)
 {
     run *r = a->r;
     const ld_target *t = r->t;
-    atomic_fetch_add(&r->inflight, 1);
-    atomic_fetch_add_explicit(&r->started, 1, memory_order_relaxed);
+    r->inflight++;
+    r->started++;
     a->t0_us = t0_us;
     a->deadline_us = t0_us + (uint64_t)(r->p->job_timeout_s * 1e6);
     a->seq++;
@@ -305,8 +299,7 @@ static void stage(run *r, int s, int64_t from_ms, int64_t to_ms)
 static void on_status_ok(agent *a, const uint8_t *body, size_t len)
 {
     vt_msg rep;
-    if (vt_msg_decode_expect(body, len, VT_MSG_STATUS_OK, &rep, NULL) ==
-        0) {
+    if (vt_msg_decode_expect(body, len, VT_MSG_STATUS_OK, &rep, NULL) == 0) {
         const vt_msg_status_ok *st = &rep.u.status_ok;
         run *r = a->r;
         stage(r, LD_ST_TO_SCHED, a->wall_sent_ms, (int64_t)st->submitted_ms);
@@ -334,8 +327,7 @@ static void on_submit_ok(agent *a, const uint8_t *body, size_t len)
         return;
     }
     vt_msg rep;
-    int rv = vt_msg_decode_expect(body, len, VT_MSG_SUBMIT_OK, &rep,
-                                  NULL);
+    int rv = vt_msg_decode_expect(body, len, VT_MSG_SUBMIT_OK, &rep, NULL);
     if (rv) {
         if ((rv == VT_ERR_OVERLOADED || rv == VT_ERR_RATELIMIT) && rep.type == VT_MSG_ERROR) {
             uint32_t hint = rep.u.error.retry_ms;
@@ -353,8 +345,7 @@ static void on_submit_ok(agent *a, const uint8_t *body, size_t len)
 static void on_result_ok(agent *a, const uint8_t *body, size_t len)
 {
     vt_msg rep;
-    int rv = vt_msg_decode_expect(body, len, VT_MSG_RESULT_OK, &rep,
-                                  NULL);
+    int rv = vt_msg_decode_expect(body, len, VT_MSG_RESULT_OK, &rep, NULL);
     if (rv) {
         vt_msg_free(&rep);
         fail(a, LD_AT_RESULT, rv);
@@ -442,7 +433,7 @@ static void scan_timers(run *r, uint64_t now)
                 next = a->timeout_us;
         } else if (a->phase == PH_BACKOFF && a->wake_us <= now) {
             a->phase = PH_IDLE;
-            if (!atomic_load(&r->stopping))
+            if (!r->stopping)
                 start_job(a, now);
         } else if (a->phase == PH_BACKOFF && a->wake_us < next) {
             next = a->wake_us;
@@ -512,11 +503,9 @@ static double cpu_self_s(void)
 /* Open loop: one arrival at time t0 takes a free agent or waits. */
 static void arrive(run *r, uint64_t t0)
 {
-    pthread_mutex_lock(&r->mu);
     agent *a = r->free_list;
     if (a) {
         r->free_list = a->next_free;
-        pthread_mutex_unlock(&r->mu);
         start_job(a, t0);
         return;
     }
@@ -526,9 +515,8 @@ static void arrive(run *r, uint64_t t0)
         if (r->bl_len > r->backlog_max)
             r->backlog_max = r->bl_len;
     } else {
-        atomic_fetch_add(&r->dropped, 1);
+        r->dropped++;
     }
-    pthread_mutex_unlock(&r->mu);
 }
 
 /* Exponential inter-arrival time in us at `rate` per second. */
@@ -547,15 +535,15 @@ static uint64_t next_gap_us(uint64_t *rng, double rate)
 static void progress(run *r, uint64_t now, uint64_t t_start, uint64_t *last_done, int tty)
 {
     const ld_params *p = r->p;
-    uint64_t done = atomic_load(&r->completed);
+    uint64_t done = r->completed;
     double el = (double)(now - t_start) / 1e6;
     double total = p->warmup_s + p->duration_s;
     double p99 = load_hist_percentile(&r->out->hist, 99.0) / 1000.0;
     fprintf(stderr, "%s%-8s %5.1fs/%.0fs %9llu done %9.0f jobs/s  p99 %7.2f ms  in flight %4d  "
             "errors %llu%s",
             tty ? "\r" : "", p->label ? p->label : "load", el, total, (unsigned long long)done,
-            (double)(done - *last_done), p99, atomic_load(&r->inflight),
-            (unsigned long long)atomic_load(&r->errors), now < r->t_window_us ? " (warmup)" : "");
+            (double)(done - *last_done), p99, r->inflight,
+            (unsigned long long)r->errors, now < r->t_window_us ? " (warmup)" : "");
     fputs(tty ? "\033[K" : "\n", stderr);
     *last_done = done;
 }
@@ -584,7 +572,6 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
     r->conns = calloc((size_t)r->n_socks, sizeof *r->conns);
     if (p->mode == LD_OPEN)
         r->backlog = malloc(BACKLOG_CAP * sizeof *r->backlog);
-    pthread_mutex_init(&r->mu, NULL);
     int rv = 0;
     if (!r->agents || !r->conns || (p->mode == LD_OPEN && !r->backlog))
         rv = vt_fail(ei, VT_ERR_NOMEM, "out of memory");
@@ -600,7 +587,7 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
     int tty = isatty(2);
     uint64_t t_start = vt_mono_us();
     r->t_window_us = t_start + (uint64_t)(p->warmup_s * 1e6);
-    atomic_store(&r->t_end_us, r->t_window_us + (uint64_t)(p->duration_s * 1e6));
+    r->t_end_us = r->t_window_us + (uint64_t)(p->duration_s * 1e6);
     double cpu0 = 0;
     int cpu_started = 0;
     uint64_t rng = ((uint64_t)getpid() << 32) ^ t_start ^ 0x9E3779B97F4A7C15ull;
@@ -622,10 +609,9 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
             if (p->mark)
                 p->mark(p->mark_arg, 0);
         }
-        if ((stop && *stop) || now >= atomic_load(&r->t_end_us) ||
-            (p->count && atomic_load(&r->completed) >= p->count)) {
-            if (now < atomic_load(&r->t_end_us))
-                atomic_store(&r->t_end_us, now);
+        if ((stop && *stop) || now >= r->t_end_us || (p->count && r->completed >= p->count)) {
+            if (now < r->t_end_us)
+                r->t_end_us = now;
             break;
         }
         if (now >= next_tick) {
@@ -646,19 +632,19 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
             wake = next_tick;
         poll_until(r, wake);
     }
-    uint64_t t_end = atomic_load(&r->t_end_us);
+    uint64_t t_end = r->t_end_us;
     out->cpu_s = cpu_started ? cpu_self_s() - cpu0 : 0;
     if (cpu_started && p->mark)
         p->mark(p->mark_arg, 1);
-    atomic_store(&r->stopping, 1);
+    r->stopping = 1;
     /* Drain: jobs in flight finish (they are not counted: the window has
      * closed) so that the next phase starts on a quiet scheduler. */
     uint64_t drain_end = vt_mono_us() + (uint64_t)(p->drain_s * 1e6);
     for (uint64_t now = vt_mono_us();
-         atomic_load(&r->inflight) > 0 && now < drain_end && !(stop && *stop);
+         r->inflight > 0 && now < drain_end && !(stop && *stop);
          now = vt_mono_us())
         poll_until(r, now + 10000 < drain_end ? now + 10000 : drain_end);
-    out->unfinished = (uint64_t)(atomic_load(&r->inflight) > 0 ? atomic_load(&r->inflight) : 0);
+    out->unfinished = (uint64_t)(r->inflight > 0 ? r->inflight : 0);
     if (p->progress) {
         progress(r, t_end, t_start, &last_done, tty);
         if (tty)
@@ -667,17 +653,16 @@ int ld_run(const ld_target *t, const ld_params *p, volatile sig_atomic_t *stop, 
     close_all(r);
 
     out->window_s = t_end > r->t_window_us ? (double)(t_end - r->t_window_us) / 1e6 : 0;
-    out->completed = atomic_load(&r->completed);
+    out->completed = r->completed;
     out->throughput = out->window_s > 0 ? (double)out->completed / out->window_s : 0;
-    out->started = atomic_load(&r->started);
-    out->errors = atomic_load(&r->errors);
-    out->dropped = atomic_load(&r->dropped);
+    out->started = r->started;
+    out->errors = r->errors;
+    out->dropped = r->dropped;
     out->backlog_max = r->backlog_max;
     for (int a = 0; a < LD_AT__COUNT; a++)
         for (int k = 0; k < LD_CODES; k++)
-            out->err[a][k] = atomic_load(&r->err[a][k]);
+            out->err[a][k] = r->err[a][k];
 out:
-    pthread_mutex_destroy(&r->mu);
     free(r->backlog);
     free(r->agents);
     free(r->conns);

@@ -1,6 +1,7 @@
 /* load_driver.h - the agent side of `verity-bench load`: many concurrent
  * agents submitting jobs to a scheduler's agent socket and waiting for their
- * results, driven by NNG aio callbacks (no thread per agent).
+ * results, all driven from the calling thread by one epoll loop that
+ * speaks NNG's REQ wire protocol (sp_req.h; no thread per agent).
  *
  * One job = submit (-> submit_ok) then result long polls (-> result_ok)
  * until the job is verified (with delivery=optimistic: until its outputs
@@ -14,9 +15,9 @@
  * flight, later arrivals wait in a bounded backlog (their wait counts in
  * their latency) and arrivals past the backlog are dropped (counted).
  *
- * Each agent has its own REQ context; agents are spread over `connections`
- * REQ sockets (one connection each). Both the duration and the count bound
- * every run.
+ * Each agent has at most one request out; agents are spread over
+ * `connections` connections (requests told apart by request id, as NNG's
+ * REQ contexts do). Both the duration and the count bound every run.
  */
 #ifndef VT_LOAD_DRIVER_H
 #define VT_LOAD_DRIVER_H

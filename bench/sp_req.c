@@ -1,9 +1,10 @@
 /* sp_req.c - see sp_req.h.
  *
  * A connection is CLOSED (reconnect due at `retry_us`), CONNECTING (tcp:
- * non-blocking connect in progress), or OPEN. The handshake is queued in
- * front of whatever requests are waiting and the peer's is the first thing
- * read, so requests need not wait for it. Writes go out when the loop
+ * non-blocking connect in progress), or OPEN. Sends are refused while it
+ * is CLOSED, so a connection starts with nothing queued: its handshake is
+ * queued first, requests follow at once (the peer's handshake is the first
+ * thing read, so they need not wait for it). Writes go out when the loop
  * polls: requests queued by one round of callbacks leave in one write per
  * connection.
  */
@@ -166,6 +167,13 @@ static void set_events(sp_conn *c, bool out)
         c->want_out = out;
 }
 
+/* The next connection attempt after the back-off, which then doubles. */
+static void retry_later(sp_conn *c)
+{
+    c->retry_us = vt_mono_us() + c->backoff_us;
+    c->backoff_us = c->backoff_us * 2 > RETRY_MAX_US ? RETRY_MAX_US : c->backoff_us * 2;
+}
+
 /* Lost: every request on the wire is gone; the peer sees a closed pipe. */
 static void conn_drop(sp_conn *c)
 {
@@ -179,8 +187,7 @@ static void conn_drop(sp_conn *c)
     c->hs_seen = false;
     c->tx.off = c->tx.len = 0;
     c->rx.off = c->rx.len = 0;
-    c->retry_us = vt_mono_us() + c->backoff_us;
-    c->backoff_us = c->backoff_us * 2 > RETRY_MAX_US ? RETRY_MAX_US : c->backoff_us * 2;
+    retry_later(c);
     if (c->l->h.lost)
         c->l->h.lost(c->l->h.arg, c);
 }
@@ -194,12 +201,12 @@ static void mark_dirty(sp_conn *c)
     }
 }
 
-/* Start a connection: the handshake goes in front of the queued requests. */
+/* Start a connection (from CLOSED, so nothing is queued yet). */
 static void conn_start(sp_conn *c)
 {
     int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        c->retry_us = vt_mono_us() + c->backoff_us;
+        retry_later(c);
         return;
     }
     if (!c->ipc) {
@@ -207,21 +214,14 @@ static void conn_start(sp_conn *c)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     int rc = connect(fd, (struct sockaddr *)&c->addr, c->addrlen);
-    if (rc != 0 && errno != EINPROGRESS) { /* refused, or the listener's backlog is full */
+    static const uint8_t hs[HS_LEN] = {0x00, 'S', 'P', 0x00, 0x00, SP_PROTO_REQ, 0x00, 0x00};
+    if ((rc != 0 && errno != EINPROGRESS) /* refused, or the listener's backlog is full */ ||
+        bytes_append(&c->tx, hs, HS_LEN) != 0) {
         close(fd);
-        c->retry_us = vt_mono_us() + c->backoff_us;
-        c->backoff_us = c->backoff_us * 2 > RETRY_MAX_US ? RETRY_MAX_US : c->backoff_us * 2;
+        c->tx.off = c->tx.len = 0;
+        retry_later(c);
         return;
     }
-    uint8_t hs[HS_LEN] = {0x00, 'S', 'P', 0x00, 0x00, SP_PROTO_REQ, 0x00, 0x00};
-    if (bytes_reserve(&c->tx, HS_LEN) != 0) {
-        close(fd);
-        c->retry_us = vt_mono_us() + c->backoff_us;
-        return;
-    }
-    memmove(c->tx.p + c->tx.off + HS_LEN, c->tx.p + c->tx.off, c->tx.len);
-    memcpy(c->tx.p + c->tx.off, hs, HS_LEN);
-    c->tx.len += HS_LEN;
     c->fd = fd;
     c->state = rc == 0 ? ST_OPEN : ST_CONNECTING;
     c->l->n_closed--;

@@ -346,14 +346,25 @@ static int decode_field(dctx *d, vt_mp_reader *r, const vt_field *f, void *base)
     return vt_fail(d->ei, VT_ERR_INTERNAL, "field '%s': unknown kind", f->name);
 }
 
-/* key (klen bytes, not NUL-terminated) equals the C string name; never
- * reads name past its terminator. */
-static bool key_is(const char *key, uint32_t klen, const char *name)
+/* The envelope's keys, as bits, so that both passes over a message's top
+ * level (read_envelope, decode_obj) refuse them repeated the same way. */
+enum { ENV_V = 1, ENV_VM = 2, ENV_T = 4, ENV_ALL = 7 };
+
+static unsigned envelope_key(const char *key, uint32_t klen)
 {
-    for (uint32_t i = 0; i < klen; i++)
-        if (name[i] == '\0' || name[i] != key[i])
-            return false;
-    return name[klen] == '\0';
+    return vt_mp_str_eq(key, klen, "v")    ? ENV_V
+           : vt_mp_str_eq(key, klen, "vm") ? ENV_VM
+           : vt_mp_str_eq(key, klen, "t")  ? ENV_T
+                                           : 0u;
+}
+
+static int envelope_repeated(vt_errinfo *ei, unsigned *seen, unsigned bit, const char *key,
+                             uint32_t klen)
+{
+    if (bit & *seen)
+        return vt_fail(ei, VT_ERR_PROTO, "field '%.*s': repeated", (int)klen, key);
+    *seen |= bit;
+    return 0;
 }
 
 /* The schema field named key, or s->n_fields. The search starts at `hint`,
@@ -364,7 +375,7 @@ static uint32_t find_field(const vt_schema *s, const char *key, uint32_t klen, u
 {
     for (uint32_t j = 0; j < s->n_fields; j++) {
         uint32_t k = hint + j < s->n_fields ? hint + j : hint + j - s->n_fields;
-        if (key_is(key, klen, s->fields[k].name))
+        if (vt_mp_str_eq(key, klen, s->fields[k].name))
             return k;
     }
     return s->n_fields;
@@ -386,13 +397,9 @@ static int decode_obj(dctx *d, vt_mp_reader *r, const vt_schema *s, void *obj)
         if ((rv = vt_mp_read_str(r, &key, &klen)))
             return rd_fail(d->ei, rv, r, s->name, "str key");
         uint32_t k = find_field(s, key, klen, hint);
-        if (k == s->n_fields && root) { /* the envelope's keys must not repeat either */
-            unsigned bit = key_is(key, klen, "v") ? 1u : key_is(key, klen, "vm") ? 2u
-                         : key_is(key, klen, "t") ? 4u : 0u;
-            if (bit & env_seen)
-                return vt_fail(d->ei, VT_ERR_PROTO, "field '%.*s': repeated", (int)klen, key);
-            env_seen |= bit;
-        }
+        if (k == s->n_fields && root &&
+            (rv = envelope_repeated(d->ei, &env_seen, envelope_key(key, klen), key, klen)))
+            return rv;
         if (k == s->n_fields) { /* unknown: ignored, as newer minors may add fields */
             if ((rv = vt_mp_skip(r)))
                 return vt_fail(d->ei, VT_ERR_PROTO, "field '%.*s': %s", (int)(klen > 32 ? 32 : klen),
@@ -428,28 +435,25 @@ static int read_envelope(const void *buf, size_t len, uint32_t *minor, const cha
         return rv == VT_ERR_TRUNCATED && len > 0 && vt_mp_peek(&r) == VT_MP_MAP
                    ? vt_fail(ei, VT_ERR_PROTO, "message truncated")
                    : vt_fail(ei, VT_ERR_PROTO, "message is not a msgpack map");
-    bool have_v = false, have_t = false, have_vm = false;
+    unsigned seen = 0;
     uint64_t major = 0, vm = 0;
-    for (uint32_t i = 0; i < n && (full || !(have_v && have_vm && have_t)); i++) {
+    for (uint32_t i = 0; i < n && (full || seen != ENV_ALL); i++) {
         const char *key;
         uint32_t klen;
         if ((rv = vt_mp_read_str(&r, &key, &klen)))
             return rd_fail(ei, rv, &r, "(key)", "str key");
-        if ((have_v && vt_mp_str_eq(key, klen, "v")) || (have_vm && vt_mp_str_eq(key, klen, "vm")) ||
-            (have_t && vt_mp_str_eq(key, klen, "t")))
-            return vt_fail(ei, VT_ERR_PROTO, "field '%.*s': repeated", (int)klen, key);
-        if (vt_mp_str_eq(key, klen, "v")) {
+        unsigned bit = envelope_key(key, klen);
+        if ((rv = envelope_repeated(ei, &seen, bit, key, klen)))
+            return rv;
+        if (bit == ENV_V) {
             if ((rv = vt_mp_read_uint(&r, &major)))
                 return rd_fail(ei, rv, &r, "v", "uint");
-            have_v = true;
-        } else if (vt_mp_str_eq(key, klen, "vm")) {
+        } else if (bit == ENV_VM) {
             if ((rv = vt_mp_read_uint(&r, &vm)))
                 return rd_fail(ei, rv, &r, "vm", "uint");
-            have_vm = true;
-        } else if (vt_mp_str_eq(key, klen, "t")) {
+        } else if (bit == ENV_T) {
             if ((rv = vt_mp_read_str(&r, type, type_len)))
                 return rd_fail(ei, rv, &r, "t", "str");
-            have_t = true;
         } else if ((rv = vt_mp_skip(&r))) {
             return vt_fail(ei, VT_ERR_PROTO, "field '%.*s': %s", (int)(klen > 32 ? 32 : klen),
                            key, rv == VT_ERR_TRUNCATED ? "truncated" : "unreadable or nested too deep");
@@ -457,12 +461,12 @@ static int read_envelope(const void *buf, size_t len, uint32_t *minor, const cha
     }
     if (full && vt_mp_left(&r))
         return vt_fail(ei, VT_ERR_PROTO, "%zu trailing bytes after the message", vt_mp_left(&r));
-    if (!have_v)
+    if (!(seen & ENV_V))
         return vt_fail(ei, VT_ERR_PROTO, "field 'v': missing");
     if (major != VT_PROTO_MAJOR)
         return vt_fail(ei, VT_ERR_VERSION, "protocol major %llu not supported (this build speaks %d)",
                        (unsigned long long)major, VT_PROTO_MAJOR);
-    if (!have_t)
+    if (!(seen & ENV_T))
         return vt_fail(ei, VT_ERR_PROTO, "field 't': missing");
     if (minor)
         *minor = vm > UINT32_MAX ? UINT32_MAX : (uint32_t)vm;
