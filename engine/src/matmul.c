@@ -120,7 +120,6 @@ int vt_mat_pack(vt_mat *w)
     return 0;
 }
 
-
 /* The weights' CPU copies, all in one anonymous mapping advised into 2 MiB
  * huge pages. Decode streams every weight once per token; with 4 KiB pages
  * that walk takes a TLB miss every 4 KiB (in-process A/B, 1 thread, median
