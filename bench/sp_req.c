@@ -11,7 +11,6 @@
 #include "sp_req.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -19,15 +18,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vt_clock.h"
+#include "vt_sp.h"
 
-#define SP_PROTO_REQ 0x30
-#define SP_PROTO_REP 0x31
-#define HS_LEN 8
 #define RX_MIN 65536
 #define RETRY_MIN_US 50000u
 #define RETRY_MAX_US 1000000u
@@ -43,13 +39,11 @@ struct sp_conn {
     sp_loop *l;
     int fd;
     int state;
-    bool ipc;          /* framing: ipc has a type byte before the length */
     bool hs_seen;      /* the peer's handshake was read */
     bool want_out;     /* EPOLLOUT registered */
     bool dirty;        /* on the loop's flush list */
     size_t recv_max;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    vt_sp_addr addr;
     uint64_t retry_us, backoff_us;
     bytes tx, rx;
     sp_conn *next, *next_dirty;
@@ -101,63 +95,6 @@ static void bytes_consume(bytes *b, size_t n)
         b->off = 0;
 }
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* ------------------------------------------------------------ addresses */
-
-static int parse_url(sp_conn *c, const char *url, vt_errinfo *ei)
-{
-    if (strncmp(url, "ipc://", 6) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&c->addr;
-        size_t n = strlen(url + 6);
-        if (n == 0 || n >= sizeof un->sun_path)
-            return vt_fail(ei, VT_ERR_INVAL, "%s: ipc path empty or too long", url);
-        un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, url + 6, n + 1);
-        c->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-        c->ipc = true;
-        return 0;
-    }
-    if (strncmp(url, "tcp://", 6) != 0)
-        return vt_fail(ei, VT_ERR_INVAL, "%s: only ipc:// and tcp:// are supported", url);
-    char host[256];
-    const char *h = url + 6, *colon = strrchr(h, ':');
-    if (!colon || colon == h || colon[1] == '\0')
-        return vt_fail(ei, VT_ERR_INVAL, "%s: tcp:// needs HOST:PORT", url);
-    size_t hl = (size_t)(colon - h);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:port */
-        h++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host)
-        return vt_fail(ei, VT_ERR_INVAL, "%s: host too long", url);
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int e = getaddrinfo(host, colon + 1, &hints, &ai);
-    if (e != 0 || !ai)
-        return vt_fail(ei, VT_ERR_INVAL, "%s: %s", url, gai_strerror(e));
-    memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
-    c->addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    c->ipc = false;
-    return 0;
-}
-
 /* ------------------------------------------------------------ states */
 
 static void set_events(sp_conn *c, bool out)
@@ -204,19 +141,20 @@ static void mark_dirty(sp_conn *c)
 /* Start a connection (from CLOSED, so nothing is queued yet). */
 static void conn_start(sp_conn *c)
 {
-    int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(c->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         retry_later(c);
         return;
     }
-    if (!c->ipc) {
+    if (!c->addr.ipc) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    int rc = connect(fd, (struct sockaddr *)&c->addr, c->addrlen);
-    static const uint8_t hs[HS_LEN] = {0x00, 'S', 'P', 0x00, 0x00, SP_PROTO_REQ, 0x00, 0x00};
+    int rc = connect(fd, (struct sockaddr *)&c->addr.sa, c->addr.len);
+    uint8_t hs[VT_SP_HANDSHAKE_LEN];
+    vt_sp_handshake(hs, VT_SP_PROTO_REQ);
     if ((rc != 0 && errno != EINPROGRESS) /* refused, or the listener's backlog is full */ ||
-        bytes_append(&c->tx, hs, HS_LEN) != 0) {
+        bytes_append(&c->tx, hs, sizeof hs) != 0) {
         close(fd);
         c->tx.off = c->tx.len = 0;
         retry_later(c);
@@ -260,28 +198,25 @@ static void conn_parse(sp_conn *c)
 {
     const sp_handlers *h = &c->l->h;
     if (!c->hs_seen) {
-        if (c->rx.len < HS_LEN)
+        if (c->rx.len < VT_SP_HANDSHAKE_LEN)
             return;
-        const uint8_t *p = c->rx.p + c->rx.off;
-        if (p[0] != 0 || p[1] != 'S' || p[2] != 'P' || p[3] != 0 ||
-            get_be(p + 4, 2) != SP_PROTO_REP) {
+        if (!vt_sp_handshake_is(c->rx.p + c->rx.off, VT_SP_PROTO_REP)) {
             conn_drop(c); /* not an SP REP socket */
             return;
         }
-        bytes_consume(&c->rx, HS_LEN);
+        bytes_consume(&c->rx, VT_SP_HANDSHAKE_LEN);
         c->hs_seen = true;
         c->backoff_us = RETRY_MIN_US; /* a good connection resets the back-off */
     }
-    size_t hl = c->ipc ? 9 : 8;
-    while (c->fd >= 0 && c->rx.len >= hl) {
+    while (c->fd >= 0) {
         const uint8_t *p = c->rx.p + c->rx.off;
-        if (c->ipc && p[0] != 0x01) {
-            conn_drop(c);
+        size_t hl = 0;
+        uint64_t len = 0;
+        int rv = vt_sp_frame_parse(p, c->rx.len, c->addr.ipc, c->recv_max, &hl, &len);
+        if (rv == VT_ERR_TRUNCATED)
             return;
-        }
-        uint64_t len = get_be(p + hl - 8, 8);
-        if (len < 4 || len - 4 > c->recv_max) {
-            conn_drop(c); /* as NNG does past NNG_OPT_RECVMAXSZ */
+        if (rv) {
+            conn_drop(c); /* garbled, or past the limit: as NNG does past NNG_OPT_RECVMAXSZ */
             return;
         }
         if (c->rx.len < hl + len) {
@@ -289,7 +224,8 @@ static void conn_parse(sp_conn *c)
                 conn_drop(c);
             return;
         }
-        uint32_t id = (uint32_t)get_be(p + hl, 4);
+        uint32_t id = (uint32_t)p[hl] << 24 | (uint32_t)p[hl + 1] << 16 |
+                      (uint32_t)p[hl + 2] << 8 | p[hl + 3];
         bytes_consume(&c->rx, hl + len); /* the bytes stay valid until the next read */
         if (h->reply)
             h->reply(h->arg, c, id, p + hl + 4, (size_t)len - 4);
@@ -377,7 +313,7 @@ int sp_conn_open(sp_loop *l, const char *url, size_t recv_max, sp_conn **out, vt
     sp_conn *c = calloc(1, sizeof *c);
     if (!c)
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-    int rv = parse_url(c, url, ei);
+    int rv = vt_sp_addr_parse(url, &c->addr, ei);
     if (rv) {
         free(c);
         return rv;
@@ -400,14 +336,8 @@ int sp_conn_send(sp_conn *c, uint32_t id, const void *body, size_t len)
      * that might go out long after its sender gave up on it. */
     if (c->state == ST_CLOSED)
         return VT_ERR_UNAVAILABLE;
-    uint8_t hdr[13];
-    size_t hl = 0;
-    if (c->ipc)
-        hdr[hl++] = 0x01;
-    put_be(hdr + hl, (uint64_t)len + 4, 8);
-    hl += 8;
-    put_be(hdr + hl, id | 0x80000000u, 4);
-    hl += 4;
+    uint8_t hdr[VT_SP_FRAME_HDR_MAX];
+    size_t hl = vt_sp_request_header(hdr, c->addr.ipc, id, len);
     int rv = bytes_reserve(&c->tx, hl + len);
     if (rv)
         return rv;

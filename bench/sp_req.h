@@ -11,12 +11,8 @@
  * loop for the same reason. The server side stays NNG (the scheduler's REP
  * socket, or the bench's echo server).
  *
- * Wire (NNG's SP transports, docs/benchmarks.md): on connect both sides send
- * eight bytes {0x00, 'S', 'P', 0x00, protocol (u16 BE), 0x00, 0x00}; REQ is
- * 0x30, REP 0x31. Then every message is framed, ipc: 0x01 and a u64 BE
- * length; tcp: a u64 BE length. A request's payload starts with a 4-byte BE
- * request id with the high bit set, and the REP socket echoes it in front
- * of the reply.
+ * The wire itself (handshake, framing, request ids, addresses) is
+ * vt_sp.h's, shared with the node daemons' blocking connections.
  */
 #ifndef VT_SP_REQ_H
 #define VT_SP_REQ_H

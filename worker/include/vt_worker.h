@@ -206,12 +206,16 @@ void vt_worker_fault_embed(int mode, float *embedding, uint32_t n,
  * hashes differently is VT_ERR_MISMATCH with both hashes in the detail. */
 int vt_model_spec_load(const char *spec, vt_model **out, vt_errinfo *ei);
 
-/* One REQ socket to the scheduler, for ONE thread (each thread that talks to
- * the scheduler opens its own, so a long-poll fetch never delays a heartbeat).
- * REQ resend is off: a request that gets no reply in time is reported as
- * VT_ERR_TIMEOUT and the caller decides (every request we send is safe to
- * repeat: fetch hands out leases that simply expire, results and verdicts are
- * idempotent by lease). The dial is asynchronous and NNG reconnects by itself. */
+/* One REQ connection to the scheduler, for ONE thread (each thread that talks
+ * to the scheduler opens its own, so a long-poll fetch never delays a
+ * heartbeat). Over ipc:// and tcp:// the SP wire is spoken directly on a
+ * blocking socket (vt_sp.h: NNG 1.5.2's REQ socket would cost four or more
+ * thread hand-offs per call); other schemes use an NNG REQ socket. Requests
+ * are never resent: one that gets no reply in time is reported as
+ * VT_ERR_TIMEOUT, a lost connection as VT_ERR_TRANSPORT, and the caller
+ * decides (every request we send is safe to repeat: fetch hands out leases
+ * that simply expire, results and verdicts are idempotent by lease). A call
+ * (re)connects as needed, retrying until its timeout. */
 typedef struct vt_node_conn vt_node_conn;
 
 int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_errinfo *ei);

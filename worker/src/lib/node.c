@@ -11,6 +11,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "vt_clock.h"
+#include "vt_sp.h"
 #include "vt_types.h"
 #include "vt_worker.h"
 
@@ -59,8 +60,12 @@ int vt_model_spec_load(const char *spec, vt_model **out, vt_errinfo *ei)
     return 0;
 }
 
+/* ipc:// and tcp:// are spoken directly (vt_sp.h: one request at a time on
+ * a blocking socket, no thread hand-offs); other schemes NNG knows
+ * (tls+tcp://, abstract://, inproc://) go through an NNG REQ socket. */
 struct vt_node_conn {
-    nng_socket sock;
+    vt_sp_req *sp;    /* direct, or NULL */
+    nng_socket sock;  /* NNG, when sp is NULL */
     size_t recv_max;
     vt_buf buf;
 };
@@ -84,14 +89,8 @@ static int nng_to_vt(int e)
     }
 }
 
-int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_errinfo *ei)
+static int nng_conn_open(vt_node_conn *c, const char *url, vt_errinfo *ei)
 {
-    *out = NULL;
-    vt_node_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return VT_ERR_NOMEM;
-    c->recv_max = recv_max ? recv_max : VT_PROTO_MAX_MSG_DEFAULT;
-    vt_buf_init(&c->buf, c->recv_max);
     int e = nng_req0_open(&c->sock);
     if (!e)
         e = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, c->recv_max);
@@ -106,9 +105,32 @@ int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_e
     if (e) {
         int rv = nng_to_vt(e);
         nng_close(c->sock);
+        return vt_fail(ei, rv, "scheduler %s: %s", url, nng_strerror(e));
+    }
+    return 0;
+}
+
+int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_errinfo *ei)
+{
+    *out = NULL;
+    vt_node_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return VT_ERR_NOMEM;
+    c->recv_max = recv_max ? recv_max : VT_PROTO_MAX_MSG_DEFAULT;
+    vt_buf_init(&c->buf, c->recv_max);
+    vt_sp_addr addr;
+    vt_errinfo aei = {0};
+    int rv = vt_sp_addr_parse(url, &addr, &aei);
+    if (rv == 0)
+        rv = vt_sp_req_open(&addr, c->recv_max, &c->sp, ei);
+    else if (rv == VT_ERR_UNSUPPORTED)
+        rv = nng_conn_open(c, url, ei);
+    else
+        vt_fail(ei, rv, "scheduler %s", vt_errinfo_msg(&aei));
+    if (rv) {
         vt_buf_free(&c->buf);
         free(c);
-        return vt_fail(ei, rv, "scheduler %s: %s", url, nng_strerror(e));
+        return rv;
     }
     *out = c;
     return 0;
@@ -118,16 +140,37 @@ void vt_node_conn_close(vt_node_conn *c)
 {
     if (!c)
         return;
-    nng_close(c->sock);
+    if (c->sp)
+        vt_sp_req_close(c->sp);
+    else
+        nng_close(c->sock);
     vt_buf_free(&c->buf);
     free(c);
 }
 
 void vt_node_conn_abort(vt_node_conn *c)
 {
-    /* NNG looks sockets up by id: closing twice is harmless (NNG_ECLOSED) */
-    if (c)
-        nng_close(c->sock);
+    if (!c)
+        return;
+    if (c->sp)
+        vt_sp_req_abort(c->sp);
+    else
+        nng_close(c->sock); /* NNG looks sockets up by id: closing twice is harmless */
+}
+
+/* Send the encoded request in c->buf; the reply's bytes in *data. */
+static int nng_conn_call(vt_node_conn *c, const char *what, int timeout_ms, void **data,
+                         size_t *len, vt_errinfo *ei)
+{
+    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+    int e = nng_send(c->sock, c->buf.data, c->buf.len, 0);
+    if (e)
+        return vt_fail(ei, nng_to_vt(e), "send %s: %s", what, nng_strerror(e));
+    e = nng_recv(c->sock, data, len, NNG_FLAG_ALLOC);
+    if (e)
+        return vt_fail(ei, nng_to_vt(e), "%s reply: %s", what, nng_strerror(e));
+    return 0;
 }
 
 int vt_node_call(vt_node_conn *c, const vt_msg *req, vt_msg_type expect, int timeout_ms,
@@ -138,18 +181,21 @@ int vt_node_call(vt_node_conn *c, const vt_msg *req, vt_msg_type expect, int tim
     int rv = vt_msg_encode(req, &c->buf, ei);
     if (rv)
         return rv;
-    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-    int e = nng_send(c->sock, c->buf.data, c->buf.len, 0);
-    if (e)
-        return vt_fail(ei, nng_to_vt(e), "send %s: %s", vt_msg_type_name(req->type),
-                       nng_strerror(e));
+    const char *what = vt_msg_type_name(req->type);
+    if (c->sp) {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        vt_errinfo cei = {0};
+        rv = vt_sp_req_call(c->sp, c->buf.data, c->buf.len, timeout_ms, &data, &len, &cei);
+        if (rv)
+            return vt_fail(ei, rv, "%s: %s", what, vt_errinfo_msg(&cei));
+        return vt_msg_decode_expect(data, len, expect, reply, ei);
+    }
     void *data = NULL;
     size_t len = 0;
-    e = nng_recv(c->sock, &data, &len, NNG_FLAG_ALLOC);
-    if (e)
-        return vt_fail(ei, nng_to_vt(e), "%s reply: %s", vt_msg_type_name(req->type),
-                       nng_strerror(e));
+    rv = nng_conn_call(c, what, timeout_ms, &data, &len, ei);
+    if (rv)
+        return rv;
     rv = vt_msg_decode_expect(data, len, expect, reply, ei);
     nng_free(data, len);
     return rv;
