@@ -37,9 +37,11 @@ typedef struct vt_sp_addr {
     bool ipc; /* ipc framing: a type byte before the length */
 } vt_sp_addr;
 
-/* ipc://PATH, tcp://HOST:PORT (tcp4://, tcp6://; [v6]:PORT; names are
- * resolved now). VT_ERR_UNSUPPORTED for any other scheme, VT_ERR_INVAL for
- * a malformed address or a name that does not resolve. */
+/* ipc://PATH, tcp://HOST:PORT (tcp4://, tcp6://; [v6]:PORT). vt_sp_url_check
+ * only reads the address: VT_ERR_UNSUPPORTED for any other scheme (callers
+ * use libnng for those), VT_ERR_INVAL for a malformed one. vt_sp_addr_parse
+ * also resolves it: VT_ERR_UNAVAILABLE for a name that does not resolve. */
+int vt_sp_url_check(const char *url, vt_errinfo *ei);
 int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei);
 
 /* The eight handshake bytes announcing `proto`; whether `in` announces it. */
@@ -60,15 +62,17 @@ int vt_sp_frame_parse(const uint8_t *p, size_t n, bool ipc, size_t body_max, siz
                       uint64_t *payload_len);
 
 /* ---- a blocking REQ connection, for one thread ----
- * Connects on the first call and again after a loss, retrying (50 ms,
- * doubling to 1 s) until that call's deadline, as NNG's dialer would while
- * a send waits. One request at a time; a reply to an earlier request that
+ * Connects on the first call and again after a loss, resolving the name
+ * each time and retrying (50 ms, doubling to 1 s) until that call's
+ * deadline, as NNG's dialer would while a send waits. One request at a time; a reply to an earlier request that
  * timed out is recognised by its id and skipped. Requests are not resent:
  * a lost connection fails the call (VT_ERR_TRANSPORT) and the caller
  * decides, as with NNG_OPT_REQ_RESENDTIME off. */
 typedef struct vt_sp_req vt_sp_req;
 
-int vt_sp_req_open(const vt_sp_addr *addr, size_t body_max, vt_sp_req **out, vt_errinfo *ei);
+/* VT_ERR_INVAL or VT_ERR_UNSUPPORTED as vt_sp_url_check; nothing is
+ * resolved or connected yet. */
+int vt_sp_req_open(const char *url, size_t body_max, vt_sp_req **out, vt_errinfo *ei);
 void vt_sp_req_close(vt_sp_req *r);
 /* From any thread: the call under way and every later one return
  * VT_ERR_CLOSED. */

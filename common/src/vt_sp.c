@@ -42,59 +42,98 @@ static uint64_t get_be(const uint8_t *p, int n)
 
 /* ------------------------------------------------------------ wire */
 
-static int parse_tcp(const char *url, const char *hostport, int family, vt_sp_addr *out,
-                     vt_errinfo *ei)
-{
-    char host[256];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || colon == hostport || colon[1] == '\0')
-        return vt_fail(ei, VT_ERR_INVAL, "%s: tcp:// needs HOST:PORT", url);
-    size_t hl = (size_t)(colon - hostport);
-    const char *h = hostport;
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:port */
-        h++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host)
-        return vt_fail(ei, VT_ERR_INVAL, "%s: host name too long", url);
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_STREAM;
-    int e = getaddrinfo(host, colon + 1, &hints, &ai);
-    if (e != 0 || !ai)
-        return vt_fail(ei, VT_ERR_INVAL, "%s: %s", url, gai_strerror(e));
-    memcpy(&out->sa, ai->ai_addr, ai->ai_addrlen);
-    out->len = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    out->ipc = false;
-    return 0;
-}
+/* Split url into its scheme's family and host/port (tcp), or check the ipc
+ * path. Nothing is resolved here. */
+typedef struct url_parts {
+    bool ipc;
+    int family;      /* tcp: AF_UNSPEC, AF_INET, AF_INET6 */
+    char host[256];  /* tcp */
+    char port[16];   /* tcp */
+    const char *path; /* ipc */
+} url_parts;
 
-int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei)
+static int split_url(const char *url, url_parts *u, vt_errinfo *ei)
 {
-    memset(out, 0, sizeof *out);
+    memset(u, 0, sizeof *u);
     if (!url)
         return vt_fail(ei, VT_ERR_INVAL, "no address");
     if (strncmp(url, "ipc://", 6) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
         size_t n = strlen(url + 6);
-        if (n == 0 || n >= sizeof un->sun_path)
+        if (n == 0 || n >= sizeof((struct sockaddr_un *)0)->sun_path)
             return vt_fail(ei, VT_ERR_INVAL, "%s: ipc path empty or too long", url);
+        u->ipc = true;
+        u->path = url + 6;
+        return 0;
+    }
+    const char *hp;
+    if (strncmp(url, "tcp://", 6) == 0) {
+        hp = url + 6;
+        u->family = AF_UNSPEC;
+    } else if (strncmp(url, "tcp4://", 7) == 0) {
+        hp = url + 7;
+        u->family = AF_INET;
+    } else if (strncmp(url, "tcp6://", 7) == 0) {
+        hp = url + 7;
+        u->family = AF_INET6;
+    } else {
+        return vt_fail(ei, VT_ERR_UNSUPPORTED, "%s: spoken directly only over ipc:// and tcp://",
+                       url);
+    }
+    const char *colon = strrchr(hp, ':');
+    if (!colon || colon == hp || colon[1] == '\0' || strlen(colon + 1) >= sizeof u->port)
+        return vt_fail(ei, VT_ERR_INVAL, "%s: tcp:// needs HOST:PORT", url);
+    size_t hl = (size_t)(colon - hp);
+    if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') { /* [::1]:port */
+        hp++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof u->host)
+        return vt_fail(ei, VT_ERR_INVAL, "%s: host name empty or too long", url);
+    memcpy(u->host, hp, hl);
+    u->host[hl] = '\0';
+    memcpy(u->port, colon + 1, strlen(colon + 1) + 1);
+    return 0;
+}
+
+static int resolve(const char *url, const url_parts *u, vt_sp_addr *out, vt_errinfo *ei)
+{
+    memset(out, 0, sizeof *out);
+    if (u->ipc) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
+        size_t n = strlen(u->path);
         un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, url + 6, n + 1);
+        memcpy(un->sun_path, u->path, n + 1);
         out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
         out->ipc = true;
         return 0;
     }
-    if (strncmp(url, "tcp://", 6) == 0)
-        return parse_tcp(url, url + 6, AF_UNSPEC, out, ei);
-    if (strncmp(url, "tcp4://", 7) == 0)
-        return parse_tcp(url, url + 7, AF_INET, out, ei);
-    if (strncmp(url, "tcp6://", 7) == 0)
-        return parse_tcp(url, url + 7, AF_INET6, out, ei);
-    return vt_fail(ei, VT_ERR_UNSUPPORTED, "%s: spoken directly only over ipc:// and tcp://", url);
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = u->family;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = getaddrinfo(u->host, u->port, &hints, &ai);
+    if (e != 0 || !ai)
+        return vt_fail(ei, VT_ERR_UNAVAILABLE, "%s: %s", url, gai_strerror(e));
+    memcpy(&out->sa, ai->ai_addr, ai->ai_addrlen);
+    out->len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int vt_sp_url_check(const char *url, vt_errinfo *ei)
+{
+    url_parts u;
+    return split_url(url, &u, ei);
+}
+
+int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei)
+{
+    url_parts u;
+    int rv = split_url(url, &u, ei);
+    if (rv) {
+        memset(out, 0, sizeof *out);
+        return rv;
+    }
+    return resolve(url, &u, out, ei);
 }
 
 void vt_sp_handshake(uint8_t out[VT_SP_HANDSHAKE_LEN], uint16_t proto)
@@ -146,7 +185,8 @@ int vt_sp_frame_parse(const uint8_t *p, size_t n, bool ipc, size_t body_max, siz
 /* ------------------------------------------------------------ blocking REQ */
 
 struct vt_sp_req {
-    vt_sp_addr addr;
+    char *url;      /* resolved again at every connection attempt, as NNG's dialer */
+    vt_sp_addr addr; /* of the last attempt */
     size_t body_max;
     int fd;         /* -1 while not connected */
     int wake;       /* eventfd, readable once aborted */
@@ -159,18 +199,23 @@ struct vt_sp_req {
     size_t rx_skip; /* the reply handed out last: consumed by the next call */
 };
 
-int vt_sp_req_open(const vt_sp_addr *addr, size_t body_max, vt_sp_req **out, vt_errinfo *ei)
+int vt_sp_req_open(const char *url, size_t body_max, vt_sp_req **out, vt_errinfo *ei)
 {
     *out = NULL;
+    int rv = vt_sp_url_check(url, ei);
+    if (rv)
+        return rv;
     vt_sp_req *r = calloc(1, sizeof *r);
-    if (!r)
+    if (!r || !(r->url = strdup(url))) {
+        free(r);
         return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-    r->addr = *addr;
+    }
     r->body_max = body_max;
     r->fd = -1;
     r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (r->wake < 0) {
         int e = errno;
+        free(r->url);
         free(r);
         return vt_fail(ei, VT_ERR_INTERNAL, "eventfd: %s", strerror(e));
     }
@@ -198,6 +243,7 @@ void vt_sp_req_close(vt_sp_req *r)
     conn_drop(r);
     close(r->wake);
     free(r->rx);
+    free(r->url);
     free(r);
 }
 
@@ -232,10 +278,14 @@ static int wait_ready(vt_sp_req *r, int fd, short ev, uint64_t deadline)
     }
 }
 
-/* One connection attempt: 0 connected, else errno (or -1 for an abort or
- * the deadline, with *rv set). */
+#define NOT_RESOLVED (-2)
+
+/* One connection attempt: 0 connected, else errno, NOT_RESOLVED, or -1 for
+ * an abort or the deadline, with *rv set. */
 static int try_connect(vt_sp_req *r, uint64_t deadline, int *rv)
 {
+    if (vt_sp_addr_parse(r->url, &r->addr, NULL) != 0)
+        return NOT_RESOLVED;
     int fd = socket(r->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return errno;
@@ -273,7 +323,7 @@ static int conn_open(vt_sp_req *r, uint64_t deadline, vt_errinfo *ei)
         int err = try_connect(r, deadline, &rv);
         if (err == 0)
             return 0;
-        if (err < 0)
+        if (err == -1)
             return rv == VT_ERR_CLOSED ? vt_fail(ei, rv, "closed")
                                        : vt_fail(ei, rv, "connecting: no answer in time");
         uint64_t now = vt_mono_ms();
@@ -282,7 +332,8 @@ static int conn_open(vt_sp_req *r, uint64_t deadline, vt_errinfo *ei)
         if (rv == VT_ERR_CLOSED)
             return vt_fail(ei, rv, "closed");
         if (vt_mono_ms() >= deadline)
-            return vt_fail(ei, VT_ERR_TIMEOUT, "connecting: %s", strerror(err));
+            return vt_fail(ei, VT_ERR_TIMEOUT, "connecting: %s",
+                           err == NOT_RESOLVED ? "the name does not resolve" : strerror(err));
         backoff = backoff * 2 > CONNECT_RETRY_MAX_MS ? CONNECT_RETRY_MAX_MS : backoff * 2;
     }
 }

@@ -118,14 +118,11 @@ int vt_node_conn_open(const char *url, size_t recv_max, vt_node_conn **out, vt_e
         return VT_ERR_NOMEM;
     c->recv_max = recv_max ? recv_max : VT_PROTO_MAX_MSG_DEFAULT;
     vt_buf_init(&c->buf, c->recv_max);
-    vt_sp_addr addr;
     vt_errinfo aei = {0};
-    int rv = vt_sp_addr_parse(url, &addr, &aei);
-    if (rv == 0)
-        rv = vt_sp_req_open(&addr, c->recv_max, &c->sp, ei);
-    else if (rv == VT_ERR_UNSUPPORTED)
+    int rv = vt_sp_req_open(url, c->recv_max, &c->sp, &aei);
+    if (rv == VT_ERR_UNSUPPORTED)
         rv = nng_conn_open(c, url, ei);
-    else
+    else if (rv)
         vt_fail(ei, rv, "scheduler %s", vt_errinfo_msg(&aei));
     if (rv) {
         vt_buf_free(&c->buf);
