@@ -79,8 +79,9 @@ void vt_sp_req_close(vt_sp_req *r);
 void vt_sp_req_abort(vt_sp_req *r);
 /* Send req[0..len), wait up to timeout_ms for connecting and sending, then
  * up to timeout_ms for the reply. *reply points into the connection's
- * buffer, valid until the next call. VT_ERR_TIMEOUT, VT_ERR_TRANSPORT (lost,
- * refused, not an SP REP peer, a reply over body_max), VT_ERR_CLOSED. */
+ * buffer, valid until the next call. VT_ERR_TIMEOUT (also when no connection
+ * could be made in time: refused attempts are retried), VT_ERR_TRANSPORT
+ * (lost, not an SP REP peer, a reply over body_max), VT_ERR_CLOSED. */
 int vt_sp_req_call(vt_sp_req *r, const void *req, size_t len, int timeout_ms,
                    const uint8_t **reply, size_t *reply_len, vt_errinfo *ei);
 

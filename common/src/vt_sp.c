@@ -417,7 +417,7 @@ static int rx_scan(vt_sp_req *r, uint32_t id, const uint8_t **reply, size_t *rep
         int rv = vt_sp_frame_parse(r->rx + r->rx_off, r->rx_len, r->addr.ipc, r->body_max, &hl,
                                    &pl);
         if (rv == VT_ERR_TRUNCATED) {
-            *need = (r->addr.ipc ? 9 : 8) - r->rx_len;
+            *need = 1; /* any read helps; vt_sp_frame_parse knows the header's size */
             return rv;
         }
         if (rv == VT_ERR_TOOBIG)
