@@ -43,6 +43,9 @@ typedef struct vt_sp_addr {
  * also resolves it: VT_ERR_UNAVAILABLE for a name that does not resolve. */
 int vt_sp_url_check(const char *url, vt_errinfo *ei);
 int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei);
+/* The same for an address to listen on, where a host of '*' or none
+ * (tcp://:PORT) means every local address, as in NNG. */
+int vt_sp_listen_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei);
 
 /* The eight handshake bytes announcing `proto`; whether `in` announces it. */
 void vt_sp_handshake(uint8_t out[VT_SP_HANDSHAKE_LEN], uint16_t proto);
@@ -84,5 +87,69 @@ void vt_sp_req_abort(vt_sp_req *r);
  * (lost, not an SP REP peer, a reply over body_max), VT_ERR_CLOSED. */
 int vt_sp_req_call(vt_sp_req *r, const void *req, size_t len, int timeout_ms,
                    const uint8_t **reply, size_t *reply_len, vt_errinfo *ei);
+
+/* ---- a REP server on its own thread ----
+ * Listens on ipc:// or tcp:// and speaks the REP side to any REQ peer (NNG's
+ * REQ sockets and contexts, vt_sp_req): one epoll thread accepts, reads and
+ * parses; `request` runs on that thread for every request, which the
+ * callee answers now or later from any thread with vt_sp_rep_reply (one
+ * sendmsg on the caller's thread: no hand-off to another thread, which is
+ * the point: NNG 1.5.2's REP socket costs several per message). A peer may
+ * have many requests outstanding (NNG REQ contexts); replies go out in the
+ * order they are made, each behind its request's backtrace.
+ *
+ * What NNG's REP socket does is kept: a request over body_max, or a peer
+ * that is not a REQ socket, ends its connection; a request whose backtrace
+ * is malformed (no word with the high bit within 8 hops) is dropped and the
+ * connection kept; a peer that has not sent its handshake within 10 s is
+ * dropped. In addition a peer that lets more than max(64 MiB, 4 * body_max)
+ * of replies pile up unread is dropped. */
+typedef struct vt_sp_rep vt_sp_rep;
+typedef struct vt_sp_pipe vt_sp_pipe;
+
+/* One request to answer: copy it out of the `request` callback and pass it
+ * to vt_sp_rep_reply or vt_sp_rep_drop exactly once. */
+typedef struct vt_sp_rep_req {
+    vt_sp_pipe *pipe; /* holds a reference until replied or dropped */
+    uint32_t pipe_id;
+    uint8_t bt_len;
+    uint8_t bt[32]; /* the backtrace: up to 8 4-byte hops */
+} vt_sp_rep_req;
+
+enum vt_sp_event {
+    VT_SP_EV_PIPE_ADD = 1, /* handshake done */
+    VT_SP_EV_PIPE_REM,     /* connection ended; `what` says why */
+    VT_SP_EV_DROPPED,      /* a malformed request was dropped, connection kept */
+    VT_SP_EV_ACCEPT_FAIL   /* accept(2) failed (e.g. out of descriptors); retried in 100 ms */
+};
+
+typedef struct vt_sp_rep_ops {
+    /* On the server's thread. Return false to leave the request unread for
+     * now (no room to take it): the connection is not read again until
+     * vt_sp_rep_resume. body is valid during the call only. */
+    bool (*request)(void *arg, const vt_sp_rep_req *rq, const uint8_t *body, size_t len);
+    /* On the server's thread; may be NULL. Not called once closing. */
+    void (*event)(void *arg, int ev, uint32_t pipe_id, const char *what);
+    void *arg;
+} vt_sp_rep_ops;
+
+/* Bind and listen (errors are returned here: VT_ERR_INVAL / UNSUPPORTED as
+ * vt_sp_url_check, VT_ERR_UNAVAILABLE for a name that does not resolve,
+ * VT_ERR_TRANSPORT when bind or listen fails), then start the thread. A
+ * stale ipc:// socket file nobody answers on is replaced, as NNG does. */
+int vt_sp_rep_open(const char *url, size_t body_max, const vt_sp_rep_ops *ops, vt_sp_rep **out,
+                   vt_errinfo *ei);
+/* Stop the thread and end every connection; requests not answered yet can
+ * still be given to vt_sp_rep_reply / _drop (which then send nothing) and
+ * must be, to free their connections. An ipc:// path is removed. */
+void vt_sp_rep_close(vt_sp_rep *srv);
+/* From any thread. 0, or VT_ERR_CLOSED (the connection ended: nothing
+ * sent), VT_ERR_NOMEM. Consumes rq either way. */
+int vt_sp_rep_reply(vt_sp_rep_req *rq, const void *body, size_t len);
+void vt_sp_rep_drop(vt_sp_rep_req *rq);
+/* From any thread: read again the connections a `request` call refused. */
+void vt_sp_rep_resume(vt_sp_rep *srv);
+/* The TCP port listened on (tcp://HOST:0 picks a free one), 0 for ipc. */
+int vt_sp_rep_port(const vt_sp_rep *srv);
 
 #endif

@@ -20,25 +20,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "sp_wire.h"
 #include "vt_clock.h"
 
 #define RX_CHUNK 65536
 #define CONNECT_RETRY_MIN_MS 50
 #define CONNECT_RETRY_MAX_MS 1000
-
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* ------------------------------------------------------------ wire */
 
@@ -52,7 +39,7 @@ typedef struct url_parts {
     const char *path; /* ipc */
 } url_parts;
 
-static int split_url(const char *url, url_parts *u, vt_errinfo *ei)
+static int split_url(const char *url, bool listen, url_parts *u, vt_errinfo *ei)
 {
     memset(u, 0, sizeof *u);
     if (!url)
@@ -80,14 +67,17 @@ static int split_url(const char *url, url_parts *u, vt_errinfo *ei)
                        url);
     }
     const char *colon = strrchr(hp, ':');
-    if (!colon || colon == hp || colon[1] == '\0' || strlen(colon + 1) >= sizeof u->port)
+    if (!colon || (colon == hp && !listen) || colon[1] == '\0' ||
+        strlen(colon + 1) >= sizeof u->port)
         return vt_fail(ei, VT_ERR_INVAL, "%s: tcp:// needs HOST:PORT", url);
     size_t hl = (size_t)(colon - hp);
     if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') { /* [::1]:port */
         hp++;
         hl -= 2;
     }
-    if (hl == 0 || hl >= sizeof u->host)
+    if (listen && (hl == 0 || (hl == 1 && hp[0] == '*'))) /* every address, as NNG */
+        hl = 0;
+    else if (hl == 0 || hl >= sizeof u->host)
         return vt_fail(ei, VT_ERR_INVAL, "%s: host name empty or too long", url);
     memcpy(u->host, hp, hl);
     u->host[hl] = '\0';
@@ -110,7 +100,8 @@ static int resolve(const char *url, const url_parts *u, vt_sp_addr *out, vt_erri
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = u->family;
     hints.ai_socktype = SOCK_STREAM;
-    int e = getaddrinfo(u->host, u->port, &hints, &ai);
+    hints.ai_flags = u->host[0] ? 0 : AI_PASSIVE; /* an empty host only when listening */
+    int e = getaddrinfo(u->host[0] ? u->host : NULL, u->port, &hints, &ai);
     if (e != 0 || !ai)
         return vt_fail(ei, VT_ERR_UNAVAILABLE, "%s: %s", url, gai_strerror(e));
     memcpy(&out->sa, ai->ai_addr, ai->ai_addrlen);
@@ -122,13 +113,13 @@ static int resolve(const char *url, const url_parts *u, vt_sp_addr *out, vt_erri
 int vt_sp_url_check(const char *url, vt_errinfo *ei)
 {
     url_parts u;
-    return split_url(url, &u, ei);
+    return split_url(url, false, &u, ei);
 }
 
-int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei)
+static int addr_parse(const char *url, bool listen, vt_sp_addr *out, vt_errinfo *ei)
 {
     url_parts u;
-    int rv = split_url(url, &u, ei);
+    int rv = split_url(url, listen, &u, ei);
     if (rv) {
         memset(out, 0, sizeof *out);
         return rv;
@@ -136,12 +127,22 @@ int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei)
     return resolve(url, &u, out, ei);
 }
 
+int vt_sp_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei)
+{
+    return addr_parse(url, false, out, ei);
+}
+
+int vt_sp_listen_addr_parse(const char *url, vt_sp_addr *out, vt_errinfo *ei)
+{
+    return addr_parse(url, true, out, ei);
+}
+
 void vt_sp_handshake(uint8_t out[VT_SP_HANDSHAKE_LEN], uint16_t proto)
 {
     memset(out, 0, VT_SP_HANDSHAKE_LEN);
     out[1] = 'S';
     out[2] = 'P';
-    put_be(out + 4, proto, 2);
+    sp_put_be(out + 4, proto, 2);
 }
 
 bool vt_sp_handshake_is(const uint8_t in[VT_SP_HANDSHAKE_LEN], uint16_t proto)
@@ -158,9 +159,9 @@ size_t vt_sp_request_header(uint8_t out[VT_SP_FRAME_HDR_MAX], bool ipc, uint32_t
     size_t n = 0;
     if (ipc)
         out[n++] = 0x01;
-    put_be(out + n, (uint64_t)body_len + 4, 8);
+    sp_put_be(out + n, (uint64_t)body_len + 4, 8);
     n += 8;
-    put_be(out + n, id | 0x80000000u, 4);
+    sp_put_be(out + n, id | 0x80000000u, 4);
     return n + 4;
 }
 
@@ -172,7 +173,7 @@ int vt_sp_frame_parse(const uint8_t *p, size_t n, bool ipc, size_t body_max, siz
         return VT_ERR_TRUNCATED;
     if (ipc && p[0] != 0x01)
         return VT_ERR_PROTO;
-    uint64_t len = get_be(p + hl - 8, 8);
+    uint64_t len = sp_get_be(p + hl - 8, 8);
     if (len < 4)
         return VT_ERR_PROTO;
     if (len - 4 > body_max)
@@ -194,8 +195,7 @@ struct vt_sp_req {
     bool hs_sent;   /* our handshake went out on this connection */
     bool hs_seen;   /* the peer's handshake was read */
     uint32_t next_id;
-    uint8_t *rx;
-    size_t rx_off, rx_len, rx_cap;
+    sp_rx rx;
     size_t rx_skip; /* the reply handed out last: consumed by the next call */
 };
 
@@ -233,7 +233,7 @@ static void conn_drop(vt_sp_req *r)
         close(r->fd);
     r->fd = -1;
     r->hs_sent = r->hs_seen = false;
-    r->rx_off = r->rx_len = r->rx_skip = 0;
+    r->rx.off = r->rx.len = r->rx_skip = 0;
 }
 
 void vt_sp_req_close(vt_sp_req *r)
@@ -242,7 +242,7 @@ void vt_sp_req_close(vt_sp_req *r)
         return;
     conn_drop(r);
     close(r->wake);
-    free(r->rx);
+    free(r->rx.p);
     free(r->url);
     free(r);
 }
@@ -367,54 +367,25 @@ static int send_all(vt_sp_req *r, struct iovec *iov, int n, uint64_t deadline, v
     return 0;
 }
 
-static int rx_reserve(vt_sp_req *r, size_t need)
-{
-    if (r->rx_off + r->rx_len + need <= r->rx_cap)
-        return 0;
-    if (r->rx_off) {
-        memmove(r->rx, r->rx + r->rx_off, r->rx_len);
-        r->rx_off = 0;
-        if (r->rx_len + need <= r->rx_cap)
-            return 0;
-    }
-    size_t cap = r->rx_cap ? r->rx_cap : RX_CHUNK;
-    while (cap < r->rx_len + need)
-        cap *= 2;
-    uint8_t *p = realloc(r->rx, cap);
-    if (!p)
-        return VT_ERR_NOMEM;
-    r->rx = p;
-    r->rx_cap = cap;
-    return 0;
-}
-
-static void rx_consume(vt_sp_req *r, size_t n)
-{
-    r->rx_off += n;
-    r->rx_len -= n;
-    if (r->rx_len == 0)
-        r->rx_off = 0;
-}
-
 /* Look for the reply to `id` among the bytes read: 0 found, VT_ERR_TRUNCATED
  * (read more; *need says how much at least), or a reason to drop. */
 static int rx_scan(vt_sp_req *r, uint32_t id, const uint8_t **reply, size_t *reply_len,
                    size_t *need, vt_errinfo *ei)
 {
     if (!r->hs_seen) {
-        if (r->rx_len < VT_SP_HANDSHAKE_LEN) {
-            *need = VT_SP_HANDSHAKE_LEN - r->rx_len;
+        if (r->rx.len < VT_SP_HANDSHAKE_LEN) {
+            *need = VT_SP_HANDSHAKE_LEN - r->rx.len;
             return VT_ERR_TRUNCATED;
         }
-        if (!vt_sp_handshake_is(r->rx + r->rx_off, VT_SP_PROTO_REP))
+        if (!vt_sp_handshake_is(r->rx.p + r->rx.off, VT_SP_PROTO_REP))
             return vt_fail(ei, VT_ERR_TRANSPORT, "the peer is not an SP REP socket");
-        rx_consume(r, VT_SP_HANDSHAKE_LEN);
+        sp_rx_consume(&r->rx, VT_SP_HANDSHAKE_LEN);
         r->hs_seen = true;
     }
     for (;;) {
         size_t hl = 0;
         uint64_t pl = 0;
-        int rv = vt_sp_frame_parse(r->rx + r->rx_off, r->rx_len, r->addr.ipc, r->body_max, &hl,
+        int rv = vt_sp_frame_parse(r->rx.p + r->rx.off, r->rx.len, r->addr.ipc, r->body_max, &hl,
                                    &pl);
         if (rv == VT_ERR_TRUNCATED) {
             *need = 1; /* any read helps; vt_sp_frame_parse knows the header's size */
@@ -425,18 +396,18 @@ static int rx_scan(vt_sp_req *r, uint32_t id, const uint8_t **reply, size_t *rep
                            r->body_max);
         if (rv)
             return vt_fail(ei, VT_ERR_TRANSPORT, "malformed frame from the peer");
-        if (r->rx_len < hl + pl) {
-            *need = hl + (size_t)pl - r->rx_len;
+        if (r->rx.len < hl + pl) {
+            *need = hl + (size_t)pl - r->rx.len;
             return VT_ERR_TRUNCATED;
         }
-        const uint8_t *p = r->rx + r->rx_off;
-        if ((uint32_t)get_be(p + hl, 4) == (id | 0x80000000u)) {
+        const uint8_t *p = r->rx.p + r->rx.off;
+        if ((uint32_t)sp_get_be(p + hl, 4) == (id | 0x80000000u)) {
             *reply = p + hl + 4;
             *reply_len = (size_t)pl - 4;
             r->rx_skip = hl + (size_t)pl;
             return 0;
         }
-        rx_consume(r, hl + (size_t)pl); /* the late reply to a call that timed out */
+        sp_rx_consume(&r->rx, hl + (size_t)pl); /* the late reply to a call that timed out */
     }
 }
 
@@ -448,12 +419,12 @@ static int recv_reply(vt_sp_req *r, uint32_t id, uint64_t deadline, const uint8_
         int rv = rx_scan(r, id, reply, reply_len, &need, ei);
         if (rv != VT_ERR_TRUNCATED)
             return rv;
-        if (rx_reserve(r, need > RX_CHUNK / 2 ? need : RX_CHUNK / 2) != 0)
+        if (sp_rx_reserve(&r->rx, need > RX_CHUNK / 2 ? need : RX_CHUNK / 2, RX_CHUNK) != 0)
             return vt_fail(ei, VT_ERR_NOMEM, "out of memory for a reply");
-        size_t room = r->rx_cap - r->rx_off - r->rx_len;
-        ssize_t k = recv(r->fd, r->rx + r->rx_off + r->rx_len, room, 0);
+        size_t room = r->rx.cap - r->rx.off - r->rx.len;
+        ssize_t k = recv(r->fd, r->rx.p + r->rx.off + r->rx.len, room, 0);
         if (k > 0) {
-            r->rx_len += (size_t)k;
+            r->rx.len += (size_t)k;
             continue;
         }
         if (k == 0)
@@ -475,7 +446,7 @@ int vt_sp_req_call(vt_sp_req *r, const void *req, size_t len, int timeout_ms,
     *reply_len = 0;
     if (atomic_load(&r->aborted))
         return vt_fail(ei, VT_ERR_CLOSED, "closed");
-    rx_consume(r, r->rx_skip);
+    sp_rx_consume(&r->rx, r->rx_skip);
     r->rx_skip = 0;
     uint64_t deadline = vt_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     int rv = 0;

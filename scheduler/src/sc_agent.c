@@ -568,23 +568,21 @@ static int log_request(sched *s, sc_conn *c, const void *body, size_t len)
     return 1;
 }
 
-void sc_agent_handle(sc_conn *c, nng_msg *msg)
+void sc_agent_handle(sc_conn *c, const uint8_t *body, size_t len)
 {
     sched *s = c->s;
     vt_msg m;
     vt_errinfo ei = {0};
-    int rv = vt_msg_decode(nng_msg_body(msg), nng_msg_len(msg), &m, &ei);
+    int rv = vt_msg_decode(body, len, &m, &ei);
     if (rv != 0) {
         /* Log queries are no vt_msg type, so they land here. Asked only
          * after a failed decode: reading the envelope first walked every
          * submit and result request twice (~4k instructions each). */
-        if (!log_request(s, c, nng_msg_body(msg), nng_msg_len(msg)))
+        if (!log_request(s, c, body, len))
             sc_bad_message(s, c, rv, vt_errinfo_msg(&ei));
-        nng_msg_free(msg);
         vt_msg_free(&m);
         return;
     }
-    nng_msg_free(msg);
     switch (m.type) {
     case VT_MSG_SUBMIT:
         submit(s, c, &m); /* frees m */

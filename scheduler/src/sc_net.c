@@ -1,12 +1,21 @@
 /* sc_net.c - the three REP sockets, their contexts, replies and parking.
  *
- * Each socket has a fixed set of contexts; each context has one aio and a
- * three-state machine (RECV -> BUSY -> SEND -> RECV). A context in BUSY has
- * no operation pending, so whichever thread finishes the request (the
- * callback itself, the journal thread after a group commit, the ticker
- * when a long poll ends, the dispatcher when work arrives) may send its
- * reply. Handlers never touch a context again after parking it and
- * releasing the core lock.
+ * Each socket has a fixed set of contexts (sc_conn), one request each.
+ * Whichever thread finishes a request (the handler itself, the journal
+ * thread after a group commit, the ticker when a long poll ends, the
+ * dispatcher when work arrives) sends its reply. Handlers never touch a
+ * context again after parking it and releasing the core lock.
+ *
+ * Sockets on ipc:// and tcp:// are spoken directly (vt_sp.h's REP server):
+ * requests arrive on the server's thread, which takes a free context from
+ * the socket's list (or leaves the request unread while none is free), and
+ * a reply is one sendmsg on the replying thread, after which the context
+ * is free again. NNG 1.5.2's REP socket handed every message between its
+ * poller and task threads (several context switches per message, and the
+ * scheduler's largest cost per job on the 2-core target). Other schemes
+ * (inproc://, abstract://, ws://) stay on NNG: there each context has an
+ * aio and a three-state machine (RECV -> BUSY -> SEND -> RECV), and a
+ * context in BUSY has no operation pending.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,16 +25,56 @@
 
 #include <nng/protocol/reqrep0/rep.h>
 #include "vt_clock.h"
+#include "vt_sp.h"
 
 static const char *const sock_names[SC_SOCKS] = {"agent", "worker", "verifier"};
 
 #define SC_OUT_BUF_KEEP 16384 /* reply buffers up to this size stay with their context */
 
 
+/* A context that grew a large reply buffer (a big fetch batch) gives it
+ * back; called once its reply bytes are no longer needed, before the
+ * context can take the next request. */
+static void conn_shrink(sc_conn *c)
+{
+    if (c->out_buf.cap > SC_OUT_BUF_KEEP)
+        vt_buf_free(&c->out_buf);
+    if (c->out_defer.cap > SC_OUT_BUF_KEEP)
+        vt_buf_free(&c->out_defer);
+}
+
 static void conn_recv(sc_conn *c)
 {
+    conn_shrink(c);
     c->state = SC_CONN_RECV;
     nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* A direct socket's context is done with its request: free it for the next,
+ * and wake the server if it was refused a request for want of one. */
+static void direct_free(sc_conn *c)
+{
+    sc_direct *d = &c->s->direct[c->sock];
+    vt_sp_rep_drop(&c->rq); /* nothing once replied */
+    conn_shrink(c);
+    c->state = SC_CONN_RECV;
+    pthread_mutex_lock(&d->mu);
+    c->free_next = d->free;
+    d->free = c;
+    if (d->stalled && d->srv) /* under mu: sc_net_stop clears srv under it before closing */
+        vt_sp_rep_resume(d->srv);
+    d->stalled = false;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The request is abandoned without a reply (out of memory): the peer's
+ * request times out. */
+static void conn_abandon(sc_conn *c)
+{
+    if (c->s->direct[c->sock].on)
+        direct_free(c);
+    else
+        conn_recv(c);
 }
 
 static void conn_send(sc_conn *c, nng_msg *m);
@@ -57,16 +106,61 @@ static void conn_cb(void *arg)
     c->state = SC_CONN_BUSY;
     c->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
     if (c->sock == SC_SOCK_AGENT)
-        sc_agent_handle(c, msg);
+        sc_agent_handle(c, nng_msg_body(msg), nng_msg_len(msg));
     else
-        sc_node_handle(c, msg);
+        sc_node_handle(c, nng_msg_body(msg), nng_msg_len(msg));
+    nng_msg_free(msg);
 }
 
 static void conn_send(sc_conn *c, nng_msg *m)
 {
+    conn_shrink(c);
     nng_aio_set_msg(c->aio, m);
     c->state = SC_CONN_SEND;
     nng_ctx_send(c->ctx, c->aio);
+}
+
+/* Send a reply now (the core lock is not held). */
+static void conn_send_bytes(sc_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->s->direct[c->sock].on) {
+        /* VT_ERR_CLOSED: the peer left; its request needs no answer */
+        vt_sp_rep_reply(&c->rq, p, n);
+        direct_free(c);
+        return;
+    }
+    nng_msg *m;
+    if (nng_msg_alloc(&m, n) != 0) {
+        conn_recv(c); /* the peer's request times out; nothing else to do */
+        return;
+    }
+    memcpy(nng_msg_body(m), p, n);
+    conn_send(c, m);
+}
+
+/* A request on a direct socket, on its server's thread. */
+static bool direct_request(void *arg, const vt_sp_rep_req *rq, const uint8_t *body, size_t len)
+{
+    sc_pipe_arg *pa = arg;
+    sc_direct *d = &pa->s->direct[pa->sock];
+    pthread_mutex_lock(&d->mu);
+    sc_conn *c = d->free;
+    if (c)
+        d->free = c->free_next;
+    else
+        d->stalled = true;
+    pthread_mutex_unlock(&d->mu);
+    if (!c)
+        return false; /* left unread until a context is free, as NNG would */
+    c->free_next = NULL;
+    c->rq = *rq;
+    c->state = SC_CONN_BUSY;
+    c->pipe = rq->pipe_id;
+    if (c->sock == SC_SOCK_AGENT)
+        sc_agent_handle(c, body, len);
+    else
+        sc_node_handle(c, body, len);
+    return true;
 }
 
 /* Whether the calling thread holds the core lock. Only the holder ever
@@ -80,20 +174,30 @@ static bool holds_core(sched *s)
 
 void sc_conn_reply(sc_conn *c, const vt_buf *b)
 {
-    nng_msg *m;
-    if (nng_msg_alloc(&m, b->len) != 0) {
-        conn_recv(c); /* the peer's request times out; nothing else to do */
-        return;
-    }
-    memcpy(nng_msg_body(m), b->data, b->len);
     sched *s = c->s;
-    if (holds_core(s)) {
-        c->out_msg = m;
-        c->out_next = s->outbox;
-        s->outbox = c;
+    if (!holds_core(s)) {
+        conn_send_bytes(c, b->data, b->len);
         return;
     }
-    conn_send(c, m);
+    /* under the core lock: keep a copy, sent once the lock is released */
+    if (s->direct[c->sock].on) {
+        vt_buf_reset(&c->out_defer);
+        c->out_defer.max = b->len;
+        if (vt_buf_append(&c->out_defer, b->data, b->len) != 0) {
+            conn_abandon(c);
+            return;
+        }
+    } else {
+        nng_msg *m;
+        if (nng_msg_alloc(&m, b->len) != 0) {
+            conn_recv(c);
+            return;
+        }
+        memcpy(nng_msg_body(m), b->data, b->len);
+        c->out_msg = m;
+    }
+    c->out_next = s->outbox;
+    s->outbox = c;
 }
 
 void sc_unlock(sched *s)
@@ -106,6 +210,10 @@ void sc_unlock(sched *s)
         sc_conn *c = out;
         out = c->out_next;
         c->out_next = NULL;
+        if (s->direct[c->sock].on) {
+            conn_send_bytes(c, c->out_defer.data, c->out_defer.len);
+            continue;
+        }
         nng_msg *m = c->out_msg;
         c->out_msg = NULL;
         conn_send(c, m);
@@ -115,9 +223,8 @@ void sc_unlock(sched *s)
 /* Encode a message and send it (an encoding failure is our bug: say so). */
 void sc_conn_reply_msg(sc_conn *c, const vt_msg *m)
 {
-    /* Only whoever answers this context's request touches its buffer, and
-     * sc_conn_reply copies the bytes out at once. A buffer that grew large
-     * (a big fetch batch) is given back rather than kept per context. */
+    /* Only whoever answers this context's request touches its buffer; it
+     * is given back if it grew large (conn_shrink) once the reply is out. */
     vt_buf *b = &c->out_buf;
     b->max = (size_t)c->s->cfg.recv_max;
     vt_buf_reset(b);
@@ -126,8 +233,6 @@ void sc_conn_reply_msg(sc_conn *c, const vt_msg *m)
         sc_conn_reply(c, b);
     else
         sc_conn_reply_error(c, VT_ERR_INTERNAL, vt_errinfo_msg(&ei), 0);
-    if (b->cap > SC_OUT_BUF_KEEP)
-        vt_buf_free(b);
 }
 
 void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_ms)
@@ -137,7 +242,7 @@ void sc_conn_reply_error(sc_conn *c, int code, const char *msg, uint32_t retry_m
     if (vt_msg_encode_error(&b, code, msg, retry_ms) == 0)
         sc_conn_reply(c, &b);
     else
-        conn_recv(c);
+        conn_abandon(c);
     vt_buf_free(&b);
 }
 
@@ -200,27 +305,19 @@ void sc_conn_unpark(sched *s, sc_conn *c)
     }
 }
 
-/* Pipe events: the only trace NNG leaves of an oversized message or a bad
- * handshake on tcp/ipc is a pipe that goes away. Log it, and end the
- * session of a node whose hello pipe closed (its leases go elsewhere). */
-static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+/* A connection went away: log it, give back an agent's parked result
+ * waits, and end the session of a node whose hello pipe closed (its leases
+ * go elsewhere). */
+static void pipe_closed(sc_pipe_arg *pa, uint32_t id, const char *cause)
 {
-    sc_pipe_arg *pa = arg;
     sched *s = pa->s;
-    uint32_t id = nng_pipe_id(p);
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        vt_log_debug(s->log, "peer.pipe_open", "sock=%s pipe=%u", sock_names[pa->sock], id);
-        return;
-    }
-    if (ev != NNG_PIPE_EV_REM_POST || atomic_load(&s->closing))
+    if (atomic_load(&s->closing))
         return;
     vt_counter_inc(s->m.pipes_dropped);
     uint64_t suppressed = 0;
     if (vt_ratelimit_allow(&s->bad_rl, &suppressed))
-        vt_log_info(s->log, "peer.pipe_closed",
-                    "sock=%s pipe=%u cause=peer-closed-or-dropped(oversized message > "
-                    "recv-max, bad handshake, or disconnect) suppressed=%llu",
-                    sock_names[pa->sock], id, (unsigned long long)suppressed);
+        vt_log_info(s->log, "peer.pipe_closed", "sock=%s pipe=%u cause=%s suppressed=%llu",
+                    sock_names[pa->sock], id, cause, (unsigned long long)suppressed);
     if (pa->sock == SC_SOCK_AGENT) {
         /* A result long poll of an agent that went away would hold its
          * context until the wait ends: give it back now. */
@@ -245,16 +342,62 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     sc_unlock(s);
 }
 
+/* NNG's pipe events: the only trace NNG leaves of an oversized message or a
+ * bad handshake on tcp/ipc is a pipe that goes away. */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    sc_pipe_arg *pa = arg;
+    uint32_t id = nng_pipe_id(p);
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        vt_log_debug(pa->s->log, "peer.pipe_open", "sock=%s pipe=%u", sock_names[pa->sock], id);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        pipe_closed(pa, id,
+                    "peer-closed-or-dropped(oversized message > recv-max, bad handshake, or "
+                    "disconnect)");
+}
+
+/* The direct server's events, on its thread; each says what happened. */
+static void direct_event(void *arg, int ev, uint32_t id, const char *what)
+{
+    sc_pipe_arg *pa = arg;
+    sched *s = pa->s;
+    uint64_t suppressed = 0;
+    switch (ev) {
+    case VT_SP_EV_PIPE_ADD:
+        vt_log_debug(s->log, "peer.pipe_open", "sock=%s pipe=%u", sock_names[pa->sock], id);
+        break;
+    case VT_SP_EV_PIPE_REM:
+        pipe_closed(pa, id, what);
+        break;
+    case VT_SP_EV_DROPPED:
+        vt_counter_inc(s->m.bad_msgs[pa->sock]);
+        if (vt_ratelimit_allow(&s->bad_rl, &suppressed))
+            vt_log_warn(s->log, "peer.bad_message", "sock=%s pipe=%u detail=%s suppressed=%llu",
+                        sock_names[pa->sock], id, what, (unsigned long long)suppressed);
+        break;
+    case VT_SP_EV_ACCEPT_FAIL:
+        if (vt_ratelimit_allow(&s->bad_rl, &suppressed))
+            vt_log_error(s->log, "accept_failed", "sock=%s err=%s suppressed=%llu",
+                         sock_names[pa->sock], what, (unsigned long long)suppressed);
+        break;
+    }
+}
+
 static int open_sock(sched *s, int k, const char *url, int nctx, vt_errinfo *ei)
 {
     int rv;
-    if ((rv = nng_rep0_open(&s->sock[k])) != 0)
-        return vt_fail(ei, VT_ERR_TRANSPORT, "%s socket: %s", sock_names[k], nng_strerror(rv));
-    nng_socket_set_size(s->sock[k], NNG_OPT_RECVMAXSZ, (size_t)s->cfg.recv_max);
+    sc_direct *d = &s->direct[k];
     s->pipe_args[k].s = s;
     s->pipe_args[k].sock = k;
-    nng_pipe_notify(s->sock[k], NNG_PIPE_EV_ADD_POST, pipe_cb, &s->pipe_args[k]);
-    nng_pipe_notify(s->sock[k], NNG_PIPE_EV_REM_POST, pipe_cb, &s->pipe_args[k]);
+    d->on = vt_sp_url_check(url, NULL) != VT_ERR_UNSUPPORTED;
+    if (!d->on) {
+        if ((rv = nng_rep0_open(&s->sock[k])) != 0)
+            return vt_fail(ei, VT_ERR_TRANSPORT, "%s socket: %s", sock_names[k],
+                           nng_strerror(rv));
+        nng_socket_set_size(s->sock[k], NNG_OPT_RECVMAXSZ, (size_t)s->cfg.recv_max);
+        nng_pipe_notify(s->sock[k], NNG_PIPE_EV_ADD_POST, pipe_cb, &s->pipe_args[k]);
+        nng_pipe_notify(s->sock[k], NNG_PIPE_EV_REM_POST, pipe_cb, &s->pipe_args[k]);
+    }
     s->conns[k] = calloc((size_t)nctx, sizeof(sc_conn));
     if (!s->conns[k])
         return vt_fail(ei, VT_ERR_NOMEM, "contexts");
@@ -270,24 +413,40 @@ static int open_sock(sched *s, int k, const char *url, int nctx, vt_errinfo *ei)
             if (!c->batch)
                 return vt_fail(ei, VT_ERR_NOMEM, "contexts");
         }
+        s->n_conns[k] = i + 1;
+        if (d->on) {
+            c->out_defer.max = (size_t)s->cfg.recv_max;
+            c->free_next = d->free;
+            d->free = c;
+            continue;
+        }
         if ((rv = nng_ctx_open(&c->ctx, s->sock[k])) != 0 ||
             (rv = nng_aio_alloc(&c->aio, conn_cb, c)) != 0)
             return vt_fail(ei, VT_ERR_TRANSPORT, "%s context: %s", sock_names[k], nng_strerror(rv));
-        s->n_conns[k] = i + 1;
     }
-    if ((rv = nng_listen(s->sock[k], url, NULL, 0)) != 0)
-        return vt_fail(ei, VT_ERR_TRANSPORT, "cannot listen on %s (%s): %s", url, sock_names[k],
-                       nng_strerror(rv));
-    for (int i = 0; i < nctx; i++)
-        conn_recv(&s->conns[k][i]);
-    vt_log_info(s->log, "listen", "sock=%s url=%s contexts=%d recv_max=%lld", sock_names[k], url,
-                nctx, (long long)s->cfg.recv_max);
+    if (d->on) {
+        vt_sp_rep_ops ops = {.request = direct_request, .event = direct_event,
+                             .arg = &s->pipe_args[k]};
+        vt_errinfo oe = {0};
+        if ((rv = vt_sp_rep_open(url, (size_t)s->cfg.recv_max, &ops, &d->srv, &oe)) != 0)
+            return vt_fail(ei, rv, "%s socket: %s", sock_names[k], vt_errinfo_msg(&oe));
+    } else {
+        if ((rv = nng_listen(s->sock[k], url, NULL, 0)) != 0)
+            return vt_fail(ei, VT_ERR_TRANSPORT, "cannot listen on %s (%s): %s", url,
+                           sock_names[k], nng_strerror(rv));
+        for (int i = 0; i < nctx; i++)
+            conn_recv(&s->conns[k][i]);
+    }
+    vt_log_info(s->log, "listen", "sock=%s url=%s transport=%s contexts=%d recv_max=%lld",
+                sock_names[k], url, d->on ? "direct" : "nng", nctx, (long long)s->cfg.recv_max);
     return 0;
 }
 
 int sc_net_start(sched *s, vt_errinfo *ei)
 {
     int rv;
+    for (int k = 0; k < SC_SOCKS; k++)
+        pthread_mutex_init(&s->direct[k].mu, NULL);
     if ((rv = open_sock(s, SC_SOCK_AGENT, s->cfg.agent_listen, SC_AGENT_CTXS, ei)) != 0 ||
         (rv = open_sock(s, SC_SOCK_WORKER, s->cfg.worker_listen, SC_NODE_CTXS, ei)) != 0 ||
         (rv = open_sock(s, SC_SOCK_VERIFIER, s->cfg.verifier_listen, SC_NODE_CTXS, ei)) != 0)
@@ -301,11 +460,21 @@ void sc_net_stop(sched *s)
      * still run), then close the sockets. No request comes in after this;
      * a reply another thread still sends is refused by the stopped aio. */
     atomic_store(&s->closing, true);
-    for (int k = 0; k < SC_SOCKS; k++)
+    for (int k = 0; k < SC_SOCKS; k++) {
+        sc_direct *d = &s->direct[k];
+        if (d->on) {
+            pthread_mutex_lock(&d->mu);
+            vt_sp_rep *srv = d->srv;
+            d->srv = NULL;
+            pthread_mutex_unlock(&d->mu);
+            vt_sp_rep_close(srv); /* waits for a request being handled */
+            continue;
+        }
         for (int i = 0; i < s->n_conns[k]; i++)
             nng_aio_stop(s->conns[k][i].aio);
+    }
     for (int k = 0; k < SC_SOCKS; k++)
-        if (s->n_conns[k] || nng_socket_id(s->sock[k]) > 0)
+        if (!s->direct[k].on && (s->n_conns[k] || nng_socket_id(s->sock[k]) > 0))
             nng_close(s->sock[k]);
 }
 
@@ -316,12 +485,18 @@ void sc_net_free(sched *s)
 {
     for (int k = 0; k < SC_SOCKS; k++) {
         for (int i = 0; i < s->n_conns[k]; i++) {
-            nng_aio_free(s->conns[k][i].aio);
-            free(s->conns[k][i].batch);
-            vt_buf_free(&s->conns[k][i].out_buf);
+            sc_conn *c = &s->conns[k][i];
+            if (c->aio)
+                nng_aio_free(c->aio);
+            vt_sp_rep_drop(&c->rq); /* a parked request's connection */
+            free(c->batch);
+            vt_buf_free(&c->out_buf);
+            vt_buf_free(&c->out_defer);
         }
         free(s->conns[k]);
         s->conns[k] = NULL;
         s->n_conns[k] = 0;
+        s->direct[k].free = NULL;
+        pthread_mutex_destroy(&s->direct[k].mu);
     }
 }

@@ -578,14 +578,13 @@ static void release(sched *s, sc_conn *c, const vt_msg *m)
     sc_conn_reply_msg(c, &ok);
 }
 
-void sc_node_handle(sc_conn *c, nng_msg *msg)
+void sc_node_handle(sc_conn *c, const uint8_t *body, size_t len)
 {
     sched *s = c->s;
     vt_msg m;
     vt_errinfo ei = {0};
-    uint32_t pipe = nng_pipe_id(nng_msg_get_pipe(msg));
-    int rv = vt_msg_decode(nng_msg_body(msg), nng_msg_len(msg), &m, &ei);
-    nng_msg_free(msg);
+    uint32_t pipe = c->pipe;
+    int rv = vt_msg_decode(body, len, &m, &ei);
     if (rv != 0) {
         sc_bad_message(s, c, rv, vt_errinfo_msg(&ei));
         vt_msg_free(&m);

@@ -36,6 +36,7 @@
 #include "vt_receipt.h"
 #include "vt_redis.h"
 #include "vt_registry.h"
+#include "vt_sp.h"
 #include "vt_tlog.h"
 
 #define SC_TICK_MS 5
@@ -205,12 +206,17 @@ enum sc_conn_state {
     SC_CONN_SEND      /* reply being sent */
 };
 
-/* One NNG context with its aio: one request at a time. */
+/* One request at a time: on a socket spoken directly (ipc://, tcp://) a
+ * request taken from the socket's free list, holding the request's
+ * reference (rq); on an NNG socket an NNG context with its aio. */
 struct sc_conn {
     struct sched *s;
     int sock;                  /* enum sc_sock */
     uint32_t index;
-    nng_ctx ctx;
+    vt_sp_rep_req rq;          /* direct: the request being answered */
+    sc_conn *free_next;        /* direct: the socket's free list */
+    vt_buf out_defer;          /* direct: reply made under the core lock, sent at unlock */
+    nng_ctx ctx;               /* NNG */
     nng_aio *aio;
     int state;
     uint32_t gen;              /* bumped per park: timer heap entries check it */
@@ -236,11 +242,20 @@ struct sc_conn {
     uint32_t submit_wait_ms;   /* submit with wait_ms: park for the result once journaled */
 };
 
-/* Argument of a socket's pipe-event callback. */
+/* Argument of a socket's pipe-event and request callbacks. */
 typedef struct sc_pipe_arg {
     struct sched *s;
     int sock;
 } sc_pipe_arg;
+
+/* A socket spoken directly (vt_sp.h): its server and free requests. */
+typedef struct sc_direct {
+    bool on;                   /* set at start: this socket is not NNG's */
+    pthread_mutex_t mu;        /* guards the fields below */
+    vt_sp_rep *srv;            /* NULL once stopping */
+    sc_conn *free;
+    bool stalled;              /* the server was refused a request: resume it */
+} sc_direct;
 
 /* ------------------------------------------------------------- journal */
 
@@ -415,6 +430,7 @@ typedef struct sched {
     sc_metrics m;
     sc_auth auth;
     nng_socket sock[SC_SOCKS];
+    sc_direct direct[SC_SOCKS];
     sc_conn *conns[SC_SOCKS];
     sc_pipe_arg pipe_args[SC_SOCKS];
     int n_conns[SC_SOCKS];
@@ -528,7 +544,7 @@ typedef struct sc_spec_info {
 int sc_spec_check(sched *s, const vt_job_spec *sp, sc_spec_info *si, vt_errinfo *ei);
 int sc_job_setup(sched *s, uint64_t id, uint32_t agent, const sc_spec_info *si, vt_msg *m,
                  uint32_t *slot_out);
-void sc_agent_handle(sc_conn *c, nng_msg *msg);
+void sc_agent_handle(sc_conn *c, const uint8_t *body, size_t len);
 void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type); /* core lock held */
 void sc_agent_lookup_done(sched *s, sc_jr_item *it);                 /* core lock held */
 void sc_agent_wait_timeout(sched *s, sc_conn *c);                    /* core lock held */
@@ -536,7 +552,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it);                 /* core loc
 void sc_agent_release_submits(sched *s, sc_jr_item *list);           /* journal turn starts */
 
 /* sc_node.c: worker and verifier requests */
-void sc_node_handle(sc_conn *c, nng_msg *msg);
+void sc_node_handle(sc_conn *c, const uint8_t *body, size_t len);
 void sc_node_fetch_reply(sched *s, sc_conn *c);                      /* core lock held */
 
 /* sc_journal.c */
