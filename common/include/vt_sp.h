@@ -131,6 +131,7 @@ typedef struct vt_sp_rep_ops {
     /* On the server's thread; may be NULL. Not called once closing. */
     void (*event)(void *arg, int ev, uint32_t pipe_id, const char *what);
     void *arg;
+    const char *name; /* the server thread's name (vt_thread_name); may be NULL */
 } vt_sp_rep_ops;
 
 /* Bind and listen (errors are returned here: VT_ERR_INVAL / UNSUPPORTED as

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "vt_clock.h"
@@ -228,4 +230,11 @@ bool vt_ratelimit_allow(vt_ratelimit *rl, uint64_t *suppressed)
     }
     pthread_mutex_unlock(&rl->mu);
     return ok;
+}
+
+void vt_thread_name(const char *name)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%s", name);
+    prctl(PR_SET_NAME, n, 0, 0, 0);
 }

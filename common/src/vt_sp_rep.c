@@ -30,6 +30,7 @@
 
 #include "sp_wire.h"
 #include "vt_clock.h"
+#include "vt_log.h"
 
 #define RX_CHUNK 65536
 #define RX_KEEP (1u << 20)         /* an idle connection gives back a larger rx buffer */
@@ -429,6 +430,7 @@ static void sweep(vt_sp_rep *srv, uint64_t now)
 static void *serve(void *arg)
 {
     vt_sp_rep *srv = arg;
+    vt_thread_name(srv->ops.name ? srv->ops.name : "sp-rep");
     struct epoll_event evs[MAX_EVENTS];
     while (!atomic_load(&srv->stop)) {
         int timeout = srv->accept_retry_ms ? ACCEPT_RETRY_MS : 1000;

@@ -918,6 +918,7 @@ void sc_arb_metrics(void *arg, vt_strbuf *out)
 static void *arb_main(void *arg)
 {
     sched *s = arg;
+    vt_thread_name("sc-arbiter");
     int64_t epoch = -1;
     uint64_t next_poll = 0, next_metrics = 0, last_flush = 0;
     vt_arb_gather g; /* the flushes' gatherer: its memory is reused */

@@ -960,6 +960,7 @@ static int finish_turn(sched *s, sc_turn *t)
 static void *journal_main(void *arg)
 {
     sched *s = arg;
+    vt_thread_name("sc-journal");
     uint64_t last_ping = 0, next_connect = 0;
     bool connected = false;
     for (;;) {

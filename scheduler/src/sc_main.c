@@ -69,6 +69,7 @@ static bool ready(void *arg, char *why, size_t whysz)
 static void *ticker_main(void *arg)
 {
     sched *s = arg;
+    vt_thread_name("sc-ticker");
     while (!atomic_load(&s->ticker_stop)) {
         vt_sleep_ms(SC_TICK_MS);
         sc_lock(s);

@@ -430,6 +430,7 @@ static void remember(sched *s, sc_memstage *ms, sc_mem_op *op)
 static void *stage_main(void *arg)
 {
     sched *s = arg;
+    vt_thread_name("sc-memory");
     sc_memstage *ms = s->memst;
     for (;;) {
         pthread_mutex_lock(&ms->mu);

@@ -425,8 +425,10 @@ static int open_sock(sched *s, int k, const char *url, int nctx, vt_errinfo *ei)
             return vt_fail(ei, VT_ERR_TRANSPORT, "%s context: %s", sock_names[k], nng_strerror(rv));
     }
     if (d->on) {
+        static const char *const thread_names[SC_SOCKS] = {"sc-agent", "sc-worker",
+                                                           "sc-verifier"};
         vt_sp_rep_ops ops = {.request = direct_request, .event = direct_event,
-                             .arg = &s->pipe_args[k]};
+                             .arg = &s->pipe_args[k], .name = thread_names[k]};
         vt_errinfo oe = {0};
         if ((rv = vt_sp_rep_open(url, (size_t)s->cfg.recv_max, &ops, &d->srv, &oe)) != 0)
             return vt_fail(ei, rv, "%s socket: %s", sock_names[k], vt_errinfo_msg(&oe));
