@@ -85,17 +85,7 @@ static void server_stop(server *sv)
 
 static int call_str(vt_sp_req *r, const char *body, int timeout_ms, char *out, size_t cap)
 {
-    const uint8_t *rep = NULL;
-    size_t n = 0;
-    vt_errinfo ei = {0};
-    int rv = vt_sp_req_call(r, body, strlen(body), timeout_ms, &rep, &n, &ei);
-    out[0] = '\0';
-    if (rv == 0) {
-        n = n < cap - 1 ? n : cap - 1;
-        memcpy(out, rep, n);
-        out[n] = '\0';
-    }
-    return rv;
+    return vt_ts_sp_call(r, body, strlen(body), timeout_ms, out, cap);
 }
 
 static vt_sp_req *open_req(const char *url)

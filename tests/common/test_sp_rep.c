@@ -219,16 +219,7 @@ static void test_nng_contexts(const char *url)
 
 static int call(vt_sp_req *r, const char *body, size_t len, int timeout_ms, char *out, size_t cap)
 {
-    const uint8_t *rep = NULL;
-    size_t n = 0;
-    int rv = vt_sp_req_call(r, body, len, timeout_ms, &rep, &n, NULL);
-    out[0] = '\0';
-    if (rv == 0) {
-        n = n < cap - 1 ? n : cap - 1;
-        memcpy(out, rep, n);
-        out[n] = '\0';
-    }
-    return rv;
+    return vt_ts_sp_call(r, body, len, timeout_ms, out, cap);
 }
 
 static int raw_connect(const char *bound)

@@ -16,6 +16,7 @@
 
 #include "ts_internal.h"
 #include "vt_clock.h"
+#include "vt_sp.h"
 
 static int connect_addr(const struct sockaddr_in *sa, int timeout_ms)
 {
@@ -177,4 +178,19 @@ int vt_ts_wait_ready(const char *hostport, int timeout_ms)
             return VT_ERR_TIMEOUT;
         vt_sleep_ms(20);
     }
+}
+
+int vt_ts_sp_call(struct vt_sp_req *r, const void *body, size_t len, int timeout_ms, char *out,
+                  size_t cap)
+{
+    const uint8_t *rep = NULL;
+    size_t n = 0;
+    int rv = vt_sp_req_call(r, body, len, timeout_ms, &rep, &n, NULL);
+    out[0] = '\0';
+    if (rv == 0) {
+        n = n < cap - 1 ? n : cap - 1;
+        memcpy(out, rep, n);
+        out[n] = '\0';
+    }
+    return rv;
 }

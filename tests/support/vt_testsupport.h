@@ -77,6 +77,11 @@ int vt_ts_free_port(void);          /* > 0, or aborts the test */
 bool vt_ts_wait_until(int timeout_ms, bool (*pred)(void *arg), void *arg);
 /* True once a TCP connect to 127.0.0.1:port succeeds within timeout_ms. */
 bool vt_ts_wait_port(int port, int timeout_ms);
+/* One vt_sp_req_call (vt_sp.h) whose reply is copied into out as a string
+ * (truncated to cap - 1; "" on failure). Returns the call's result. */
+struct vt_sp_req;
+int vt_ts_sp_call(struct vt_sp_req *r, const void *body, size_t len, int timeout_ms, char *out,
+                  size_t cap);
 
 /* ---- processes --------------------------------------------------------- */
 
