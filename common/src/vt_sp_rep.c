@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -467,9 +468,13 @@ static void *serve(void *arg)
 
 /* ------------------------------------------------------------ public */
 
-/* An ipc:// path that exists: replace it only if nobody answers on it. */
+/* An ipc:// path that exists: replace it only if it is a socket nobody
+ * answers on (never a file that is not a socket). */
 static bool ipc_stale(const vt_sp_addr *a)
 {
+    struct stat st;
+    if (lstat(((const struct sockaddr_un *)&a->sa)->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return false;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;

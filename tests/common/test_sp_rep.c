@@ -387,6 +387,15 @@ static void test_listen_addresses(const char *dir)
     vt_sp_rep *srv2 = NULL;
     VT_CHECK_ERR(vt_sp_rep_open(url, BODY_MAX, &ops, &srv2, NULL), VT_ERR_TRANSPORT);
     stop(&h, srv);
+    /* nor a file that is not a socket */
+    char fpath[300], furl[320];
+    snprintf(fpath, sizeof fpath, "%s/not-a-socket", dir);
+    FILE *f = fopen(fpath, "w");
+    VT_REQUIRE(f != NULL, "create %s", fpath);
+    fclose(f);
+    snprintf(furl, sizeof furl, "ipc://%s", fpath);
+    VT_CHECK_ERR(vt_sp_rep_open(furl, BODY_MAX, &ops, &srv2, NULL), VT_ERR_TRANSPORT);
+    VT_CHECK(access(fpath, F_OK) == 0, "the file is left alone");
     VT_CHECK_ERR(vt_sp_rep_open("inproc://x", BODY_MAX, &ops, &srv2, NULL), VT_ERR_UNSUPPORTED);
     VT_CHECK_ERR(vt_sp_rep_open("tcp://127.0.0.1", BODY_MAX, &ops, &srv2, NULL), VT_ERR_INVAL);
     vt_sp_addr a;
