@@ -11,9 +11,10 @@
  * (the latency a service sees when it is not saturated).
  *
  * Next to the scheduler's figure the bench measures its own ceiling: the
- * same agent machinery (load_driver) against a bare NNG REP server in this
- * process answering each request at once (load_echo.h). The ratio says how
- * much of what client + NNG + this machine allow the scheduler reaches.
+ * same agent machinery (load_driver) against a bare REP server in this
+ * process, on the scheduler's transport, answering each request at once
+ * (load_echo.h). The ratio says how much of what client + transport + this
+ * machine allow the scheduler reaches.
  */
 #include <errno.h>
 #include <signal.h>
@@ -441,7 +442,7 @@ static int run_ceiling(const load_opts *o, const ld_target *t, phase *ph, char *
     snprintf(url, sizeof url, "ipc://%s/echo.ipc", tmpdir);
     ld_echo *e = NULL;
     vt_errinfo ei = {0};
-    int rv = ld_echo_start(url, ph->p.concurrency + 8, t->max_tokens, &e, &ei);
+    int rv = ld_echo_start(url, t->max_tokens, &e, &ei);
     if (rv) {
         fprintf(stderr, "%s: ceiling: %s\n", prog, vt_errinfo_msg(&ei));
         return rv;
@@ -709,8 +710,8 @@ int vt_bench_load(int argc, char **argv)
         if ((rv = run_ceiling(&o, &t, c, tmpdir)) != 0)
             goto out;
         print_phase("ceiling", c->r);
-        printf("  %-10s (same agents, closed loop, against a bare NNG REP server in this "
-               "process on ipc://)\n", "");
+        printf("  %-10s (same agents, closed loop, against a bare REP server on the "
+               "scheduler's transport in this process on ipc://)\n", "");
         if (c->r->throughput > 0 && closed_rate(&rp) > 0)
             printf("  scheduler / ceiling = %.1f%%\n", 100.0 * closed_rate(&rp) / c->r->throughput);
     }

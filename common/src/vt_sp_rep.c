@@ -40,6 +40,7 @@
 #define TX_CAP_MIN ((size_t)64 << 20)
 #define ACCEPT_RETRY_MS 100
 #define MAX_EVENTS 64
+#define LISTEN_BACKLOG 4096
 
 struct vt_sp_pipe {
     atomic_uint refs;
@@ -503,7 +504,10 @@ static int listen_on(vt_sp_rep *srv, const char *url, vt_errinfo *ei)
         unlink(((struct sockaddr_un *)&a.sa)->sun_path);
         err = bind(fd, (struct sockaddr *)&a.sa, a.len) == 0 ? 0 : errno;
     }
-    if (!err && listen(fd, 128) != 0)
+    /* A deep backlog: over ipc:// a connect to a full backlog fails at once
+     * (EAGAIN) rather than waiting, and agents connect in bursts (hundreds
+     * at a client's start). The kernel caps it at net.core.somaxconn. */
+    if (!err && listen(fd, LISTEN_BACKLOG) != 0)
         err = errno;
     if (err) {
         close(fd);
