@@ -15,7 +15,9 @@
  *   3. memory with a token prompt is refused (VT_ERR_INVAL).
  *   4. the scheduler crashes while a job waits in the memory stage: after
  *      the restart the job is recovered, retrieved again and verified.
- *   5. memsync down: the memory job fails with VT_ERR_UNAVAILABLE.
+ *   5. a cancel while the job waits in the memory stage cancels it; the
+ *      retrieval that completes afterwards does not bring it back.
+ *   6. memsync down: the memory job fails with VT_ERR_UNAVAILABLE.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -276,7 +278,32 @@ int main(void)
     }
     vt_job_result_free(&res);
 
-    /* ---- 5. memsync down: the job fails as unavailable ---- */
+    /* ---- 5. cancel in the memory stage ---- */
+    {
+        const char *ok_metric = "verity_scheduler_memory_total{op=\"retrieve\",result=\"ok\"}";
+        double retrieved = cl_metric(c.http, ok_metric);
+        VT_REQUIRE_OK(vt_proc_kill(msd, SIGSTOP));
+        rv = submit(&A, prompt, 2, query, false, id, &ei);
+        VT_REQUIRE(rv == 0, "submit: %s", vt_errinfo_msg(&ei));
+        vt_job_state st = VT_JOB_QUEUED;
+        rv = vt_client_cancel(A.cl, id, &st, &ei);
+        VT_CHECK(rv == 0 && st == VT_JOB_CANCELLED, "cancel in the memory stage: %s, state %s",
+                 vt_errname(rv), vt_job_state_name(st));
+        VT_REQUIRE_OK(vt_proc_kill(msd, SIGCONT));
+        uint64_t until = vt_mono_ms() + 10000;
+        while (cl_metric(c.http, ok_metric) < retrieved + 1 && vt_mono_ms() < until)
+            vt_sleep_ms(20);
+        VT_CHECK(cl_metric(c.http, ok_metric) == retrieved + 1,
+                 "the retrieval under way completed");
+        rv = vt_client_wait(A.cl, id, 5000, &res, &ei);
+        VT_CHECK(rv == 0 && res.r.state == VT_JOB_CANCELLED && res.r.error == VT_ERR_CANCELLED,
+                 "still cancelled after the retrieval: %s state %s", vt_errname(rv),
+                 vt_job_state_name(res.r.state));
+        if (rv == 0 || rv == VT_ERR_TIMEOUT)
+            vt_job_result_free(&res);
+    }
+
+    /* ---- 6. memsync down: the job fails as unavailable ---- */
     VT_CHECK_EQ_INT(vt_proc_stop(msd, 10000), 0);
     vt_proc_free(msd);
     rv = submit(&A, prompt, 2, query, false, id, &ei);
