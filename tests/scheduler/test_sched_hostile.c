@@ -3,9 +3,16 @@
  * huge announced counts, deep nesting, wrong field types, unknown version,
  * unknown message type, oversized messages. Each gets an error reply or a
  * dropped connection (logged), and the scheduler then serves the next valid
- * request on that socket. */
+ * request on that socket. Then the wire itself (the scheduler speaks it,
+ * vt_sp.h): peers that are not SP, frames announcing 2^60 bytes, requests
+ * without a backtrace, a frame cut short by a peer that then stays silent,
+ * a burst of connections; valid requests are served meanwhile. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vt_sp.h"
 
 #include "sched_harness.h"
 
@@ -233,6 +240,91 @@ static void bad_flags(const sh_env *e)
     vt_proc_free(p);
 }
 
+/* A raw connection to url (ipc:// or tcp://), or -1. */
+static int raw_connect(const char *url)
+{
+    vt_sp_addr a;
+    if (vt_sp_addr_parse(url, &a, NULL) != 0)
+        return -1;
+    int fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a.sa, a.len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether the scheduler ends the connection: reads (its handshake) until
+ * end of stream, within the 5 s receive timeout. */
+static bool ended_by_peer(int fd)
+{
+    uint8_t b[256];
+    for (;;) {
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        if (k == 0)
+            return true;
+        if (k < 0)
+            return false;
+    }
+}
+
+static void hostile_wire(const sh_env *e, const char *url, int sock)
+{
+    bool ipc = strncmp(url, "ipc://", 6) == 0;
+    size_t hl = ipc ? 9 : 8;
+    uint8_t buf[64];
+    /* not SP at all */
+    int fd = raw_connect(url);
+    VT_REQUIRE(fd >= 0, "connect %s", url);
+    VT_CHECK(send(fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL) == 18, "send");
+    VT_CHECK(ended_by_peer(fd), "%s: a peer that is not SP is dropped", url);
+    close(fd);
+    /* the REP protocol where REQ is expected */
+    fd = raw_connect(url);
+    vt_sp_handshake(buf, VT_SP_PROTO_REP);
+    VT_CHECK(send(fd, buf, VT_SP_HANDSHAKE_LEN, MSG_NOSIGNAL) == VT_SP_HANDSHAKE_LEN, "send");
+    VT_CHECK(ended_by_peer(fd), "%s: a REP peer is dropped", url);
+    close(fd);
+    /* a frame announcing 2^60 bytes */
+    fd = raw_connect(url);
+    vt_sp_handshake(buf, VT_SP_PROTO_REQ);
+    size_t n = VT_SP_HANDSHAKE_LEN;
+    if (ipc)
+        buf[n++] = 0x01;
+    memset(buf + n, 0, 8);
+    buf[n] = 0x10;
+    n += 8;
+    VT_CHECK(send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n, "send");
+    VT_CHECK(ended_by_peer(fd), "%s: a 2^60-byte frame is refused", url);
+    close(fd);
+    /* a request without a backtrace is dropped; a frame cut short and a
+     * silent peer hold nothing but their own connection */
+    fd = raw_connect(url);
+    n = VT_SP_HANDSHAKE_LEN;
+    if (ipc)
+        buf[n] = 0x01;
+    memset(buf + n + (ipc ? 1 : 0), 0, 8);
+    buf[n + hl - 1] = 6;
+    memcpy(buf + n + hl, "\x00\x00\x00\x01hi", 6);
+    n += hl + 6;
+    n += vt_sp_request_header(buf + n, ipc, 9, 100); /* 100 bytes announced, 3 sent */
+    memcpy(buf + n, "abc", 3);
+    n += 3;
+    VT_CHECK(send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n, "send");
+    int burst[64];
+    for (int i = 0; i < 64; i++)
+        burst[i] = raw_connect(url);
+    expect_alive(e, url, sock);
+    for (int i = 0; i < 64; i++)
+        if (burst[i] >= 0)
+            close(burst[i]);
+    close(fd);
+    expect_alive(e, url, sock);
+}
+
 int main(void)
 {
     static const char *const args[] = {"--recv-max", "65536", NULL};
@@ -242,6 +334,9 @@ int main(void)
     hostile(&e, e.agent_url, 0);
     hostile(&e, e.worker_url, 1);
     hostile(&e, e.verifier_url, 2);
+    hostile_wire(&e, e.agent_url, 0);
+    hostile_wire(&e, e.worker_url, 1);
+    hostile_wire(&e, e.verifier_url, 2);
     VT_CHECK(sh_log_has(&e, "peer.pipe_closed"), "dropped pipes are logged");
     VT_CHECK(sh_log_has(&e, "peer.bad_message"), "bad messages are logged");
     VT_CHECK(sh_metric(&e, "verity_scheduler_bad_messages_total{socket=\"agent\"}") > 10,
