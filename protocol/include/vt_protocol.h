@@ -729,9 +729,22 @@ int vt_hello_verify(const vt_msg_hello *h, vt_errinfo *ei);
 void vt_merkle_leaf(const void *canonical, size_t len, uint8_t out[VT_HASH_BYTES]);
 int vt_merkle_root(const uint8_t (*leaves)[VT_HASH_BYTES], uint32_t n,
                    uint8_t root[VT_HASH_BYTES]);
-/* Fills proof->path/path_len/index/n for leaf `index`. */
+/* Fills proof->path/path_len/index/n for leaf `index`. Builds the whole
+ * tree: to prove every leaf of a batch use vt_merkle_tree (n - 1 node
+ * hashes in all, not n - 1 per leaf). */
 int vt_merkle_path(const uint8_t (*leaves)[VT_HASH_BYTES], uint32_t n, uint32_t index,
                    vt_merkle_proof *proof);
+/* Every level of a tree over n leaves, built once: its root and any leaf's
+ * path (the same as vt_merkle_root / vt_merkle_path). */
+typedef struct vt_merkle_tree {
+    uint32_t n, n_levels;
+    uint8_t (*nodes)[VT_HASH_BYTES]; /* level 0 (the leaves), then each level up */
+    uint32_t level_off[VT_MERKLE_MAX_DEPTH + 1], level_len[VT_MERKLE_MAX_DEPTH + 1];
+} vt_merkle_tree;
+int vt_merkle_tree_build(const uint8_t (*leaves)[VT_HASH_BYTES], uint32_t n, vt_merkle_tree *t);
+void vt_merkle_tree_root(const vt_merkle_tree *t, uint8_t root[VT_HASH_BYTES]);
+int vt_merkle_tree_path(const vt_merkle_tree *t, uint32_t index, vt_merkle_proof *proof);
+void vt_merkle_tree_free(vt_merkle_tree *t);
 /* 0 when leaf at proof->index of proof->n leads to root; else VT_ERR_BADSIG. */
 int vt_merkle_verify(const uint8_t leaf[VT_HASH_BYTES], const vt_merkle_proof *proof,
                      const uint8_t root[VT_HASH_BYTES]);

@@ -499,8 +499,10 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
             goto out;
     }
     uint8_t root[VT_HASH_BYTES], sig[VT_SIG_BYTES];
-    if (n_rec) {
-        vt_merkle_root((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n_rec, root);
+    vt_merkle_tree tree = {0};
+    if (n_rec && vt_merkle_tree_build((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n_rec,
+                                      &tree) == 0) {
+        vt_merkle_tree_root(&tree, root);
         sc_record_batch_sign(&s->key, root, sig);
     }
     for (size_t i = 0, k = 0; i < n; i++) {
@@ -513,8 +515,7 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         const vt_buf *receipt = &receipts[i];
         if (!has[i]) {
             vt_merkle_proof proof;
-            rv = vt_merkle_path((const uint8_t(*)[VT_HASH_BYTES])leaves, (uint32_t)n_rec,
-                                (uint32_t)k++, &proof);
+            rv = vt_merkle_tree_path(&tree, (uint32_t)k++, &proof);
             rv = rv ? rv : sc_record_receipt(&canon[i], &proof, root, sig, s->key.pk, &rec);
             receipt = &rec;
         }
@@ -531,6 +532,7 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
         }
         vt_buf_free(&rec);
     }
+    vt_merkle_tree_free(&tree);
 out:
     if (s->jr.n_scratch > 3 * SC_JR_SCRATCH_KEEP)
         scratch_free(s); /* after a burst: do not keep its buffers */

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "samples.h"
 
 static char tmpdir[] = "/tmp/vt_proto_test_XXXXXX";
@@ -188,6 +190,52 @@ static void test_merkle(void)
     CHECK(vt_merkle_path((const uint8_t(*)[32])leaves, 3, 3, &p2) == VT_ERR_INVAL);
 }
 
+/* H(0x01 || l || r) computed here, independently of merkle.c. */
+static void node(const uint8_t *l, const uint8_t *r, uint8_t *out)
+{
+    uint8_t in[65];
+    in[0] = 0x01;
+    memcpy(in + 1, l, 32);
+    memcpy(in + 33, r, 32);
+    crypto_generichash(out, 32, in, sizeof in, NULL, 0);
+}
+
+/* vt_merkle_tree (one build, every path) gives the roots and paths of the
+ * documented shape; for n = 5 and 6 the roots are computed by hand. */
+static void test_merkle_tree(void)
+{
+    uint8_t leaves[70][32], root[32], h01[32], h23[32], h45[32], h0123[32], want[32];
+    make_leaves(leaves, 70);
+    node(leaves[0], leaves[1], h01);
+    node(leaves[2], leaves[3], h23);
+    node(leaves[4], leaves[5], h45);
+    node(h01, h23, h0123);
+    node(h0123, leaves[4], want); /* n = 5: L4 promoted twice */
+    CHECK(vt_merkle_root((const uint8_t(*)[32])leaves, 5, root) == 0 && memcmp(root, want, 32) == 0);
+    node(h0123, h45, want); /* n = 6: H45 promoted once */
+    CHECK(vt_merkle_root((const uint8_t(*)[32])leaves, 6, root) == 0 && memcmp(root, want, 32) == 0);
+    for (uint32_t n = 1; n <= 70; n++) {
+        vt_merkle_tree t;
+        CHECK(vt_merkle_tree_build((const uint8_t(*)[32])leaves, n, &t) == 0);
+        uint8_t troot[32];
+        vt_merkle_tree_root(&t, troot);
+        CHECK(vt_merkle_root((const uint8_t(*)[32])leaves, n, root) == 0 &&
+              memcmp(root, troot, 32) == 0);
+        for (uint32_t i = 0; i < n; i++) {
+            vt_merkle_proof p;
+            CHECK(vt_merkle_tree_path(&t, i, &p) == 0);
+            CHECK(p.index == i && p.n == n);
+            CHECK(vt_merkle_verify(leaves[i], &p, troot) == 0);
+        }
+        vt_merkle_proof p;
+        CHECK(vt_merkle_tree_path(&t, n, &p) == VT_ERR_INVAL);
+        vt_merkle_tree_free(&t);
+    }
+    vt_merkle_tree t;
+    CHECK(vt_merkle_tree_build(NULL, 3, &t) == VT_ERR_INVAL);
+    CHECK(vt_merkle_tree_build((const uint8_t(*)[32])leaves, 0, &t) == VT_ERR_INVAL);
+}
+
 static void test_batches(void)
 {
     vt_keypair kp, other;
@@ -309,6 +357,7 @@ int main(void)
     test_key_files();
     test_hashes();
     test_merkle();
+    test_merkle_tree();
     test_batches();
     test_canonical_layout();
     rmdir(tmpdir);
