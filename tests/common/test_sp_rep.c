@@ -4,11 +4,14 @@
  * blocking vt_sp_req; an oversized request (connection ended), a peer that
  * is not SP (ended), a request without a backtrace (dropped, connection
  * kept), a refused request read again after vt_sp_rep_resume, replies to a
- * connection that went away and to a closed server, and a stale ipc path. */
+ * connection that went away and to a closed server, a stale ipc path, and
+ * running out of descriptors (accepting pauses, then resumes). */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -37,7 +40,7 @@ typedef struct handler {
     vt_sp_rep_req kept;
     bool have_kept;
     atomic_bool refuse;
-    atomic_int n_requests, n_refused, n_add, n_rem, n_dropped;
+    atomic_int n_requests, n_refused, n_add, n_rem, n_dropped, n_accept_fail;
     char last_rem[128];
     pthread_t th;
     atomic_bool stop;
@@ -96,6 +99,8 @@ static void on_event(void *arg, int ev, uint32_t pipe, const char *what)
     }
     if (ev == VT_SP_EV_DROPPED)
         atomic_fetch_add(&h->n_dropped, 1);
+    if (ev == VT_SP_EV_ACCEPT_FAIL)
+        atomic_fetch_add(&h->n_accept_fail, 1);
 }
 
 /* Answers held requests newest first, every millisecond. */
@@ -404,6 +409,58 @@ static void test_listen_addresses(const char *dir)
     VT_CHECK_ERR(vt_sp_addr_parse("tcp://:5555", &a, NULL), VT_ERR_INVAL); /* not to connect */
 }
 
+/* With the process out of descriptors, accept(2) fails: the server says so
+ * (VT_SP_EV_ACCEPT_FAIL), pauses rather than spinning, and takes the
+ * waiting connection once a descriptor is free again. */
+static void test_out_of_fds(const char *url)
+{
+    handler h;
+    char bound[256];
+    vt_sp_rep *srv = start(&h, url, bound, sizeof bound);
+    struct rlimit old;
+    VT_REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0, "getrlimit");
+    /* room for one more pair (client + accepted) and one client more: fill
+     * the holes below the highest descriptor, then allow three above it */
+    static int fillers[4096];
+    int highest = 0, n_fill = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            highest = fd;
+    for (;;) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fd > highest || n_fill == 4096) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        fillers[n_fill++] = fd;
+    }
+    struct rlimit lim = {.rlim_cur = (rlim_t)highest + 4, .rlim_max = old.rlim_max};
+    VT_REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit");
+    int a = raw_connect(bound); /* fd highest+1, accepted as highest+2 */
+    uint8_t hs[VT_SP_HANDSHAKE_LEN];
+    VT_CHECK(a >= 0 && read_n(a, hs, sizeof hs) == sizeof hs, "first connection served");
+    int b = raw_connect(bound); /* fd highest+3: the server has none left */
+    VT_CHECK(b >= 0, "second connect (queued by the kernel)");
+    for (int i = 0; i < 200 && atomic_load(&h.n_accept_fail) == 0; i++)
+        vt_sleep_ms(10);
+    int fails = atomic_load(&h.n_accept_fail);
+    VT_CHECK(fails >= 1, "accept failure reported");
+    vt_sleep_ms(300);
+    VT_CHECK(atomic_load(&h.n_accept_fail) <= fails + 4, "paused, not spinning (%d reports)",
+             atomic_load(&h.n_accept_fail));
+    close(a); /* frees our descriptor and, once the server sees it, its own */
+    VT_CHECK(b >= 0 && read_n(b, hs, sizeof hs) == sizeof hs &&
+                 vt_sp_handshake_is(hs, VT_SP_PROTO_REP),
+             "the waiting connection is taken once descriptors are free");
+    if (b >= 0)
+        close(b);
+    VT_REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0, "restore rlimit");
+    for (int i = 0; i < n_fill; i++)
+        close(fillers[i]);
+    stop(&h, srv);
+}
+
 int main(void)
 {
     const char *dir = vt_ts_tmpdir();
@@ -414,5 +471,6 @@ int main(void)
     test_peers(url);
     test_peers("tcp://127.0.0.1:0");
     test_listen_addresses(dir);
+    test_out_of_fds("tcp://127.0.0.1:0");
     return vt_test_done();
 }
