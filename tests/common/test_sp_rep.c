@@ -229,17 +229,7 @@ static int call(vt_sp_req *r, const char *body, size_t len, int timeout_ms, char
 
 static int raw_connect(const char *bound)
 {
-    vt_sp_addr a;
-    if (vt_sp_addr_parse(bound, &a, NULL) != 0)
-        return -1;
-    int fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a.sa, a.len) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return vt_ts_sp_connect(bound);
 }
 
 static size_t read_n(int fd, uint8_t *p, size_t n)

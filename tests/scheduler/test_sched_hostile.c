@@ -240,21 +240,9 @@ static void bad_flags(const sh_env *e)
     vt_proc_free(p);
 }
 
-/* A raw connection to url (ipc:// or tcp://), or -1. */
 static int raw_connect(const char *url)
 {
-    vt_sp_addr a;
-    if (vt_sp_addr_parse(url, &a, NULL) != 0)
-        return -1;
-    int fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a.sa, a.len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    return vt_ts_sp_connect(url);
 }
 
 /* Whether the scheduler ends the connection: reads (its handshake) until

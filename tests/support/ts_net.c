@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "ts_internal.h"
@@ -193,4 +194,21 @@ int vt_ts_sp_call(struct vt_sp_req *r, const void *body, size_t len, int timeout
         out[n] = '\0';
     }
     return rv;
+}
+
+int vt_ts_sp_connect(const char *url)
+{
+    vt_sp_addr a;
+    if (vt_sp_addr_parse(url, &a, NULL) != 0)
+        return -1;
+    int fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a.sa, a.len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

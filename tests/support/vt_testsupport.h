@@ -82,6 +82,9 @@ bool vt_ts_wait_port(int port, int timeout_ms);
 struct vt_sp_req;
 int vt_ts_sp_call(struct vt_sp_req *r, const void *body, size_t len, int timeout_ms, char *out,
                   size_t cap);
+/* A raw blocking connection to an ipc:// or tcp:// address (5 s receive
+ * timeout), to speak or garble the SP wire by hand; -1 on failure. */
+int vt_ts_sp_connect(const char *url);
 
 /* ---- processes --------------------------------------------------------- */
 
