@@ -8,8 +8,8 @@
  * runs the cluster under test, that CPU came out of the scheduler's share
  * (0.05 ms of the cluster's ~0.3 ms per job at saturation, 0.12 ms at half
  * the rate). wrk and redis-benchmark speak HTTP and RESP from one event
- * loop for the same reason. The server side stays NNG (the scheduler's REP
- * socket, or the bench's echo server).
+ * loop for the same reason. The server side is the scheduler's REP socket or
+ * the bench's echo server (both vt_sp_rep on ipc:// and tcp://).
  *
  * The wire itself (handshake, framing, request ids, addresses) is
  * vt_sp.h's, shared with the node daemons' blocking connections.

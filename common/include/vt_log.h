@@ -109,11 +109,11 @@ typedef struct vt_ratelimit {
 
 void vt_ratelimit_init(vt_ratelimit *rl, uint32_t burst, uint64_t interval_ms);
 void vt_ratelimit_destroy(vt_ratelimit *rl);
+bool vt_ratelimit_allow(vt_ratelimit *rl, uint64_t *suppressed);
 
 /* Name the calling thread (up to 15 characters) as top -H, perf and gdb
  * show it: which of a daemon's threads is busy is the first question. */
 void vt_thread_name(const char *name);
-bool vt_ratelimit_allow(vt_ratelimit *rl, uint64_t *suppressed);
 
 #ifdef __cplusplus
 }

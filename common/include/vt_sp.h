@@ -1,14 +1,15 @@
-/* vt_sp.h - the REQ side of NNG's wire protocol (SP over ipc:// and tcp://)
- * spoken directly on a socket, without libnng's threads.
+/* vt_sp.h - NNG's REQ/REP wire protocol (SP over ipc:// and tcp://) spoken
+ * directly on sockets, without libnng's threads: the REQ side (vt_sp_req)
+ * and a REP server (vt_sp_rep). Peers on the other side may be libnng.
  *
  * Why: NNG 1.5.2 hands every message between its poller thread and its task
- * threads, so on the REQ side one round trip costs four or more context
- * switches; on the 2-vCPU machines the cluster runs on, those come out of
- * the scheduler's share. A program that keeps one request outstanding per
- * thread (the node daemons: vt_node_call) or drives many connections from
- * one loop (the bench's agents) needs none of that machinery. The peer is
- * still NNG's REP socket (the scheduler); schemes this file does not speak
- * (tls+tcp://, abstract://, inproc://, ws://) stay with libnng.
+ * threads, so a round trip costs four or more context switches on each
+ * side; on the 2-vCPU machines the cluster runs on, those came out of the
+ * scheduler's share. A program that keeps one request outstanding per
+ * thread (the node daemons: vt_node_call), drives many connections from one
+ * loop (the bench's agents) or answers from whichever thread finishes the
+ * work (the scheduler) needs none of that machinery. Schemes this file does
+ * not speak (tls+tcp://, abstract://, inproc://, ws://) stay with libnng.
  *
  * Wire: on connect both sides send eight bytes {0x00, 'S', 'P', 0x00,
  * protocol (u16 BE), 0x00, 0x00}; REQ is 0x30, REP 0x31. Then every message

@@ -332,7 +332,8 @@ static void pipe_writable(vt_sp_rep *srv, vt_sp_pipe *p)
         pipe_end(srv, p, strerror(err));
 }
 
-/* Give stalled connections another go, oldest refusal last (a list). */
+/* Give stalled connections another go, the latest refused first; stop at
+ * the first that is refused again (no context is free yet). */
 static void resume_stalled(vt_sp_rep *srv)
 {
     while (srv->stalled) {
@@ -388,9 +389,9 @@ static void accept_all(vt_sp_rep *srv)
         p->ipc = srv->ipc;
         p->tx_max = srv->tx_cap;
         p->reading = true;
-        p->id = srv->next_id++ & 0x7fffffffu;
-        if (p->id == 0)
-            p->id = srv->next_id++;
+        do /* 31 bits, never 0, as NNG's pipe ids */
+            p->id = srv->next_id++ & 0x7fffffffu;
+        while (p->id == 0);
         p->hs_deadline_ms = vt_mono_ms() + HANDSHAKE_MS;
         p->events = EPOLLIN;
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = p};

@@ -529,12 +529,11 @@ static void jobref(sched *s, sc_conn *c, vt_msg *m)
             vt_log_info(s->log, "job.cancel", "job=%s agent=%s state=%s%s", id, agent_id,
                         vt_job_state_name(j->state),
                         j->phase == SC_PH_MEMORY ? " (memory stage)" : "");
-            /* A job in the memory stage enters the lifecycle only to be
-             * finished (as a failed retrieval does); its retrieval, still
-             * under way, then finds it no longer in the stage and drops. */
             if (j->phase == SC_PH_MEMORY)
-                sc_core_accept(s, slot);
-            sc_core_finish(s, slot, VT_JOB_CANCELLED, VT_ERR_CANCELLED, "cancelled by the agent");
+                sc_mem_end(s, slot, VT_JOB_CANCELLED, VT_ERR_CANCELLED, "cancelled by the agent");
+            else
+                sc_core_finish(s, slot, VT_JOB_CANCELLED, VT_ERR_CANCELLED,
+                               "cancelled by the agent");
         }
         sc_agent_reply_job(s, c, j, VT_MSG_CANCEL);
     } else if (type == VT_MSG_STATUS) {

@@ -170,12 +170,10 @@ static void push(sc_memstage *m, sc_mem_op *op)
     pthread_mutex_unlock(&m->mu);
 }
 
-/* The job failed in the memory stage: it enters the lifecycle only to be
- * finished (core lock held). */
-static void fail_job(sched *s, uint32_t slot, int code, const char *msg)
+void sc_mem_end(sched *s, uint32_t slot, int state, int code, const char *msg)
 {
     sc_core_accept(s, slot);
-    sc_core_finish(s, slot, VT_JOB_FAILED, code, msg);
+    sc_core_finish(s, slot, state, code, msg);
 }
 
 void sc_mem_accept(sched *s, uint32_t slot)
@@ -188,7 +186,7 @@ void sc_mem_accept(sched *s, uint32_t slot)
     char id[VT_JOB_ID_MAX + 1];
     sc_job_id_format(j->id, id);
     if (!s->memst) { /* recovered after a restart without --memsync */
-        fail_job(s, slot, VT_ERR_UNSUPPORTED,
+        sc_mem_end(s, slot, VT_JOB_FAILED, VT_ERR_UNSUPPORTED,
                  "memory job, but this scheduler has no --memsync memory service");
         return;
     }
@@ -199,7 +197,7 @@ void sc_mem_accept(sched *s, uint32_t slot)
     if (!op || vt_msg_encode(&j->spec_msg, &b, &ei) != 0) {
         free(op);
         vt_buf_free(&b);
-        fail_job(s, slot, VT_ERR_INTERNAL, "memory stage: cannot copy the job");
+        sc_mem_end(s, slot, VT_JOB_FAILED, VT_ERR_INTERNAL, "memory stage: cannot copy the job");
         return;
     }
     op->kind = OP_RETRIEVE;
@@ -387,7 +385,7 @@ fail:
     {
         sc_job *fj = sc_job_at(s, op->slot);
         if (fj->gen == op->gen && fj->phase == SC_PH_MEMORY)
-            fail_job(s, op->slot, code, msg);
+            sc_mem_end(s, op->slot, VT_JOB_FAILED, code, msg);
     }
     sc_unlock(s);
 out:

@@ -57,7 +57,6 @@ static void direct_free(sc_conn *c)
     sc_direct *d = &c->s->direct[c->sock];
     vt_sp_rep_drop(&c->rq); /* nothing once replied */
     conn_shrink(c);
-    c->state = SC_CONN_RECV;
     pthread_mutex_lock(&d->mu);
     c->free_next = d->free;
     d->free = c;
@@ -154,7 +153,6 @@ static bool direct_request(void *arg, const vt_sp_rep_req *rq, const uint8_t *bo
         return false; /* left unread until a context is free, as NNG would */
     c->free_next = NULL;
     c->rq = *rq;
-    c->state = SC_CONN_BUSY;
     c->pipe = rq->pipe_id;
     if (c->sock == SC_SOCK_AGENT)
         sc_agent_handle(c, body, len);
@@ -415,7 +413,6 @@ static int open_sock(sched *s, int k, const char *url, int nctx, vt_errinfo *ei)
         }
         s->n_conns[k] = i + 1;
         if (d->on) {
-            c->out_defer.max = (size_t)s->cfg.recv_max;
             c->free_next = d->free;
             d->free = c;
             continue;
@@ -458,9 +455,11 @@ int sc_net_start(sched *s, vt_errinfo *ei)
 
 void sc_net_stop(sched *s)
 {
-    /* Stop every aio first (NNG #1589: never free one whose callback may
-     * still run), then close the sockets. No request comes in after this;
-     * a reply another thread still sends is refused by the stopped aio. */
+    /* Close the direct servers (their threads end; connections close) and
+     * stop every NNG aio (NNG #1589: never free one whose callback may still
+     * run), then close the NNG sockets. No request comes in after this; a
+     * reply another thread still sends finds its connection closed or its
+     * aio stopped. */
     atomic_store(&s->closing, true);
     for (int k = 0; k < SC_SOCKS; k++) {
         sc_direct *d = &s->direct[k];

@@ -217,8 +217,8 @@ struct sc_conn {
     sc_conn *free_next;        /* direct: the socket's free list */
     vt_buf out_defer;          /* direct: reply made under the core lock, sent at unlock */
     nng_ctx ctx;               /* NNG */
-    nng_aio *aio;
-    int state;
+    nng_aio *aio;              /* NNG */
+    int state;                 /* NNG: enum sc_conn_state */
     uint32_t gen;              /* bumped per park: timer heap entries check it */
     uint32_t pipe;             /* pipe of the request being handled */
     /* parked long poll (fetch/vfetch) or result wait */
@@ -609,6 +609,10 @@ int sc_mem_check_submit(sched *s, const vt_job_spec *sp, vt_errinfo *ei);
 /* Journaled job: memory jobs enter the memory stage, others sc_core_accept
  * (core lock held). */
 void sc_mem_accept(sched *s, uint32_t slot);
+/* End a job that never left the memory stage (failed there, or cancelled):
+ * it enters the lifecycle only to be finished; a retrieval still under way
+ * then finds it gone and drops (core lock). */
+void sc_mem_end(sched *s, uint32_t slot, int state, int code, const char *msg);
 void sc_mem_job_done(sched *s, sc_job *j);   /* final record journaled: remember (core lock) */
 void sc_mem_receipt(const sc_job *j, vt_receipt *r); /* has_memory, memory_head, memory_text */
 void sc_jobmem_free(sc_jobmem *m);
