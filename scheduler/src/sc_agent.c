@@ -14,6 +14,7 @@
 #include "vt_clock.h"
 
 #define SC_RESULT_WAIT_MAX_MS 120000 /* stays well under REQ's 60 s resend when clients keep the default */
+#define SC_RECORD_WAIT_MS 50 /* a wait that ended while the job's record is being written */
 
 
 static bool token_present(const uint8_t t[VT_REQUEST_TOKEN_BYTES])
@@ -222,6 +223,12 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         if (d->agent == agent && memcmp(d->token, sp->request_token, VT_REQUEST_TOKEN_BYTES) == 0) {
             uint64_t id = d->id;
             bool pending = d->unacked;
+            if (pending && d->deferred && wait_ms && d->phase != SC_PH_JOURNAL) {
+                /* A retry of a submit that waits: wait with it. */
+                park_for_result(s, c, slot, d, wait_ms);
+                sc_unlock(s);
+                goto out;
+            }
             sc_unlock(s);
             if (pending)
                 sc_conn_reply_error(c, VT_ERR_CONFLICT,
@@ -256,10 +263,16 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     }
     sc_job *j = sc_job_at(s, slot);
     j->unacked = 1;
+    /* Submit and wait: the agent learns the id only with the result, so
+     * the job needs no record until then; its final record is its only
+     * one, unless the wait ends first (sc_agent_wait_timeout). Not for
+     * jobs whose agent hears of them earlier (delivery=optimistic) or that
+     * must be stored first (the memory stage). */
+    j->deferred = wait_ms && !si.optimistic && !sc_mem_wanted(&j->spec_msg.u.submit.job);
     sc_jr_item *it = calloc(1, sizeof *it);
     vt_buf rec;
     vt_buf_init(&rec, 0);
-    if (!it || sc_journal_encode_submit(s, j, &rec) != 0) {
+    if (!it || (!j->deferred && sc_journal_encode_submit(s, j, &rec) != 0)) {
         free(it);
         vt_buf_free(&rec);
         s->n_queued--;
@@ -275,7 +288,8 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
     it->job_id = j->id;
     it->bytes = rec.data;
     it->len = rec.len;
-    if (j->has_token)
+    it->defer = j->deferred;
+    if (j->has_token && !j->deferred)
         sc_token_rkey(agent_id, j->token, it->tokkey);
     it->conn = c;
     c->submit_wait_ms = wait_ms;
@@ -316,6 +330,60 @@ void sc_agent_release_submits(sched *s, sc_jr_item *list)
     sc_unlock(s);
 }
 
+/* Write an ordinary submit record for a deferred job that is still live:
+ * its wait ended (c is answered with its state once the record is in), or
+ * the scheduler drains (c NULL), and the job may outlive this process. */
+static void journal_deferred(sched *s, uint32_t slot, sc_conn *c)
+{
+    sc_job *j = sc_job_at(s, slot);
+    sc_jr_item *it = calloc(1, sizeof *it);
+    vt_buf rec;
+    vt_buf_init(&rec, 0);
+    if (!it || sc_journal_encode_submit(s, j, &rec) != 0) {
+        free(it);
+        vt_buf_free(&rec);
+        if (c)
+            sc_conn_reply_error(c, VT_ERR_INTERNAL, "cannot encode the job record", 1000);
+        return;
+    }
+    j->deferred = 0;
+    it->kind = SC_JR_SUBMIT;
+    it->slot = slot;
+    it->gen = j->gen;
+    it->job_id = j->id;
+    it->bytes = rec.data;
+    it->len = rec.len;
+    it->wait_over = 1;
+    if (j->has_token)
+        sc_token_rkey(s->agents[j->agent].id, j->token, it->tokkey);
+    it->conn = c;
+    sc_journal_push(s, it);
+}
+
+/* A deferred job's turn ended: it was released to the workers when the
+ * turn went out (it wrote nothing), and its agent now waits for the final
+ * record like a `result` long poll. Not released (the turn never reached
+ * Redis): refused like a submit whose write failed. */
+static void deferred_released(sched *s, sc_jr_item *it)
+{
+    sc_job *j = sc_job_at(s, it->slot);
+    sc_conn *c = it->conn;
+    if (j->phase == SC_PH_JOURNAL) {
+        sc_core_forget(s, it->slot);
+        vt_counter_inc(s->m.rej_unavailable);
+        if (c)
+            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
+                                "job journal (Redis) unreachable; the job was not accepted", 1000);
+        return;
+    }
+    if (c && result_ready(j))
+        sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
+    else if (c)
+        park_for_result(s, c, it->slot, j, c->submit_wait_ms);
+    if (atomic_load(&s->draining) && j->deferred && j->phase == SC_PH_LIVE)
+        journal_deferred(s, it->slot, NULL); /* released after the drain began */
+}
+
 /* Journal write finished (core lock held). */
 void sc_agent_submit_done(sched *s, sc_jr_item *it)
 {
@@ -324,6 +392,21 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
     if (j->gen != it->gen || !j->unacked) {
         if (c) /* cannot happen; never leave a context without a reply */
             sc_conn_reply_error(c, VT_ERR_INTERNAL, "job vanished while journaling", 0);
+        return;
+    }
+    if (it->defer) {
+        deferred_released(s, it);
+        return;
+    }
+    if (it->rc != 0 && it->wait_over) {
+        /* The record of a deferred job failed: it stays deferred (its
+         * final record still claims it), and this agent hears no id. */
+        j->deferred = 1;
+        if (j->final_deferred)
+            sc_core_push_final(s, it->slot);
+        if (c)
+            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
+                                "job journal (Redis) unreachable; the job is not accepted yet", 1000);
         return;
     }
     if (it->rc == 0 && it->dup_of == 0) {
@@ -339,7 +422,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
         /* Submit and wait (wait_ms): one round trip instead of submit +
          * result. Its final record, if any, is only now handed to the
          * journal, so the conn normally joins the job's waiters. */
-        if (c && c->submit_wait_ms && result_ready(j))
+        if (c && (it->wait_over || (c->submit_wait_ms && result_ready(j))))
             sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
         else if (c && c->submit_wait_ms)
             park_for_result(s, c, it->slot, j, c->submit_wait_ms);
@@ -413,19 +496,47 @@ void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type)
             (j->state == VT_JOB_COMPUTED || j->state == VT_JOB_VERIFYING)) {
             /* delivery=optimistic: the outputs now, unverified (state and
              * verify.pending say so); the receipt comes with the final result. */
-            r->tokens = res->tokens;
-            r->n_tokens = res->n_tokens;
-            r->text = res->text;
-            r->text_len = res->text_len;
-            r->embedding = res->embedding;
-            r->n_embedding = res->n_embedding;
-            r->stop_reason = res->stop_reason;
+            sc_result_outputs(res, r);
             memcpy(r->model_sha256, res->model_sha256, VT_SHA256_BYTES);
-            memcpy(r->trace_digest, res->trace_digest, VT_DIGEST_BYTES);
             memcpy(r->worker, res->worker, VT_PUBKEY_BYTES);
         }
     }
     sc_conn_reply_msg(c, &m);
+}
+
+/* The final record of a deferred job is stored (core lock held): the job
+ * is accepted. Or its request token turned out to name a job stored
+ * before (a retry after a restart): its agents get that job's id, as for
+ * any repeated submit, and this one is forgotten (the journal deletes its
+ * record). */
+void sc_agent_fresh_done(sched *s, sc_jr_item *it)
+{
+    sc_job *j = sc_job_at(s, it->slot);
+    if (!it->dup_of) {
+        j->unacked = 0;
+        j->deferred = 0;
+        vt_counter_inc(s->m.submitted);
+        return;
+    }
+    while (j->waiters) {
+        sc_conn *c = j->waiters;
+        j->waiters = c->next_waiter;
+        c->next_waiter = NULL;
+        sc_conn_unpark(s, c);
+        reply_submit_ok(c, it->dup_of, true);
+    }
+    sc_core_forget(s, it->slot);
+}
+
+void sc_agent_journal_deferred(sched *s)
+{
+    sc_lock(s);
+    for (uint32_t slot = 0; slot < s->n_slots; slot++) {
+        sc_job *j = sc_job_at(s, slot);
+        if (j->id && j->deferred && j->phase == SC_PH_LIVE)
+            journal_deferred(s, slot, NULL);
+    }
+    sc_unlock(s);
 }
 
 void sc_agent_wait_timeout(sched *s, sc_conn *c)
@@ -433,7 +544,18 @@ void sc_agent_wait_timeout(sched *s, sc_conn *c)
     uint32_t slot = c->job_slot, gen = c->job_gen;
     sc_conn_unpark(s, c);
     sc_job *j = slot != SC_NONE ? sc_job_at(s, slot) : NULL;
-    if (j && j->gen == gen) {
+    if (j && j->gen == gen && j->unacked) {
+        /* No id before a record is durable. A deferred job gets its submit
+         * record now; one whose record is being written is waited for. */
+        if (j->deferred && j->phase == SC_PH_LIVE)
+            journal_deferred(s, slot, c);
+        else if (atomic_load(&s->jr.redis_ok))
+            park_for_result(s, c, slot, j, SC_RECORD_WAIT_MS);
+        else
+            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
+                                "job journal (Redis) unreachable; the job is not accepted yet",
+                                1000);
+    } else if (j && j->gen == gen) {
         sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
     } else {
         sc_conn_reply_error(c, VT_ERR_NOTFOUND, "no such job", 0);

@@ -187,14 +187,14 @@ void sc_core_finish(sched *s, uint32_t slot, int state, int err, const char *msg
                      "job=%s state=%s err=%s attempts=%u%s%s", id, vt_job_state_name(state),
                      err ? vt_errname(err) : "none", j->attempts, msg ? " msg=" : "",
                      msg ? msg : "");
-    if (j->unacked) {
+    if (j->unacked && !j->deferred) {
         /* Its submit record is still on the wire: the final must not reach
          * Redis first (the submit record's SET would overwrite it), nor at all if
          * the submit fails. sc_agent_submit_done pushes it. */
         j->final_deferred = 1;
         return;
     }
-    sc_core_push_final(s, slot);
+    sc_core_push_final(s, slot); /* a deferred job's is its only record */
 }
 
 /* Hand a finished job's final record to the journal. */
@@ -212,6 +212,9 @@ void sc_core_push_final(sched *s, uint32_t slot)
     it->slot = slot;
     it->gen = j->gen;
     it->job_id = j->id;
+    it->fresh = j->deferred;
+    if (it->fresh && j->has_token)
+        sc_token_rkey(s->agents[j->agent].id, j->token, it->tokkey);
     sc_journal_push(s, it);
 }
 

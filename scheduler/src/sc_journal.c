@@ -545,6 +545,13 @@ out:
 
 /* ------------------------------------------------------------- one turn */
 
+/* Whether an item's job enters (submit) or leaves (final) the pending set
+ * in its turn: a deferred job is never in it. */
+static bool in_pending_set(const sc_jr_item *it)
+{
+    return it->bytes && !it->defer && !it->fresh;
+}
+
 /* Queue "<cmd> <key> <id>..." (SADD or SREM of the pending set) for the
  * turn's items of one kind; returns commands queued (0 when none). */
 static size_t append_pending(sched *s, const char *cmd, sc_jr_item *list, int kind, size_t n,
@@ -560,7 +567,7 @@ static size_t append_pending(sched *s, const char *cmd, sc_jr_item *list, int ki
         argv[a] = cmd, lens[a++] = strlen(cmd);
         argv[a] = K_PENDING, lens[a++] = sizeof K_PENDING - 1;
         for (sc_jr_item *it = list; it && a < 2 + n; it = it->next)
-            if (it->kind == kind && it->bytes) {
+            if (it->kind == kind && in_pending_set(it)) {
                 sc_hex16(it->job_id, ids[a - 2]);
                 argv[a] = ids[a - 2], lens[a] = 16;
                 a++;
@@ -629,6 +636,31 @@ static size_t append_orphans(sched *s, const uint64_t *ids, size_t n, vt_errinfo
     return 2;
 }
 
+/* SET NX GET of the item's request token (if it has one), naming its job. */
+static void append_claim(sched *s, const sc_jr_item *it, const char *ttl, vt_errinfo *ei,
+                         size_t *ncmd)
+{
+    if (!it->tokkey[0])
+        return;
+    char idh[17];
+    sc_hex16(it->job_id, idh);
+    const char *claim[] = {"SET", it->tokkey, idh, "NX", "EX", ttl, "GET"};
+    const size_t claim_len[] = {3, strlen(it->tokkey), 16, 2, 2, strlen(ttl), 3};
+    vt_redis_appendv(s->jr.r, ei, 7, claim, claim_len);
+    *ncmd += 1;
+}
+
+/* The job id a token claim's reply names: 0 when the token was free. */
+static uint64_t claim_owner(const redisReply *claim)
+{
+    if (!claim || claim->type != REDIS_REPLY_STRING || claim->len != 16)
+        return 0;
+    char buf[17];
+    memcpy(buf, claim->str, 16);
+    buf[16] = 0;
+    return strtoull(buf, NULL, 16);
+}
+
 /* The commands of one item. A submit with a request token claims the
  * token with SET NX GET and writes its record in the same transaction;
  * the reply of the SET says whether the token was free (nil) or names the
@@ -637,17 +669,13 @@ static size_t append_orphans(sched *s, const uint64_t *ids, size_t n, vt_errinfo
  * submit on top of the two SETs. */
 static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *ei, size_t *ncmd)
 {
-    char key[40], idh[17];
+    char key[40];
     sc_job_key(it->job_id, key);
     switch (it->kind) {
     case SC_JR_SUBMIT: {
-        if (it->tokkey[0]) {
-            sc_hex16(it->job_id, idh);
-            const char *claim[] = {"SET", it->tokkey, idh, "NX", "EX", ttl, "GET"};
-            const size_t claim_len[] = {3, strlen(it->tokkey), 16, 2, 2, strlen(ttl), 3};
-            vt_redis_appendv(s->jr.r, ei, 7, claim, claim_len);
-            *ncmd += 1;
-        }
+        if (it->defer)
+            break; /* written with its final record */
+        append_claim(s, it, ttl, ei, ncmd);
         const char *set[] = {"SET", key, (const char *)it->bytes};
         const size_t set_len[] = {3, SC_JOB_KEY_LEN, it->len};
         vt_redis_appendv(s->jr.r, ei, 3, set, set_len);
@@ -658,6 +686,8 @@ static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *e
         /* argv, not a format string: hiredis formats a format string
          * piece by piece (an allocation per piece), argv in one go. The
          * ids leave the pending set in one SREM per turn. */
+        if (it->fresh)
+            append_claim(s, it, ttl, ei, ncmd);
         const char *set[] = {"SET", key, (const char *)it->bytes, "EX", ttl};
         const size_t set_len[] = {3, SC_JOB_KEY_LEN, it->len, 2, strlen(ttl)};
         vt_redis_appendv(s->jr.r, ei, 5, set, set_len);
@@ -681,6 +711,10 @@ static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
 {
     switch (it->kind) {
     case SC_JR_SUBMIT: {
+        if (it->defer) {
+            it->rc = 0; /* nothing written */
+            break;
+        }
         const redisReply *claim = it->tokkey[0] ? reps[(*k)++] : NULL;
         const redisReply *rec = reps[(*k)++];
         it->rc = rec->type == REDIS_REPLY_ERROR || !added || added->type == REDIS_REPLY_ERROR
@@ -688,12 +722,7 @@ static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
                      : 0;
         if (it->rc || !claim || claim->type == REDIS_REPLY_NIL)
             break; /* no token, or the token was free: this job owns it */
-        if (claim->type == REDIS_REPLY_STRING && claim->len == 16) {
-            char buf[17];
-            memcpy(buf, claim->str, 16);
-            buf[16] = 0;
-            it->dup_of = strtoull(buf, NULL, 16);
-        }
+        it->dup_of = claim_owner(claim);
         if (it->dup_of == 0 || it->dup_of == it->job_id) {
             it->dup_of = 0;
             it->rc = VT_ERR_INTERNAL;
@@ -702,10 +731,21 @@ static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
         break;
     }
     case SC_JR_FINAL: {
+        const redisReply *claim = it->fresh && it->tokkey[0] ? reps[(*k)++] : NULL;
         redisReply *a = reps[(*k)++];
         it->rc = a->type == REDIS_REPLY_ERROR ? VT_ERR_INTERNAL : 0;
-        if (it->rc == 0 && removed && removed->type == REDIS_REPLY_ERROR)
+        if (it->rc == 0 && !it->fresh && removed && removed->type == REDIS_REPLY_ERROR)
             it->rc = VT_ERR_INTERNAL; /* still pending in Redis: written again next turn */
+        if (it->rc == 0 && claim && claim->type == REDIS_REPLY_ERROR)
+            it->rc = VT_ERR_INTERNAL; /* the token is unclaimed: written again next turn */
+        /* Its own id: an earlier try of this record landed. Another: the
+         * token's job was stored before (a retry after a restart), and
+         * this record is an orphan that the next turn deletes. */
+        uint64_t owner = claim_owner(claim);
+        if (it->rc == 0 && owner && owner != it->job_id) {
+            it->dup_of = owner;
+            orphan_add(s, it->job_id);
+        }
         break;
     }
     default: {
@@ -747,6 +787,13 @@ static void complete(sched *s, sc_jr_item *list)
                 *rtail = it;
                 rtail = &it->next;
                 continue;
+            }
+            if (j->gen == it->gen && j->phase == SC_PH_FINAL && it->fresh) {
+                sc_agent_fresh_done(s, it);
+                if (it->dup_of) {
+                    item_free(it);
+                    continue;
+                }
             }
             if (j->gen == it->gen && j->phase == SC_PH_FINAL) {
                 j->final_bytes = it->reply;
@@ -832,8 +879,8 @@ static int send_turn(sched *s, sc_jr_item *list, sc_turn *t)
     for (sc_jr_item *it = list; it; it = it->next)
         if (it->kind != SC_JR_FINAL || it->bytes) {
             append_item(s, it, ttl, &ei, &t->ncmd);
-            t->nsub += it->kind == SC_JR_SUBMIT;
-            t->nfinal += it->kind == SC_JR_FINAL;
+            t->nsub += it->kind == SC_JR_SUBMIT && in_pending_set(it);
+            t->nfinal += it->kind == SC_JR_FINAL && in_pending_set(it);
         }
     t->ncmd += append_pending(s, "SADD", list, SC_JR_SUBMIT, t->nsub, &ei);
     t->ncmd += append_pending(s, "SREM", list, SC_JR_FINAL, t->nfinal, &ei);

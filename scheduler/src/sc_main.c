@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 
     /* ---- drain ---- */
     atomic_store(&s->draining, true);
+    sc_agent_journal_deferred(s); /* submits that wait get their records: they outlive us */
     uint64_t bound = (uint64_t)(cf->lease_ms < SC_DRAIN_MAX_MS ? cf->lease_ms : SC_DRAIN_MAX_MS);
     uint64_t t0 = vt_mono_ms();
     vt_log_info(s->log, "drain.start", "busy=%llu bound_ms=%llu", (unsigned long long)busy_jobs(s),

@@ -115,6 +115,21 @@ int sc_record_receipt(const vt_buf *leaf_bytes, const vt_merkle_proof *p,
     return rv;
 }
 
+/* A result's outputs and trace digest into a result_ok (pointers into
+ * res, which must outlive the encoding): the final reply's, and the early
+ * one of delivery=optimistic. */
+void sc_result_outputs(const sc_result *res, vt_msg_result_ok *r)
+{
+    r->tokens = res->tokens;
+    r->n_tokens = res->n_tokens;
+    r->text = res->text;
+    r->text_len = res->text_len;
+    r->embedding = res->embedding;
+    r->n_embedding = res->n_embedding;
+    r->stop_reason = res->stop_reason;
+    memcpy(r->trace_digest, res->trace_digest, VT_DIGEST_BYTES);
+}
+
 /* The result_ok reply of a finished job, receipt included. */
 int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_t receipt_len,
                         vt_buf *out)
@@ -127,16 +142,8 @@ int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_
     r->error = j->error;
     r->error_msg = j->error_msg;
     const sc_result *res = j->result;
-    if (res && j->state == VT_JOB_VERIFIED) {
-        r->tokens = res->tokens;
-        r->n_tokens = res->n_tokens;
-        r->text = res->text;
-        r->text_len = res->text_len;
-        r->embedding = res->embedding;
-        r->n_embedding = res->n_embedding;
-        r->stop_reason = res->stop_reason;
-        memcpy(r->trace_digest, res->trace_digest, VT_DIGEST_BYTES);
-    }
+    if (res && j->state == VT_JOB_VERIFIED)
+        sc_result_outputs(res, r);
     if (res) {
         memcpy(r->model_sha256, res->model_sha256, 32);
         memcpy(r->worker, res->worker, 32);

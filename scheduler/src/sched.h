@@ -116,6 +116,9 @@ typedef struct sc_job {
     uint8_t has_token;
     uint8_t unacked;           /* submitted, its record not yet durable: the agent has no id yet */
     uint8_t final_deferred;    /* finished while unacked: the final record waits for the submit's */
+    uint8_t deferred;          /* submit and wait: no record until its final one (or until the
+                                * wait ends first, a drain starts: then an ordinary submit record);
+                                * unacked throughout (architecture.md 2.4) */
     int32_t prio;
     int32_t heap_pos;
     uint32_t model;            /* model table index */
@@ -267,7 +270,10 @@ typedef struct sc_jr_item {
     uint64_t job_id;
     uint8_t *bytes;            /* SUBMIT: journal record (owned) */
     size_t len;
-    char tokkey[96];           /* SUBMIT with token: Redis key */
+    char tokkey[96];           /* SUBMIT, fresh FINAL with token: Redis key */
+    uint8_t defer;             /* SUBMIT of a deferred job: writes nothing, releases the job */
+    uint8_t fresh;             /* FINAL of a deferred job: claims its token, never pending */
+    uint8_t wait_over;         /* SUBMIT: a deferred job's record, written as its wait ended */
     sc_conn *conn;             /* LOOKUP: the agent request waiting; SUBMIT: the submitter */
     int lookup_type;           /* LOOKUP: VT_MSG_STATUS / VT_MSG_RESULT */
     uint32_t agent;            /* LOOKUP: who asks */
@@ -549,6 +555,8 @@ void sc_agent_reply_job(sched *s, sc_conn *c, sc_job *j, int type); /* core lock
 void sc_agent_lookup_done(sched *s, sc_jr_item *it);                 /* core lock held */
 void sc_agent_wait_timeout(sched *s, sc_conn *c);                    /* core lock held */
 void sc_agent_submit_done(sched *s, sc_jr_item *it);                 /* core lock held */
+void sc_agent_fresh_done(sched *s, sc_jr_item *it);                  /* core lock held */
+void sc_agent_journal_deferred(sched *s);                            /* drain starts */
 void sc_agent_release_submits(sched *s, sc_jr_item *list);           /* journal turn starts */
 
 /* sc_node.c: worker and verifier requests */
@@ -582,6 +590,7 @@ int sc_record_batch_sign(const vt_keypair *kp, const uint8_t root[VT_HASH_BYTES]
 int sc_record_receipt(const vt_buf *leaf_bytes, const vt_merkle_proof *p,
                       const uint8_t root[VT_HASH_BYTES], const uint8_t sig[VT_SIG_BYTES],
                       const uint8_t pk[VT_PUBKEY_BYTES], vt_buf *w);
+void sc_result_outputs(const sc_result *res, vt_msg_result_ok *r);
 int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_t receipt_len,
                         vt_buf *out);
 int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok, vt_buf *w);

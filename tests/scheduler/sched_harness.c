@@ -408,6 +408,25 @@ double sh_metric(const sh_env *e, const char *line)
     return v;
 }
 
+long long sh_redis_int(const sh_env *e, const char *cmd, const char *arg)
+{
+    vt_redis *rd = NULL;
+    redisReply *rep = NULL;
+    vt_errinfo ei = {0};
+    long long v = -1;
+    if (vt_redis_connect(&rd, e->rs.url, 2000, 2000, &ei) != 0)
+        return -1;
+    if (vt_redis_command(rd, &rep, &ei, "%s %s", cmd, arg) == 0) {
+        if (rep->type == REDIS_REPLY_INTEGER)
+            v = rep->integer;
+        else if (rep->type == REDIS_REPLY_ARRAY)
+            v = (long long)rep->elements;
+        freeReplyObject(rep);
+    }
+    vt_redis_close(rd);
+    return v;
+}
+
 bool sh_log_has(const sh_env *e, const char *s)
 {
     size_t n;

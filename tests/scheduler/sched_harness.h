@@ -89,6 +89,9 @@ void sh_expect_verified(vt_client *a, const char *id, uint32_t wait_ms);
 
 /* Metric value from /metrics (first sample line starting with `line`), -1 if absent. */
 double sh_metric(const sh_env *e, const char *line);
+/* "<cmd> <arg>" against the test's Redis: an integer reply, or an array's
+ * length (KEYS); -1 on error. */
+long long sh_redis_int(const sh_env *e, const char *cmd, const char *arg);
 /* True when the scheduler's log contains s. */
 bool sh_log_has(const sh_env *e, const char *s);
 

@@ -1,5 +1,7 @@
 /* test_sched_recovery.c - durability through the real scheduler and Redis:
- *  1. kill -9 the scheduler while jobs are being submitted and processed,
+ *  1. kill -9 the scheduler while jobs are being submitted and processed
+ *     (by one agent that submits, one that submits and waits, whose
+ *     records are deferred),
  *     restart it: every job that received an id completes (verified), a
  *     job finished before the crash is still retrievable, and results for
  *     leases from before the crash are ignored.
@@ -26,6 +28,7 @@
 typedef struct submitter {
     const sh_env *e;
     pthread_t th;
+    bool wait; /* vt_client_run (submit and wait) rather than vt_client_submit */
     atomic_bool stop;
     atomic_int n_ids;
     char (*ids)[VT_JOB_ID_MAX + 1];
@@ -40,9 +43,21 @@ static void *submit_main(void *arg)
     sh_spec(&s, toks, 6);
     while (!atomic_load(&sb->stop) && atomic_load(&sb->n_ids) < MAXJ) {
         vt_errinfo ei = {0};
-        char id[VT_JOB_ID_MAX + 1];
+        char id[VT_JOB_ID_MAX + 1] = "";
         vt_job_spec_new_token(&s);
-        if (vt_client_submit(a, &s, id, NULL, &ei) == 0) {
+        /* Submit and wait: its record is deferred, and written once its
+         * wait of 40 ms ends first; an id received either way is a job
+         * that must complete. */
+        int rv = 0;
+        if (sb->wait) {
+            vt_job_result res;
+            rv = vt_client_run(a, &s, 40, id, &res, &ei);
+            vt_job_result_free(&res);
+            rv = id[0] ? 0 : (rv ? rv : VT_ERR_INTERNAL);
+        } else {
+            rv = vt_client_submit(a, &s, id, NULL, &ei);
+        }
+        if (rv == 0) {
             int k = atomic_load(&sb->n_ids);
             memcpy(sb->ids[k], id, sizeof id);
             atomic_store(&sb->n_ids, k + 1);
@@ -89,11 +104,15 @@ static void test_crash_restart(sh_env *e)
     VT_CHECK_EQ_INT(res.r.state, VT_JOB_VERIFIED);
     vt_job_result_free(&res);
 
-    submitter sb = {.e = e};
+    submitter sb = {.e = e}, sw = {.e = e, .wait = true};
     sb.ids = calloc(MAXJ, sizeof *sb.ids);
+    sw.ids = calloc(MAXJ, sizeof *sw.ids);
     atomic_store(&sb.stop, false);
     atomic_store(&sb.n_ids, 0);
+    atomic_store(&sw.stop, false);
+    atomic_store(&sw.n_ids, 0);
     pthread_create(&sb.th, NULL, submit_main, &sb);
+    pthread_create(&sw.th, NULL, submit_main, &sw);
     uint64_t t0 = vt_mono_ms();
     while (atomic_load(&sb.n_ids) < 300 && vt_mono_ms() < t0 + 20000)
         vt_sleep_ms(5);
@@ -116,9 +135,12 @@ static void test_crash_restart(sh_env *e)
     while (atomic_load(&sb.n_ids) < before + 100 && vt_mono_ms() < t0 + 20000)
         vt_sleep_ms(5);
     atomic_store(&sb.stop, true);
+    atomic_store(&sw.stop, true);
     pthread_join(sb.th, NULL);
-    int n = atomic_load(&sb.n_ids);
+    pthread_join(sw.th, NULL);
+    int n = atomic_load(&sb.n_ids), nw = atomic_load(&sw.n_ids);
     VT_CHECK(n >= before + 100, "submits resumed after the restart (%d -> %d)", before, n);
+    VT_CHECK(nw >= 20, "submits that wait got ids (%d)", nw);
 
     /* Results for leases from before the crash are not accepted. */
     if (got == 0 && held.u.fetch_ok.n_jobs > 0) {
@@ -133,6 +155,7 @@ static void test_crash_restart(sh_env *e)
     sh_node_close(&w);
 
     VT_CHECK_EQ_INT(count_verified(e, sb.ids, n), n);
+    VT_CHECK_EQ_INT(count_verified(e, sw.ids, nw), nw);
     /* Receipts issued after the restart extend the same transparency log. */
     int wrv = vt_client_wait(a, sb.ids[n - 1], 5000, &res, &ei);
     VT_CHECK_OK(wrv);
@@ -176,6 +199,7 @@ static void test_crash_restart(sh_env *e)
     sh_runner_stop(r);
     vt_client_close(a);
     free(sb.ids);
+    free(sw.ids);
 }
 
 static void test_redis_down(sh_env *e)
@@ -213,21 +237,6 @@ static void test_redis_down(sh_env *e)
     vt_client_close(a);
 }
 
-static long long redis_int(vt_redis *rd, const char *cmd, const char *arg)
-{
-    redisReply *rep = NULL;
-    vt_errinfo ei = {0};
-    long long v = -1;
-    if (vt_redis_command(rd, &rep, &ei, "%s %s", cmd, arg) == 0) {
-        if (rep->type == REDIS_REPLY_INTEGER)
-            v = rep->integer;
-        else if (rep->type == REDIS_REPLY_ARRAY)
-            v = (long long)rep->elements;
-        freeReplyObject(rep);
-    }
-    return v;
-}
-
 static void restart_sched(sh_env *e, int sig)
 {
     VT_REQUIRE_OK(vt_proc_kill(e->sched, sig));
@@ -240,9 +249,7 @@ static void restart_sched(sh_env *e, int sig)
 
 static void test_duplicate_token(sh_env *e)
 {
-    vt_redis *rd = NULL;
     vt_errinfo ei = {0};
-    VT_REQUIRE_OK(vt_redis_connect(&rd, e->rs.url, 2000, 2000, &ei));
     int32_t toks[4];
     vt_job_spec s;
     sh_spec(&s, toks, 4);
@@ -256,7 +263,7 @@ static void test_duplicate_token(sh_env *e)
     vt_job_result_free(&res);
     sh_runner_stop(r);
     vt_client_close(a);
-    long long jobs = redis_int(rd, "KEYS", "verity:sched:job:*");
+    long long jobs = sh_redis_int(e, "KEYS", "verity:sched:job:*");
 
     /* Resent after a restart: answered from Redis, then cleaned up by the
      * next turn (a second submit makes one). */
@@ -264,18 +271,18 @@ static void test_duplicate_token(sh_env *e)
     a = sh_agent(e, e->key_a);
     VT_REQUIRE_OK(vt_client_submit(a, &s, again, NULL, &ei));
     VT_CHECK_EQ_STR(again, first);
-    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 1);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "SCARD", "verity:sched:pending"), 1);
     vt_job_spec_new_token(&s);
     char other[VT_JOB_ID_MAX + 1];
     VT_REQUIRE_OK(vt_client_submit(a, &s, other, NULL, &ei));
-    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 1); /* `other` only */
-    VT_CHECK_EQ_INT(redis_int(rd, "KEYS", "verity:sched:job:*"), jobs + 1);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "SCARD", "verity:sched:pending"), 1); /* `other` only */
+    VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:job:*"), jobs + 1);
     r = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
     VT_CHECK_OK(vt_client_wait(a, other, 10000, &res, &ei));
     vt_job_result_free(&res);
     sh_runner_stop(r);
     vt_client_close(a);
-    jobs = redis_int(rd, "KEYS", "verity:sched:job:*");
+    jobs = sh_redis_int(e, "KEYS", "verity:sched:job:*");
 
     /* Resent, and the scheduler dies before any later turn deletes the
      * duplicate: recovery drops it instead of running it. */
@@ -283,18 +290,17 @@ static void test_duplicate_token(sh_env *e)
     a = sh_agent(e, e->key_a);
     VT_REQUIRE_OK(vt_client_submit(a, &s, again, NULL, &ei));
     VT_CHECK_EQ_STR(again, other);
-    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 1); /* the duplicate */
+    VT_CHECK_EQ_INT(sh_redis_int(e, "SCARD", "verity:sched:pending"), 1); /* the duplicate */
     vt_client_close(a);
     restart_sched(e, SIGKILL);
     VT_CHECK_OK(vt_ts_wait_ready(e->http, 20000));
-    VT_CHECK_EQ_INT(redis_int(rd, "SCARD", "verity:sched:pending"), 0);
-    VT_CHECK_EQ_INT(redis_int(rd, "KEYS", "verity:sched:job:*"), jobs);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "SCARD", "verity:sched:pending"), 0);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:job:*"), jobs);
     VT_CHECK(sh_log_has(e, "dropped=1"), "recovery dropped the duplicate");
     a = sh_agent(e, e->key_a);
     VT_CHECK_OK(vt_client_submit(a, &s, again, NULL, &ei));
     VT_CHECK_EQ_STR(again, other);
     vt_client_close(a);
-    vt_redis_close(rd);
 }
 
 /* SIGTERM: ready goes 503, submits are refused with closed, the job a

@@ -5,11 +5,17 @@
  * result_ok naming the job and its current state when the wait ends first;
  * a resent submit (same request token) still gets submit_ok duplicate.
  * The wait is not part of the job: the journal record does not carry it.
+ * Such a job's record is deferred: none while it runs, its final record
+ * only (token claimed with it), an ordinary submit record if the wait ends
+ * first or the scheduler drains; a resent submit waits along.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sched_harness.h"
+#include "vt_clock.h"
 #include "vt_test.h"
 
 /* Send a submit (with the agent's key and wait_ms) as raw bytes and decode
@@ -141,6 +147,169 @@ static void test_wait_ends_first(sh_env *e, vt_client *a)
     sh_runner_stop(run);
 }
 
+/* A submit with a wait, in a thread (the test looks at Redis meanwhile). */
+typedef struct waiter {
+    const sh_env *e;
+    vt_job_spec spec;
+    uint32_t wait_ms;
+    pthread_t th;
+    int rv;
+    vt_msg rep;
+} waiter;
+
+static void *waiter_main(void *arg)
+{
+    waiter *w = arg;
+    vt_client *c = sh_agent(w->e, w->e->key_a);
+    w->rv = call_submit(w->e, c, &w->spec, w->wait_ms, &w->rep);
+    vt_client_close(c);
+    return NULL;
+}
+
+static void waiter_start(waiter *w, const sh_env *e, const vt_job_spec *s, uint32_t wait_ms)
+{
+    memset(w, 0, sizeof *w);
+    w->e = e;
+    w->spec = *s;
+    w->wait_ms = wait_ms;
+    pthread_create(&w->th, NULL, waiter_main, w);
+}
+
+static long long job_keys(const sh_env *e)
+{
+    return sh_redis_int(e, "KEYS", "verity:sched:job:*");
+}
+
+static long long pending(const sh_env *e)
+{
+    return sh_redis_int(e, "SCARD", "verity:sched:pending");
+}
+
+/* The job of a submit that waits has no record in Redis, and is not
+ * pending there, until its wait ends (then it gets its submit record) or
+ * it ends (its final record is its only one). */
+static void test_record_deferred(sh_env *e, vt_client *a)
+{
+    int32_t toks[3];
+    vt_job_spec s;
+    sh_spec(&s, toks, 3);
+    vt_job_spec_new_token(&s);
+    long long keys0 = job_keys(e), pend0 = pending(e);
+    long long toks0 = sh_redis_int(e, "KEYS", "verity:sched:tok:*");
+    waiter w;
+    waiter_start(&w, e, &s, 1500);
+    vt_sleep_ms(500); /* queued: no worker */
+    VT_CHECK_EQ_INT(job_keys(e), keys0);
+    VT_CHECK_EQ_INT(pending(e), pend0);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:tok:*"), toks0);
+    pthread_join(w.th, NULL);
+    VT_REQUIRE_OK(w.rv);
+    VT_REQUIRE(w.rep.type == VT_MSG_RESULT_OK, "result_ok, got type %d", (int)w.rep.type);
+    VT_CHECK_EQ_INT(w.rep.u.result_ok.state, VT_JOB_QUEUED);
+    /* The wait ended first: an ordinary submit record now, then the id. */
+    VT_CHECK_EQ_INT(job_keys(e), keys0 + 1);
+    VT_CHECK_EQ_INT(pending(e), pend0 + 1);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:tok:*"), toks0 + 1);
+    char id[VT_JOB_ID_MAX + 1];
+    memcpy(id, w.rep.u.result_ok.job_id, sizeof id);
+    vt_msg_free(&w.rep);
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    sh_expect_verified(a, id, 20000);
+    /* Done within its wait: one record (the final one), never pending, and
+     * its request token is claimed. */
+    keys0 = job_keys(e);
+    pend0 = pending(e);
+    toks0 = sh_redis_int(e, "KEYS", "verity:sched:tok:*");
+    vt_job_spec_new_token(&s);
+    vt_msg rep;
+    VT_REQUIRE_OK(call_submit(e, a, &s, 10000, &rep));
+    VT_CHECK(rep.type == VT_MSG_RESULT_OK && rep.u.result_ok.state == VT_JOB_VERIFIED,
+             "verified within the wait");
+    VT_CHECK_EQ_INT(job_keys(e), keys0 + 1);
+    VT_CHECK_EQ_INT(pending(e), pend0);
+    VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:tok:*"), toks0 + 1);
+    /* Resent: the stored job's id. */
+    vt_msg again;
+    VT_CHECK_OK(call_submit(e, a, &s, 10000, &again));
+    VT_CHECK(again.type == VT_MSG_SUBMIT_OK && again.u.submit_ok.duplicate &&
+                 rep.type == VT_MSG_RESULT_OK &&
+                 strcmp(again.u.submit_ok.job_id, rep.u.result_ok.job_id) == 0,
+             "a resent submit names the job");
+    vt_msg_free(&again);
+    vt_msg_free(&rep);
+    sh_runner_stop(run);
+}
+
+/* A resent submit (same request token) while the first still waits for
+ * its deferred job: it waits along, and both get the same result. */
+static void test_resent_waits_along(sh_env *e)
+{
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    vt_job_spec_new_token(&s);
+    waiter w1, w2;
+    waiter_start(&w1, e, &s, 8000);
+    vt_sleep_ms(300);
+    waiter_start(&w2, e, &s, 8000);
+    vt_sleep_ms(300);
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    pthread_join(w1.th, NULL);
+    pthread_join(w2.th, NULL);
+    VT_CHECK_OK(w1.rv);
+    VT_CHECK_OK(w2.rv);
+    VT_CHECK(w1.rep.type == VT_MSG_RESULT_OK && w1.rep.u.result_ok.state == VT_JOB_VERIFIED,
+             "first: verified");
+    VT_CHECK(w2.rep.type == VT_MSG_RESULT_OK && w2.rep.u.result_ok.state == VT_JOB_VERIFIED,
+             "resent: verified");
+    VT_CHECK(w1.rep.type == VT_MSG_RESULT_OK && w2.rep.type == VT_MSG_RESULT_OK &&
+                 strcmp(w1.rep.u.result_ok.job_id, w2.rep.u.result_ok.job_id) == 0,
+             "one job");
+    vt_msg_free(&w1.rep);
+    vt_msg_free(&w2.rep);
+    sh_runner_stop(run);
+}
+
+/* SIGTERM while a deferred job is queued: the drain writes its submit
+ * record, so the restarted scheduler recovers it and it completes. */
+static void test_drain_keeps_deferred(sh_env *e, vt_client *a)
+{
+    int32_t toks[2];
+    vt_job_spec s;
+    sh_spec(&s, toks, 2);
+    vt_job_spec_new_token(&s);
+    long long pend0 = pending(e);
+    waiter w;
+    waiter_start(&w, e, &s, 20000);
+    vt_sleep_ms(400);
+    VT_CHECK_EQ_INT(pending(e), pend0);
+    VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGTERM));
+    int code = 0;
+    vt_proc_wait(e->sched, 15000, &code);
+    vt_proc_free(e->sched);
+    e->sched = NULL;
+    VT_CHECK_EQ_INT(pending(e), pend0 + 1);
+    sh_start_sched(e, e->extra);
+    VT_REQUIRE_OK(vt_ts_wait_ready(e->http, 20000));
+    /* The agent's request may have gone to the new scheduler (NNG resends
+     * it): then it is answered as a resent submit. Either way the job's
+     * id is the one in Redis. */
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    pthread_join(w.th, NULL);
+    if (w.rv == 0)
+        vt_msg_free(&w.rep);
+    vt_client *b = sh_agent(e, e->key_a);
+    vt_msg rep;
+    VT_CHECK_OK(call_submit(e, b, &s, 10000, &rep));
+    VT_CHECK(rep.type == VT_MSG_SUBMIT_OK && rep.u.submit_ok.duplicate, "the job is stored");
+    if (rep.type == VT_MSG_SUBMIT_OK)
+        sh_expect_verified(b, rep.u.submit_ok.job_id, 20000);
+    vt_msg_free(&rep);
+    vt_client_close(b);
+    sh_runner_stop(run);
+    (void)a;
+}
+
 /* Refusals are the usual error replies, wait or not. */
 static void test_refused(sh_env *e, vt_client *a)
 {
@@ -165,7 +334,10 @@ int main(void)
     test_client_run(&e, a);
     test_wait_ends_first(&e, a);
     test_refused(&e, a);
+    test_record_deferred(&e, a);
+    test_resent_waits_along(&e);
     vt_client_close(a);
+    test_drain_keeps_deferred(&e, NULL);
     sh_teardown(&e);
     return vt_test_done();
 }
