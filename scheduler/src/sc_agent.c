@@ -172,6 +172,8 @@ static uint32_t retry_hint(sched *s)
     return (uint32_t)ms;
 }
 
+static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup);
+
 static void submit(sched *s, sc_conn *c, vt_msg *m)
 {
     const vt_job_spec *sp = &m->u.submit.job;
@@ -224,8 +226,14 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
             uint64_t id = d->id;
             bool pending = d->unacked;
             if (pending && d->deferred && wait_ms && d->phase != SC_PH_JOURNAL) {
-                /* A retry of a submit that waits: wait with it. */
+                /* A resend of a submit that waits: wait with it. */
                 park_for_result(s, c, slot, d, wait_ms);
+                sc_unlock(s);
+                goto out;
+            }
+            if (pending && d->deferred && d->phase == SC_PH_LIVE) {
+                /* A resend that does not wait: the id, once recorded. */
+                journal_deferred(s, slot, c, true);
                 sc_unlock(s);
                 goto out;
             }
@@ -331,9 +339,10 @@ void sc_agent_release_submits(sched *s, sc_jr_item *list)
 }
 
 /* Write an ordinary submit record for a deferred job that is still live:
- * its wait ended (c is answered with its state once the record is in), or
- * the scheduler drains (c NULL), and the job may outlive this process. */
-static void journal_deferred(sched *s, uint32_t slot, sc_conn *c)
+ * its wait ended (c is answered with its state once the record is in), a
+ * resend without a wait asks for its id (c gets submit_ok duplicate), or
+ * the scheduler drains (c NULL) and the job may outlive this process. */
+static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup)
 {
     sc_job *j = sc_job_at(s, slot);
     sc_jr_item *it = calloc(1, sizeof *it);
@@ -353,7 +362,8 @@ static void journal_deferred(sched *s, uint32_t slot, sc_conn *c)
     it->job_id = j->id;
     it->bytes = rec.data;
     it->len = rec.len;
-    it->wait_over = 1;
+    it->early = 1;
+    it->as_dup = as_dup;
     if (j->has_token)
         sc_token_rkey(s->agents[j->agent].id, j->token, it->tokkey);
     it->conn = c;
@@ -381,7 +391,7 @@ static void deferred_released(sched *s, sc_jr_item *it)
     else if (c)
         park_for_result(s, c, it->slot, j, c->submit_wait_ms);
     if (atomic_load(&s->draining) && j->deferred && j->phase == SC_PH_LIVE)
-        journal_deferred(s, it->slot, NULL); /* released after the drain began */
+        journal_deferred(s, it->slot, NULL, false); /* released after the drain began */
 }
 
 /* Journal write finished (core lock held). */
@@ -398,7 +408,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
         deferred_released(s, it);
         return;
     }
-    if (it->rc != 0 && it->wait_over) {
+    if (it->rc != 0 && it->early) {
         /* The record of a deferred job failed: it stays deferred (its
          * final record still claims it), and this agent hears no id. */
         j->deferred = 1;
@@ -422,7 +432,9 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
         /* Submit and wait (wait_ms): one round trip instead of submit +
          * result. Its final record, if any, is only now handed to the
          * journal, so the conn normally joins the job's waiters. */
-        if (c && (it->wait_over || (c->submit_wait_ms && result_ready(j))))
+        if (c && it->as_dup)
+            reply_submit_ok(c, id, true);
+        else if (c && (it->early || (c->submit_wait_ms && result_ready(j))))
             sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
         else if (c && c->submit_wait_ms)
             park_for_result(s, c, it->slot, j, c->submit_wait_ms);
@@ -534,7 +546,7 @@ void sc_agent_journal_deferred(sched *s)
     for (uint32_t slot = 0; slot < s->n_slots; slot++) {
         sc_job *j = sc_job_at(s, slot);
         if (j->id && j->deferred && j->phase == SC_PH_LIVE)
-            journal_deferred(s, slot, NULL);
+            journal_deferred(s, slot, NULL, false);
     }
     sc_unlock(s);
 }
@@ -548,7 +560,7 @@ void sc_agent_wait_timeout(sched *s, sc_conn *c)
         /* No id before a record is durable. A deferred job gets its submit
          * record now; one whose record is being written is waited for. */
         if (j->deferred && j->phase == SC_PH_LIVE)
-            journal_deferred(s, slot, c);
+            journal_deferred(s, slot, c, false);
         else if (atomic_load(&s->jr.redis_ok))
             park_for_result(s, c, slot, j, SC_RECORD_WAIT_MS);
         else

@@ -241,18 +241,25 @@ static void test_record_deferred(sh_env *e, vt_client *a)
 }
 
 /* A resent submit (same request token) while the first still waits for
- * its deferred job: it waits along, and both get the same result. */
-static void test_resent_waits_along(sh_env *e)
+ * its deferred job: with a wait it waits along, and both get the same
+ * result; without, the job's record is written and it gets the id. */
+static void test_resent_waits_along(sh_env *e, vt_client *a)
 {
     int32_t toks[4];
     vt_job_spec s;
     sh_spec(&s, toks, 4);
     vt_job_spec_new_token(&s);
     waiter w1, w2;
+    long long pend0 = pending(e);
     waiter_start(&w1, e, &s, 8000);
     vt_sleep_ms(300);
     waiter_start(&w2, e, &s, 8000);
     vt_sleep_ms(300);
+    VT_CHECK_EQ_INT(pending(e), pend0);
+    vt_msg dup;
+    VT_CHECK_OK(call_submit(e, a, &s, 0, &dup));
+    VT_CHECK(dup.type == VT_MSG_SUBMIT_OK && dup.u.submit_ok.duplicate, "resend: duplicate");
+    VT_CHECK_EQ_INT(pending(e), pend0 + 1);
     sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
     pthread_join(w1.th, NULL);
     pthread_join(w2.th, NULL);
@@ -263,8 +270,11 @@ static void test_resent_waits_along(sh_env *e)
     VT_CHECK(w2.rep.type == VT_MSG_RESULT_OK && w2.rep.u.result_ok.state == VT_JOB_VERIFIED,
              "resent: verified");
     VT_CHECK(w1.rep.type == VT_MSG_RESULT_OK && w2.rep.type == VT_MSG_RESULT_OK &&
-                 strcmp(w1.rep.u.result_ok.job_id, w2.rep.u.result_ok.job_id) == 0,
+                 dup.type == VT_MSG_SUBMIT_OK &&
+                 strcmp(w1.rep.u.result_ok.job_id, w2.rep.u.result_ok.job_id) == 0 &&
+                 strcmp(w1.rep.u.result_ok.job_id, dup.u.submit_ok.job_id) == 0,
              "one job");
+    vt_msg_free(&dup);
     vt_msg_free(&w1.rep);
     vt_msg_free(&w2.rep);
     sh_runner_stop(run);
@@ -335,7 +345,7 @@ int main(void)
     test_wait_ends_first(&e, a);
     test_refused(&e, a);
     test_record_deferred(&e, a);
-    test_resent_waits_along(&e);
+    test_resent_waits_along(&e, a);
     vt_client_close(a);
     test_drain_keeps_deferred(&e, NULL);
     sh_teardown(&e);
