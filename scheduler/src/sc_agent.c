@@ -370,6 +370,23 @@ static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup)
     sc_journal_push(s, it);
 }
 
+/* A deferred job's request token names a job stored before it (a resend
+ * after a restart): everyone waiting on it gets that job's id, as for any
+ * resent submit, and it is forgotten (its record, if written, is an orphan
+ * that the journal deletes). */
+static void end_as_duplicate(sched *s, uint32_t slot, uint64_t dup_of)
+{
+    sc_job *j = sc_job_at(s, slot);
+    while (j->waiters) {
+        sc_conn *c = j->waiters;
+        j->waiters = c->next_waiter;
+        c->next_waiter = NULL;
+        sc_conn_unpark(s, c);
+        reply_submit_ok(c, dup_of, true);
+    }
+    sc_core_forget(s, slot);
+}
+
 /* A deferred job's turn ended: it was released to the workers when the
  * turn went out (it wrote nothing), and its agent now waits for the final
  * record like a `result` long poll. Not released (the turn never reached
@@ -406,6 +423,12 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
     }
     if (it->defer) {
         deferred_released(s, it);
+        return;
+    }
+    if (it->rc == 0 && it->early && it->dup_of) {
+        if (c)
+            reply_submit_ok(c, it->dup_of, true);
+        end_as_duplicate(s, it->slot, it->dup_of);
         return;
     }
     if (it->rc != 0 && it->early) {
@@ -530,14 +553,7 @@ void sc_agent_fresh_done(sched *s, sc_jr_item *it)
         vt_counter_inc(s->m.submitted);
         return;
     }
-    while (j->waiters) {
-        sc_conn *c = j->waiters;
-        j->waiters = c->next_waiter;
-        c->next_waiter = NULL;
-        sc_conn_unpark(s, c);
-        reply_submit_ok(c, it->dup_of, true);
-    }
-    sc_core_forget(s, it->slot);
+    end_as_duplicate(s, it->slot, it->dup_of);
 }
 
 void sc_agent_journal_deferred(sched *s)

@@ -320,6 +320,61 @@ static void test_drain_keeps_deferred(sh_env *e, vt_client *a)
     (void)a;
 }
 
+static void restart_sched(sh_env *e)
+{
+    VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGTERM));
+    int code = 0;
+    vt_proc_wait(e->sched, 15000, &code);
+    vt_proc_free(e->sched);
+    e->sched = NULL;
+    sh_start_sched(e, e->extra);
+    VT_REQUIRE_OK(vt_ts_wait_ready(e->http, 20000));
+}
+
+/* A submit that waits, resent after a restart with the token of a job
+ * stored before: that job's id (duplicate), and the deferred job's
+ * orphaned record is deleted by the next turn. */
+static void test_resend_after_restart(sh_env *e)
+{
+    int32_t toks[3];
+    vt_job_spec s;
+    sh_spec(&s, toks, 3);
+    vt_job_spec_new_token(&s);
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_client *a = sh_agent(e, e->key_a);
+    vt_msg first;
+    VT_REQUIRE_OK(call_submit(e, a, &s, 0, &first));
+    VT_REQUIRE(first.type == VT_MSG_SUBMIT_OK, "submit_ok, got type %d", (int)first.type);
+    sh_expect_verified(a, first.u.submit_ok.job_id, 20000);
+    vt_client_close(a);
+    sh_runner_stop(run);
+    long long keys0 = job_keys(e);
+
+    restart_sched(e);
+    run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    a = sh_agent(e, e->key_a);
+    vt_msg again;
+    VT_CHECK_OK(call_submit(e, a, &s, 10000, &again));
+    VT_CHECK(again.type == VT_MSG_SUBMIT_OK && again.u.submit_ok.duplicate &&
+                 strcmp(again.u.submit_ok.job_id, first.u.submit_ok.job_id) == 0,
+             "the stored job's id");
+    vt_msg_free(&again);
+    /* Another job makes another turn, which deletes the orphan. */
+    vt_job_spec_new_token(&s);
+    vt_msg other;
+    VT_CHECK_OK(call_submit(e, a, &s, 10000, &other));
+    VT_CHECK(other.type == VT_MSG_RESULT_OK && other.u.result_ok.state == VT_JOB_VERIFIED,
+             "a new job");
+    vt_msg_free(&other);
+    uint64_t t0 = vt_mono_ms();
+    while (job_keys(e) != keys0 + 1 && vt_mono_ms() < t0 + 5000)
+        vt_sleep_ms(20);
+    VT_CHECK_EQ_INT(job_keys(e), keys0 + 1);
+    vt_msg_free(&first);
+    vt_client_close(a);
+    sh_runner_stop(run);
+}
+
 /* Refusals are the usual error replies, wait or not. */
 static void test_refused(sh_env *e, vt_client *a)
 {
@@ -348,6 +403,7 @@ int main(void)
     test_resent_waits_along(&e, a);
     vt_client_close(a);
     test_drain_keeps_deferred(&e, NULL);
+    test_resend_after_restart(&e);
     sh_teardown(&e);
     return vt_test_done();
 }
