@@ -174,6 +174,31 @@ static uint32_t retry_hint(sched *s)
 
 static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup);
 
+/* A journal item for a job's submit: with its record (and its request
+ * token's claim, if any) or, for a deferred job, without. NULL on NOMEM or
+ * when the record cannot be encoded. Core lock held. */
+static sc_jr_item *submit_item(sched *s, uint32_t slot, bool record)
+{
+    sc_job *j = sc_job_at(s, slot);
+    sc_jr_item *it = calloc(1, sizeof *it);
+    vt_buf rec;
+    vt_buf_init(&rec, 0);
+    if (!it || (record && sc_journal_encode_submit(s, j, &rec) != 0)) {
+        free(it);
+        vt_buf_free(&rec);
+        return NULL;
+    }
+    it->kind = SC_JR_SUBMIT;
+    it->slot = slot;
+    it->gen = j->gen;
+    it->job_id = j->id;
+    it->bytes = rec.data;
+    it->len = rec.len;
+    if (record && j->has_token)
+        sc_token_rkey(s->agents[j->agent].id, j->token, it->tokkey);
+    return it;
+}
+
 static void submit(sched *s, sc_conn *c, vt_msg *m)
 {
     const vt_job_spec *sp = &m->u.submit.job;
@@ -277,12 +302,8 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
      * jobs whose agent hears of them earlier (delivery=optimistic) or that
      * must be stored first (the memory stage). */
     j->deferred = wait_ms && !si.optimistic && !sc_mem_wanted(&j->spec_msg.u.submit.job);
-    sc_jr_item *it = calloc(1, sizeof *it);
-    vt_buf rec;
-    vt_buf_init(&rec, 0);
-    if (!it || (!j->deferred && sc_journal_encode_submit(s, j, &rec) != 0)) {
-        free(it);
-        vt_buf_free(&rec);
+    sc_jr_item *it = submit_item(s, slot, !j->deferred);
+    if (!it) {
         s->n_queued--;
         s->n_active--;
         sc_job_release(s, slot);
@@ -290,15 +311,7 @@ static void submit(sched *s, sc_conn *c, vt_msg *m)
         reject(s, c, s->m.rej_invalid, VT_ERR_INTERNAL, "cannot encode the job record", 0);
         goto out;
     }
-    it->kind = SC_JR_SUBMIT;
-    it->slot = slot;
-    it->gen = j->gen;
-    it->job_id = j->id;
-    it->bytes = rec.data;
-    it->len = rec.len;
     it->defer = j->deferred;
-    if (j->has_token && !j->deferred)
-        sc_token_rkey(agent_id, j->token, it->tokkey);
     it->conn = c;
     c->submit_wait_ms = wait_ms;
     sc_journal_push(s, it);
@@ -344,28 +357,15 @@ void sc_agent_release_submits(sched *s, sc_jr_item *list)
  * the scheduler drains (c NULL) and the job may outlive this process. */
 static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup)
 {
-    sc_job *j = sc_job_at(s, slot);
-    sc_jr_item *it = calloc(1, sizeof *it);
-    vt_buf rec;
-    vt_buf_init(&rec, 0);
-    if (!it || sc_journal_encode_submit(s, j, &rec) != 0) {
-        free(it);
-        vt_buf_free(&rec);
+    sc_jr_item *it = submit_item(s, slot, true);
+    if (!it) {
         if (c)
             sc_conn_reply_error(c, VT_ERR_INTERNAL, "cannot encode the job record", 1000);
         return;
     }
-    j->deferred = 0;
-    it->kind = SC_JR_SUBMIT;
-    it->slot = slot;
-    it->gen = j->gen;
-    it->job_id = j->id;
-    it->bytes = rec.data;
-    it->len = rec.len;
+    sc_job_at(s, slot)->deferred = 0;
     it->early = 1;
     it->as_dup = as_dup;
-    if (j->has_token)
-        sc_token_rkey(s->agents[j->agent].id, j->token, it->tokkey);
     it->conn = c;
     sc_journal_push(s, it);
 }
