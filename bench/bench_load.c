@@ -97,8 +97,9 @@ static void usage(void)
         "                        (queued, computing, verifying ...); 0 = off\n"
         "  --sweep               closed loop, then open loop at half the rate reached\n"
         "  --no-ceiling          skip the echo-server ceiling\n"
-        "  --submit-wait         submit with wait_ms: the result comes with the submit's reply\n"
-        "                        (one round trip per job; the echo ceiling still counts two)\n"
+        "  --submit-wait         submit with wait_ms, as vt_client_run: the result comes with the\n"
+        "                        submit's reply (one round trip per job, journaled once; the\n"
+        "                        echo ceiling still counts two)\n"
         "  --json FILE  --quiet\n");
 }
 
