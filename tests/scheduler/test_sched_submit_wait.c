@@ -375,6 +375,49 @@ static void test_resend_after_restart(sh_env *e)
     sh_runner_stop(run);
 }
 
+/* Redis goes down while a deferred job waits: when the wait ends its
+ * record cannot be written, so the agent hears `unavailable` and no id;
+ * the job lives on in memory, and the agent's resend (same token) once
+ * Redis is back waits along with it and gets its result. */
+static void test_deferred_redis_down(sh_env *e)
+{
+    int32_t toks[5];
+    vt_job_spec s;
+    sh_spec(&s, toks, 5);
+    vt_job_spec_new_token(&s);
+    waiter w;
+    waiter_start(&w, e, &s, 1500);
+    vt_sleep_ms(300);
+    VT_REQUIRE_OK(vt_ts_redis_kill(&e->rs, SIGKILL));
+    pthread_join(w.th, NULL);
+    VT_CHECK_ERR(w.rv, VT_ERR_UNAVAILABLE);
+    if (w.rv == 0)
+        vt_msg_free(&w.rep);
+    VT_REQUIRE_OK(vt_ts_redis_restart(&e->rs));
+    VT_CHECK_OK(vt_ts_wait_ready(e->http, 60000));
+    long long pend0 = pending(e), keys0 = job_keys(e);
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_client *a = sh_agent(e, e->key_a);
+    vt_msg rep;
+    int rv;
+    uint64_t t0 = vt_mono_ms();
+    while ((rv = call_submit(e, a, &s, 10000, &rep)) == VT_ERR_UNAVAILABLE &&
+           vt_mono_ms() < t0 + 5000) {
+        vt_msg_free(&rep);
+        vt_sleep_ms(100); /* the API-key cache may need one refresh */
+    }
+    VT_CHECK_OK(rv);
+    VT_CHECK(rep.type == VT_MSG_RESULT_OK && rep.u.result_ok.state == VT_JOB_VERIFIED,
+             "the job, verified (type %d)", (int)rep.type);
+    /* One job, stored once (a second job would add a record too). */
+    vt_sleep_ms(500);
+    VT_CHECK_EQ_INT(job_keys(e), keys0 + 1);
+    VT_CHECK_EQ_INT(pending(e), pend0);
+    vt_msg_free(&rep);
+    vt_client_close(a);
+    sh_runner_stop(run);
+}
+
 /* Refusals are the usual error replies, wait or not. */
 static void test_refused(sh_env *e, vt_client *a)
 {
@@ -402,6 +445,7 @@ int main(void)
     test_record_deferred(&e, a);
     test_resent_waits_along(&e, a);
     vt_client_close(a);
+    test_deferred_redis_down(&e);
     test_drain_keeps_deferred(&e, NULL);
     test_resend_after_restart(&e);
     sh_teardown(&e);
