@@ -1,6 +1,7 @@
 # Runs `verity-bench load --spawn` for two seconds on a tiny identity cluster
 # (redis, scheduler, one worker, verify=none) plus its echo ceiling, and
-# checks the JSON: jobs completed, no errors. No timing is checked.
+# checks the JSON: jobs completed, no errors; then again with agents that
+# submit and wait, and a verifier. No timing is checked.
 find_program(REDIS_SERVER redis-server)
 if(NOT REDIS_SERVER)
   message(STATUS "SKIP: redis-server not installed")
@@ -35,4 +36,19 @@ foreach(i 0 1)
     message(FATAL_ERROR "run ${name}: p99 ${p99}")
   endif()
 endforeach()
-message(STATUS "bench_load_quick: valid JSON, jobs completed without errors")
+# Agents that submit and wait (vt_client_run's one round trip; the
+# scheduler journals such jobs once), with a verifier, no ceiling.
+execute_process(COMMAND ${BENCH} load --spawn --workers 1 --verifiers 1 --concurrency 8
+                        --submit-wait --no-ceiling --duration 2s --warmup 0s --job-timeout 10s
+                        --quiet --json ${WORKDIR}/wait.json
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "verity-bench load --spawn --submit-wait failed (${rc}):\n${out}\n${err}")
+endif()
+file(READ ${WORKDIR}/wait.json json)
+string(JSON done GET "${json}" runs 0 completed)
+string(JSON errs GET "${json}" runs 0 errors_total)
+if(NOT done GREATER 0 OR NOT errs EQUAL 0)
+  message(FATAL_ERROR "--submit-wait: ${done} completed, ${errs} errors:\n${out}\n${json}")
+endif()
+message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit, submit and wait)")
