@@ -31,6 +31,7 @@
 #include "load_spawn.h"
 #include "vt_config.h"
 #include "vt_protocol.h"
+#include "vt_redis.h"
 #include "vt_worker.h"
 
 static const char *prog = "verity-bench load";
@@ -281,22 +282,39 @@ typedef struct phase {
     ld_params p;
     ld_result *r;
     double proc_cpu[LS_MAX_PROCS]; /* spawn: CPU seconds per process in the window */
+    double aof_rewrites;           /* spawn: Redis AOF rewrites started in the window; -1 unknown */
 } phase;
 
 typedef struct mark_ctx {
     ls_cluster *cl;
     phase *ph;
+    double rewrites0;
 } mark_ctx;
+
+/* Redis's AOF rewrites so far (each writes the whole data set from a forked
+ * child: what most often sets the open loop's tail here), -1 unknown. */
+static double aof_rewrites(const ls_cluster *cl)
+{
+    vt_redis *r = NULL;
+    if (vt_redis_connect(&r, cl->redis_url, 1000, 1000, NULL) != 0)
+        return -1;
+    double v = vt_bench_redis_info(r, "aof_rewrites");
+    vt_redis_close(r);
+    return v;
+}
 
 static void mark(void *arg, int end)
 {
     mark_ctx *m = arg;
     if (!end) {
+        m->rewrites0 = aof_rewrites(m->cl);
         ls_cpu_mark(m->cl);
         return;
     }
     for (int i = 0; i < m->cl->n_procs; i++)
         m->ph->proc_cpu[i] = ls_cpu_since(m->cl, i);
+    double now = aof_rewrites(m->cl);
+    m->ph->aof_rewrites = now >= 0 && m->rewrites0 >= 0 ? now - m->rewrites0 : -1;
 }
 
 static void errors_line(const ld_result *r, char *out, size_t cap)
@@ -357,8 +375,11 @@ static void print_cpu(const phase *ph, const ls_cluster *cl)
         total += ph->proc_cpu[i];
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("\n  %-10s CPU busy: %.2f of %ld cores over the window\n", "",
+    printf("\n  %-10s CPU busy: %.2f of %ld cores over the window", "",
            ph->r->window_s > 0 ? total / ph->r->window_s : 0, cpus);
+    if (ph->aof_rewrites >= 0)
+        printf("; Redis AOF rewrites started: %.0f", ph->aof_rewrites);
+    printf("\n");
 }
 
 static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
@@ -413,6 +434,8 @@ static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
     for (int i = 0; cl && i < cl->n_procs; i++)
         vt_json_num(j, cl->procs[i].name, ph->proc_cpu[i]);
     vt_json_obj_end(j);
+    if (cl && ph->aof_rewrites >= 0)
+        vt_json_num(j, "redis_aof_rewrites", ph->aof_rewrites);
     vt_json_obj_end(j);
 }
 
@@ -421,7 +444,7 @@ static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
 static int run_phase(const load_opts *o, const ld_target *t, phase *ph, ls_cluster *cl)
 {
     vt_errinfo ei = {0};
-    mark_ctx mc = {cl, ph};
+    mark_ctx mc = {cl, ph, -1};
     if (cl) {
         ph->p.mark = mark;
         ph->p.mark_arg = &mc;
@@ -603,6 +626,8 @@ int vt_bench_load(int argc, char **argv)
 {
     load_opts o;
     phase ph[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        ph[i].aof_rewrites = -1;
     int n_ph = 0;
     parse(argc, argv, &o);
     struct sigaction sa = {0};

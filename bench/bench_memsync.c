@@ -128,24 +128,6 @@ static double memsync_metric(int port, const char *name)
     return v;
 }
 
-/* A numeric field of Redis's INFO ("name:value" lines), or -1. */
-static double redis_info_field(vt_redis *r, const char *name)
-{
-    redisReply *rep = NULL;
-    double v = -1;
-    if (vt_redis_command(r, &rep, NULL, "INFO") != 0)
-        return -1;
-    if (rep->type == REDIS_REPLY_STRING) {
-        char pat[96];
-        snprintf(pat, sizeof pat, "\n%s:", name);
-        const char *p = strstr(rep->str, pat);
-        if (p)
-            v = strtod(p + strlen(pat), NULL);
-    }
-    freeReplyObject(rep);
-    return v;
-}
-
 /* One field of Redis's INFO commandstats ("cmdstat_x:calls=N,usec=N,..."),
  * for command `cmd`, or summed over all commands but the bench's own INFO
  * and CONFIG when cmd is NULL; 0 when unreadable. */
@@ -575,7 +557,7 @@ int vt_bench_memsync(int argc, char **argv)
         freeReplyObject(rs);
     double cpu0_r = vt_bench_proc_cpu(rpid), cpu0_m = vt_bench_proc_cpu(mpid), cpu0_c = vt_bench_proc_cpu(getpid());
     double groups0 = memsync_metric(hport, "verity_memsync_add_groups_total");
-    double rewrites0 = redis_info_field(r, "aof_rewrites");
+    double rewrites0 = vt_bench_redis_info(r, "aof_rewrites");
     uint64_t adds = o.sync ? run_adders(c, &o, creds, -1, &add_s, &add_failed)
                            : run_chains(c, &o, creds, o.agents, o.agents, o.adds, &add_s, &add_failed);
     double adds_per_s = (double)adds / add_s;
@@ -587,7 +569,7 @@ int vt_bench_memsync(int argc, char **argv)
     double us_c = (vt_bench_proc_cpu(getpid()) - cpu0_c) / na * 1e6;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     double groups = memsync_metric(hport, "verity_memsync_add_groups_total") - groups0;
-    double rewrites = redis_info_field(r, "aof_rewrites") - rewrites0;
+    double rewrites = vt_bench_redis_info(r, "aof_rewrites") - rewrites0;
     /* Redis's time inside commands (scripts included) during the adds: the
      * rest of its CPU per add is networking, AOF writes and the event loop */
     double script_us = redis_commandstat(r, "evalsha", "usec") / na;

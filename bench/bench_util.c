@@ -1,6 +1,8 @@
 /* bench_util.c - clock and JSON writer for verity-bench. */
 #include "bench_util.h"
+
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "vt_redis.h"
 
 double vt_bench_now(void)
 {
@@ -193,4 +197,21 @@ int vt_bench_http_get(int port, const char *path, char *buf, size_t cap)
     if (n < 12 || sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
         return -1;
     return status;
+}
+
+double vt_bench_redis_info(vt_redis *r, const char *field)
+{
+    redisReply *rep = NULL;
+    double v = -1;
+    if (!r || vt_redis_command(r, &rep, NULL, "INFO") != 0)
+        return -1;
+    if (rep->type == REDIS_REPLY_STRING) {
+        char pat[96];
+        snprintf(pat, sizeof pat, "\n%s:", field);
+        const char *p = strstr(rep->str, pat);
+        if (p)
+            v = strtod(p + strlen(pat), NULL);
+    }
+    freeReplyObject(rep);
+    return v;
 }

@@ -19,6 +19,11 @@ double vt_bench_proc_cpu(int pid);
  * (Redis's AOF rewrite) counts once it has exited. */
 double vt_bench_proc_tree_cpu(int pid);
 
+/* A numeric field of Redis's INFO (e.g. "aof_rewrites"); -1 if it cannot
+ * be read. */
+struct vt_redis;
+double vt_bench_redis_info(struct vt_redis *r, const char *field);
+
 /* GET path from 127.0.0.1:port (HTTP/1.0, 2 s send/receive timeouts): the
  * response, headers included, NUL-terminated in buf (cut at cap - 1 bytes).
  * Returns the HTTP status, or -1 if there was no well-formed answer. The
