@@ -416,6 +416,25 @@ static void test_deferred_redis_down(sh_env *e)
     sh_runner_stop(run);
 }
 
+/* A deferred job that expires while its agent waits: the final record
+ * (expired) is its only one, and the agent's reply says expired. */
+static void test_deferred_expires(sh_env *e, vt_client *a)
+{
+    int32_t toks[2];
+    vt_job_spec s;
+    sh_spec(&s, toks, 2);
+    vt_job_spec_new_token(&s);
+    s.deadline_ms = 200; /* no worker: it cannot be computed in time */
+    long long keys0 = job_keys(e), pend0 = pending(e);
+    vt_msg rep;
+    VT_REQUIRE_OK(call_submit(e, a, &s, 5000, &rep));
+    VT_CHECK(rep.type == VT_MSG_RESULT_OK && rep.u.result_ok.state == VT_JOB_EXPIRED,
+             "expired within the wait (type %d)", (int)rep.type);
+    VT_CHECK_EQ_INT(job_keys(e), keys0 + 1);
+    VT_CHECK_EQ_INT(pending(e), pend0);
+    vt_msg_free(&rep);
+}
+
 /* Refusals are the usual error replies, wait or not. */
 static void test_refused(sh_env *e, vt_client *a)
 {
@@ -441,6 +460,7 @@ int main(void)
     test_wait_ends_first(&e, a);
     test_refused(&e, a);
     test_record_deferred(&e, a);
+    test_deferred_expires(&e, a);
     test_resent_waits_along(&e, a);
     vt_client_close(a);
     test_deferred_redis_down(&e);
