@@ -185,6 +185,17 @@ static long long pending(const sh_env *e)
     return sh_redis_int(e, "SCARD", "verity:sched:pending");
 }
 
+/* Wait (up to 10 s) until the scheduler holds n queued jobs: a deferred
+ * job has no record in Redis to look for. */
+static void wait_queued(const sh_env *e, double n)
+{
+    uint64_t t0 = vt_mono_ms();
+    while (sh_metric(e, "verity_scheduler_jobs{state=\"queued\"}") < n &&
+           vt_mono_ms() < t0 + 10000)
+        vt_sleep_ms(20);
+    VT_CHECK(sh_metric(e, "verity_scheduler_jobs{state=\"queued\"}") >= n, "%g job(s) queued", n);
+}
+
 /* The job of a submit that waits has no record in Redis, and is not
  * pending there, until its wait ends (then it gets its submit record) or
  * it ends (its final record is its only one). */
@@ -198,7 +209,7 @@ static void test_record_deferred(sh_env *e, vt_client *a)
     long long toks0 = sh_redis_int(e, "KEYS", "verity:sched:tok:*");
     waiter w;
     waiter_start(&w, e, &s, 1500);
-    vt_sleep_ms(500); /* queued: no worker */
+    wait_queued(e, 1); /* no worker */
     VT_CHECK_EQ_INT(job_keys(e), keys0);
     VT_CHECK_EQ_INT(pending(e), pend0);
     VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:tok:*"), toks0);
@@ -252,9 +263,9 @@ static void test_resent_waits_along(sh_env *e, vt_client *a)
     waiter w1, w2;
     long long pend0 = pending(e);
     waiter_start(&w1, e, &s, 8000);
-    vt_sleep_ms(300);
+    wait_queued(e, 1);
     waiter_start(&w2, e, &s, 8000);
-    vt_sleep_ms(300);
+    vt_sleep_ms(500); /* its resend parks on the job */
     VT_CHECK_EQ_INT(pending(e), pend0);
     vt_msg dup;
     VT_CHECK_OK(call_submit(e, a, &s, 0, &dup));
@@ -291,7 +302,7 @@ static void test_drain_keeps_deferred(sh_env *e, vt_client *a)
     long long pend0 = pending(e);
     waiter w;
     waiter_start(&w, e, &s, 20000);
-    vt_sleep_ms(400);
+    wait_queued(e, 1);
     VT_CHECK_EQ_INT(pending(e), pend0);
     VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGTERM));
     int code = 0;
@@ -387,7 +398,7 @@ static void test_deferred_redis_down(sh_env *e)
     vt_job_spec_new_token(&s);
     waiter w;
     waiter_start(&w, e, &s, 1500);
-    vt_sleep_ms(300);
+    wait_queued(e, 1);
     VT_REQUIRE_OK(vt_ts_redis_kill(&e->rs, SIGKILL));
     pthread_join(w.th, NULL);
     VT_CHECK_ERR(w.rv, VT_ERR_UNAVAILABLE);
