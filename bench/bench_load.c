@@ -626,7 +626,7 @@ int vt_bench_load(int argc, char **argv)
 {
     load_opts o;
     phase ph[3] = {{0}};
-    for (int i = 0; i < 3; i++)
+    for (size_t i = 0; i < sizeof ph / sizeof ph[0]; i++)
         ph[i].aof_rewrites = -1;
     int n_ph = 0;
     parse(argc, argv, &o);

@@ -15,6 +15,7 @@
 
 #define SC_RESULT_WAIT_MAX_MS 120000 /* stays well under REQ's 60 s resend when clients keep the default */
 #define SC_RECORD_WAIT_MS 50 /* a wait that ended while the job's record is being written */
+#define MSG_NOT_YET "job journal (Redis) unreachable; the job is not accepted yet"
 
 
 static bool token_present(const uint8_t t[VT_REQUEST_TOKEN_BYTES])
@@ -387,22 +388,13 @@ static void end_as_duplicate(sched *s, uint32_t slot, uint64_t dup_of)
     sc_core_forget(s, slot);
 }
 
-/* A deferred job's turn ended: it was released to the workers when the
- * turn went out (it wrote nothing), and its agent now waits for the final
- * record like a `result` long poll. Not released (the turn never reached
- * Redis): refused like a submit whose write failed. */
+/* A deferred job's turn ended and released it to the workers (it wrote
+ * nothing): its agent now waits for the final record like a `result` long
+ * poll. */
 static void deferred_released(sched *s, sc_jr_item *it)
 {
     sc_job *j = sc_job_at(s, it->slot);
     sc_conn *c = it->conn;
-    if (j->phase == SC_PH_JOURNAL) {
-        sc_core_forget(s, it->slot);
-        vt_counter_inc(s->m.rej_unavailable);
-        if (c)
-            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
-                                "job journal (Redis) unreachable; the job was not accepted", 1000);
-        return;
-    }
     if (c && result_ready(j))
         sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
     else if (c)
@@ -421,10 +413,12 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
             sc_conn_reply_error(c, VT_ERR_INTERNAL, "job vanished while journaling", 0);
         return;
     }
-    if (it->defer) {
+    if (it->defer && j->phase != SC_PH_JOURNAL) {
         deferred_released(s, it);
         return;
     }
+    if (it->defer && it->rc == 0)
+        it->rc = VT_ERR_UNAVAILABLE; /* never released: its turn did not go out */
     if (it->rc == 0 && it->early && it->dup_of) {
         if (c)
             reply_submit_ok(c, it->dup_of, true);
@@ -438,8 +432,7 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
         if (j->final_deferred)
             sc_core_push_final(s, it->slot);
         if (c)
-            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
-                                "job journal (Redis) unreachable; the job is not accepted yet", 1000);
+            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE, MSG_NOT_YET, 1000);
         return;
     }
     if (it->rc == 0 && it->dup_of == 0) {
@@ -580,9 +573,7 @@ void sc_agent_wait_timeout(sched *s, sc_conn *c)
         else if (atomic_load(&s->jr.redis_ok))
             park_for_result(s, c, slot, j, SC_RECORD_WAIT_MS);
         else
-            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE,
-                                "job journal (Redis) unreachable; the job is not accepted yet",
-                                1000);
+            sc_conn_reply_error(c, VT_ERR_UNAVAILABLE, MSG_NOT_YET, 1000);
     } else if (j && j->gen == gen) {
         sc_agent_reply_job(s, c, j, VT_MSG_RESULT);
     } else {

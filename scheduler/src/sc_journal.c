@@ -788,18 +788,15 @@ static void complete(sched *s, sc_jr_item *list)
                 rtail = &it->next;
                 continue;
             }
-            if (j->gen == it->gen && j->phase == SC_PH_FINAL && it->fresh) {
-                sc_agent_fresh_done(s, it);
-                if (it->dup_of) {
-                    item_free(it);
-                    continue;
-                }
-            }
             if (j->gen == it->gen && j->phase == SC_PH_FINAL) {
-                j->final_bytes = it->reply;
-                j->final_len = it->reply_len;
-                it->reply = NULL;
-                sc_core_final_journaled(s, it->slot);
+                if (it->fresh)
+                    sc_agent_fresh_done(s, it); /* accepted; or a duplicate, then gone */
+                if (!it->dup_of) {
+                    j->final_bytes = it->reply;
+                    j->final_len = it->reply_len;
+                    it->reply = NULL;
+                    sc_core_final_journaled(s, it->slot);
+                }
             }
         }
         item_free(it);

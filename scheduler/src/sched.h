@@ -274,8 +274,8 @@ typedef struct sc_jr_item {
     uint8_t defer;             /* SUBMIT of a deferred job: writes nothing, releases the job */
     uint8_t fresh;             /* FINAL of a deferred job: claims its token, never pending */
     uint8_t early;             /* SUBMIT: a deferred job's record, written before its end: conn is
-                                * answered with the state (or submit_ok duplicate: as_dup) */
-    uint8_t as_dup;
+                                * answered with the job's state, */
+    uint8_t as_dup;            /* or with submit_ok duplicate (a resend without a wait) */
     sc_conn *conn;             /* LOOKUP: the agent request waiting; SUBMIT: the submitter */
     int lookup_type;           /* LOOKUP: VT_MSG_STATUS / VT_MSG_RESULT */
     uint32_t agent;            /* LOOKUP: who asks */
