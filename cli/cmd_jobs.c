@@ -144,6 +144,16 @@ static int parse_tokens(const char *prog, const char *s, int32_t **out, uint32_t
     return 0;
 }
 
+/* A submit that got no job id: the error, and the scheduler's hint when it
+ * was overloaded or rate-limited. */
+static int submit_failed(const char *prog, int rv, const vt_errinfo *ei, uint32_t retry_ms)
+{
+    int ex = vt_cli_fail(prog, "submit", rv, ei);
+    if (retry_ms)
+        fprintf(stderr, "%s: retry after %u ms\n", prog, retry_ms);
+    return ex;
+}
+
 int vt_cmd_submit(const char *prog, int argc, char **argv)
 {
     agent_opts a = {0};
@@ -241,28 +251,32 @@ int vt_cmd_submit(const char *prog, int argc, char **argv)
     if ((ex = open_client(prog, &a, &c)) != 0)
         goto out;
     char id[VT_JOB_ID_MAX + 1];
-    uint32_t retry = 0;
     vt_errinfo ei = {0};
-    int rv = vt_client_submit(c, &spec, id, &retry, &ei);
-    if (rv) {
-        ex = vt_cli_fail(prog, "submit", rv, &ei);
-        if (retry)
-            fprintf(stderr, "%s: retry after %u ms\n", prog, retry);
-        goto out;
-    }
+    int rv;
     if (no_wait) {
-        printf(a.json ? "{\"job_id\":\"%s\"}\n" : "%s\n", id);
-        ex = VT_EXIT_OK;
+        uint32_t retry = 0;
+        rv = vt_client_submit(c, &spec, id, &retry, &ei);
+        if (rv)
+            ex = submit_failed(prog, rv, &ei, retry);
+        else
+            printf(a.json ? "{\"job_id\":\"%s\"}\n" : "%s\n", id);
         goto out;
     }
+    /* Submit and wait in one call: one round trip for a job done within the
+     * client's poll interval, and the scheduler journals it once
+     * (docs/architecture.md 2.4). */
     vt_job_result res;
-    rv = vt_client_wait(c, id, (uint32_t)timeout, &res, &ei);
-    if (rv == 0 || rv == VT_ERR_TIMEOUT)
-        print_result(&res.r, a.json);
-    if (rv == 0)
-        ex = res.r.state == VT_JOB_VERIFIED ? VT_EXIT_OK : VT_EXIT_FAIL;
-    else
-        ex = vt_cli_fail(prog, id, rv, &ei);
+    rv = vt_client_run(c, &spec, (uint32_t)timeout, id, &res, &ei);
+    if (rv && !id[0]) { /* refused, or lost before an id came back */
+        ex = submit_failed(prog, rv, &ei, res.retry_ms);
+    } else {
+        if ((rv == 0 || rv == VT_ERR_TIMEOUT) && res.r.job_id[0])
+            print_result(&res.r, a.json);
+        if (rv == 0)
+            ex = res.r.state == VT_JOB_VERIFIED ? VT_EXIT_OK : VT_EXIT_FAIL;
+        else
+            ex = vt_cli_fail(prog, id, rv, &ei);
+    }
     vt_job_result_free(&res);
 out:
     free(toks);
@@ -308,6 +322,7 @@ int vt_cmd_status(const char *prog, int argc, char **argv)
     vt_job_status st;
     vt_errinfo ei = {0};
     int rv = vt_client_status(c, id, &st, &ei);
+    ex = VT_EXIT_OK;
     if (rv) {
         ex = vt_cli_fail(prog, id, rv, &ei);
     } else if (a.json) {
@@ -372,6 +387,7 @@ int vt_cmd_cancel(const char *prog, int argc, char **argv)
     vt_job_state st;
     vt_errinfo ei = {0};
     int rv = vt_client_cancel(c, id, &st, &ei);
+    ex = VT_EXIT_OK;
     if (rv)
         ex = vt_cli_fail(prog, id, rv, &ei);
     else

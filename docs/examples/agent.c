@@ -99,38 +99,34 @@ int main(int argc, char **argv)
     spec.max_tokens = (uint32_t)max_tokens;
     spec.verify = verify;
 
-    /* Submit; when the scheduler is overloaded, wait as it suggests and
-     * resend the SAME spec (same token: never a duplicate job). */
+    /* Submit and wait in one call (one round trip when the job is done
+     * within the client's poll interval). When the scheduler is overloaded,
+     * or the submit got no answer, wait as it suggests and resend the SAME
+     * spec: the same request token is never a second job, and a resend of
+     * a job that was accepted gets that job. */
     char job_id[VT_JOB_ID_MAX + 1];
+    vt_job_result res;
     int rv;
     for (int attempt = 0;; attempt++) {
-        uint32_t retry_ms = 0;
-        rv = vt_client_submit(c, &spec, job_id, &retry_ms, &ei);
-        if (rv != VT_ERR_OVERLOADED && rv != VT_ERR_RATELIMIT && rv != VT_ERR_UNAVAILABLE &&
-            rv != VT_ERR_TIMEOUT)
+        rv = vt_client_run(c, &spec, 120000, job_id, &res, &ei);
+        if (job_id[0] || attempt == 5 ||
+            (rv != VT_ERR_OVERLOADED && rv != VT_ERR_RATELIMIT && rv != VT_ERR_UNAVAILABLE &&
+             rv != VT_ERR_TIMEOUT))
             break;
-        if (attempt == 5)
-            break;
+        uint32_t retry_ms = res.retry_ms ? res.retry_ms : 500;
+        vt_job_result_free(&res);
         fprintf(stderr, "submit: %s; retrying in %u ms\n", vt_errinfo_msg(&ei),
-                (unsigned)(retry_ms ? retry_ms : 500));
-        usleep((retry_ms ? retry_ms : 500) * 1000u);
+                (unsigned)retry_ms);
+        usleep(retry_ms * 1000u);
     }
     if (rv != 0) {
-        fprintf(stderr, "submit: %s (%s)\n", vt_errinfo_msg(&ei), vt_errname(rv));
-        vt_client_close(c);
-        return 3;
-    }
-    printf("job %s submitted\n", job_id);
-    fflush(stdout);
-
-    vt_job_result res;
-    rv = vt_client_wait(c, job_id, 120000, &res, &ei);
-    if (rv != 0) {
-        fprintf(stderr, "wait: %s (%s)\n", vt_errinfo_msg(&ei), vt_errname(rv));
+        fprintf(stderr, "%s%s: %s (%s)\n", job_id[0] ? "job " : "submit", job_id,
+                vt_errinfo_msg(&ei), vt_errname(rv));
         vt_job_result_free(&res);
         vt_client_close(c);
         return 3;
     }
+    printf("job %s\n", job_id);
 
     const vt_msg_result_ok *r = &res.r;
     char worker[VT_NODE_ID_SHORT + 1];

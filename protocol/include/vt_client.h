@@ -67,6 +67,8 @@ int vt_client_status(vt_client *c, const char *job_id, vt_job_status *out, vt_er
 /* A job's result. Every pointer in r stays valid until vt_job_result_free. */
 typedef struct vt_job_result {
     vt_msg_result_ok r;
+    uint32_t retry_ms; /* vt_client_run refused with VT_ERR_OVERLOADED or
+                        * VT_ERR_RATELIMIT: the scheduler's hint (0 = none) */
     vt_msg msg_; /* private: owns the memory r points into */
 } vt_job_result;
 
@@ -82,7 +84,9 @@ void vt_job_result_free(vt_job_result *r);
  * within opts.poll_ms: the submit carries wait_ms (docs/protocol.md), then
  * long polls continue as vt_client_wait. job_id receives the id once known
  * ("" if the submit was refused). Returns as vt_client_wait, or the
- * submit's error. Either way call vt_job_result_free. */
+ * submit's error (overloaded and ratelimit leave their hint in
+ * out->retry_ms, as vt_client_submit does). Either way call
+ * vt_job_result_free. */
 int vt_client_run(vt_client *c, const vt_job_spec *spec, uint32_t timeout_ms,
                   char job_id[VT_JOB_ID_MAX + 1], vt_job_result *out, vt_errinfo *ei);
 

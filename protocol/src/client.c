@@ -275,6 +275,7 @@ void vt_job_result_free(vt_job_result *r)
         return;
     vt_msg_free(&r->msg_);
     memset(&r->r, 0, sizeof r->r);
+    r->retry_ms = 0;
 }
 
 static bool transient(int rv)
@@ -350,6 +351,8 @@ int vt_client_run(vt_client *c, const vt_job_spec *spec, uint32_t timeout_ms,
     int rv = roundtrip(c, &req, VT_MSG_RESULT_OK, req.u.submit.wait_ms + c->opts.timeout_ms, &rep,
                        ei);
     if (rv) {
+        if (rep.type == VT_MSG_ERROR)
+            out->retry_ms = rep.u.error.retry_ms;
         vt_msg_free(&rep);
         return rv;
     }

@@ -223,6 +223,17 @@ static void test_round_trips(void)
     CHECK(res.r.state == VT_JOB_VERIFYING); /* latest state is kept */
     vt_job_result_free(&res);
 
+    /* submit and wait: this responder predates wait_ms and answers
+     * submit_ok, so the client goes on with long polls; a refusal keeps the
+     * scheduler's retry hint and names no job */
+    CHECK(vt_client_run(c, &spec, 5000, id, &res, &ei) == 0 && strcmp(id, "j_1") == 0);
+    CHECK(res.r.state == VT_JOB_VERIFIED && res.r.n_tokens == 3 && res.retry_ms == 0);
+    vt_job_result_free(&res);
+    CHECK(vt_client_run(busy, &spec, 5000, id, &res, &ei) == VT_ERR_OVERLOADED);
+    CHECK(id[0] == 0 && res.retry_ms == 123 && strstr(ei.detail, "queue full"));
+    vt_job_result_free(&res);
+    CHECK(res.retry_ms == 0);
+
     vt_job_state state;
     CHECK(vt_client_cancel(c, "j_1", &state, &ei) == 0 && state == VT_JOB_CANCELLED);
 
