@@ -70,11 +70,11 @@ int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_
     return rv;
 }
 
-int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_out[VT_NAME_MAX + 1],
-                 vt_errinfo *ei)
+int sc_auth_node(sched *s, const vt_msg_hello *h, int role, uint32_t nonce_ttl_ms,
+                 char op_out[VT_NAME_MAX + 1], vt_errinfo *ei)
 {
     char hex[VT_PUBKEY_HEX_BUFSZ];
-    vt_hex_encode(pk, VT_PUBKEY_BYTES, hex);
+    vt_hex_encode(h->node_pk, VT_PUBKEY_BYTES, hex);
     if (!atomic_load(&s->jr.redis_ok))
         return vt_fail(ei, VT_ERR_UNAVAILABLE, "identity registry (Redis) unreachable");
     vt_node_info info;
@@ -82,9 +82,16 @@ int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_
     int rv = vt_registry_node_lookup(s->auth.r[i], hex, &info, ei);
     if (rv == VT_ERR_UNAVAILABLE)
         rv = vt_registry_node_lookup(s->auth.r[i], hex, &info, ei);
+    /* Only a listed key's nonces are stored: a stranger's hellos cost no
+     * Redis memory. */
+    if (rv == 0 && !info.revoked && (int)info.role == role)
+        rv = vt_registry_node_hello_nonce(s->auth.r[i], hex, h->nonce, VT_NONCE_BYTES,
+                                          nonce_ttl_ms, ei);
     pthread_mutex_unlock(&s->auth.mu[i]);
     if (rv == VT_ERR_NOTFOUND)
         return vt_fail(ei, VT_ERR_AUTH, "key not on the node allow-list");
+    if (rv == VT_ERR_EXISTS)
+        return vt_fail(ei, VT_ERR_AUTH, "hello replayed (its nonce was used before)");
     if (rv)
         return rv;
     if (info.revoked)

@@ -89,8 +89,12 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
         refuse_node(s, c, h->node_pk, VT_ERR_INVAL, "hello names no model");
         return;
     }
+    /* A recorded hello stays acceptable until its clock leaves the window:
+     * its nonce is remembered that long (plus a second), so it can be used
+     * once. */
+    uint32_t nonce_ttl_ms = (uint32_t)(SC_HELLO_SKEW_MS + skew + 1000);
     char op[VT_NAME_MAX + 1] = "";
-    int rv = sc_auth_node(s, h->node_pk, want_role, op, &ei);
+    int rv = sc_auth_node(s, h, want_role, nonce_ttl_ms, op, &ei);
     if (rv != 0) {
         refuse_node(s, c, h->node_pk, rv == VT_ERR_UNAVAILABLE ? VT_ERR_UNAVAILABLE : VT_ERR_AUTH,
                     vt_errinfo_msg(&ei));

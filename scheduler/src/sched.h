@@ -654,8 +654,11 @@ int sc_metrics_init(sched *s, vt_errinfo *ei);
 int sc_auth_init(sched *s, vt_errinfo *ei);
 void sc_auth_free(sched *s);
 int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_errinfo *ei);
-int sc_auth_node(sched *s, const uint8_t pk[VT_PUBKEY_BYTES], int role, char op_out[VT_NAME_MAX + 1],
-                 vt_errinfo *ei);
+/* A hello whose signature and clock were checked: its key must be on the
+ * allow-list with this role and its nonce unused for nonce_ttl_ms
+ * (VT_ERR_AUTH otherwise; VT_ERR_UNAVAILABLE when Redis is down). */
+int sc_auth_node(sched *s, const vt_msg_hello *h, int role, uint32_t nonce_ttl_ms,
+                 char op_out[VT_NAME_MAX + 1], vt_errinfo *ei);
 
 /* The core lock is held for microseconds by many NNG callback threads:
  * trying a few times before sleeping saves a context switch on most

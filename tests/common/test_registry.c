@@ -220,6 +220,20 @@ static void test_nodes(vt_redis *r)
         VT_CHECK(list[1].revoked, "second is the revoked worker");
     }
     free(list);
+
+    /* Hello nonces: usable once per key while remembered, then free again. */
+    const uint8_t nonce[16] = {1, 2, 3};
+    VT_CHECK_OK(vt_registry_node_hello_nonce(r, pub1, nonce, sizeof nonce, 200, &ei));
+    VT_CHECK_ERR(vt_registry_node_hello_nonce(r, pub1, nonce, sizeof nonce, 200, &ei),
+                 VT_ERR_EXISTS);
+    VT_CHECK_OK(vt_registry_node_hello_nonce(r, pub2, nonce, sizeof nonce, 200, &ei));
+    VT_CHECK_ERR(vt_registry_node_hello_nonce(r, "abc", nonce, sizeof nonce, 200, &ei),
+                 VT_ERR_INVAL);
+    VT_CHECK_ERR(vt_registry_node_hello_nonce(r, pub1, nonce, 0, 200, &ei), VT_ERR_INVAL);
+    VT_CHECK_ERR(vt_registry_node_hello_nonce(r, pub1, nonce, sizeof nonce, 0, &ei),
+                 VT_ERR_INVAL);
+    vt_sleep_ms(300);
+    VT_CHECK_OK(vt_registry_node_hello_nonce(r, pub1, nonce, sizeof nonce, 200, &ei));
 }
 
 int main(void)

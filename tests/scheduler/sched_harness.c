@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
 
 #include "vt_clock.h"
 #include "vt_redis.h"
@@ -138,34 +139,58 @@ void sh_spec(vt_job_spec *s, int32_t *toks, uint32_t n_prompt)
 
 /* ------------------------------------------------------------- nodes */
 
-int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep, int timeout_ms)
+int sh_node_call_raw(sh_node *n, const void *req, size_t req_len, vt_msg_type expect, vt_msg *rep,
+                     int timeout_ms)
 {
-    vt_buf b;
-    vt_buf_init(&b, 0);
-    vt_errinfo ei = {0};
-    int rv = vt_msg_encode(req, &b, &ei);
     vt_msg_init(rep, VT_MSG_NONE);
-    if (rv) {
-        fprintf(stderr, "encode: %s\n", vt_errinfo_msg(&ei));
-        vt_buf_free(&b);
-        return rv;
-    }
     nng_socket_set_ms(n->sock, NNG_OPT_RECVTIMEO, timeout_ms);
-    rv = nng_send(n->sock, b.data, b.len, 0);
-    vt_buf_free(&b);
-    if (rv)
+    if (nng_send(n->sock, (void *)req, req_len, 0) != 0)
         return VT_ERR_TRANSPORT;
     void *buf;
     size_t len;
-    rv = nng_recv(n->sock, &buf, &len, NNG_FLAG_ALLOC);
+    int rv = nng_recv(n->sock, &buf, &len, NNG_FLAG_ALLOC);
     if (rv)
         return rv == NNG_ETIMEDOUT ? VT_ERR_TIMEOUT : VT_ERR_TRANSPORT;
+    vt_errinfo ei = {0};
     rv = vt_msg_decode_expect(buf, len, expect, rep, &ei);
     nng_free(buf, len);
     if (rv != 0) { /* callers free rep only on success */
         vt_msg_free(rep);
         vt_msg_init(rep, VT_MSG_NONE);
     }
+    return rv;
+}
+
+/* Encode m into buf; its length, or 0 (with a message) if it did not fit. */
+static size_t encode_into(const vt_msg *m, uint8_t *buf, size_t cap)
+{
+    vt_buf b;
+    vt_buf_init(&b, 0);
+    vt_errinfo ei = {0};
+    size_t len = 0;
+    if (vt_msg_encode(m, &b, &ei) != 0)
+        fprintf(stderr, "encode: %s\n", vt_errinfo_msg(&ei));
+    else if (b.len > cap)
+        fprintf(stderr, "encode: %zu bytes do not fit in %zu\n", b.len, cap);
+    else
+        memcpy(buf, b.data, len = b.len);
+    vt_buf_free(&b);
+    return len;
+}
+
+int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep, int timeout_ms)
+{
+    vt_buf b;
+    vt_buf_init(&b, 0);
+    vt_errinfo ei = {0};
+    int rv = vt_msg_encode(req, &b, &ei);
+    if (rv) {
+        vt_msg_init(rep, VT_MSG_NONE);
+        fprintf(stderr, "encode: %s\n", vt_errinfo_msg(&ei));
+    } else {
+        rv = sh_node_call_raw(n, b.data, b.len, expect, rep, timeout_ms);
+    }
+    vt_buf_free(&b);
     return rv;
 }
 
@@ -185,21 +210,22 @@ int sh_node_hello(sh_node *n, const uint8_t model[VT_SHA256_BYTES])
     h->slots = 8;
     h->version = "test";
     h->time_ms = (uint64_t)vt_wall_ms();
-    for (int i = 0; i < VT_NONCE_BYTES; i++)
-        h->nonce[i] = (uint8_t)rand();
+    randombytes_buf(h->nonce, VT_NONCE_BYTES);
     vt_errinfo ei = {0};
     int rv = vt_hello_sign(h, &n->kp, &ei);
     if (rv)
         return rv;
-    rv = sh_node_call(n, &m, VT_MSG_HELLO_OK, &rep, 5000);
+    n->hello_len = encode_into(&m, n->hello, sizeof n->hello);
+    if (n->hello_len == 0)
+        return VT_ERR_INTERNAL;
+    rv = sh_node_call_raw(n, n->hello, n->hello_len, VT_MSG_HELLO_OK, &rep, 5000);
     if (rv == 0)
         memcpy(n->session, rep.u.hello_ok.session, sizeof n->session);
     vt_msg_free(&rep);
     return rv;
 }
 
-int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifier,
-                 const uint8_t model[VT_SHA256_BYTES])
+int sh_node_dial(sh_node *n, const char *url, const vt_keypair *kp, bool verifier)
 {
     memset(n, 0, sizeof *n);
     n->kp = *kp;
@@ -212,7 +238,14 @@ int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifie
     nng_socket_set_ms(n->sock, NNG_OPT_RECONNMAXT, 100);
     if (nng_dial(n->sock, url, NULL, NNG_FLAG_NONBLOCK) != 0)
         return VT_ERR_TRANSPORT;
-    return sh_node_hello(n, model);
+    return 0;
+}
+
+int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifier,
+                 const uint8_t model[VT_SHA256_BYTES])
+{
+    int rv = sh_node_dial(n, url, kp, verifier);
+    return rv ? rv : sh_node_hello(n, model);
 }
 
 void sh_node_close(sh_node *n)

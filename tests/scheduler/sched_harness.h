@@ -56,17 +56,24 @@ typedef struct sh_node {
     vt_keypair kp;
     bool verifier;
     char session[VT_SESSION_MAX + 1];
+    uint8_t hello[1024]; /* the bytes of the last hello sent (to replay) */
+    size_t hello_len;
 } sh_node;
 
 /* Dial and say hello; returns the hello reply's code (0 = accepted). */
 int sh_node_open(sh_node *n, const char *url, const vt_keypair *kp, bool verifier,
                  const uint8_t model[VT_SHA256_BYTES]);
+/* Dial only (no hello). */
+int sh_node_dial(sh_node *n, const char *url, const vt_keypair *kp, bool verifier);
 void sh_node_close(sh_node *n);
-/* Say hello again on the same socket (new session). */
+/* Say hello again on the same socket (new session, fresh nonce). */
 int sh_node_hello(sh_node *n, const uint8_t model[VT_SHA256_BYTES]);
 /* One request/response; rep must be vt_msg_free'd. Returns 0, the error
  * code of an error reply, or VT_ERR_TIMEOUT / VT_ERR_TRANSPORT. */
 int sh_node_call(sh_node *n, const vt_msg *req, vt_msg_type expect, vt_msg *rep, int timeout_ms);
+/* The same with the request's bytes as given. */
+int sh_node_call_raw(sh_node *n, const void *req, size_t len, vt_msg_type expect, vt_msg *rep,
+                     int timeout_ms);
 /* fetch / vfetch according to the node's role. */
 int sh_fetch(sh_node *n, uint32_t free_slots, uint32_t wait_ms, vt_msg *rep);
 /* Identity results for jobs[0..n) (tokens = prompt, capped at max_tokens);

@@ -43,6 +43,33 @@ static void test_access(sh_env *e)
     VT_CHECK_ERR(sh_fetch(&n, 1, 0, &rep), VT_ERR_AUTH);
     sh_node_close(&n);
     VT_CHECK(sh_log_has(e, "node.refused"), "refused hello is logged");
+
+    /* A recorded hello, replayed inside its clock window on another
+     * connection, is refused (its nonce was used), and the node whose hello
+     * it was keeps its session; the node's next hello has a fresh nonce. */
+    sh_node w, thief;
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
+    VT_REQUIRE_OK(sh_node_dial(&thief, e->worker_url, &e->rogue_kp, false));
+    VT_CHECK_ERR(sh_node_call_raw(&thief, w.hello, w.hello_len, VT_MSG_HELLO_OK, &rep, 5000),
+                 VT_ERR_AUTH);
+    VT_CHECK(sh_log_has(e, "hello replayed"), "replay logged");
+    VT_CHECK_OK(sh_fetch(&w, 1, 0, &rep));
+    vt_msg_free(&rep);
+    /* The nonce is kept in Redis (a restarted scheduler still knows it)
+     * while the hello's clock is in the 5-minute window, and no longer. */
+    vt_msg hm;
+    vt_errinfo ei = {0};
+    VT_REQUIRE_OK(vt_msg_decode(w.hello, w.hello_len, &hm, &ei));
+    char pk[65], nonce[2 * VT_NONCE_BYTES + 1], key[200];
+    vt_hex_encode(hm.u.hello.node_pk, 32, pk);
+    vt_hex_encode(hm.u.hello.nonce, VT_NONCE_BYTES, nonce);
+    snprintf(key, sizeof key, "verity:hello:{%s}:%s", pk, nonce);
+    vt_msg_free(&hm);
+    long long ttl = sh_redis_int(e, "PTTL", key);
+    VT_CHECK(ttl > 280000 && ttl <= 301000, "nonce kept for the clock window (PTTL %lld ms)", ttl);
+    VT_CHECK_OK(sh_node_hello(&w, e->model));
+    sh_node_close(&thief);
+    sh_node_close(&w);
 }
 
 static void test_lifecycle(sh_env *e)

@@ -100,6 +100,29 @@ int vt_registry_node_lookup(vt_redis *r, const char *pubhex,
     return 0;
 }
 
+int vt_registry_node_hello_nonce(vt_redis *r, const char *pubhex, const uint8_t *nonce,
+                                 size_t nonce_len, uint32_t ttl_ms, vt_errinfo *ei)
+{
+    char pub[VT_PUBKEY_HEX_BUFSZ];
+    if (!norm_pubhex(pubhex, pub))
+        return vt_fail(ei, VT_ERR_INVAL, "node key must be 64 hex characters");
+    if (!nonce || nonce_len == 0 || nonce_len > 64 || ttl_ms == 0)
+        return vt_fail(ei, VT_ERR_INVAL, "hello nonce: 1..64 bytes and a time to live");
+    char hex[129], k[256];
+    vt_hex_encode(nonce, nonce_len, hex);
+    snprintf(k, sizeof k, "verity:hello:{%s}:%s", pub, hex);
+    redisReply *rep;
+    int rv = vt_redis_command(r, &rep, ei, "SET %s 1 NX PX %u", k, (unsigned)ttl_ms);
+    if (rv != 0)
+        return rv;
+    if (rep->type == REDIS_REPLY_NIL)
+        rv = vt_fail(ei, VT_ERR_EXISTS, "hello nonce %.16s... already used by this key", hex);
+    else
+        rv = vt_redis_reply_ok(rep, ei);
+    freeReplyObject(rep);
+    return rv;
+}
+
 static int get_node(vt_redis *r, const char *pubhex, void *out, vt_errinfo *ei)
 {
     return vt_registry_node_lookup(r, pubhex, out, ei);
