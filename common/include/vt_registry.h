@@ -27,6 +27,8 @@
  *                                   revoked     "0" | "1"
  *                                   revoked_ms  wall-clock ms (when revoked)
  *   verity:nodes              SET   lowercase pubhex of every node
+ *   verity:nodes:revocations  STRING counter, INCR'd by every node revoke
+ *                                   (daemons poll it to end revoked sessions)
  *   verity:hello:{<pubhex>}:<noncehex>
  *                             STRING "1", expiring: a hello nonce that key
  *                                   has used (vt_registry_node_hello_nonce)
@@ -166,6 +168,9 @@ typedef struct vt_node_info {
 int vt_registry_node_add(vt_redis *r, const char *pubhex, vt_node_role role,
                          const char *operator_name, vt_errinfo *ei);
 int vt_registry_node_revoke(vt_redis *r, const char *pubhex, vt_errinfo *ei);
+/* The revocation counter (0 before the first revoke): when it changes, a
+ * daemon re-reads the records of the nodes it has sessions with. */
+int vt_registry_node_revocations(vt_redis *r, long long *out, vt_errinfo *ei);
 /* VT_ERR_NOTFOUND for unknown keys; revoked nodes are returned with
  * revoked = true (the caller decides; the scheduler refuses them). */
 int vt_registry_node_lookup(vt_redis *r, const char *pubhex,

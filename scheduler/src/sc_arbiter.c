@@ -920,6 +920,7 @@ static void *arb_main(void *arg)
     sched *s = arg;
     vt_thread_name("sc-arbiter");
     int64_t epoch = -1;
+    long long revocations = -1;
     uint64_t next_poll = 0, next_metrics = 0, last_flush = 0;
     vt_arb_gather g; /* the flushes' gatherer: its memory is reused */
     vt_arb_gather_init(&g);
@@ -987,6 +988,12 @@ static void *arb_main(void *arg)
                     epoch = e;
                 }
             }
+            /* Node revocations (vt_registry_node_revoke counts them): a
+             * revoked node's live session ends within a poll. */
+            long long rc = 0;
+            if (vt_registry_node_revocations(s->arb.r, &rc, &ei) == 0 && rc != revocations &&
+                sc_auth_recheck_nodes(s, s->arb.r) == 0)
+                revocations = rc;
         }
         if (now >= next_metrics) {
             next_metrics = now + SC_ARB_METRICS_MS;

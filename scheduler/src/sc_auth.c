@@ -9,6 +9,7 @@
  * timeout on one of NNG's shared callback threads, which would stall the
  * worker and verifier sockets too.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched.h"
@@ -100,4 +101,57 @@ int sc_auth_node(sched *s, const vt_msg_hello *h, int role, uint32_t nonce_ttl_m
         return vt_fail(ei, VT_ERR_AUTH, "allow-list role is %s", vt_node_role_name(info.role));
     memcpy(op_out, info.operator_name, VT_NAME_MAX + 1);
     return 0;
+}
+
+/* Re-read the allow-list records of the nodes with live sessions and end
+ * the sessions of keys revoked (or gone) since their hello; their leases
+ * go back to the queue and their next hello is refused. Runs on the
+ * arbiter thread (its own Redis connection r) when the registry's
+ * revocation counter moves: the registry is read without the core lock.
+ * Returns 0, or the Redis error that stopped the pass (then the caller
+ * tries again at its next poll). */
+int sc_auth_recheck_nodes(sched *s, vt_redis *r)
+{
+    typedef struct {
+        uint32_t idx, gen;
+        uint8_t pk[VT_PUBKEY_BYTES];
+    } live_node;
+    live_node *live = NULL;
+    uint32_t n = 0;
+    int rv = 0;
+    sc_lock(s);
+    if (s->n_nodes)
+        live = malloc(s->n_nodes * sizeof *live);
+    for (uint32_t i = 0; live && i < s->n_nodes; i++)
+        if (s->nodes[i].used && s->nodes[i].alive) {
+            live[n] = (live_node){.idx = i, .gen = s->nodes[i].gen};
+            memcpy(live[n++].pk, s->nodes[i].pk, VT_PUBKEY_BYTES);
+        }
+    bool nomem = s->n_nodes && !live;
+    sc_unlock(s);
+    if (nomem)
+        return VT_ERR_NOMEM;
+    for (uint32_t k = 0; k < n; k++) {
+        char hex[VT_PUBKEY_HEX_BUFSZ];
+        vt_hex_encode(live[k].pk, VT_PUBKEY_BYTES, hex);
+        vt_node_info info;
+        vt_errinfo ei = {0};
+        rv = vt_registry_node_lookup(r, hex, &info, &ei);
+        if (rv != 0 && rv != VT_ERR_NOTFOUND)
+            break;
+        bool listed = rv == 0;
+        rv = 0;
+        if (listed && !info.revoked)
+            continue;
+        sc_lock(s);
+        sc_node *nd = &s->nodes[live[k].idx];
+        if (nd->used && nd->alive && nd->gen == live[k].gen) {
+            vt_log_warn(s->log, "node.revoked", "node=%s: %s; session ended", nd->idshort,
+                        listed ? "key revoked" : "key no longer on the allow-list");
+            sc_core_node_dead(s, live[k].idx, "key revoked");
+        }
+        sc_unlock(s);
+    }
+    free(live);
+    return rv;
 }

@@ -659,6 +659,7 @@ int sc_auth_agent(sched *s, const char *key, char id_out[VT_AGENT_ID_BUFSZ], vt_
  * (VT_ERR_AUTH otherwise; VT_ERR_UNAVAILABLE when Redis is down). */
 int sc_auth_node(sched *s, const vt_msg_hello *h, int role, uint32_t nonce_ttl_ms,
                  char op_out[VT_NAME_MAX + 1], vt_errinfo *ei);
+int sc_auth_recheck_nodes(sched *s, vt_redis *r); /* arbiter thread, no lock held */
 
 /* The core lock is held for microseconds by many NNG callback threads:
  * trying a few times before sleeping saves a context switch on most

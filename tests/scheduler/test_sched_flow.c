@@ -337,6 +337,58 @@ static void test_batch(sh_env *e)
     vt_client_close(a);
 }
 
+/* Revoking a node's key ends its live session within a poll of the
+ * registry's revocation counter (about a second): its lease goes back to
+ * the queue, another worker gets the job, and the node's next hello is
+ * refused. */
+static void test_revoke(sh_env *e)
+{
+    vt_client *a = sh_agent(e, e->key_a);
+    sh_node w, w2;
+    VT_REQUIRE_OK(sh_node_open(&w2, e->worker_url, &e->worker2_kp, false, e->model));
+    int32_t toks[3];
+    vt_job_spec s;
+    sh_spec(&s, toks, 3);
+    char id[VT_JOB_ID_MAX + 1];
+    VT_REQUIRE_OK(submit(a, &s, id));
+    vt_msg f;
+    VT_REQUIRE_OK(sh_fetch(&w2, 1, 2000, &f));
+    VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "w2 leased the job");
+    vt_msg_free(&f);
+
+    vt_redis *r = NULL;
+    vt_errinfo ei = {0};
+    char hex[65];
+    vt_hex_encode(e->worker2_kp.pk, 32, hex);
+    VT_REQUIRE_OK(vt_redis_connect(&r, e->rs.url, 2000, 2000, &ei));
+    VT_CHECK_OK(vt_registry_node_revoke(r, hex, &ei));
+    long long revocations = 0;
+    VT_CHECK(vt_registry_node_revocations(r, &revocations, &ei) == 0 && revocations == 1,
+             "revocation counted (%lld)", revocations);
+    vt_redis_close(r);
+
+    int rv = 0;
+    uint64_t t0 = vt_mono_ms();
+    while ((rv = sh_fetch(&w2, 1, 0, &f)) == 0 && vt_mono_ms() < t0 + 10000) {
+        vt_msg_free(&f);
+        vt_sleep_ms(50);
+    }
+    VT_CHECK_ERR(rv, VT_ERR_AUTH); /* session ended */
+    VT_CHECK(sh_log_has(e, "node.revoked"), "revocation logged");
+    VT_CHECK_ERR(sh_node_hello(&w2, e->model), VT_ERR_AUTH);
+
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
+    VT_REQUIRE_OK(sh_fetch(&w, 1, 3000, &f));
+    VT_CHECK(f.u.fetch_ok.n_jobs == 1 && strcmp(f.u.fetch_ok.jobs[0].job_id, id) == 0,
+             "the revoked node's job went to another worker");
+    vt_msg_free(&f);
+    vt_job_state st;
+    VT_CHECK_OK(vt_client_cancel(a, id, &st, &ei));
+    sh_node_close(&w);
+    sh_node_close(&w2);
+    vt_client_close(a);
+}
+
 int main(void)
 {
     sh_env e;
@@ -345,6 +397,7 @@ int main(void)
     test_lifecycle(&e);
     test_failed_verification(&e);
     test_batch(&e);
+    test_revoke(&e);
     sh_teardown(&e);
     return vt_test_done();
 }

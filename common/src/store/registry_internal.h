@@ -7,6 +7,7 @@
 /* Key builders: "verity:agent:{<id>}", "verity:node:{<pubhex>}". */
 #define VT_AGENT_SET "verity:agents"
 #define VT_NODE_SET "verity:nodes"
+#define VT_NODE_REVOCATIONS "verity:nodes:revocations"
 void reg_agent_key(const char *id, char *buf, size_t n);
 void reg_node_key(const char *pubhex, char *buf, size_t n);
 

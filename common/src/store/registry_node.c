@@ -54,7 +54,33 @@ int vt_registry_node_revoke(vt_redis *r, const char *pubhex, vt_errinfo *ei)
         return vt_fail(ei, VT_ERR_NOTFOUND, "node key must be 64 hex characters");
     char k[128];
     reg_node_key(pub, k, sizeof(k));
-    return reg_revoke(r, k, ei);
+    int rv = reg_revoke(r, k, ei);
+    if (rv != 0)
+        return rv;
+    /* Schedulers end a revoked node's live session when this moves. A
+     * separate command (the record and the counter are in different hash
+     * slots); if it fails, the revoke stands and saying it again is safe. */
+    redisReply *rep;
+    rv = vt_redis_command(r, &rep, ei, "INCR %s", VT_NODE_REVOCATIONS);
+    if (rv == 0) {
+        long long v;
+        rv = vt_redis_reply_int(rep, &v, ei);
+        freeReplyObject(rep);
+    }
+    return rv;
+}
+
+int vt_registry_node_revocations(vt_redis *r, long long *out, vt_errinfo *ei)
+{
+    *out = 0;
+    redisReply *rep;
+    int rv = vt_redis_command(r, &rep, ei, "GET %s", VT_NODE_REVOCATIONS);
+    if (rv != 0)
+        return rv;
+    if (rep->type != REDIS_REPLY_NIL)
+        rv = vt_redis_reply_ll(rep, out, ei);
+    freeReplyObject(rep);
+    return rv;
 }
 
 int vt_registry_node_lookup(vt_redis *r, const char *pubhex,
