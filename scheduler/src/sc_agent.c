@@ -375,15 +375,32 @@ static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup)
  * after a restart): everyone waiting on it gets that job's id, as for any
  * resent submit, and it is forgotten (its record, if written, is an orphan
  * that the journal deletes). */
-static void end_as_duplicate(sched *s, uint32_t slot, uint64_t dup_of)
+/* The next agent waiting on the job, taken off its wait; NULL when none. */
+static sc_conn *pop_waiter(sched *s, sc_job *j)
 {
-    sc_job *j = sc_job_at(s, slot);
-    while (j->waiters) {
-        sc_conn *c = j->waiters;
+    sc_conn *c = j->waiters;
+    if (c) {
         j->waiters = c->next_waiter;
         c->next_waiter = NULL;
         sc_conn_unpark(s, c);
+    }
+    return c;
+}
+
+static void end_as_duplicate(sched *s, uint32_t slot, uint64_t dup_of)
+{
+    sc_job *j = sc_job_at(s, slot);
+    for (sc_conn *c; (c = pop_waiter(s, j)) != NULL;)
         reply_submit_ok(c, dup_of, true);
+    sc_core_forget(s, slot);
+}
+
+void sc_agent_deferred_unrecorded(sched *s, uint32_t slot, const char *why)
+{
+    sc_job *j = sc_job_at(s, slot);
+    for (sc_conn *c; (c = pop_waiter(s, j)) != NULL;) {
+        vt_counter_inc(s->m.rej_unavailable);
+        sc_conn_reply_error(c, VT_ERR_UNAVAILABLE, why, 1000);
     }
     sc_core_forget(s, slot);
 }

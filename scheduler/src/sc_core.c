@@ -203,8 +203,22 @@ void sc_core_push_final(sched *s, uint32_t slot)
     sc_job *j = sc_job_at(s, slot);
     j->final_deferred = 0;
     sc_jr_item *it = calloc(1, sizeof *it);
+#ifdef VT_TEST_FAULTS
+    if (it && s->cfg.fault_final_alloc > 0) {
+        s->cfg.fault_final_alloc--;
+        free(it);
+        it = NULL;
+    }
+#endif
+    if (!it && j->deferred) {
+        /* No record, and its agents were never given its id: no id now. */
+        sc_agent_deferred_unrecorded(s, slot, "scheduler out of memory; resubmit");
+        return;
+    }
     if (!it) {
-        /* Cannot journal: keep it answerable from memory at least. */
+        /* Cannot journal an acknowledged job: keep it answerable from
+         * memory at least (its submit record stays pending, so a restart
+         * runs it again). */
         sc_core_final_journaled(s, slot);
         return;
     }

@@ -170,6 +170,9 @@ int main(int argc, char **argv)
         {.flag = "verify-seed", .env = "VERITY_VERIFY_SEED", .type = VT_OPT_STRING, .metavar = "HEX",
          .help = "test builds only: 64 hex chars seeding sampling, verifier and audit choices",
          .dest = &cf->verify_seed},
+        {.flag = "fault-final-alloc", .type = VT_OPT_INT, .metavar = "N", .def = "0", .min = 0,
+         .max = 1000000, .help = "test builds only: the next N final records fail as out of memory",
+         .dest = &cf->fault_final_alloc},
 #endif
         VT_OPT_END};
     vt_config_or_exit(opts, argc, argv, "verity-scheduler",

@@ -340,6 +340,8 @@ typedef struct sc_config {
     const char *memsync_url;   /* --memsync (NULL: memory jobs refused) */
     int64_t memsync_timeout_ms;
     const char *verify_seed;   /* --verify-seed (VT_TEST_FAULTS builds only) or NULL */
+    int64_t fault_final_alloc; /* --fault-final-alloc (VT_TEST_FAULTS builds only): so many
+                                * final records fail to allocate (core lock; counts down) */
     const char *audit_rate_s;  /* --audit-rate as given */
     double audit_rate;
     int64_t recent_window, max_panel;
@@ -558,6 +560,10 @@ void sc_agent_lookup_done(sched *s, sc_jr_item *it);                 /* core loc
 void sc_agent_wait_timeout(sched *s, sc_conn *c);                    /* core lock held */
 void sc_agent_submit_done(sched *s, sc_jr_item *it);                 /* core lock held */
 void sc_agent_fresh_done(sched *s, sc_jr_item *it);                  /* core lock held */
+/* A deferred job whose final record cannot be written (out of memory):
+ * nobody was told its id, so its waiting agents hear `unavailable` (a
+ * resend with the same token runs it again) and it is forgotten. */
+void sc_agent_deferred_unrecorded(sched *s, uint32_t slot, const char *why);
 void sc_agent_journal_deferred(sched *s);                            /* drain starts */
 void sc_agent_release_submits(sched *s, sc_jr_item *list);           /* journal turn starts */
 

@@ -469,6 +469,40 @@ static void test_refused(sh_env *e, vt_client *a)
     vt_msg_free(&rep);
 }
 
+#ifdef VT_TEST_FAULTS
+/* A deferred job whose final record cannot be allocated (the scheduler's
+ * test-build --fault-final-alloc makes one fail as out of memory): nobody
+ * was given its id, so its agent hears `unavailable` and no id, nothing
+ * of it is stored, and the resend with the same token runs it again and
+ * gets its verified result. */
+static void test_final_unrecorded(sh_env *e)
+{
+    static const char *const args[] = {"--fault-final-alloc", "1", NULL};
+    e->extra = args;
+    restart_sched(e);
+    long long keys0 = job_keys(e);
+    sh_runner *run = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    vt_client *a = sh_agent(e, e->key_a);
+    int32_t toks[3];
+    vt_job_spec s;
+    sh_spec(&s, toks, 3);
+    vt_job_spec_new_token(&s);
+    vt_msg rep;
+    VT_CHECK_ERR(call_submit(e, a, &s, 10000, &rep), VT_ERR_UNAVAILABLE);
+    VT_CHECK_EQ_INT(rep.type, VT_MSG_ERROR);
+    vt_msg_free(&rep);
+    VT_CHECK_EQ_INT(job_keys(e), keys0);
+    VT_CHECK_OK(call_submit(e, a, &s, 10000, &rep));
+    VT_CHECK(rep.type == VT_MSG_RESULT_OK && rep.u.result_ok.state == VT_JOB_VERIFIED &&
+                 !rep.u.result_ok.error,
+             "the resend ran and was verified");
+    vt_msg_free(&rep);
+    VT_CHECK_EQ_INT(job_keys(e), keys0 + 1);
+    vt_client_close(a);
+    sh_runner_stop(run);
+}
+#endif
+
 int main(void)
 {
     sh_env e;
@@ -485,6 +519,9 @@ int main(void)
     test_deferred_redis_down(&e);
     test_drain_keeps_deferred(&e, NULL);
     test_resend_after_restart(&e);
+#ifdef VT_TEST_FAULTS
+    test_final_unrecorded(&e);
+#endif
     sh_teardown(&e);
     return vt_test_done();
 }
