@@ -11,22 +11,9 @@
 #include "vt_testsupport.h"
 
 /* Run `verity ARGS...`; returns its exit code and its output (malloc'd). */
-static int run(const char *name, const char *const argv[], char **out)
+static int run(const char *const argv[], char **out)
 {
-    char bin[512], log[512];
-    vt_proc *p = vt_proc_spawn(name, vt_ts_bin("verity", bin, sizeof bin), argv, NULL);
-    VT_REQUIRE(p != NULL, "spawn verity");
-    int code = -1;
-    if (vt_proc_wait(p, 20000, &code) != 0) {
-        vt_proc_tail(p, 20);
-        code = -1;
-    }
-    snprintf(log, sizeof log, "%s", vt_proc_log(p));
-    vt_proc_free(p);
-    *out = vt_ts_read_file(log, NULL);
-    if (!*out)
-        *out = calloc(1, 1);
-    return code;
+    return vt_proc_run("verity", argv, NULL, 20000, out);
 }
 
 int main(void)
@@ -58,7 +45,7 @@ int main(void)
 
     char *out = NULL;
     const char *a1[] = {"workers", "--redis", rs.url, "--json", NULL};
-    VT_CHECK_EQ_INT(run("workers1", a1, &out), 0);
+    VT_CHECK_EQ_INT(run(a1, &out), 0);
     char want[512];
     snprintf(want, sizeof want,
              "{\"node\":\"%s\",\"registered\":true,\"role\":\"worker\",\"operator\":\"acme\","
@@ -75,7 +62,7 @@ int main(void)
     free(out);
 
     const char *a2[] = {"release", "--redis", rs.url, "--reason", "swapped the GPU", whex, NULL};
-    VT_CHECK_EQ_INT(run("release1", a2, &out), 0);
+    VT_CHECK_EQ_INT(run(a2, &out), 0);
     free(out);
     bool q = true;
     VT_CHECK_OK(vt_arb_store_is_quarantined(r, w, &q, NULL));
@@ -88,15 +75,15 @@ int main(void)
              "release not logged with its reason");
     free(h);
 
-    VT_CHECK_EQ_INT(run("release2", a2, &out), 1); /* not quarantined any more */
+    VT_CHECK_EQ_INT(run(a2, &out), 1); /* not quarantined any more */
     VT_CHECK(strstr(out, "not quarantined") != NULL, "second release: %s", out);
     free(out);
     const char *a3[] = {"release", "--redis", rs.url, "abc", NULL};
-    VT_CHECK_EQ_INT(run("release3", a3, &out), 2);
+    VT_CHECK_EQ_INT(run(a3, &out), 2);
     free(out);
 
     const char *a4[] = {"workers", "--redis", rs.url, "--history", "5", NULL};
-    VT_CHECK_EQ_INT(run("workers2", a4, &out), 0);
+    VT_CHECK_EQ_INT(run(a4, &out), 0);
     VT_CHECK(strstr(out, "quarantine history") && strstr(out, "swapped the GPU") &&
                  strstr(out, "audit failed") && strstr(out, "(unregistered)"),
              "text listing: %s", out);

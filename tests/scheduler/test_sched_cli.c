@@ -16,32 +16,9 @@
 
 #define QMAX 3
 
-/* Run BIN ARGS... to completion; *out gets its stdout and stderr (each
- * run has its own log: a process's log is named after it). */
-static int run_bin(const char *bin_name, const char *const *env, char **out,
-                   const char *const *argv)
-{
-    static int runs;
-    char bin[512], log[512], name[64];
-    snprintf(name, sizeof name, "%s-%d", bin_name, ++runs);
-    vt_proc *p = vt_proc_spawn(name, vt_ts_bin(bin_name, bin, sizeof bin), argv, env);
-    VT_REQUIRE(p != NULL, "spawn %s", bin_name);
-    int code = -1;
-    if (vt_proc_wait(p, 30000, &code) != 0) {
-        vt_proc_tail(p, 20);
-        code = -1;
-    }
-    snprintf(log, sizeof log, "%s", vt_proc_log(p));
-    vt_proc_free(p);
-    *out = vt_ts_read_file(log, NULL);
-    if (!*out)
-        *out = calloc(1, 1);
-    return code;
-}
-
 static int verity(char **out, const char *const *argv)
 {
-    return run_bin("verity", NULL, out, argv);
+    return vt_proc_run("verity", argv, NULL, 30000, out);
 }
 
 static bool has(const char *out, const char *s)
@@ -102,9 +79,10 @@ static void test_submit_and_read(sh_env *e)
     /* docs/examples/agent.c, the example program the protocol doc gives */
     char env_key[128];
     snprintf(env_key, sizeof env_key, "VERITY_API_KEY=%s", e->key_a);
-    code = run_bin("verity-example-agent", (const char *const[]){env_key, NULL}, &out,
-                   (const char *const[]){"-u", e->agent_url, "-m", SH_MODEL_ALIAS, "-n", "2",
-                                         "-t", "11 12", NULL});
+    code = vt_proc_run("verity-example-agent",
+                       (const char *const[]){"-u", e->agent_url, "-m", SH_MODEL_ALIAS, "-n", "2",
+                                             "-t", "11 12", NULL},
+                       (const char *const[]){env_key, NULL}, 30000, &out);
     VT_CHECK(code == 0 && has(out, "state:  verified") && has(out, "ids:    11 12") &&
                  has(out, "verify: 1 passed, 0 failed"),
              "example agent (exit %d): %s", code, out);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,4 +284,25 @@ void vt_proc_free(vt_proc *p)
     }
     untrack(p);
     free(p);
+}
+
+int vt_proc_run(const char *bin, const char *const argv[], const char *const env[],
+                int timeout_ms, char **out)
+{
+    static atomic_int runs;
+    char path[512], name[96];
+    snprintf(name, sizeof name, "%s-%d", bin, atomic_fetch_add(&runs, 1) + 1);
+    vt_proc *p = vt_proc_spawn(name, vt_ts_bin(bin, path, sizeof path), argv, env);
+    int code = -1;
+    *out = NULL;
+    if (p && vt_proc_wait(p, timeout_ms, &code) != 0) {
+        vt_proc_tail(p, 20);
+        code = -1;
+    }
+    if (p)
+        *out = vt_ts_read_file(vt_proc_log(p), NULL);
+    vt_proc_free(p);
+    if (!*out)
+        *out = calloc(1, 1);
+    return code;
 }

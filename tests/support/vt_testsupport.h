@@ -114,6 +114,13 @@ int vt_proc_stop(vt_proc *p, int timeout_ms);
 void vt_proc_tail(const vt_proc *p, int lines);
 /* SIGKILL if still running, reap, free. NULL is fine. */
 void vt_proc_free(vt_proc *p);
+/* Run the program `bin` (found as vt_ts_bin does) with argv and env (as
+ * vt_proc_spawn) to completion, up to timeout_ms. Returns its exit code,
+ * or -1 if it could not start or did not exit in time (then killed, its
+ * log tail printed). *out gets everything it printed (malloc'd, never
+ * NULL). Each run logs to its own file, <bin>-<n>.log. */
+int vt_proc_run(const char *bin, const char *const argv[], const char *const env[],
+                int timeout_ms, char **out);
 
 /* ---- redis-server ------------------------------------------------------ */
 
