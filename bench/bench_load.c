@@ -42,13 +42,18 @@ static const char *prog = "verity-bench load";
 #define TARGET_JOBS_S 10000.0
 #define TARGET_P99_MS 5.0
 #define LD_IDENTITY_BATCH 64 /* --spawn --identity: worker slots and verifier batch */
+/* --curve: open loops at these fractions of the closed-loop rate, besides
+ * the sweep's half */
+static const double CURVE_FRACTIONS[] = {0.10, 0.25, 0.75};
+#define N_CURVE (sizeof CURVE_FRACTIONS / sizeof CURVE_FRACTIONS[0])
+#define N_PHASES (3 + N_CURVE)
 
 typedef struct load_opts {
     const char *url, *model, *model_file, *verify, *delivery, *json, *bin_dir;
     const char *log_level;
     const char *keys[LD_MAX_KEYS];
     int n_keys;
-    int spawn, identity, keep, sweep, ceiling, quiet, submit_wait;
+    int spawn, identity, keep, sweep, curve, ceiling, quiet, submit_wait;
     int workers, verifiers, agents, worker_slots, worker_threads, verifier_threads,
         verifier_batch;
     int concurrency, connections;
@@ -97,6 +102,8 @@ static void usage(void)
         "  --stages N (16)       every Nth verified job: a status call for its stage times\n"
         "                        (queued, computing, verifying ...); 0 = off\n"
         "  --sweep               closed loop, then open loop at half the rate reached\n"
+        "  --curve               --sweep, then open loops at 10%%, 25%% and 75%% of that rate:\n"
+        "                        latency against load, and the highest rate with p99 < 5 ms\n"
         "  --no-ceiling          skip the echo-server ceiling\n"
         "  --submit-wait         submit with wait_ms, as vt_client_run: the result comes with the\n"
         "                        submit's reply (one round trip per job, journaled once; the\n"
@@ -169,6 +176,8 @@ static void parse(int argc, char **argv, load_opts *o)
             o->keep = 1;
         else if (!strcmp(a, "--sweep"))
             o->sweep = 1;
+        else if (!strcmp(a, "--curve"))
+            o->sweep = o->curve = 1;
         else if (!strcmp(a, "--submit-wait"))
             o->submit_wait = 1;
         else if (!strcmp(a, "--no-ceiling"))
@@ -272,7 +281,7 @@ static void parse(int argc, char **argv, load_opts *o)
     if (o->spawn && o->verifiers == 0 && !o->verify)
         o->verify = "none"; /* nothing could verify: say so instead of waiting forever */
     if (o->sweep && o->rate > 0)
-        vt_cli_usage_error(prog, "--sweep finds the rate itself: leave out --rate");
+        vt_cli_usage_error(prog, "--sweep and --curve find the rate themselves: leave out --rate");
 }
 
 /* ------------------------------------------------------------- reporting */
@@ -486,6 +495,8 @@ typedef struct report {
     const phase *ph;
     int n_ph;
     const phase *main_ph, *ceil_ph, *half_ph;
+    const phase *curve[N_CURVE + 1]; /* --curve: the open loops by rate, half_ph among them */
+    int n_curve;
     char cpu[256];
     double load_start, load_end;
 } report;
@@ -550,6 +561,63 @@ static double closed_rate(const report *rp)
     return rp->main_ph->p.mode == LD_CLOSED ? rp->main_ph->r->throughput : 0;
 }
 
+/* An open loop at `fraction` of the closed loop's rate. */
+static int run_fraction(const load_opts *o, const ld_target *t, ls_cluster *cl,
+                        const phase *closed, double fraction, const char *name, phase *ph)
+{
+    ph->name = name;
+    ph->p = closed->p;
+    ph->p.mode = LD_OPEN;
+    ph->p.rate = closed->r->throughput * fraction;
+    /* Room for bursts: Poisson arrivals bunch up. */
+    ph->p.concurrency = o->concurrency * 4 > 1000 ? 1000 : o->concurrency * 4;
+    printf("\nopen loop at %.0f%% of the closed-loop rate: %.0f jobs/s (Poisson arrivals)\n",
+           100 * fraction, ph->p.rate);
+    int rv = run_phase(o, t, ph, cl);
+    if (rv == 0) {
+        print_phase("scheduler", ph->r);
+        print_stages(ph->r);
+        print_cpu(ph, cl);
+    }
+    return rv;
+}
+
+static int by_rate(const void *a, const void *b)
+{
+    double x = (*(const phase *const *)a)->p.rate, y = (*(const phase *const *)b)->p.rate;
+    return x < y ? -1 : x > y;
+}
+
+/* The highest rate of the curve whose p99 met the target (0: none). */
+static double p99_met_up_to(const report *rp)
+{
+    double best = 0;
+    for (int i = 0; i < rp->n_curve; i++)
+        if (load_hist_percentile(&rp->curve[i]->r->hist, 99) / 1e3 < TARGET_P99_MS &&
+            rp->curve[i]->r->throughput > best)
+            best = rp->curve[i]->r->throughput;
+    return best;
+}
+
+/* --curve: the open loops side by side, by rate. */
+static void print_curve(report *rp)
+{
+    if (rp->n_curve < 2)
+        return;
+    qsort(rp->curve, (size_t)rp->n_curve, sizeof rp->curve[0], by_rate);
+    double max_rate = closed_rate(rp);
+    printf("\nlatency against load (open loops; the closed loop reached %.0f jobs/s):\n"
+           "  %10s %7s %9s %9s %9s %9s\n", max_rate, "jobs/s", "of max", "p50 ms", "p99 ms",
+           "p99.9 ms", "errors");
+    for (int i = 0; i < rp->n_curve; i++) {
+        const ld_result *r = rp->curve[i]->r;
+        printf("  %10.0f %6.0f%% %9.2f %9.2f %9.2f %9llu\n", r->throughput,
+               max_rate > 0 ? 100 * r->throughput / max_rate : 0,
+               load_hist_percentile(&r->hist, 50) / 1e3, load_hist_percentile(&r->hist, 99) / 1e3,
+               load_hist_percentile(&r->hist, 99.9) / 1e3, (unsigned long long)r->errors);
+    }
+}
+
 static void print_targets(const report *rp)
 {
     printf("\nload average (1 min) before %.2f, after %.2f on %ld CPUs: other work on the machine\n"
@@ -566,6 +634,14 @@ static void print_targets(const report *rp)
                rp->half_ph->p.rate, p99, p99 < TARGET_P99_MS ? "met" : "MISSED");
     } else {
         printf("  p99 at half the max rate: run with --sweep\n");
+    }
+    if (rp->n_curve > 1) {
+        double up_to = p99_met_up_to(rp);
+        if (up_to > 0)
+            printf("  highest measured rate with p99 < %.0f ms: %.0f jobs/s (%.0f%% of the max)\n",
+                   TARGET_P99_MS, up_to, max_rate > 0 ? 100 * up_to / max_rate : 0);
+        else
+            printf("  p99 < %.0f ms at none of the measured rates\n", TARGET_P99_MS);
     }
 }
 
@@ -618,6 +694,8 @@ static void write_json(FILE *jf, const report *rp)
     if (rp->half_ph)
         vt_json_bool(&j, "p99_met",
                      load_hist_percentile(&rp->half_ph->r->hist, 99) / 1e3 < TARGET_P99_MS);
+    if (rp->n_curve > 1)
+        vt_json_num(&j, "p99_met_up_to_jobs_s", p99_met_up_to(rp));
     vt_json_obj_end(&j);
     vt_json_obj_end(&j);
 }
@@ -625,7 +703,7 @@ static void write_json(FILE *jf, const report *rp)
 int vt_bench_load(int argc, char **argv)
 {
     load_opts o;
-    phase ph[3] = {{0}};
+    phase ph[N_PHASES] = {{0}};
     for (size_t i = 0; i < sizeof ph / sizeof ph[0]; i++)
         ph[i].aof_rewrites = -1;
     int n_ph = 0;
@@ -690,7 +768,7 @@ int vt_bench_load(int argc, char **argv)
     }
 
     /* The phases: the main one, its ceiling, and (sweep) half its rate. */
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < N_PHASES; i++) {
         ph[i].r = calloc(1, sizeof *ph[i].r);
         if (!ph[i].r) {
             rv = 1;
@@ -745,20 +823,19 @@ int vt_bench_load(int argc, char **argv)
     if (o.sweep && !g_stop && main_ph->r->throughput > 1) {
         phase *h = &ph[n_ph++];
         rp.half_ph = h;
-        h->name = "half-rate";
-        h->p = main_ph->p;
-        h->p.mode = LD_OPEN;
-        h->p.rate = main_ph->r->throughput / 2;
-        /* Room for bursts: Poisson arrivals bunch up. */
-        h->p.concurrency = o.concurrency * 4 > 1000 ? 1000 : o.concurrency * 4;
-        printf("\nopen loop at half the closed-loop rate: %.0f jobs/s (Poisson arrivals)\n",
-               h->p.rate);
-        if ((rv = run_phase(&o, &t, h, clp)) != 0)
+        if ((rv = run_fraction(&o, &t, clp, main_ph, 0.5, "half-rate", h)) != 0)
             goto out;
-        print_phase("scheduler", h->r);
-        print_stages(h->r);
-        print_cpu(h, clp);
+        rp.curve[rp.n_curve++] = h;
     }
+    static char curve_names[N_CURVE][16];
+    for (size_t i = 0; o.curve && rp.half_ph && !g_stop && i < N_CURVE; i++) {
+        phase *c = &ph[n_ph++];
+        snprintf(curve_names[i], sizeof curve_names[i], "open-%.0f%%", 100 * CURVE_FRACTIONS[i]);
+        if ((rv = run_fraction(&o, &t, clp, main_ph, CURVE_FRACTIONS[i], curve_names[i], c)) != 0)
+            goto out;
+        rp.curve[rp.n_curve++] = c;
+    }
+    print_curve(&rp);
 
     rp.n_ph = n_ph;
     vt_bench_machine(rp.cpu, sizeof rp.cpu, &rp.load_end);
@@ -772,7 +849,7 @@ out:
     snprintf(echo_path, sizeof echo_path, "%s/echo.ipc", tmpdir);
     unlink(echo_path);
     rmdir(tmpdir);
-    for (int i = 0; i < 3; i++)
+    for (size_t i = 0; i < N_PHASES; i++)
         free(ph[i].r);
     if (jf && fclose(jf) != 0) {
         fprintf(stderr, "%s: writing %s failed\n", prog, o.json);

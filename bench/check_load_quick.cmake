@@ -1,7 +1,7 @@
 # Runs `verity-bench load --spawn` for two seconds on a tiny identity cluster
 # (redis, scheduler, one worker, verify=none) plus its echo ceiling, and
 # checks the JSON: jobs completed, no errors; then again with agents that
-# submit and wait, and a verifier. No timing is checked.
+# submit and wait, a verifier and --curve. No timing is checked.
 find_program(REDIS_SERVER redis-server)
 if(NOT REDIS_SERVER)
   message(STATUS "SKIP: redis-server not installed")
@@ -37,18 +37,34 @@ foreach(i 0 1)
   endif()
 endforeach()
 # Agents that submit and wait (vt_client_run's one round trip; the
-# scheduler journals such jobs once), with a verifier, no ceiling.
+# scheduler journals such jobs once), with a verifier, no ceiling, and the
+# latency curve: the closed loop, then open loops at 50, 10, 25 and 75% of
+# its rate.
 execute_process(COMMAND ${BENCH} load --spawn --workers 1 --verifiers 1 --concurrency 8
-                        --submit-wait --no-ceiling --duration 2s --warmup 0s --job-timeout 10s
-                        --quiet --json ${WORKDIR}/wait.json
+                        --submit-wait --no-ceiling --curve --duration 1s --warmup 0s
+                        --job-timeout 10s --quiet --json ${WORKDIR}/wait.json
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "verity-bench load --spawn --submit-wait failed (${rc}):\n${out}\n${err}")
+  message(FATAL_ERROR "verity-bench load --spawn --submit-wait --curve failed (${rc}):\n${out}\n${err}")
 endif()
 file(READ ${WORKDIR}/wait.json json)
-string(JSON done GET "${json}" runs 0 completed)
-string(JSON errs GET "${json}" runs 0 errors_total)
-if(NOT done GREATER 0 OR NOT errs EQUAL 0)
-  message(FATAL_ERROR "--submit-wait: ${done} completed, ${errs} errors:\n${out}\n${json}")
+string(JSON n LENGTH "${json}" runs)
+if(NOT n EQUAL 5)
+  message(FATAL_ERROR "--curve: expected 5 runs, got ${n}:\n${json}")
 endif()
-message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit, submit and wait)")
+foreach(i 0 1 2 3 4)
+  string(JSON name GET "${json}" runs ${i} name)
+  string(JSON done GET "${json}" runs ${i} completed)
+  string(JSON errs GET "${json}" runs ${i} errors_total)
+  if(NOT done GREATER 0 OR NOT errs EQUAL 0)
+    message(FATAL_ERROR "--submit-wait --curve, run ${name}: ${done} completed, ${errs} errors:\n${out}\n${json}")
+  endif()
+endforeach()
+string(JSON upto ERROR_VARIABLE jerr GET "${json}" targets p99_met_up_to_jobs_s)
+if(jerr OR upto LESS 0)
+  message(FATAL_ERROR "--curve: no p99_met_up_to_jobs_s (${jerr}):\n${json}")
+endif()
+if(NOT out MATCHES "latency against load")
+  message(FATAL_ERROR "--curve: no curve table:\n${out}")
+endif()
+message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit; submit and wait, with the latency curve)")
