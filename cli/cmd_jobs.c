@@ -217,7 +217,7 @@ int vt_cmd_submit(const char *prog, int argc, char **argv)
         ex = vt_cli_usage(prog, "give exactly one of --prompt and --tokens");
         goto out;
     }
-    double t, p;
+    double t = 0, p = 1; /* set by parse_float; initialised for the compiler */
     if ((ex = parse_float(prog, "temp", temp, 0, 100, &t)) != 0 ||
         (ex = parse_float(prog, "top-p", top_p, 0, 1, &p)) != 0)
         goto out;
