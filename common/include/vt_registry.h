@@ -175,14 +175,13 @@ int vt_registry_node_revocations(vt_redis *r, long long *out, vt_errinfo *ei);
  * revoked = true (the caller decides; the scheduler refuses them). */
 int vt_registry_node_lookup(vt_redis *r, const char *pubhex,
                             vt_node_info *out, vt_errinfo *ei);
-/* Sorted by pubhex; *out malloc'd. */
 /* Remember that the node pubhex sent a hello with this nonce, for ttl_ms
  * (as long as that hello could still be accepted): 0 the first time,
  * VT_ERR_EXISTS when the key has used the nonce before, i.e. the hello is
  * a replay. In Redis, so a restarted scheduler still knows. */
 int vt_registry_node_hello_nonce(vt_redis *r, const char *pubhex, const uint8_t *nonce,
                                  size_t nonce_len, uint32_t ttl_ms, vt_errinfo *ei);
-
+/* Sorted by pubhex; *out malloc'd. */
 int vt_registry_node_list(vt_redis *r, vt_node_info **out, size_t *n,
                           vt_errinfo *ei);
 

@@ -371,10 +371,6 @@ static void journal_deferred(sched *s, uint32_t slot, sc_conn *c, bool as_dup)
     sc_journal_push(s, it);
 }
 
-/* A deferred job's request token names a job stored before it (a resend
- * after a restart): everyone waiting on it gets that job's id, as for any
- * resent submit, and it is forgotten (its record, if written, is an orphan
- * that the journal deletes). */
 /* The next agent waiting on the job, taken off its wait; NULL when none. */
 static sc_conn *pop_waiter(sched *s, sc_job *j)
 {
@@ -387,6 +383,10 @@ static sc_conn *pop_waiter(sched *s, sc_job *j)
     return c;
 }
 
+/* A deferred job's request token names a job stored before it (a resend
+ * after a restart): everyone waiting on it gets that job's id, as for any
+ * resent submit, and it is forgotten (its record, if written, is an orphan
+ * that the journal deletes). */
 static void end_as_duplicate(sched *s, uint32_t slot, uint64_t dup_of)
 {
     sc_job *j = sc_job_at(s, slot);
