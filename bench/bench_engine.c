@@ -39,6 +39,7 @@
 static const char *prog = "verity-bench engine";
 
 #define MAX_LIST VT_BENCH_MAX_LIST
+#define EMBED_PER_CALL 8 /* the worker's WK_EMBED_BATCH */
 
 typedef struct bench_opts {
     vt_bench_sel sel; /* --quick --json --dir --models --types */
@@ -49,6 +50,8 @@ typedef struct bench_opts {
     size_t bw_bytes;
     double peak_s;
     const char *llama_bench, *llama2c;
+    int embed;             /* --embed N: N texts, one at a time and batched (0 = off) */
+    uint32_t embed_tokens; /* --embed-tokens: their length */
 } bench_opts;
 
 typedef struct result {
@@ -64,6 +67,8 @@ typedef struct result {
     double ext_prefill, ext_decode; /* llama-bench, 0 if not run */
     double ratio_prefill, ratio_tg;  /* median of the rounds' ours/llama-bench */
     double l2c_decode;              /* llama2.c, 0 if not run */
+    double embed_alone_s, embed_batched_s; /* --embed: medians, 0 if not run */
+    int embed_same;                 /* --embed: batched bits == alone bits */
     const char *error;
 } result;
 
@@ -76,7 +81,10 @@ static void usage(void)
            "  --quick      tiny model, 16+16 tokens, short machine probes (a smoke test)\n"
            "  --reps N     timed rounds per model, type and thread count; medians are shown\n"
            "  --llama-bench PATH  also run llama.cpp's llama-bench on the same GGUF files\n"
-           "  --llama2c PATH      also run llama2.c's `run` on an export of each F32 model\n");
+           "  --llama2c PATH      also run llama2.c's `run` on an export of each F32 model\n"
+           "  --embed N [--embed-tokens T]  also embed N texts of T (32) tokens one at a time\n"
+           "               (vt_seq_embed) and %d per call (vt_embed_batch, as workers do)\n",
+           EMBED_PER_CALL);
 }
 
 static void parse(int argc, char **argv, bench_opts *o)
@@ -90,6 +98,7 @@ static void parse(int argc, char **argv, bench_opts *o)
     o->reps = 5;
     o->bw_bytes = (size_t)1 << 30;
     o->peak_s = 0.3;
+    o->embed_tokens = 32;
     int set_prompt = 0, set_decode = 0, set_bw = 0, set_reps = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -115,6 +124,10 @@ static void parse(int argc, char **argv, bench_opts *o)
             o->llama_bench = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--llama2c", &v))
             o->llama2c = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--embed", &v))
+            o->embed = (int)vt_cli_u64(prog, "--embed", v, 1, 4096);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--embed-tokens", &v))
+            o->embed_tokens = (uint32_t)vt_cli_u64(prog, "--embed-tokens", v, 1, 4096);
         else
             vt_cli_usage_error(prog, "unknown argument '%s'", argv[i]);
     }
@@ -337,6 +350,74 @@ out:
     return rv;
 }
 
+/* ---------------------------------------------------------------- embed */
+
+/* --embed: the same N texts embedded one at a time (vt_seq_embed on one
+ * slot) and EMBED_PER_CALL per call (vt_embed_batch), --reps rounds each,
+ * alternated; medians of the whole set's wall time. */
+static int run_embed(const bench_opts *o, result *r)
+{
+    vt_errinfo ei = {0};
+    vt_model *m = NULL;
+    vt_ctx *c1 = NULL, *cb = NULL;
+    int n = o->embed, len = (int)o->embed_tokens;
+    int rv = vt_model_load(r->file, &m, &ei);
+    if (rv)
+        goto out;
+    uint32_t dim = vt_model_get_info(m)->dim, vocab = vt_model_get_info(m)->vocab;
+    vt_ctx_params p;
+    vt_ctx_params_default(&p);
+    p.max_ctx = len;
+    p.n_threads = r->threads;
+    p.backend = VT_BACKEND_CPU;
+    p.max_seqs = 1;
+    if ((rv = vt_ctx_create(m, &p, &c1, &ei)) != 0)
+        goto out;
+    p.max_seqs = EMBED_PER_CALL;
+    if ((rv = vt_ctx_create(m, &p, &cb, &ei)) != 0)
+        goto out;
+    int32_t *toks = malloc((size_t)n * len * sizeof *toks);
+    float *ea = malloc((size_t)n * dim * sizeof *ea), *eb = malloc((size_t)n * dim * sizeof *eb);
+    double *ta = calloc((size_t)o->reps, sizeof *ta), *tb = calloc((size_t)o->reps, sizeof *tb);
+    if (!toks || !ea || !eb || !ta || !tb)
+        rv = vt_fail(&ei, VT_ERR_NOMEM, "embed: out of memory");
+    for (int i = 0; rv == 0 && i < n * len; i++)
+        toks[i] = prompt_token((uint32_t)(i * 7 + i / len), vocab);
+    for (int k = 0; k < o->reps && rv == 0; k++) {
+        double t0 = vt_bench_now();
+        for (int i = 0; i < n && rv == 0; i++)
+            rv = vt_seq_embed(c1, 0, toks + (size_t)i * len, len, ea + (size_t)i * dim, &ei);
+        double t1 = vt_bench_now();
+        for (int i0 = 0; i0 < n && rv == 0; i0 += EMBED_PER_CALL) {
+            vt_embed_item it[EMBED_PER_CALL];
+            int nb = n - i0 < EMBED_PER_CALL ? n - i0 : EMBED_PER_CALL;
+            for (int b = 0; b < nb; b++)
+                it[b] = (vt_embed_item){b, toks + (size_t)(i0 + b) * len, len,
+                                        eb + (size_t)(i0 + b) * dim};
+            rv = vt_embed_batch(cb, it, nb, &ei);
+        }
+        ta[k] = t1 - t0;
+        tb[k] = vt_bench_now() - t1;
+    }
+    if (rv == 0) {
+        r->embed_alone_s = median_pos(ta, o->reps);
+        r->embed_batched_s = median_pos(tb, o->reps);
+        r->embed_same = memcmp(ea, eb, (size_t)n * dim * sizeof *ea) == 0;
+    }
+    free(toks);
+    free(ea);
+    free(eb);
+    free(ta);
+    free(tb);
+out:
+    if (rv)
+        fprintf(stderr, "%s: embed %s: %s\n", prog, r->file, vt_errinfo_msg(&ei));
+    vt_ctx_free(c1);
+    vt_ctx_free(cb);
+    vt_model_free(m);
+    return rv;
+}
+
 /* ------------------------------------------------- external comparisons */
 
 /* One llama-bench run (-r 1: one timed repetition after its own warm-up)
@@ -460,6 +541,12 @@ static void write_json(const bench_opts *o, FILE *f, const result *rs, int n, co
         }
         if (r->l2c_decode > 0)
             vt_json_num(&j, "llama2c_tok_s", r->l2c_decode);
+        if (r->embed_alone_s > 0) {
+            vt_json_num(&j, "embed_alone_s", r->embed_alone_s);
+            vt_json_num(&j, "embed_batched_s", r->embed_batched_s);
+            vt_json_num(&j, "embed_batched_over_alone", frac(r->embed_batched_s, r->embed_alone_s));
+            vt_json_bool(&j, "embed_bits_identical", r->embed_same);
+        }
         vt_json_obj_end(&j);
     }
     vt_json_arr_end(&j);
@@ -551,6 +638,16 @@ int vt_bench_engine(int argc, char **argv)
                 r->macs_prefill = token_macs(&r->info, (o.prompt - 1) / 2.0, 1.0 / o.prompt);
                 if (o.llama2c)
                     run_llama2c(&o, r);
+                if (o.embed && run_embed(&o, r) != 0)
+                    failed = 1;
+                else if (o.embed)
+                    printf("%s %s %d thread%s: embed %d x %u tokens: one at a time %.1f ms, "
+                           "%d per call %.1f ms: batched/alone %.2f, bits %s\n",
+                           r->model, vt_bench_type_name(r->type), r->threads,
+                           r->threads > 1 ? "s" : "", o.embed, o.embed_tokens,
+                           r->embed_alone_s * 1e3, EMBED_PER_CALL, r->embed_batched_s * 1e3,
+                           frac(r->embed_batched_s, r->embed_alone_s),
+                           r->embed_same ? "identical" : "DIFFER");
                 fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s "
                         "(medians of %d)\n", r->model, vt_bench_type_name(r->type), r->threads,
                         r->prefill_tps, r->decode_tps, o.reps);

@@ -200,6 +200,24 @@ int vt_forward_hidden(vt_ctx *c, const vt_batch_item *items, int n_items, float 
  * covers positions 0..n-1 (vt_seq_trace). 1 <= n <= max_ctx. */
 int vt_seq_embed(vt_ctx *c, int seq, const int32_t *tokens, int n, float *out, vt_errinfo *ei);
 
+/* Several embeds sharing forward calls: each round feeds every unfinished
+ * item up to VT_EMBED_STEP more tokens in one vt_forward_hidden, so short
+ * prompts read the weights once between them instead of once each. Every
+ * item's out[dim] and its slot's trace are bit-identical to vt_seq_embed
+ * of that item alone (batch invariance; the same per-item sum). Items must
+ * name distinct slots (1..VT_EMBED_MAX of them); each 1 <= n_tokens <=
+ * max_ctx. On an error no out is written and the items' slots are left
+ * empty. */
+typedef struct vt_embed_item {
+    int seq;
+    const int32_t *tokens;
+    int n_tokens;
+    float *out; /* [dim] */
+} vt_embed_item;
+#define VT_EMBED_STEP 256 /* tokens per item per round */
+#define VT_EMBED_MAX 64   /* items per call */
+int vt_embed_batch(vt_ctx *c, const vt_embed_item *items, int n_items, vt_errinfo *ei);
+
 /* ------------------------------------------------------------ trace digest */
 
 /* The trace of a slot: BLAKE2b-256 over the exact bits (float32, little

@@ -18,32 +18,79 @@
 
 int vt_seq_embed(vt_ctx *c, int seq, const int32_t *tokens, int n, float *out, vt_errinfo *ei)
 {
-    if (!c || !out || n < 1 || !tokens)
-        return vt_fail(ei, VT_ERR_INVAL, "vt_seq_embed: need 1 or more tokens and an output");
-    int rv = vt_seq_reset(c, seq);
-    if (rv < 0)
-        return vt_fail(ei, rv, "vt_seq_embed: slot %d", seq);
+    vt_embed_item it = {.seq = seq, .tokens = tokens, .n_tokens = n, .out = out};
+    return vt_embed_batch(c, &it, 1, ei);
+}
+
+/* One round: every unfinished item's next tokens (at most VT_EMBED_STEP)
+ * through one forward call, their rows added to the item's running sum in
+ * position order. done[i]: tokens of item i already fed. */
+static int embed_round(vt_ctx *c, const vt_embed_item *items, int n_items, int *done,
+                       float *const *rows, float *const *sums, vt_batch_item *bi,
+                       float **bh, vt_errinfo *ei)
+{
     size_t dim = c->m->info.dim;
-    int step = n < VT_CHUNK ? n : VT_CHUNK;
-    float *h = malloc((size_t)step * dim * sizeof(float)); /* [step][dim] */
-    float *sum = calloc(dim, sizeof(float));               /* [dim] */
-    if (!h || !sum) {
-        free(h);
-        free(sum);
-        return vt_fail(ei, VT_ERR_NOMEM, "vt_seq_embed: out of memory");
+    int nb = 0, at[VT_EMBED_MAX];
+    for (int i = 0; i < n_items; i++) {
+        int left = items[i].n_tokens - done[i];
+        if (left <= 0)
+            continue;
+        int k = left < VT_EMBED_STEP ? left : VT_EMBED_STEP;
+        bi[nb] = (vt_batch_item){.seq = items[i].seq, .tokens = items[i].tokens + done[i],
+                                 .n_tokens = k};
+        bh[nb] = rows[i];
+        at[nb++] = i;
     }
-    for (int p0 = 0; p0 < n && rv == 0; p0 += step) {
-        int k = n - p0 < step ? n - p0 : step;
-        vt_batch_item it = {.seq = seq, .tokens = tokens + p0, .n_tokens = k};
-        rv = vt_forward_hidden(c, &it, 1, &h, ei);
-        for (int p = 0; p < k && rv == 0; p++)
+    int rv = vt_forward_hidden(c, bi, nb, bh, ei);
+    for (int b = 0; b < nb && rv == 0; b++) {
+        int i = at[b], p0 = done[i];
+        const float *h = rows[i]; /* [k][dim] */
+        float *sum = sums[i];     /* [dim] */
+        for (int p = 0; p < bi[b].n_tokens; p++)
             for (size_t d = 0; d < dim; d++)
                 sum[d] = p0 + p == 0 ? h[d] : sum[d] + h[(size_t)p * dim + d];
+        done[i] += bi[b].n_tokens;
     }
-    if (rv == 0)
-        for (size_t d = 0; d < dim; d++)
-            out[d] = sum[d] / (float)n;
-    free(h);
-    free(sum);
+    return rv;
+}
+
+int vt_embed_batch(vt_ctx *c, const vt_embed_item *items, int n_items, vt_errinfo *ei)
+{
+    if (!c || !items || n_items < 1 || n_items > VT_EMBED_MAX)
+        return vt_fail(ei, VT_ERR_INVAL, "vt_embed_batch: 1..%d items", VT_EMBED_MAX);
+    for (int i = 0; i < n_items; i++)
+        if (!items[i].out || !items[i].tokens || items[i].n_tokens < 1)
+            return vt_fail(ei, VT_ERR_INVAL, "vt_embed: need 1 or more tokens and an output");
+    int rv = 0;
+    for (int i = 0; i < n_items && rv == 0; i++)
+        if ((rv = vt_seq_reset(c, items[i].seq)) < 0)
+            rv = vt_fail(ei, rv, "vt_embed: slot %d", items[i].seq);
+    if (rv)
+        return rv;
+    size_t dim = c->m->info.dim;
+    /* rows[i]: [min(n_tokens, VT_EMBED_STEP)][dim]; sums[i]: [dim] */
+    float *rows[VT_EMBED_MAX] = {0}, *sums[VT_EMBED_MAX] = {0}, *bh[VT_EMBED_MAX];
+    vt_batch_item bi[VT_EMBED_MAX];
+    int done[VT_EMBED_MAX] = {0}, rounds = 0;
+    for (int i = 0; i < n_items; i++) {
+        int step = items[i].n_tokens < VT_EMBED_STEP ? items[i].n_tokens : VT_EMBED_STEP;
+        rows[i] = malloc((size_t)step * dim * sizeof(float));
+        sums[i] = calloc(dim, sizeof(float));
+        if (!rows[i] || !sums[i])
+            rv = vt_fail(ei, VT_ERR_NOMEM, "vt_embed: out of memory");
+        int r = (items[i].n_tokens + VT_EMBED_STEP - 1) / VT_EMBED_STEP;
+        rounds = r > rounds ? r : rounds;
+    }
+    for (int r = 0; r < rounds && rv == 0; r++)
+        rv = embed_round(c, items, n_items, done, rows, sums, bi, bh, ei);
+    for (int i = 0; i < n_items; i++) {
+        if (rv == 0)
+            for (size_t d = 0; d < dim; d++)
+                items[i].out[d] = sums[i][d] / (float)items[i].n_tokens;
+        else
+            vt_seq_reset(c, items[i].seq);
+        free(rows[i]);
+        free(sums[i]);
+    }
     return rv;
 }

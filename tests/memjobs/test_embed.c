@@ -3,6 +3,9 @@
  *   - kind "embed" with prompt tokens and with a text prompt: verified by the
  *     verifier's replay, no output tokens, embedding of length dim, equal bit
  *     for bit to vt_seq_embed computed here on the same tokens;
+ *   - a burst of embed jobs the worker runs in shared forward calls
+ *     (vt_embed_batch): every embedding still equal bit for bit to
+ *     vt_seq_embed of it alone;
  *   - the receipt (decoded, verified against the scheduler's key) carries
  *     the same embedding in the worker's signed result;
  *   - an embed job for the identity model fails (unsupported by the
@@ -22,16 +25,15 @@
 #include "vt_test.h"
 #include "vt_worker.h"
 
-static void check_embed_job(vt_client *cl, const uint8_t sched_pk[32], vt_job_spec *s,
-                            const int32_t *toks, size_t ntok, vt_ctx *ctx, uint32_t dim,
-                            const char *what)
+/* Job id's result: verified, and the embedding of toks that vt_seq_embed
+ * gives here, also in its receipt. */
+static void check_embed_result(vt_client *cl, const uint8_t sched_pk[32], const char *id,
+                               const int32_t *toks, size_t ntok, vt_ctx *ctx, uint32_t dim,
+                               const char *what)
 {
     vt_errinfo ei = {0};
-    char id[VT_JOB_ID_MAX + 1];
-    int rv = vt_client_submit(cl, s, id, NULL, &ei);
-    VT_REQUIRE(rv == 0, "%s: submit: %s", what, vt_errinfo_msg(&ei));
     vt_job_result res;
-    rv = vt_client_wait(cl, id, 60000, &res, &ei);
+    int rv = vt_client_wait(cl, id, 60000, &res, &ei);
     VT_REQUIRE(rv == 0, "%s: wait: %s", what, vt_errinfo_msg(&ei));
     VT_CHECK(res.r.state == VT_JOB_VERIFIED && res.r.verify.passed == 1,
              "%s: state %s err %s %s, %u passed", what, vt_job_state_name(res.r.state),
@@ -59,6 +61,17 @@ static void check_embed_job(vt_client *cl, const uint8_t sched_pk[32], vt_job_sp
     vt_job_result_free(&res);
 }
 
+static void check_embed_job(vt_client *cl, const uint8_t sched_pk[32], vt_job_spec *s,
+                            const int32_t *toks, size_t ntok, vt_ctx *ctx, uint32_t dim,
+                            const char *what)
+{
+    vt_errinfo ei = {0};
+    char id[VT_JOB_ID_MAX + 1];
+    int rv = vt_client_submit(cl, s, id, NULL, &ei);
+    VT_REQUIRE(rv == 0, "%s: submit: %s", what, vt_errinfo_msg(&ei));
+    check_embed_result(cl, sched_pk, id, toks, ntok, ctx, dim, what);
+}
+
 int main(void)
 {
     VT_REQUIRE_OK(vt_protocol_init());
@@ -82,12 +95,42 @@ int main(void)
     cl_start(&c, mpath, sargs);
     const char *wargs[] = {"--model", mpath, "--slots", "2", "--identity", NULL};
     const char *vargs[] = {"--model", mpath, NULL};
-    cl_node *honest = cl_node_start(&c, 0, wargs);
-    cl_node *ver = cl_node_start(&c, 1, vargs);
     vt_keypair skp;
     VT_REQUIRE_OK(vt_key_load(c.key_path, &skp, &ei));
     vt_client *cl = NULL;
     VT_REQUIRE_OK(vt_client_open(c.agent_url, c.agent_key[0], NULL, &cl, &ei));
+
+    /* A burst queued before any worker is up: the worker's fetches take
+     * them two at a time (its slots) and run the short ones of each pair
+     * in shared forward calls (vt_embed_batch; the 150-token one alone).
+     * Every embedding is still the bits vt_seq_embed gives alone. */
+    enum { BURST = 6 };
+    static const int blen[BURST] = {3, 17, 40, 150, 9, 64};
+    static int32_t btoks[BURST][150];
+    char bids[BURST][VT_JOB_ID_MAX + 1];
+    for (int b = 0; b < BURST; b++) {
+        for (int i = 0; i < blen[b]; i++)
+            btoks[b][i] = (int32_t)(3 + (b * 101 + i * 13) % (int)(mi->vocab - 3));
+        vt_job_spec bs;
+        vt_job_spec_default(&bs);
+        bs.model = "tiny";
+        bs.kind = VT_KIND_EMBED;
+        bs.prompt_tokens = btoks[b];
+        bs.n_prompt_tokens = (uint32_t)blen[b];
+        bs.verify = "full:1";
+        VT_REQUIRE_OK(vt_client_submit(cl, &bs, bids[b], NULL, &ei));
+    }
+    cl_node *honest = cl_node_start(&c, 0, wargs);
+    cl_node *ver = cl_node_start(&c, 1, vargs);
+    for (int b = 0; b < BURST; b++) {
+        char what[32];
+        snprintf(what, sizeof what, "burst job %d", b);
+        check_embed_result(cl, skp.pk, bids[b], btoks[b], (size_t)blen[b], ctx, mi->dim, what);
+    }
+    double runs = cl_metric(honest->http, "verity_worker_embed_batch_jobs_count");
+    double jobs = cl_metric(honest->http, "verity_worker_embed_batch_jobs_sum");
+    VT_CHECK(jobs == BURST && runs < jobs,
+             "some embed jobs shared a run (%g jobs in %g runs)", jobs, runs);
 
     /* token prompt, longer than one engine chunk is not possible at ctx 256:
      * 200 tokens, several prefill chunks on neither side */

@@ -11,6 +11,8 @@
  *     longer than one engine chunk (256 tokens);
  *   - the slot's trace after vt_seq_embed equals the trace of a plain
  *     vt_forward of the same tokens (what a verifier replays);
+ *   - vt_embed_batch (several prompts sharing forward calls) gives each
+ *     prompt's embedding and trace bit for bit as it alone;
  *   - bad arguments are refused.
  * F32, F16 and Q8_0 tiny models. */
 #include <stdio.h>
@@ -57,6 +59,7 @@ static void check_model(uint32_t dtype)
     vt_model *m = model(dtype, 512);
     const vt_model_info *mi = vt_model_get_info(m);
     uint32_t dim = mi->dim, vocab = mi->vocab;
+    int32_t bad_token = (int32_t)vocab;
     int32_t toks[N], other[M];
     uint64_t x = 0x1234567 + dtype;
     for (int i = 0; i < N; i++) {
@@ -135,6 +138,42 @@ static void check_model(uint32_t dtype)
     /* a short prompt: mean of 1 row is that row */
     VT_REQUIRE_OK(vt_seq_embed(c1, 0, toks, 1, e, NULL));
     VT_CHECK(memcmp(e, h, dim * sizeof(float)) == 0, "one position: embedding == its row");
+    /* vt_embed_batch: four prompts (300 tokens, taking two rounds, and 40,
+     * 1 and 7) sharing forward calls == each alone, embedding and trace */
+    enum { NB = 4 };
+    vt_ctx *cb = ctx(m, 2, VT_ISA_NATIVE, VT_BACKEND_CPU, NB);
+    float *eb = malloc((size_t)NB * dim * sizeof(float)), *e1 = malloc(dim * sizeof(float));
+    VT_REQUIRE(eb && e1, "memory");
+    vt_embed_item items[NB] = {{2, toks, N, eb},
+                               {0, other, M, eb + dim},
+                               {3, toks + 5, 1, eb + 2 * (size_t)dim},
+                               {1, other + 3, 7, eb + 3 * (size_t)dim}};
+    VT_REQUIRE_OK(vt_embed_batch(cb, items, NB, NULL));
+    for (int i = 0; i < NB; i++) {
+        VT_REQUIRE_OK(vt_seq_embed(c1, 0, items[i].tokens, items[i].n_tokens, e1, NULL));
+        VT_CHECK(memcmp(items[i].out, e1, dim * sizeof(float)) == 0,
+                 "dtype %u: batched embedding %d differs from it alone", dtype, i);
+        vt_trace ta, tb;
+        VT_REQUIRE_OK(vt_seq_trace(c1, 0, &ta));
+        VT_REQUIRE_OK(vt_seq_trace(cb, items[i].seq, &tb));
+        VT_CHECK(tb.n_positions == (uint32_t)items[i].n_tokens &&
+                     memcmp(ta.final_digest, tb.final_digest, VT_DIGEST_BYTES) == 0,
+                 "dtype %u: batched trace %d differs from it alone", dtype, i);
+    }
+    VT_CHECK(memcmp(items[0].out, ref, dim * sizeof(float)) == 0, "batched == documented mean");
+    /* refused whole: two items on one slot, no items, too many, a bad token */
+    memset(eb, 0x7f, (size_t)NB * dim * sizeof(float));
+    vt_embed_item dup[2] = {{0, toks, 3, eb}, {0, other, 3, eb + dim}};
+    VT_CHECK_ERR(vt_embed_batch(cb, dup, 2, NULL), VT_ERR_INVAL);
+    VT_CHECK(eb[0] == eb[(size_t)NB * dim - 1] && eb[dim] == eb[0], "no output on refusal");
+    VT_CHECK_ERR(vt_embed_batch(cb, items, 0, NULL), VT_ERR_INVAL);
+    VT_CHECK_ERR(vt_embed_batch(cb, items, VT_EMBED_MAX + 1, NULL), VT_ERR_INVAL);
+    vt_embed_item badtok = {1, &bad_token, 1, eb};
+    VT_CHECK_ERR(vt_embed_batch(cb, &badtok, 1, NULL), VT_ERR_INVAL);
+    vt_ctx_free(cb);
+    free(eb);
+    free(e1);
+
     /* not all zeros, finite */
     int nonzero = 0, finite = 1;
     for (uint32_t d = 0; d < dim; d++) {
@@ -146,8 +185,7 @@ static void check_model(uint32_t dtype)
     VT_CHECK_ERR(vt_seq_embed(c1, 0, toks, 0, e, NULL), VT_ERR_INVAL);
     VT_CHECK_ERR(vt_seq_embed(c1, 0, toks, N, NULL, NULL), VT_ERR_INVAL);
     VT_CHECK(vt_seq_embed(c1, 5, toks, N, e, NULL) != 0, "bad slot refused");
-    int32_t bad = (int32_t)vocab;
-    VT_CHECK_ERR(vt_seq_embed(c1, 0, &bad, 1, e, NULL), VT_ERR_INVAL);
+    VT_CHECK_ERR(vt_seq_embed(c1, 0, &bad_token, 1, e, NULL), VT_ERR_INVAL);
     vt_ctx_free(c1);
     vt_ctx_free(c2);
     free(h);

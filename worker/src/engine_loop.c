@@ -203,33 +203,62 @@ static void run_identity(wk *w, wk_job *j)
     wk_job_free(j);
 }
 
-/* kind "embed": computed on the spot (embed_job.c), like identity jobs. */
-static void run_embed(wk *w, wk_job *j)
+/* kind "embed": computed on the spot (embed_job.c), like identity jobs;
+ * jobs holds up to WK_EMBED_BATCH of them, all for model m. */
+static void run_embeds(wk *w, wk_model *m, wk_job **jobs, int n)
 {
-    wk_model *m = &w->models[j->model];
-    wk_res *r = res_new(j, m);
-    vt_errinfo ei = {0};
+    wk_res *res[WK_EMBED_BATCH];
+    int rc[WK_EMBED_BATCH];
+    vt_errinfo ei[WK_EMBED_BATCH];
+    memset(ei, 0, sizeof ei);
+    for (int k = 0; k < n; k++)
+        res[k] = res_new(jobs[k], m);
     uint64_t t0 = vt_mono_us();
-    int rv = r ? wk_embed(w, m, j, r, &ei) : VT_ERR_NOMEM;
-    if (rv) {
-        vt_log_warn(w->log, "job.embed_failed", "job=%s err=%s detail=\"%s\"", j->job_id,
-                    vt_errname(rv), vt_errinfo_msg(&ei));
-        wk_res_free(r);
-        fail_job(w, j, rv);
-        return;
-    }
-    r->r.prefill_us = vt_mono_us() - t0;
+    wk_embed_jobs(w, m, jobs, res, n, rc, ei);
+    uint64_t t1 = vt_mono_us();
+    for (int k = 0; k < n; k++) {
+        wk_job *j = jobs[k];
+        wk_res *r = res[k];
+        if (rc[k]) {
+            vt_log_warn(w->log, "job.embed_failed", "job=%s err=%s detail=\"%s\"", j->job_id,
+                        vt_errname(rc[k]), vt_errinfo_msg(&ei[k]));
+            wk_res_free(r);
+            fail_job(w, j, rc[k]);
+            continue;
+        }
+        r->r.prefill_us = t1 - t0; /* the whole batch's time */
 #ifdef VT_TEST_FAULTS
-    vt_worker_fault_embed(w->fault, r->embedding, r->r.n_embedding, r->r.trace_digest);
+        vt_worker_fault_embed(w->fault, r->embedding, r->r.n_embedding, r->r.trace_digest);
 #endif
-    r->r.queue_us = t0 - j->fetched_us;
-    vt_counter_inc(w->m_jobs_ok);
-    vt_counter_add(w->m_prompt_tokens, j->n_prompt);
-    pthread_mutex_lock(&w->mu);
-    jobs_remove_locked(w, j);
-    outbox_push_locked(w, r);
-    pthread_mutex_unlock(&w->mu);
-    wk_job_free(j);
+        r->r.queue_us = t0 - j->fetched_us;
+        vt_counter_inc(w->m_jobs_ok);
+        vt_counter_add(w->m_prompt_tokens, j->n_prompt);
+        pthread_mutex_lock(&w->mu);
+        jobs_remove_locked(w, j);
+        outbox_push_locked(w, r);
+        pthread_mutex_unlock(&w->mu);
+        wk_job_free(j);
+    }
+}
+
+/* The embed jobs admitted together, by model, in batches. */
+static void run_embeds_by_model(wk *w, wk_job **jobs, int n)
+{
+    for (int mi = 0; mi < w->n_models; mi++) {
+        wk_job *group[WK_EMBED_BATCH];
+        int g = 0;
+        for (int k = 0; k < n; k++) {
+            if (jobs[k]->model != mi)
+                continue;
+            group[g++] = jobs[k];
+            if (g == WK_EMBED_BATCH) {
+                run_embeds(w, &w->models[mi], group, g);
+                g = 0;
+            }
+        }
+        if (g)
+            run_embeds(w, &w->models[mi], group, g);
+    }
 }
 
 /* Find the job with runner tag `tag` (under mu). */
@@ -266,6 +295,8 @@ static int admit(wk *w, int drain)
     }
     pthread_mutex_unlock(&w->mu);
 
+    wk_job *embeds[512];
+    int n_embeds = 0;
     for (int k = 0; k < n_start; k++) {
         wk_job *j = start[k];
         if (j->model < 0) {
@@ -278,7 +309,7 @@ static int admit(wk *w, int drain)
         }
         wk_model *m = &w->models[j->model];
         if (j->embed && !m->identity) {
-            run_embed(w, j);
+            embeds[n_embeds++] = j;
             continue;
         }
         if (m->identity) {
@@ -301,6 +332,7 @@ static int admit(wk *w, int drain)
         vt_counter_add(w->m_prompt_tokens, j->n_prompt);
         running++;
     }
+    run_embeds_by_model(w, embeds, n_embeds);
     return running;
 }
 

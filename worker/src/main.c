@@ -68,7 +68,10 @@ static int setup_metrics(wk *w, vt_errinfo *ei)
                                    NULL, tok_b, sizeof tok_b / sizeof *tok_b, &w->m_batch_tokens,
                                    ei)) ||
         (rv = vt_metrics_histogram(m, "verity_worker_batch_jobs", "jobs per forward pass", NULL,
-                                   job_b, sizeof job_b / sizeof *job_b, &w->m_batch_jobs, ei)))
+                                   job_b, sizeof job_b / sizeof *job_b, &w->m_batch_jobs, ei)) ||
+        (rv = vt_metrics_histogram(m, "verity_worker_embed_batch_jobs",
+                                   "embed jobs per shared embedding run", NULL, job_b,
+                                   sizeof job_b / sizeof *job_b, &w->m_embed_batch, ei)))
         return rv;
     vt_gauge_set(w->m_slots, w->slots);
     return 0;

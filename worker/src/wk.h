@@ -39,6 +39,7 @@ typedef struct wk_model {
     uint32_t vocab;
     int identity;
     vt_ctx *embed_ctx;       /* embed jobs' one-slot context (embed_job.c), lazily */
+    vt_ctx *embed_short;     /* short embed jobs' batch context (embed_job.c), lazily */
 } wk_model;
 
 typedef enum wk_job_state { WK_QUEUED = 0, WK_RUNNING = 1 } wk_job_state;
@@ -109,7 +110,7 @@ typedef struct wk {
     vt_counter *m_jobs_ok, *m_jobs_err, *m_jobs_cancel, *m_tokens, *m_prompt_tokens;
     vt_counter *m_err_fetch, *m_err_results, *m_err_heartbeat, *m_batches;
     vt_gauge *m_busy, *m_slots, *m_tps;
-    vt_histogram *m_batch_tokens, *m_batch_jobs;
+    vt_histogram *m_batch_tokens, *m_batch_jobs, *m_embed_batch;
 } wk;
 
 /* netloops.c */
@@ -129,7 +130,14 @@ void wk_job_free(wk_job *j);
 
 /* embed_job.c: run an embed job on the model's embed context (engine loop
  * thread), filling r's embedding, trace and layer digests. */
-int wk_embed(wk *w, wk_model *m, const wk_job *j, wk_res *r, vt_errinfo *ei);
+/* Embed jobs of one model (embed_job.c): res[k] receives job k's result
+ * and rc[k] its status (ei[k] the detail); res[k] NULL = out of memory. The
+ * first WK_EMBED_BATCH with prompts of at most WK_EMBED_SHORT tokens share
+ * forward calls, the rest run one at a time. */
+#define WK_EMBED_BATCH 8
+#define WK_EMBED_SHORT 128
+void wk_embed_jobs(wk *w, wk_model *m, wk_job *const *jobs, wk_res *const *res, int n, int *rc,
+                   vt_errinfo *ei);
 void wk_embed_free(wk *w);
 
 #endif
