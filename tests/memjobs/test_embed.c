@@ -3,9 +3,9 @@
  *   - kind "embed" with prompt tokens and with a text prompt: verified by the
  *     verifier's replay, no output tokens, embedding of length dim, equal bit
  *     for bit to vt_seq_embed computed here on the same tokens;
- *   - a burst of embed jobs the worker runs in shared forward calls
- *     (vt_embed_batch): every embedding still equal bit for bit to
- *     vt_seq_embed of it alone;
+ *   - a burst of embed jobs the worker computes and the verifier replays
+ *     in shared forward calls (vt_embed_batch): every embedding still
+ *     equal bit for bit to vt_seq_embed of it alone;
  *   - the receipt (decoded, verified against the scheduler's key) carries
  *     the same embedding in the worker's signed result;
  *   - an embed job for the identity model fails (unsupported by the
@@ -131,6 +131,10 @@ int main(void)
     double jobs = cl_metric(honest->http, "verity_worker_embed_batch_jobs_sum");
     VT_CHECK(jobs == BURST && runs < jobs,
              "some embed jobs shared a run (%g jobs in %g runs)", jobs, runs);
+    runs = cl_metric(ver->http, "verity_verifier_embed_batch_size_count");
+    jobs = cl_metric(ver->http, "verity_verifier_embed_batch_size_sum");
+    VT_CHECK(jobs == BURST && runs < jobs,
+             "some embed replays shared a run (%g replays in %g runs)", jobs, runs);
 
     /* token prompt, longer than one engine chunk is not possible at ctx 256:
      * 200 tokens, several prefill chunks on neither side */

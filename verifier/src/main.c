@@ -53,6 +53,9 @@ static int setup_metrics(vf *v, vt_errinfo *ei)
         (rv = vt_metrics_histogram(m, "verity_verifier_batch_size", "replays per checker run",
                                    NULL, batch_b, sizeof batch_b / sizeof *batch_b, &v->m_batch,
                                    ei)) ||
+        (rv = vt_metrics_histogram(m, "verity_verifier_embed_batch_size",
+                                   "embed replays per shared embedding run", NULL, batch_b,
+                                   sizeof batch_b / sizeof *batch_b, &v->m_embed_batch, ei)) ||
         (rv = vt_metrics_histogram(m, "verity_verifier_replay_seconds", "seconds per group",
                                    NULL, sec_b, sizeof sec_b / sizeof *sec_b, &v->m_replay_s, ei)))
         return rv;

@@ -181,8 +181,7 @@ static void check_group(vf *v, vf_task **grp, int n)
             vd[k].position = -1;
         }
     } else if (grp[0]->embed) {
-        for (int k = 0; k < n; k++)
-            vf_check_embed(v, &v->models[model], grp[k], &vd[k]);
+        vf_check_embeds(v, &v->models[model], grp, n, vd);
     } else if (v->models[model].identity) {
         for (int k = 0; k < n; k++)
             vt_check_identity(&rt[k], &vd[k]);

@@ -36,6 +36,7 @@ typedef struct vf_model {
     char name[64];
     int identity;
     vt_ctx *embed_ctx;      /* embed tasks' one-slot context (embed_check.c), lazily */
+    vt_ctx *embed_short;    /* short embed tasks' batch context (embed_check.c), lazily */
 } vf_model;
 
 /* A held verification task; owns copies of everything replay needs. */
@@ -90,7 +91,7 @@ typedef struct vf {
     vt_metrics *metrics;
     vt_counter *m_pass, *m_fail, *m_err_fetch, *m_err_send, *m_err_hb, *m_batches, *m_tokens;
     vt_counter *m_fault[5];
-    vt_histogram *m_batch, *m_replay_s;
+    vt_histogram *m_batch, *m_embed_batch, *m_replay_s;
 } vf;
 
 /* loops.c */
@@ -107,7 +108,12 @@ void vf_task_free(vf_task *t);
 void vf_out_free(vf_out *o);
 
 /* embed_check.c (replay loop thread) */
-void vf_check_embed(vf *v, vf_model *m, const vf_task *t, vt_replay_verdict *vd);
+/* Verdicts vd[k] for the embed tasks of one model. Those with prompts of
+ * at most VF_EMBED_SHORT tokens replay VF_EMBED_BATCH at a time in shared
+ * forward calls, the rest one at a time. */
+#define VF_EMBED_BATCH 8
+#define VF_EMBED_SHORT 128
+void vf_check_embeds(vf *v, vf_model *m, vf_task *const *tasks, int n, vt_replay_verdict *vd);
 void vf_embed_free(vf *v);
 
 #endif
