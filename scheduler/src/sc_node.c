@@ -96,7 +96,9 @@ static void hello(sched *s, sc_conn *c, const vt_msg *m, uint32_t pipe)
     char op[VT_NAME_MAX + 1] = "";
     int rv = sc_auth_node(s, h, want_role, nonce_ttl_ms, op, &ei);
     if (rv != 0) {
-        refuse_node(s, c, h->node_pk, rv == VT_ERR_UNAVAILABLE ? VT_ERR_UNAVAILABLE : VT_ERR_AUTH,
+        /* Only an identity failure is the node's; anything else (Redis
+         * down, a Redis error) is ours, and the node should retry. */
+        refuse_node(s, c, h->node_pk, rv == VT_ERR_AUTH ? VT_ERR_AUTH : VT_ERR_UNAVAILABLE,
                     vt_errinfo_msg(&ei));
         return;
     }
