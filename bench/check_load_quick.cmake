@@ -1,5 +1,6 @@
-# Runs `verity-bench load --spawn` for two seconds on a tiny identity cluster
-# (redis, scheduler, one worker, verify=none) plus its echo ceiling, and
+# Runs `verity-bench load --spawn --sweep` for two seconds a phase on a tiny
+# identity cluster (redis, scheduler, one worker, verify=none): the closed
+# loop, its echo ceiling, half its rate and that on the echo server; and
 # checks the JSON: jobs completed, no errors; then again with agents that
 # submit and wait, a verifier and --curve. No timing is checked.
 find_program(REDIS_SERVER redis-server)
@@ -10,7 +11,8 @@ endif()
 file(REMOVE_RECURSE ${WORKDIR})
 file(MAKE_DIRECTORY ${WORKDIR})
 execute_process(COMMAND ${BENCH} load --spawn --workers 1 --verifiers 0 --concurrency 4
-                        --duration 2s --warmup 0s --job-timeout 10s --quiet --json ${WORKDIR}/out.json
+                        --sweep --duration 2s --warmup 0s --job-timeout 10s --quiet
+                        --json ${WORKDIR}/out.json
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "verity-bench load --spawn failed (${rc}):\n${out}\n${err}")
@@ -21,10 +23,14 @@ if(jerr OR NOT bench STREQUAL "load")
   message(FATAL_ERROR "bad JSON (${jerr}):\n${json}")
 endif()
 string(JSON n LENGTH "${json}" runs)
-if(NOT n EQUAL 2)
-  message(FATAL_ERROR "expected the run and its ceiling, got ${n} runs:\n${json}")
+if(NOT n EQUAL 4)
+  message(FATAL_ERROR "expected the run, its ceiling, half its rate and that on the echo server, got ${n} runs:\n${json}")
 endif()
-foreach(i 0 1)
+string(JSON last GET "${json}" runs 3 name)
+if(NOT last STREQUAL "half-rate-echo")
+  message(FATAL_ERROR "the last run is ${last}, not the half rate's baseline:\n${json}")
+endif()
+foreach(i 0 1 2 3)
   string(JSON name GET "${json}" runs ${i} name)
   string(JSON done GET "${json}" runs ${i} completed)
   string(JSON errs GET "${json}" runs ${i} errors_total)
