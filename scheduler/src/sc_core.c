@@ -106,6 +106,8 @@ static void lease(sched *s, uint32_t slot, sc_job *j, uint32_t node, int lane)
     sc_th_push(&s->leases, j->lease_deadline_ms, slot, (uint32_t)j->lease_id);
     s->nodes[node].leased++;
     if (lane == SC_LANE_COMPUTE) {
+        if (j->vtag > s->vtime)
+            s->vtime = j->vtag; /* fair share's virtual time (sc_model.c) */
         j->attempts++;
         j->t_leased_us = now_us;
         j->wall_leased_ms = vt_wall_ms();

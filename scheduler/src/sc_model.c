@@ -91,15 +91,38 @@ bool sc_node_serves(const sc_node *n, uint32_t model)
     return false;
 }
 
+/* Fair share between agents in the compute lanes: within a priority, jobs
+ * are ordered by a tag, then by arrival. A job's tag is the scheduler's
+ * virtual time (the largest tag dispatched so far) plus the number of jobs
+ * its agent already has queued, so an agent with a long queue does not
+ * hold back one that submits later: their jobs alternate (start-time fair
+ * queueing, one unit per job). A job keeps its tag when it is queued
+ * again (lease lost), so it goes ahead of later work. Verification tasks
+ * keep arrival order. */
+static uint64_t heap_key(sched *s, sc_job *j, int lane)
+{
+    uint64_t arrival = ++s->next_seq;
+    if (lane != SC_LANE_COMPUTE)
+        return arrival;
+    sc_agent *a = j->agent < s->n_agents ? &s->agents[j->agent] : NULL;
+    if (!j->vtag)
+        j->vtag = s->vtime + (a ? a->n_queued : 0) + 1;
+    if (a)
+        a->n_queued++;
+    return (j->vtag << 24) | (arrival & 0xffffff); /* tags below 2^40 */
+}
+
 void sc_lane_push(sched *s, uint32_t slot, int lane)
 {
     sc_job *j = sc_job_at(s, slot);
     sc_lane *l = &s->models[j->model].lane[lane];
     j->lane = (uint8_t)lane;
-    j->seq = ++s->next_seq;
+    j->seq = heap_key(s, j, lane);
     j->t_enqueue_us = vt_mono_us();
     /* On NOMEM the job would be lost from dispatch: fail it loudly instead. */
     if (sc_pq_push(&l->heap, j->prio, j->seq, slot) != 0) {
+        if (lane == SC_LANE_COMPUTE && j->agent < s->n_agents)
+            s->agents[j->agent].n_queued--;
         vt_log_error(s->log, "job.nomem", "cannot queue job; failing it");
         sc_core_finish(s, slot, VT_JOB_FAILED, VT_ERR_NOMEM, "scheduler out of memory");
         return;
@@ -134,4 +157,6 @@ void sc_lane_remove(sched *s, uint32_t slot)
     j->fifo_prev = j->fifo_next = SC_NONE;
     if (j->lane == SC_LANE_COMPUTE && s->n_queued > 0)
         s->n_queued--;
+    if (j->lane == SC_LANE_COMPUTE && j->agent < s->n_agents && s->agents[j->agent].n_queued > 0)
+        s->agents[j->agent].n_queued--;
 }

@@ -124,7 +124,8 @@ typedef struct sc_job {
     uint32_t model;            /* model table index */
     uint32_t agent;            /* agent table index */
     uint32_t fifo_prev, fifo_next; /* lane FIFO (arrival order) for no-model waits; UINT32_MAX = none */
-    uint64_t seq;              /* FIFO order within a priority */
+    uint64_t seq;              /* order within a priority: its lane's heap key (sc_model.c) */
+    uint64_t vtag;             /* compute lane: the agent's fair-share tag; 0 = none yet */
     uint64_t t_submit_us, t_enqueue_us, t_leased_us, t_computed_us, t_vstart_us, t_done_us;
     int64_t wall_submit_ms, wall_leased_ms, wall_computed_ms, wall_done_ms;
     uint64_t deadline_ms;      /* monotonic ms; 0 = none */
@@ -417,6 +418,7 @@ typedef struct sc_metrics {
 
 typedef struct sc_agent {
     char id[VT_AGENT_ID_BUFSZ];
+    uint32_t n_queued;         /* its jobs in compute lanes now (fair share, sc_model.c) */
 } sc_agent;
 
 /* The auth pool: Redis connections for registry look-ups from NNG
@@ -467,6 +469,7 @@ typedef struct sched {
     uint8_t token_key[16];     /* siphash key for by_token */
     uint32_t job_seq;          /* low bits of job ids in this epoch */
     uint64_t next_seq;
+    uint64_t vtime;            /* fair share: the largest tag dispatched from a compute lane */
     uint64_t next_lease;
     sc_model *models;
     uint32_t n_models;

@@ -94,6 +94,42 @@ static void test_priority(sh_env *e, vt_client *a)
     sh_node_close(&w);
 }
 
+/* Fair share: agent A queues ten jobs, then agent B two, all at one
+ * priority; a worker taking one job at a time gets B's jobs second and
+ * fourth (the agents alternate), not after all of A's. */
+static void test_fair_share(sh_env *e, vt_client *a)
+{
+    vt_client *b = sh_agent(e, e->key_b);
+    sh_node w;
+    VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
+    int32_t toks[2];
+    vt_job_spec s;
+    sh_spec(&s, toks, 2);
+    s.verify = "none";
+    enum { NA = 10, NB = 2 };
+    char ids[NA + NB][VT_JOB_ID_MAX + 1];
+    for (int i = 0; i < NA + NB; i++) {
+        vt_job_spec_new_token(&s);
+        VT_REQUIRE_OK(submit(i < NA ? a : b, &s, ids[i], NULL));
+    }
+    int b_at[NB], nb = 0;
+    for (int i = 0; i < NA + NB; i++) {
+        vt_msg f;
+        VT_REQUIRE_OK(sh_fetch(&w, 1, 2000, &f));
+        VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "one job");
+        for (int k = NA; k < NA + NB; k++)
+            if (strcmp(f.u.fetch_ok.jobs[0].job_id, ids[k]) == 0 && nb < NB)
+                b_at[nb++] = i;
+        sh_results(&w, f.u.fetch_ok.jobs, 1, NULL);
+        vt_msg_free(&f);
+    }
+    VT_REQUIRE(nb == NB, "B's jobs were leased (%d)", nb);
+    VT_CHECK(b_at[0] == 1 && b_at[1] == 3, "B's jobs leased at %d and %d, want 1 and 3", b_at[0],
+             b_at[1]);
+    sh_node_close(&w);
+    vt_client_close(b);
+}
+
 static void test_deadline_and_nomodel(sh_env *e, vt_client *a)
 {
     /* A live worker (hello, no fetch) so the job waits for capacity, not
@@ -278,6 +314,7 @@ int main(void)
     vt_client *a = sh_agent(&e, e.key_a);
     test_overload_and_cancel(&e, a);
     test_priority(&e, a);
+    test_fair_share(&e, a);
     test_deadline_and_nomodel(&e, a);
     test_leases(&e, a);
     test_too_few_verifiers(&e, a);
