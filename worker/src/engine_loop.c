@@ -241,23 +241,22 @@ static void run_embeds(wk *w, wk_model *m, wk_job **jobs, int n)
     }
 }
 
-/* The embed jobs admitted together, by model, in batches. */
+/* The embed jobs admitted together, by model, in batches. A job leaves
+ * jobs[] (NULL) as it joins a batch: run_embeds frees it. */
 static void run_embeds_by_model(wk *w, wk_job **jobs, int n)
 {
-    for (int mi = 0; mi < w->n_models; mi++) {
+    for (int k = 0; k < n; k++) {
+        if (!jobs[k])
+            continue;
+        int mi = jobs[k]->model;
         wk_job *group[WK_EMBED_BATCH];
         int g = 0;
-        for (int k = 0; k < n; k++) {
-            if (jobs[k]->model != mi)
-                continue;
-            group[g++] = jobs[k];
-            if (g == WK_EMBED_BATCH) {
-                run_embeds(w, &w->models[mi], group, g);
-                g = 0;
+        for (int i = k; i < n && g < WK_EMBED_BATCH; i++)
+            if (jobs[i] && jobs[i]->model == mi) {
+                group[g++] = jobs[i];
+                jobs[i] = NULL;
             }
-        }
-        if (g)
-            run_embeds(w, &w->models[mi], group, g);
+        run_embeds(w, &w->models[mi], group, g);
     }
 }
 
