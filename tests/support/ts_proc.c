@@ -4,18 +4,17 @@
 #include "vt_testsupport.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ts_internal.h"
+#include "vt_spawn.h"
 #include "vt_clock.h"
 
 extern char **environ;
@@ -111,45 +110,10 @@ vt_proc *vt_proc_spawn(const char *name, const char *path,
     for (size_t i = 0; i < argc; i++)
         args[i + 1] = (char *)argv[i];
 
-    int logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (logfd < 0 || nullfd < 0) {
-        fprintf(stderr, "vt_proc_spawn(%s): %s: %s\n", name, p->log, strerror(errno));
-        if (logfd >= 0)
-            close(logfd);
-        if (nullfd >= 0)
-            close(nullfd);
-        goto fail;
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        dup2(nullfd, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        execve(path, args, envp);
-        static const char msg[] = "vt_proc_spawn: exec failed: ";
-        const char *err = strerror(errno);
-        ssize_t ignored = write(2, msg, sizeof(msg) - 1);
-        ignored = write(2, path, strlen(path));
-        ignored = write(2, ": ", 2);
-        ignored = write(2, err, strlen(err));
-        ignored = write(2, "\n", 1);
-        (void)ignored;
-        _exit(127);
-    }
-    close(logfd);
-    close(nullfd);
-    if (pid < 0) {
-        fprintf(stderr, "vt_proc_spawn(%s): fork: %s\n", name, strerror(errno));
+    pid_t pid;
+    vt_errinfo ei = {0};
+    if (vt_spawn_logged(path, args, envp, p->log, 0, &pid, &ei) != 0) {
+        fprintf(stderr, "vt_proc_spawn(%s): %s\n", name, vt_errinfo_msg(&ei));
         goto fail;
     }
     p->pid = pid;
