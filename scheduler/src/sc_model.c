@@ -105,8 +105,15 @@ static uint64_t heap_key(sched *s, sc_job *j, int lane)
     if (lane != SC_LANE_COMPUTE)
         return arrival;
     sc_agent *a = j->agent < s->n_agents ? &s->agents[j->agent] : NULL;
-    if (!j->vtag)
+    if (!j->vtag) {
         j->vtag = s->vtime + (a ? a->n_queued : 0) + 1;
+        /* Never ahead of the agent's own queued jobs (after some of them
+         * were cancelled, the count alone could put it there). */
+        if (a && a->n_queued && a->last_tag > j->vtag)
+            j->vtag = a->last_tag;
+        if (a)
+            a->last_tag = j->vtag;
+    }
     if (a)
         a->n_queued++;
     return (j->vtag << 24) | (arrival & 0xffffff); /* tags below 2^40 */

@@ -419,6 +419,7 @@ typedef struct sc_metrics {
 typedef struct sc_agent {
     char id[VT_AGENT_ID_BUFSZ];
     uint32_t n_queued;         /* its jobs in compute lanes now (fair share, sc_model.c) */
+    uint64_t last_tag;         /* fair-share tag of its latest queued job */
 } sc_agent;
 
 /* The auth pool: Redis connections for registry look-ups from NNG

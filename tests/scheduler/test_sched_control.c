@@ -126,6 +126,29 @@ static void test_fair_share(sh_env *e, vt_client *a)
     VT_REQUIRE(nb == NB, "B's jobs were leased (%d)", nb);
     VT_CHECK(b_at[0] == 1 && b_at[1] == 3, "B's jobs leased at %d and %d, want 1 and 3", b_at[0],
              b_at[1]);
+
+    /* An agent's own jobs stay in arrival order, also after it cancelled
+     * some: A queues three, cancels the first two, queues a fourth. */
+    char q[4][VT_JOB_ID_MAX + 1];
+    for (int i = 0; i < 4; i++) {
+        if (i == 3)
+            for (int k = 0; k < 2; k++) {
+                vt_job_state st;
+                vt_errinfo ei = {0};
+                VT_CHECK_OK(vt_client_cancel(a, q[k], &st, &ei));
+            }
+        vt_job_spec_new_token(&s);
+        VT_REQUIRE_OK(submit(a, &s, q[i], NULL));
+    }
+    for (int i = 2; i < 4; i++) {
+        vt_msg f;
+        VT_REQUIRE_OK(sh_fetch(&w, 1, 2000, &f));
+        VT_REQUIRE(f.u.fetch_ok.n_jobs == 1, "one job");
+        VT_CHECK(strcmp(f.u.fetch_ok.jobs[0].job_id, q[i]) == 0, "lease %d: got %s want %s", i,
+                 f.u.fetch_ok.jobs[0].job_id, q[i]);
+        sh_results(&w, f.u.fetch_ok.jobs, 1, NULL);
+        vt_msg_free(&f);
+    }
     sh_node_close(&w);
     vt_client_close(b);
 }
