@@ -96,33 +96,32 @@ void wk_embed_jobs(wk *w, wk_model *m, wk_job *const *jobs, wk_res *const *res, 
 {
     vt_embed_item items[WK_EMBED_BATCH];
     int at[WK_EMBED_BATCH], nb = 0;
+    bool done[WK_EMBED_BATCH] = {false}; /* n <= WK_EMBED_BATCH */
     for (int k = 0; k < n; k++) {
-        rc[k] = 0;
-        if (jobs[k]->n_prompt > WK_EMBED_SHORT || !res[k] || nb == WK_EMBED_BATCH)
+        rc[k] = res[k] ? 0 : VT_ERR_NOMEM;
+        done[k] = rc[k] != 0;
+        if (done[k] || jobs[k]->n_prompt > WK_EMBED_SHORT)
             continue; /* alone, below */
-        if ((rc[k] = res_alloc(m, res[k], &ei[k])) != 0)
+        if ((rc[k] = res_alloc(m, res[k], &ei[k])) != 0) {
+            done[k] = true;
             continue;
+        }
         items[nb] = (vt_embed_item){.seq = nb, .tokens = jobs[k]->prompt,
                                     .n_tokens = (int)jobs[k]->n_prompt, .out = res[k]->embedding};
         at[nb++] = k;
     }
-    bool batched = false;
-    if (nb > 1 && ensure_ctx(w, m, &m->embed_short, WK_EMBED_BATCH, WK_EMBED_SHORT, &ei[at[0]]) == 0 &&
-        vt_embed_batch(m->embed_short, items, nb, &ei[at[0]]) == 0) {
-        batched = true;
+    vt_errinfo bei = {0};
+    if (nb > 1 && ensure_ctx(w, m, &m->embed_short, WK_EMBED_BATCH, WK_EMBED_SHORT, &bei) == 0 &&
+        vt_embed_batch(m->embed_short, items, nb, &bei) == 0) {
         vt_histogram_observe(w->m_embed_batch, nb);
-        for (int b = 0; b < nb; b++)
+        for (int b = 0; b < nb; b++) {
             rc[at[b]] = res_finish(m, m->embed_short, b, res[at[b]], &ei[at[b]]);
+            done[at[b]] = true;
+        }
     }
-    for (int k = 0; k < n; k++) {
-        bool in_batch = false;
-        for (int b = 0; b < nb; b++)
-            in_batch |= at[b] == k;
-        if (rc[k] || (in_batch && batched))
-            continue;
-        memset(&ei[k], 0, sizeof ei[k]);
-        rc[k] = res[k] ? embed_one(w, m, jobs[k], res[k], &ei[k]) : VT_ERR_NOMEM;
-    }
+    for (int k = 0; k < n; k++)
+        if (!done[k])
+            rc[k] = embed_one(w, m, jobs[k], res[k], &ei[k]);
 }
 
 void wk_embed_free(wk *w)

@@ -130,10 +130,10 @@ void wk_job_free(wk_job *j);
 
 /* embed_job.c: run an embed job on the model's embed context (engine loop
  * thread), filling r's embedding, trace and layer digests. */
-/* Embed jobs of one model (embed_job.c): res[k] receives job k's result
- * and rc[k] its status (ei[k] the detail); res[k] NULL = out of memory. The
- * first WK_EMBED_BATCH with prompts of at most WK_EMBED_SHORT tokens share
- * forward calls, the rest run one at a time. */
+/* Up to WK_EMBED_BATCH embed jobs of one model (embed_job.c): res[k]
+ * receives job k's result and rc[k] its status (ei[k] the detail); res[k]
+ * NULL = out of memory. Those with prompts of at most WK_EMBED_SHORT tokens
+ * share forward calls, the rest run one at a time. */
 #define WK_EMBED_BATCH 8
 #define WK_EMBED_SHORT 128
 void wk_embed_jobs(wk *w, wk_model *m, wk_job *const *jobs, wk_res *const *res, int n, int *rc,
