@@ -292,6 +292,7 @@ typedef struct phase {
     ld_result *r;
     double proc_cpu[LS_MAX_PROCS]; /* spawn: CPU seconds per process in the window */
     double aof_rewrites;           /* spawn: Redis AOF rewrites started in the window; -1 unknown */
+    bool echo;                     /* run against the echo server: no cluster to measure */
 } phase;
 
 typedef struct mark_ctx {
@@ -469,15 +470,24 @@ static int run_phase(const load_opts *o, const ld_target *t, phase *ph, ls_clust
     return rv;
 }
 
-static int run_ceiling(const load_opts *o, const ld_target *t, phase *ph, char *tmpdir)
+/* The same agents against the echo server (ld_echo) in this process, as
+ * `base` in `mode`, briefly: the ceiling, and the half rate's baseline. */
+static int run_echo(const load_opts *o, const ld_target *t, const ld_params *base, ld_mode mode,
+                    phase *ph, char *tmpdir)
 {
+    ph->p = *base;
+    ph->p.mode = mode;
+    ph->p.duration_s = o->duration_s < CEILING_S_MAX ? o->duration_s : CEILING_S_MAX;
+    ph->p.warmup_s = o->warmup_s < 0.5 ? o->warmup_s : 0.5;
+    ph->p.stages_every = 0; /* the echo server has no job states */
+    ph->echo = true;
     char url[320];
     snprintf(url, sizeof url, "ipc://%s/echo.ipc", tmpdir);
     ld_echo *e = NULL;
     vt_errinfo ei = {0};
     int rv = ld_echo_start(url, t->max_tokens, &e, &ei);
     if (rv) {
-        fprintf(stderr, "%s: ceiling: %s\n", prog, vt_errinfo_msg(&ei));
+        fprintf(stderr, "%s: %s: %s\n", prog, ph->name, vt_errinfo_msg(&ei));
         return rv;
     }
     ld_target et = *t;
@@ -685,8 +695,7 @@ static void write_json(FILE *jf, const report *rp)
     vt_json_obj_end(&j);
     vt_json_arr_begin(&j, "runs");
     for (int i = 0; i < rp->n_ph; i++)
-        json_phase(&j, &rp->ph[i],
-                   &rp->ph[i] == rp->ceil_ph || &rp->ph[i] == rp->half_echo_ph ? NULL : rp->cl);
+        json_phase(&j, &rp->ph[i], rp->ph[i].echo ? NULL : rp->cl);
     vt_json_arr_end(&j);
     double max_rate = closed_rate(rp);
     if (rp->ceil_ph && rp->ceil_ph->r->throughput > 0 && max_rate > 0)
@@ -772,7 +781,8 @@ int vt_bench_load(int argc, char **argv)
                o.verifiers, o.verifiers == 1 ? "" : "s", batch, cl.n_keys, cl.dir);
     }
 
-    /* The phases: the main one, its ceiling, and (sweep) half its rate. */
+    /* The phases: the main one, its ceiling, and (sweep) half its rate with
+     * its baseline, then (curve) the other fractions. */
     for (size_t i = 0; i < N_PHASES; i++) {
         ph[i].r = calloc(1, sizeof *ph[i].r);
         if (!ph[i].r) {
@@ -811,12 +821,8 @@ int vt_bench_load(int argc, char **argv)
         phase *c = &ph[n_ph++];
         rp.ceil_ph = c;
         c->name = "ceiling";
-        c->p = main_ph->p;
-        c->p.mode = LD_CLOSED; /* the ceiling is a maximum rate, whatever the main mode */
-        c->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
-        c->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
-        c->p.stages_every = 0; /* the echo server has no job states */
-        if ((rv = run_ceiling(&o, &t, c, tmpdir)) != 0)
+        /* closed: the ceiling is a maximum rate, whatever the main mode */
+        if ((rv = run_echo(&o, &t, &main_ph->p, LD_CLOSED, c, tmpdir)) != 0)
             goto out;
         print_phase("ceiling", c->r);
         printf("  %-10s (same agents, closed loop, against a bare REP server on the "
@@ -837,11 +843,7 @@ int vt_bench_load(int argc, char **argv)
             phase *b = &ph[n_ph++];
             rp.half_echo_ph = b;
             b->name = "half-rate-echo";
-            b->p = h->p;
-            b->p.duration_s = o.duration_s < CEILING_S_MAX ? o.duration_s : CEILING_S_MAX;
-            b->p.warmup_s = o.warmup_s < 0.5 ? o.warmup_s : 0.5;
-            b->p.stages_every = 0;
-            if ((rv = run_ceiling(&o, &t, b, tmpdir)) != 0)
+            if ((rv = run_echo(&o, &t, &h->p, LD_OPEN, b, tmpdir)) != 0)
                 goto out;
             print_phase("baseline", b->r);
             printf("  %-10s (the same open loop against the bare REP server: the bench and the "
