@@ -34,12 +34,12 @@
 #include "cli_util.h"
 #include "roofline.h"
 #include "vt_engine.h"
+#include "vt_worker.h"
 #include "vt_synth.h"
 
 static const char *prog = "verity-bench engine";
 
 #define MAX_LIST VT_BENCH_MAX_LIST
-#define EMBED_PER_CALL 8 /* the worker's WK_EMBED_BATCH */
 
 typedef struct bench_opts {
     vt_bench_sel sel; /* --quick --json --dir --models --types */
@@ -83,8 +83,9 @@ static void usage(void)
            "  --llama-bench PATH  also run llama.cpp's llama-bench on the same GGUF files\n"
            "  --llama2c PATH      also run llama2.c's `run` on an export of each F32 model\n"
            "  --embed N [--embed-tokens T]  also embed N texts of T (32) tokens one at a time\n"
-           "               (vt_seq_embed) and %d per call (vt_embed_batch, as workers do)\n",
-           EMBED_PER_CALL);
+           "               (vt_seq_embed) and as workers do (vt_embedder: up to %d per call\n"
+           "               when T <= %d)\n",
+           VT_EMBEDDER_BATCH, VT_EMBEDDER_SHORT);
 }
 
 static void parse(int argc, char **argv, bench_opts *o)
@@ -352,14 +353,24 @@ out:
 
 /* ---------------------------------------------------------------- embed */
 
+/* The embedder's callback: keep the first error. */
+static void embedded(void *arg, int k, int rc, vt_ctx *c, int seq, const vt_errinfo *ei)
+{
+    (void)k, (void)c, (void)seq;
+    vt_errinfo *first = arg;
+    if (rc && !first->code)
+        *first = *ei;
+}
+
 /* --embed: the same N texts embedded one at a time (vt_seq_embed on one
- * slot) and EMBED_PER_CALL per call (vt_embed_batch), --reps rounds each,
+ * slot) and as workers embed them (vt_embedder), --reps rounds each,
  * alternated; medians of the whole set's wall time. */
 static int run_embed(const bench_opts *o, result *r)
 {
     vt_errinfo ei = {0};
     vt_model *m = NULL;
-    vt_ctx *c1 = NULL, *cb = NULL;
+    vt_ctx *c1 = NULL;
+    vt_embedder emb = {0};
     int n = o->embed, len = (int)o->embed_tokens;
     int rv = vt_model_load(r->file, &m, &ei);
     if (rv)
@@ -373,28 +384,31 @@ static int run_embed(const bench_opts *o, result *r)
     p.max_seqs = 1;
     if ((rv = vt_ctx_create(m, &p, &c1, &ei)) != 0)
         goto out;
-    p.max_seqs = EMBED_PER_CALL;
-    if ((rv = vt_ctx_create(m, &p, &cb, &ei)) != 0)
-        goto out;
+    vt_embedder_init(&emb, m, &p, NULL);
+    vt_embed_item *items = calloc((size_t)n, sizeof *items);
     int32_t *toks = malloc((size_t)n * len * sizeof *toks);
     float *ea = malloc((size_t)n * dim * sizeof *ea), *eb = malloc((size_t)n * dim * sizeof *eb);
     double *ta = calloc((size_t)o->reps, sizeof *ta), *tb = calloc((size_t)o->reps, sizeof *tb);
-    if (!toks || !ea || !eb || !ta || !tb)
+    if (!toks || !ea || !eb || !ta || !tb || !items)
         rv = vt_fail(&ei, VT_ERR_NOMEM, "embed: out of memory");
     for (int i = 0; rv == 0 && i < n * len; i++)
         toks[i] = prompt_token((uint32_t)(i * 7 + i / len), vocab);
+    for (int i = 0; rv == 0 && i < n; i++)
+        items[i] = (vt_embed_item){.tokens = toks + (size_t)i * len, .n_tokens = len,
+                                   .out = eb + (size_t)i * dim};
+    /* Untimed first pass: the embedder creates its contexts on first use. */
+    if (rv == 0) {
+        vt_embedder_run(&emb, items, n, embedded, &ei);
+        rv = ei.code;
+    }
     for (int k = 0; k < o->reps && rv == 0; k++) {
         double t0 = vt_bench_now();
         for (int i = 0; i < n && rv == 0; i++)
             rv = vt_seq_embed(c1, 0, toks + (size_t)i * len, len, ea + (size_t)i * dim, &ei);
         double t1 = vt_bench_now();
-        for (int i0 = 0; i0 < n && rv == 0; i0 += EMBED_PER_CALL) {
-            vt_embed_item it[EMBED_PER_CALL];
-            int nb = n - i0 < EMBED_PER_CALL ? n - i0 : EMBED_PER_CALL;
-            for (int b = 0; b < nb; b++)
-                it[b] = (vt_embed_item){b, toks + (size_t)(i0 + b) * len, len,
-                                        eb + (size_t)(i0 + b) * dim};
-            rv = vt_embed_batch(cb, it, nb, &ei);
+        if (rv == 0) {
+            vt_embedder_run(&emb, items, n, embedded, &ei);
+            rv = ei.code;
         }
         ta[k] = t1 - t0;
         tb[k] = vt_bench_now() - t1;
@@ -409,11 +423,12 @@ static int run_embed(const bench_opts *o, result *r)
     free(eb);
     free(ta);
     free(tb);
+    free(items);
 out:
     if (rv)
         fprintf(stderr, "%s: embed %s: %s\n", prog, r->file, vt_errinfo_msg(&ei));
     vt_ctx_free(c1);
-    vt_ctx_free(cb);
+    vt_embedder_free(&emb);
     vt_model_free(m);
     return rv;
 }
@@ -642,10 +657,10 @@ int vt_bench_engine(int argc, char **argv)
                     failed = 1;
                 else if (o.embed)
                     printf("%s %s %d thread%s: embed %d x %u tokens: one at a time %.1f ms, "
-                           "%d per call %.1f ms: batched/alone %.2f, bits %s\n",
+                           "as workers (%d per call) %.1f ms: batched/alone %.2f, bits %s\n",
                            r->model, vt_bench_type_name(r->type), r->threads,
                            r->threads > 1 ? "s" : "", o.embed, o.embed_tokens,
-                           r->embed_alone_s * 1e3, EMBED_PER_CALL, r->embed_batched_s * 1e3,
+                           r->embed_alone_s * 1e3, VT_EMBEDDER_BATCH, r->embed_batched_s * 1e3,
                            frac(r->embed_batched_s, r->embed_alone_s),
                            r->embed_same ? "identical" : "DIFFER");
                 fprintf(stderr, "%s %s %d threads: prefill %.1f tok/s, decode %.1f tok/s "

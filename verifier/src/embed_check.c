@@ -2,12 +2,10 @@
  *
  * The worker's embedding is vt_seq_embed over the prompt (mean of the
  * final-norm hidden states, summation order fixed in docs/determinism.md);
- * the replay runs the same computation, on contexts of this verifier's
- * created the first time the model gets an embed task: the short prompts
- * of a group (up to VF_EMBED_BATCH of at most VF_EMBED_SHORT tokens) share
- * forward calls (vt_embed_batch), the rest run one at a time on a one-slot
- * context of the model's length (vt_seq_embed); batch invariance makes
- * both the same bits. It compares:
+ * the replay runs the same computation through this verifier's vt_embedder
+ * for the model (vt_worker.h: short prompts share forward calls, the rest
+ * run one at a time; batch invariance makes both the same bits) and
+ * compares:
  *   - no output tokens and exactly `dim` floats            else malformed;
  *   - the trace over positions 0..P-1, bit for bit          else wrong_digest
  *     (first_bad_layer names the first layer that differs);
@@ -26,21 +24,6 @@ static void verdict_init(vt_replay_verdict *vd)
     memset(vd, 0, sizeof *vd);
     vd->position = -1;
     vd->first_bad_layer = -1;
-}
-
-static int ensure_ctx(const vf *v, vf_model *m, vt_ctx **ctx, int seqs, int max_ctx,
-                      vt_errinfo *ei)
-{
-    if (*ctx)
-        return 0;
-    vt_ctx_params p;
-    vt_ctx_params_default(&p);
-    p.max_seqs = seqs;
-    p.max_ctx = max_ctx;
-    p.n_threads = v->threads > 0 ? v->threads : 1;
-    p.isa = v->isa == 1 ? VT_ISA_SCALAR : VT_ISA_NATIVE;
-    p.backend = VT_BACKEND_CPU;
-    return vt_ctx_create(m->model, &p, ctx, ei);
 }
 
 /* The shape of the claim; false (and the verdict) if it is malformed. */
@@ -98,77 +81,66 @@ static void judge(const vf_model *m, const vf_task *t, const float *e, vt_ctx *c
                                                               "(trace matches)");
 }
 
-/* One task alone on the long context. */
-static void check_one(vf *v, vf_model *m, const vf_task *t, float *e, vt_replay_verdict *vd)
+/* What the embedder's callback needs. */
+typedef struct replay_run {
+    const vf_model *m;
+    vf_task *const *tasks;
+    vt_replay_verdict *vd;
+    vt_embed_item items[VT_PROTO_MAX_BATCH];
+    int at[VT_PROTO_MAX_BATCH]; /* item -> task index */
+} replay_run;
+
+static void replayed(void *arg, int k, int rc, vt_ctx *c, int seq, const vt_errinfo *ei)
 {
-    vt_errinfo ei = {0};
-    int rv = ensure_ctx(v, m, &m->embed_ctx, 1, 0, &ei);
-    if (rv == 0)
-        rv = vt_seq_embed(m->embed_ctx, 0, t->prompt, (int)t->n_prompt, e, &ei);
-    if (rv == 0)
-        vt_histogram_observe(v->m_embed_batch, 1);
-    if (rv) {
+    replay_run *rr = arg;
+    int t = rr->at[k];
+    vt_replay_verdict *vd = &rr->vd[t];
+    if (rc) {
         vd->unverifiable = 1;
-        snprintf(vd->detail, sizeof vd->detail, "embed replay: %s", vt_errinfo_msg(&ei));
+        snprintf(vd->detail, sizeof vd->detail, "embed replay: %s", vt_errinfo_msg(ei));
         return;
     }
-    judge(m, t, e, m->embed_ctx, 0, vd);
-}
-
-/* Replay up to VF_EMBED_BATCH short tasks among tasks[from..n-1] that are
- * not done yet in shared forward calls; returns where the next batch
- * starts. A batch the engine refuses leaves its tasks to check_one. */
-static int check_batch(vf *v, vf_model *m, vf_task *const *tasks, int from, int n, float *e,
-                       bool *done, vt_replay_verdict *vd)
-{
-    size_t dim = vt_model_get_info(m->model)->dim;
-    vt_embed_item items[VF_EMBED_BATCH];
-    int at[VF_EMBED_BATCH], nb = 0, k = from;
-    for (; k < n && nb < VF_EMBED_BATCH; k++) {
-        if (done[k] || tasks[k]->n_prompt > VF_EMBED_SHORT)
-            continue;
-        items[nb] = (vt_embed_item){.seq = nb, .tokens = tasks[k]->prompt,
-                                    .n_tokens = (int)tasks[k]->n_prompt, .out = e + k * dim};
-        at[nb++] = k;
-    }
-    vt_errinfo ei = {0};
-    if (nb > 1 && ensure_ctx(v, m, &m->embed_short, VF_EMBED_BATCH, VF_EMBED_SHORT, &ei) == 0 &&
-        vt_embed_batch(m->embed_short, items, nb, &ei) == 0) {
-        vt_histogram_observe(v->m_embed_batch, nb);
-        for (int b = 0; b < nb; b++) {
-            judge(m, tasks[at[b]], e + at[b] * dim, m->embed_short, b, &vd[at[b]]);
-            done[at[b]] = true;
-        }
-    }
-    return k;
+    judge(rr->m, rr->tasks[t], rr->items[k].out, c, seq, vd);
 }
 
 void vf_check_embeds(vf *v, vf_model *m, vf_task *const *tasks, int n, vt_replay_verdict *vd)
 {
+    if (!m->embedder.model) {
+        vt_ctx_params p;
+        vt_ctx_params_default(&p);
+        p.n_threads = v->threads > 0 ? v->threads : 1;
+        p.isa = v->isa == 1 ? VT_ISA_SCALAR : VT_ISA_NATIVE;
+        p.backend = VT_BACKEND_CPU;
+        vt_embedder_init(&m->embedder, m->model, &p, v->m_embed_batch);
+    }
     size_t dim = vt_model_get_info(m->model)->dim;
     float *e = malloc((size_t)n * dim * sizeof(float)); /* [n][dim] */
-    bool done[VT_PROTO_MAX_BATCH] = {false};
+    replay_run *rr = malloc(sizeof *rr);
+    int ni = 0;
     for (int k = 0; k < n; k++) {
-        done[k] = !well_formed(m, tasks[k], &vd[k]);
-        if (!done[k] && !e) {
+        if (!well_formed(m, tasks[k], &vd[k]))
+            continue;
+        if (!e || !rr) {
             vd[k].unverifiable = 1;
             snprintf(vd[k].detail, sizeof vd[k].detail, "embed replay: out of memory");
-            done[k] = true;
+            continue;
         }
+        rr->items[ni] = (vt_embed_item){.tokens = tasks[k]->prompt,
+                                        .n_tokens = (int)tasks[k]->n_prompt, .out = e + k * dim};
+        rr->at[ni++] = k;
     }
-    for (int from = 0; e && from < n;)
-        from = check_batch(v, m, tasks, from, n, e, done, vd);
-    for (int k = 0; k < n; k++)
-        if (!done[k])
-            check_one(v, m, tasks[k], e + k * dim, &vd[k]);
+    if (ni) {
+        rr->m = m;
+        rr->tasks = tasks;
+        rr->vd = vd;
+        vt_embedder_run(&m->embedder, rr->items, ni, replayed, rr);
+    }
+    free(rr);
     free(e);
 }
 
 void vf_embed_free(vf *v)
 {
-    for (int i = 0; i < v->n_models; i++) {
-        vt_ctx_free(v->models[i].embed_ctx);
-        vt_ctx_free(v->models[i].embed_short);
-        v->models[i].embed_ctx = v->models[i].embed_short = NULL;
-    }
+    for (int i = 0; i < v->n_models; i++)
+        vt_embedder_free(&v->models[i].embedder);
 }

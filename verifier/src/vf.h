@@ -35,8 +35,7 @@ typedef struct vf_model {
     uint8_t sha256[32];
     char name[64];
     int identity;
-    vt_ctx *embed_ctx;      /* embed tasks' one-slot context (embed_check.c), lazily */
-    vt_ctx *embed_short;    /* short embed tasks' batch context (embed_check.c), lazily */
+    vt_embedder embedder;   /* embed replays (embed_check.c); .model NULL until the first */
 } vf_model;
 
 /* A held verification task; owns copies of everything replay needs. */
@@ -108,11 +107,8 @@ void vf_task_free(vf_task *t);
 void vf_out_free(vf_out *o);
 
 /* embed_check.c (replay loop thread) */
-/* Verdicts vd[k] for the embed tasks of one model. Those with prompts of
- * at most VF_EMBED_SHORT tokens replay VF_EMBED_BATCH at a time in shared
- * forward calls, the rest one at a time. */
-#define VF_EMBED_BATCH 8
-#define VF_EMBED_SHORT 128
+/* Verdicts vd[k] for the embed tasks of one model (short prompts replay
+ * in shared forward calls: vt_embedder). */
 void vf_check_embeds(vf *v, vf_model *m, vf_task *const *tasks, int n, vt_replay_verdict *vd);
 void vf_embed_free(vf *v);
 

@@ -154,6 +154,38 @@ int vt_identity_run(const int32_t *prompt, uint32_t n_prompt, uint32_t max_token
 void vt_identity_digest(const int32_t *prompt, uint32_t n_prompt, uint32_t n_out,
                         uint8_t digest[VT_DIGEST_BYTES]);
 
+/* ------------------------------------------------------------- embeddings
+ * (embedder.c) Embeddings of several prompts for one model, as workers
+ * compute `embed` jobs and verifiers replay them: prompts of at most
+ * VT_EMBEDDER_SHORT tokens go VT_EMBEDDER_BATCH at a time through shared
+ * forward calls (vt_embed_batch) on a context of that many short slots,
+ * the rest one at a time (vt_seq_embed) on a one-slot context of the
+ * model's length; each context is created on first use. A batch the
+ * engine refuses (one prompt's bad token) runs again one prompt at a time,
+ * so a bad prompt fails alone. Batch invariance makes every embedding and
+ * trace the same bits either way. One thread at a time. */
+#define VT_EMBEDDER_BATCH 8
+#define VT_EMBEDDER_SHORT 128
+
+typedef struct vt_embedder {
+    const vt_model *model;
+    vt_ctx_params params; /* threads, ISA and backend of both contexts */
+    vt_histogram *runs;   /* prompts per run (a batch, or 1); NULL = not counted */
+    vt_ctx *one, *batch;
+} vt_embedder;
+
+/* Called once per item: rc 0 with items[k].out written and the prompt's
+ * trace readable at (c, seq) until it returns; else the error and why. */
+typedef void (*vt_embedder_done)(void *arg, int k, int rc, vt_ctx *c, int seq,
+                                 const vt_errinfo *ei);
+
+void vt_embedder_init(vt_embedder *e, const vt_model *m, const vt_ctx_params *p,
+                      vt_histogram *runs);
+/* items[k].seq is ignored (the embedder picks slots). */
+void vt_embedder_run(vt_embedder *e, const vt_embed_item *items, int n, vt_embedder_done done,
+                     void *arg);
+void vt_embedder_free(vt_embedder *e); /* the contexts; e may be re-initialised */
+
 /* ------------------------------------------- fault modes (test builds only)
  * How `verity-worker --fault MODE` cheats, in one place so that the daemon
  * and the adversarial tests (tests/adversarial/test_detection_rate.c) run

@@ -204,12 +204,12 @@ static void run_identity(wk *w, wk_job *j)
 }
 
 /* kind "embed": computed on the spot (embed_job.c), like identity jobs;
- * jobs holds up to WK_EMBED_BATCH of them, all for model m. */
+ * jobs holds up to WK_EMBED_MAX of them, all for model m. */
 static void run_embeds(wk *w, wk_model *m, wk_job **jobs, int n)
 {
-    wk_res *res[WK_EMBED_BATCH];
-    int rc[WK_EMBED_BATCH];
-    vt_errinfo ei[WK_EMBED_BATCH];
+    wk_res *res[WK_EMBED_MAX];
+    int rc[WK_EMBED_MAX];
+    vt_errinfo ei[WK_EMBED_MAX];
     memset(ei, 0, sizeof ei);
     for (int k = 0; k < n; k++)
         res[k] = res_new(jobs[k], m);
@@ -249,9 +249,9 @@ static void run_embeds_by_model(wk *w, wk_job **jobs, int n)
         if (!jobs[k])
             continue;
         int mi = jobs[k]->model;
-        wk_job *group[WK_EMBED_BATCH];
+        wk_job *group[WK_EMBED_MAX];
         int g = 0;
-        for (int i = k; i < n && g < WK_EMBED_BATCH; i++)
+        for (int i = k; i < n && g < WK_EMBED_MAX; i++)
             if (jobs[i] && jobs[i]->model == mi) {
                 group[g++] = jobs[i];
                 jobs[i] = NULL;

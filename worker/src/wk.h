@@ -38,8 +38,7 @@ typedef struct wk_model {
     char name[64];
     uint32_t vocab;
     int identity;
-    vt_ctx *embed_ctx;       /* embed jobs' one-slot context (embed_job.c), lazily */
-    vt_ctx *embed_short;     /* short embed jobs' batch context (embed_job.c), lazily */
+    vt_embedder embedder;    /* embed jobs (embed_job.c); .model NULL until the first */
 } wk_model;
 
 typedef enum wk_job_state { WK_QUEUED = 0, WK_RUNNING = 1 } wk_job_state;
@@ -130,12 +129,10 @@ void wk_job_free(wk_job *j);
 
 /* embed_job.c: run an embed job on the model's embed context (engine loop
  * thread), filling r's embedding, trace and layer digests. */
-/* Up to WK_EMBED_BATCH embed jobs of one model (embed_job.c): res[k]
+/* Embed jobs of one model (embed_job.c), at most WK_EMBED_MAX: res[k]
  * receives job k's result and rc[k] its status (ei[k] the detail); res[k]
- * NULL = out of memory. Those with prompts of at most WK_EMBED_SHORT tokens
- * share forward calls, the rest run one at a time. */
-#define WK_EMBED_BATCH 8
-#define WK_EMBED_SHORT 128
+ * NULL = out of memory. Short prompts share forward calls (vt_embedder). */
+#define WK_EMBED_MAX 64
 void wk_embed_jobs(wk *w, wk_model *m, wk_job *const *jobs, wk_res *const *res, int n, int *rc,
                    vt_errinfo *ei);
 void wk_embed_free(wk *w);
