@@ -16,6 +16,7 @@
 #define SC_RESULT_WAIT_MAX_MS 120000 /* stays well under REQ's 60 s resend when clients keep the default */
 #define SC_RECORD_WAIT_MS 50 /* a wait that ended while the job's record is being written */
 #define MSG_NOT_YET "job journal (Redis) unreachable; the job is not accepted yet"
+#define MSG_UNRECORDED "scheduler out of memory: the job was not stored; resubmit"
 
 
 static bool token_present(const uint8_t t[VT_REQUEST_TOKEN_BYTES])
@@ -395,13 +396,17 @@ static void end_as_duplicate(sched *s, uint32_t slot, uint64_t dup_of)
     sc_core_forget(s, slot);
 }
 
-void sc_agent_deferred_unrecorded(sched *s, uint32_t slot, const char *why)
+static void reply_unrecorded(sched *s, sc_conn *c)
+{
+    vt_counter_inc(s->m.rej_unavailable);
+    sc_conn_reply_error(c, VT_ERR_UNAVAILABLE, MSG_UNRECORDED, 1000);
+}
+
+void sc_agent_deferred_unrecorded(sched *s, uint32_t slot)
 {
     sc_job *j = sc_job_at(s, slot);
-    for (sc_conn *c; (c = pop_waiter(s, j)) != NULL;) {
-        vt_counter_inc(s->m.rej_unavailable);
-        sc_conn_reply_error(c, VT_ERR_UNAVAILABLE, why, 1000);
-    }
+    for (sc_conn *c; (c = pop_waiter(s, j)) != NULL;)
+        reply_unrecorded(s, c);
     sc_core_forget(s, slot);
 }
 
@@ -426,7 +431,14 @@ void sc_agent_submit_done(sched *s, sc_jr_item *it)
     sc_job *j = sc_job_at(s, it->slot);
     sc_conn *c = it->conn;
     if (j->gen != it->gen || !j->unacked) {
-        if (c) /* cannot happen; never leave a context without a reply */
+        /* A deferred job may finish while its submit's turn is still on
+         * the wire; it is gone by now only if its final record could not
+         * be made (sc_agent_deferred_unrecorded), and its submitter, not a
+         * waiter yet, hears the same. Anything else cannot happen; never
+         * leave a context without a reply. */
+        if (c && it->defer)
+            reply_unrecorded(s, c);
+        else if (c)
             sc_conn_reply_error(c, VT_ERR_INTERNAL, "job vanished while journaling", 0);
         return;
     }

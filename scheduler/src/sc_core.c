@@ -214,7 +214,7 @@ void sc_core_push_final(sched *s, uint32_t slot)
 #endif
     if (!it && j->deferred) {
         /* No record, and its agents were never given its id: no id now. */
-        sc_agent_deferred_unrecorded(s, slot, "scheduler out of memory; resubmit");
+        sc_agent_deferred_unrecorded(s, slot);
         return;
     }
     if (!it) {

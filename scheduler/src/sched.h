@@ -567,7 +567,7 @@ void sc_agent_fresh_done(sched *s, sc_jr_item *it);                  /* core loc
 /* A deferred job whose final record cannot be written (out of memory):
  * nobody was told its id, so its waiting agents hear `unavailable` (a
  * resend with the same token runs it again) and it is forgotten. */
-void sc_agent_deferred_unrecorded(sched *s, uint32_t slot, const char *why);
+void sc_agent_deferred_unrecorded(sched *s, uint32_t slot);
 void sc_agent_journal_deferred(sched *s);                            /* drain starts */
 void sc_agent_release_submits(sched *s, sc_jr_item *list);           /* journal turn starts */
 
