@@ -52,6 +52,9 @@ typedef struct load_opts {
     const char *url, *model, *model_file, *verify, *delivery, *json, *bin_dir;
     const char *log_level;
     const char *keys[LD_MAX_KEYS];
+    const char *redis_config[LS_REDIS_CONFIG_MAX][2];
+    int n_redis_config;
+    int result_ttl_s;
     int n_keys;
     int spawn, identity, keep, sweep, curve, ceiling, quiet, submit_wait;
     int workers, verifiers, agents, worker_slots, worker_threads, verifier_threads,
@@ -90,6 +93,11 @@ static void usage(void)
         "  --bin-dir DIR         daemons' directory (default: this program's)\n"
         "  --keep                keep the temp dir (logs, redis data)\n"
         "  --log-level LEVEL     the daemons' log level (default warn; with --keep to read them)\n"
+        "  --result-ttl S        the scheduler's --result-ttl-s: results expire within the run\n"
+        "                        (steady state: Redis deletes as many records as it adds)\n"
+        "  --redis-config NAME=VALUE  a redis-server setting after the journal's own\n"
+        "                        (repeatable; e.g. auto-aof-rewrite-percentage=0 to see a run\n"
+        "                        without AOF rewrites)\n"
         "Load:\n"
         "  --concurrency N (64)  closed loop: agents; open loop: most jobs in flight\n"
         "  --connections C       REQ sockets the agents share (default: one per agent)\n"
@@ -147,6 +155,23 @@ static int loopback_url(const char *url)
     return 0;
 }
 
+/* NAME=VALUE, NAME a redis.conf directive (letters, digits, '-'). */
+static void redis_config_flag(load_opts *o, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    size_t n = eq ? (size_t)(eq - v) : 0;
+    if (o->n_redis_config == LS_REDIS_CONFIG_MAX)
+        vt_cli_usage_error(prog, "at most %d --redis-config", LS_REDIS_CONFIG_MAX);
+    if (n == 0 || n > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+        vt_cli_usage_error(prog, "--redis-config: '%s' is not NAME=VALUE (e.g. hz=10)", v);
+    char *name = strndup(v, n); /* lives as long as the process */
+    if (!name)
+        vt_cli_usage_error(prog, "out of memory");
+    o->redis_config[o->n_redis_config][0] = name;
+    o->redis_config[o->n_redis_config][1] = eq + 1;
+    o->n_redis_config++;
+}
+
 static void parse(int argc, char **argv, load_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -202,6 +227,10 @@ static void parse(int argc, char **argv, load_opts *o)
             o->json = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--log-level", &v))
             o->log_level = v;
+        else if (vt_cli_flag(prog, argc, argv, &i, "--result-ttl", &v))
+            o->result_ttl_s = (int)vt_cli_u64(prog, "--result-ttl", v, 1, 31536000);
+        else if (vt_cli_flag(prog, argc, argv, &i, "--redis-config", &v))
+            redis_config_flag(o, v);
         else if (vt_cli_flag(prog, argc, argv, &i, "--bin-dir", &v))
             o->bin_dir = v;
         else if (vt_cli_flag(prog, argc, argv, &i, "--workers", &v))
@@ -264,6 +293,8 @@ static void parse(int argc, char **argv, load_opts *o)
         vt_cli_usage_error(prog, "--api-key is for --url (--spawn registers its own agents)");
     if (o->spawn && o->model)
         vt_cli_usage_error(prog, "--model is for --url (with --spawn use --model-file)");
+    if (o->url && (o->result_ttl_s || o->n_redis_config))
+        vt_cli_usage_error(prog, "--result-ttl and --redis-config are for --spawn");
     if (o->identity && o->model_file)
         vt_cli_usage_error(prog, "give at most one of --identity and --model-file");
     if (o->spawn && !o->model_file)
@@ -292,39 +323,44 @@ typedef struct phase {
     ld_result *r;
     double proc_cpu[LS_MAX_PROCS]; /* spawn: CPU seconds per process in the window */
     double aof_rewrites;           /* spawn: Redis AOF rewrites started in the window; -1 unknown */
+    double expired_keys;           /* spawn: keys Redis expired in the window (--result-ttl); -1 unknown */
     bool echo;                     /* run against the echo server: no cluster to measure */
 } phase;
 
 typedef struct mark_ctx {
     ls_cluster *cl;
     phase *ph;
-    double rewrites0;
+    double redis0[2];
 } mark_ctx;
 
 /* Redis's AOF rewrites so far (each writes the whole data set from a forked
- * child: what most often sets the open loop's tail here), -1 unknown. */
-static double aof_rewrites(const ls_cluster *cl)
+ * child: what most often sets the open loop's tail here) and keys expired
+ * so far (the steady state's deletes); -1 unknown. */
+static void redis_counters(const ls_cluster *cl, double out[2])
 {
     vt_redis *r = NULL;
+    out[0] = out[1] = -1;
     if (vt_redis_connect(&r, cl->redis_url, 1000, 1000, NULL) != 0)
-        return -1;
-    double v = vt_bench_redis_info(r, "aof_rewrites");
+        return;
+    out[0] = vt_bench_redis_info(r, "aof_rewrites");
+    out[1] = vt_bench_redis_info(r, "expired_keys");
     vt_redis_close(r);
-    return v;
 }
 
 static void mark(void *arg, int end)
 {
     mark_ctx *m = arg;
     if (!end) {
-        m->rewrites0 = aof_rewrites(m->cl);
+        redis_counters(m->cl, m->redis0);
         ls_cpu_mark(m->cl);
         return;
     }
     for (int i = 0; i < m->cl->n_procs; i++)
         m->ph->proc_cpu[i] = ls_cpu_since(m->cl, i);
-    double now = aof_rewrites(m->cl);
-    m->ph->aof_rewrites = now >= 0 && m->rewrites0 >= 0 ? now - m->rewrites0 : -1;
+    double now[2];
+    redis_counters(m->cl, now);
+    m->ph->aof_rewrites = now[0] >= 0 && m->redis0[0] >= 0 ? now[0] - m->redis0[0] : -1;
+    m->ph->expired_keys = now[1] >= 0 && m->redis0[1] >= 0 ? now[1] - m->redis0[1] : -1;
 }
 
 static void errors_line(const ld_result *r, char *out, size_t cap)
@@ -389,6 +425,8 @@ static void print_cpu(const phase *ph, const ls_cluster *cl)
            ph->r->window_s > 0 ? total / ph->r->window_s : 0, cpus);
     if (ph->aof_rewrites >= 0)
         printf("; Redis AOF rewrites started: %.0f", ph->aof_rewrites);
+    if (ph->expired_keys > 0)
+        printf(", keys expired: %.0f", ph->expired_keys);
     printf("\n");
 }
 
@@ -446,6 +484,8 @@ static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
     vt_json_obj_end(j);
     if (cl && ph->aof_rewrites >= 0)
         vt_json_num(j, "redis_aof_rewrites", ph->aof_rewrites);
+    if (cl && ph->expired_keys >= 0)
+        vt_json_int(j, "redis_expired_keys", (int64_t)ph->expired_keys);
     vt_json_obj_end(j);
 }
 
@@ -454,7 +494,7 @@ static void json_phase(vt_json *j, const phase *ph, const ls_cluster *cl)
 static int run_phase(const load_opts *o, const ld_target *t, phase *ph, ls_cluster *cl)
 {
     vt_errinfo ei = {0};
-    mark_ctx mc = {cl, ph, -1};
+    mark_ctx mc = {cl, ph, {-1, -1}};
     if (cl) {
         ph->p.mark = mark;
         ph->p.mark_arg = &mc;
@@ -550,6 +590,9 @@ static int start_target(load_opts *o, ld_target *t, ls_cluster *cl, ls_cluster *
     sp.agents = o->agents;
     sp.keep = o->keep;
     sp.log_level = o->log_level;
+    sp.result_ttl_s = o->result_ttl_s;
+    memcpy(sp.redis_config, o->redis_config, sizeof sp.redis_config);
+    sp.n_redis_config = o->n_redis_config;
     fprintf(stderr, "starting redis-server, verity-scheduler, %d worker%s, %d verifier%s ...\n",
             o->workers, o->workers == 1 ? "" : "s", o->verifiers, o->verifiers == 1 ? "" : "s");
     vt_errinfo ei = {0};
@@ -685,6 +728,12 @@ static void write_json(FILE *jf, const report *rp)
         vt_json_int(&j, "worker_slots", o->worker_slots);
         vt_json_int(&j, "verifier_batch", o->verifier_batch);
         vt_json_str(&j, "redis", "unix socket, appendonly yes, appendfsync always");
+        if (o->result_ttl_s)
+            vt_json_int(&j, "result_ttl_s", o->result_ttl_s);
+        vt_json_obj_begin(&j, "redis_config");
+        for (int i = 0; i < o->n_redis_config; i++)
+            vt_json_str(&j, o->redis_config[i][0], o->redis_config[i][1]);
+        vt_json_obj_end(&j);
     }
     vt_json_str(&j, "model", rp->t->model);
     vt_json_str(&j, "verify", o->verify ? o->verify : "default");
@@ -719,7 +768,7 @@ int vt_bench_load(int argc, char **argv)
     load_opts o;
     phase ph[N_PHASES] = {{0}};
     for (size_t i = 0; i < sizeof ph / sizeof ph[0]; i++)
-        ph[i].aof_rewrites = -1;
+        ph[i].aof_rewrites = ph[i].expired_keys = -1;
     int n_ph = 0;
     parse(argc, argv, &o);
     struct sigaction sa = {0};
@@ -779,6 +828,10 @@ int vt_bench_load(int argc, char **argv)
                "(slots %s), %d verifier%s (batch %s), %d agent keys; all on ipc:// in %s\n",
                o.workers, o.identity ? "identity" : "model", o.workers == 1 ? "" : "s", slots,
                o.verifiers, o.verifiers == 1 ? "" : "s", batch, cl.n_keys, cl.dir);
+        if (o.result_ttl_s)
+            printf("  results expire after %d s (--result-ttl)\n", o.result_ttl_s);
+        for (int i = 0; i < o.n_redis_config; i++)
+            printf("  redis: %s %s (--redis-config)\n", o.redis_config[i][0], o.redis_config[i][1]);
     }
 
     /* The phases: the main one, its ceiling, and (sweep) half its rate with

@@ -45,9 +45,12 @@ endforeach()
 # Agents that submit and wait (vt_client_run's one round trip; the
 # scheduler journals such jobs once), with a verifier, no ceiling, and the
 # latency curve: the closed loop, then open loops at 50, 10, 25 and 75% of
-# its rate.
+# its rate. Results expire after a second (--result-ttl), so the later
+# runs see Redis delete the earlier ones' records, and Redis runs with a
+# setting of our own (--redis-config).
 execute_process(COMMAND ${BENCH} load --spawn --workers 1 --verifiers 1 --concurrency 8
                         --submit-wait --no-ceiling --curve --duration 1s --warmup 0s
+                        --result-ttl 1 --redis-config hz=50
                         --job-timeout 10s --quiet --json ${WORKDIR}/wait.json
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
@@ -73,4 +76,25 @@ endif()
 if(NOT out MATCHES "latency against load")
   message(FATAL_ERROR "--curve: no curve table:\n${out}")
 endif()
-message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit; submit and wait, with the latency curve)")
+string(JSON ttl ERROR_VARIABLE jerr GET "${json}" setup result_ttl_s)
+string(JSON hz ERROR_VARIABLE jerr2 GET "${json}" setup redis_config hz)
+if(jerr OR jerr2 OR NOT ttl EQUAL 1 OR NOT hz STREQUAL "50")
+  message(FATAL_ERROR "--result-ttl 1 --redis-config hz=50 not in the setup (${jerr} ${jerr2}):\n${json}")
+endif()
+set(expired 0)
+foreach(i 1 2 3 4)
+  string(JSON e ERROR_VARIABLE jerr GET "${json}" runs ${i} redis_expired_keys)
+  if(NOT jerr)
+    math(EXPR expired "${expired} + ${e}")
+  endif()
+endforeach()
+if(NOT expired GREATER 0)
+  message(FATAL_ERROR "--result-ttl 1: no record expired in the later runs:\n${out}\n${json}")
+endif()
+# A malformed --redis-config is refused before anything starts.
+execute_process(COMMAND ${BENCH} load --spawn --redis-config "hz 50" --duration 1s
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "is not NAME=VALUE")
+  message(FATAL_ERROR "--redis-config 'hz 50' was not refused (${rc}):\n${out}\n${err}")
+endif()
+message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit; submit and wait, with the latency curve; ${expired} results expired)")

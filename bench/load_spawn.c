@@ -83,7 +83,10 @@ static int wait_ready(ls_cluster *c, ls_proc *p, int port, int timeout_ms, vt_er
                    timeout_ms, c->dir, p->name);
 }
 
-static int start_redis(ls_cluster *c, vt_errinfo *ei)
+/* The chart's redis.aofRewritePercentage (docs/operations.md). */
+#define JOURNAL_AOF_REWRITE_PCT "100"
+
+static int start_redis(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
 {
     char rdir[300], sock[300];
     snprintf(rdir, sizeof rdir, "%s/redis", c->dir);
@@ -92,11 +95,25 @@ static int start_redis(ls_cluster *c, vt_errinfo *ei)
         return vt_fail(ei, VT_ERR_IO, "%s: %s", rdir, strerror(errno));
     const char *bin = getenv("VT_REDIS_SERVER");
     /* Durable like production: every write in the AOF, fsynced before the
-     * reply (Redis groups the fsyncs of one event-loop turn). No LZF in the
-     * AOF rewrites' RDB preamble, as the chart sets it (docs/operations.md). */
-    char *argv[] = {"redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-                    "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                    "--rdbcompression", "no", "--dir", rdir, "--daemonize", "no", NULL};
+     * reply (Redis groups the fsyncs of one event-loop turn), and the rest
+     * of the journal settings the chart gives Redis (docs/operations.md,
+     * "Redis for the journal"): no LZF in the AOF rewrites' RDB preamble,
+     * expiry in small steps (hz 100), a rewrite once the AOF has grown
+     * JOURNAL_AOF_REWRITE_PCT% past its last one. */
+    char *argv[24 + 2 * LS_REDIS_CONFIG_MAX + 1] = {
+        "redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+        "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+        "--rdbcompression", "no", "--hz", "100",
+        "--auto-aof-rewrite-percentage", JOURNAL_AOF_REWRITE_PCT,
+        "--dir", rdir, "--daemonize", "no"};
+    int k = 23;
+    char names[LS_REDIS_CONFIG_MAX][80];
+    for (int i = 0; i < p->n_redis_config; i++) {
+        snprintf(names[i], sizeof names[i], "--%s", p->redis_config[i][0]);
+        argv[k++] = names[i];
+        argv[k++] = (char *)p->redis_config[i][1];
+    }
+    argv[k] = NULL;
     int rv = spawn(c, "redis", bin && *bin ? bin : "redis-server", argv, ei);
     if (rv)
         return rv;
@@ -233,7 +250,7 @@ int ls_start(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
         return vt_fail(ei, VT_ERR_IO, "mkdtemp %s: %s", c->dir, strerror(errno));
     int rv = model_hex(p, c->model, ei);
     if (!rv)
-        rv = start_redis(c, ei);
+        rv = start_redis(c, p, ei);
     char secret_path[320], key_path[320];
     snprintf(secret_path, sizeof secret_path, "%s/auth.secret", c->dir);
     snprintf(key_path, sizeof key_path, "%s/scheduler.key", c->dir);
@@ -258,7 +275,13 @@ int ls_start(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
                      "--verifier-listen", vurl, "--http", http, "--redis", c->redis_url,
                      "--key", key_path, "--auth-secret", secret_path, "--log-level",
                      (char *)(p->log_level ? p->log_level : "warn"),
-                     "--queue-max", "1000000", NULL};
+                     "--queue-max", "1000000", NULL, NULL, NULL};
+    char ttl[24];
+    if (p->result_ttl_s > 0) {
+        snprintf(ttl, sizeof ttl, "%d", p->result_ttl_s);
+        sargv[sizeof sargv / sizeof sargv[0] - 3] = "--result-ttl-s";
+        sargv[sizeof sargv / sizeof sargv[0] - 2] = ttl;
+    }
     if ((rv = spawn(c, "scheduler", bin, sargv, ei)) != 0 ||
         (rv = wait_ready(c, &c->procs[1], sport, 15000, ei)) != 0)
         goto fail;

@@ -17,6 +17,7 @@
 #include "vt_err.h"
 
 #define LS_MAX_PROCS 40
+#define LS_REDIS_CONFIG_MAX 16 /* --redis-config NAME=VALUE pairs */
 
 typedef struct ls_params {
     const char *bin_dir;   /* where verity-scheduler etc. live */
@@ -29,6 +30,11 @@ typedef struct ls_params {
     int agents;            /* API keys to register */
     int keep;              /* keep the dir (logs) */
     const char *log_level; /* daemons' --log-level; NULL = warn */
+    int result_ttl_s;      /* scheduler's --result-ttl-s; 0 = its default */
+    /* redis-server settings after the journal's own (ls_redis_journal_args):
+     * "name value" pairs, e.g. {"auto-aof-rewrite-percentage", "0"} */
+    const char *redis_config[LS_REDIS_CONFIG_MAX][2];
+    int n_redis_config;
 } ls_params;
 
 typedef struct ls_proc {

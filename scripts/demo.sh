@@ -166,11 +166,13 @@ SHA=$(sha256sum "$MODEL" | cut -d' ' -f1)
 info "model sha256 $SHA (its identity; agents call it 'demo')"
 
 # ------------------------------------------------------------------ redis
+# The journal settings the chart gives Redis (docs/operations.md, "Redis for the journal").
 step "starting redis-server (unix socket only, AOF on, appendfsync always)"
 mkdir -p "$WORK/redis"
 REDIS_URL=unix://$WORK/redis.sock
 start redis redis-server --port 0 --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
-  --save '' --appendonly yes --appendfsync always --rdbcompression no --dir "$WORK/redis" --daemonize no
+  --save '' --appendonly yes --appendfsync always --rdbcompression no \
+  --hz 100 --auto-aof-rewrite-percentage 100 --dir "$WORK/redis" --daemonize no
 n=0
 until [ -S "$WORK/redis.sock" ] && grep -qi "ready to accept connections" "$WORK/redis.log"; do
   kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$WORK/redis.log" >&2; exit 1; }
