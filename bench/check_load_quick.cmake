@@ -97,4 +97,4 @@ execute_process(COMMAND ${BENCH} load --spawn --redis-config "hz 50" --duration 
 if(rc EQUAL 0 OR NOT err MATCHES "is not NAME=VALUE")
   message(FATAL_ERROR "--redis-config 'hz 50' was not refused (${rc}):\n${out}\n${err}")
 endif()
-message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit; submit and wait, with the latency curve; ${expired} results expired)")
+message(STATUS "bench_load_quick: valid JSON, jobs completed without errors (submit; submit and wait, with the latency curve; ${expired} keys expired)")

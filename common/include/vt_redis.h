@@ -106,6 +106,22 @@ int vt_redis_read_replies(vt_redis *r, redisReply **replies, size_t n,
                           vt_errinfo *ei);
 void vt_redis_free_replies(redisReply **replies, size_t n); /* NULLs ok */
 
+/* ---- What Redis says about its own persistence ------------------------
+ * The journal's promise ("nothing acknowledged is lost") is only as good
+ * as Redis's AOF settings, which live in Redis, not in our flags; daemons
+ * read them at each connect and say what they mean (docs/operations.md,
+ * "Redis for the journal"). */
+typedef struct vt_redis_persistence {
+    bool aof;         /* appendonly yes */
+    char fsync[12];   /* appendfsync: "always", "everysec" or "no" */
+    int hz;           /* background task frequency (expiry steps) */
+} vt_redis_persistence;
+
+/* CONFIG GET appendonly appendfsync hz. VT_ERR_DENIED when Redis refuses
+ * CONFIG (managed services often rename or forbid it), VT_ERR_PROTO for a
+ * reply that is not the three settings, else as vt_redis_command. */
+int vt_redis_persistence_get(vt_redis *r, vt_redis_persistence *out, vt_errinfo *ei);
+
 /* ---- Typed reply checks: never trust a reply's type or size. ----------
  * Each returns 0 or VT_ERR_PROTO (unexpected type; detail in ei), except
  * where noted. */

@@ -30,6 +30,10 @@ int sc_metrics_init(sched *s, vt_errinfo *ei)
     G(m->workers_live, "verity_scheduler_workers_live", "workers with a live session", NULL);
     G(m->verifiers_live, "verity_scheduler_verifiers_live", "verifiers with a live session", NULL);
     G(m->redis_up, "verity_scheduler_redis_up", "1 when the journal reaches Redis", NULL);
+    G(m->redis_fsync_always, "verity_scheduler_redis_fsync_always",
+      "1 when Redis reports appendonly yes and appendfsync always (no acknowledged job is lost), "
+      "0 when it does not, -1 when it cannot be read",
+      NULL);
     C(m->submitted, "verity_scheduler_jobs_submitted_total", "jobs accepted (journaled)", NULL);
     for (int st = VT_JOB_VERIFIED; st < VT_JOB_STATE__COUNT; st++) {
         char l[64];

@@ -2,7 +2,8 @@
  * access control (API keys, ownership, node allow-list), lease -> result ->
  * verification -> verified delivery, duplicate results, a failed
  * verification that re-executes elsewhere, verify=none, idempotent submit,
- * and a batch of jobs through a worker/verifier loop. */
+ * a batch of jobs through a worker/verifier loop, revocation of a live
+ * node, and what the scheduler says about Redis's persistence settings. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -389,6 +390,65 @@ static void test_revoke(sh_env *e)
     vt_client_close(a);
 }
 
+/* "<cmd> <sub> <a> <b>" against the test's Redis, expecting success. */
+static void redis_do(const sh_env *e, const char *cmd, const char *sub, const char *a,
+                     const char *b)
+{
+    vt_redis *r = NULL;
+    vt_errinfo ei = {0};
+    redisReply *rep = NULL;
+    VT_REQUIRE_OK(vt_redis_connect(&r, e->rs.url, 2000, 2000, &ei));
+    VT_CHECK_OK(vt_redis_command(r, &rep, &ei, "%s %s %s %s", cmd, sub, a, b));
+    if (rep)
+        freeReplyObject(rep);
+    vt_redis_close(r);
+}
+
+static void restart_sched(sh_env *e)
+{
+    VT_CHECK_EQ_INT(vt_proc_stop(e->sched, 15000), 0);
+    vt_proc_free(e->sched);
+    e->sched = NULL;
+    sh_start_sched(e, NULL);
+}
+
+/* The scheduler reads Redis's AOF settings at each connect and says what
+ * they promise: with appendfsync always the gauge is 1 and nothing is
+ * said; everysec or no AOF at all set it to 0 with a warning that names
+ * the loss. The test's Redis runs Redis's default hz 10: a hint. */
+static void test_persistence(sh_env *e)
+{
+    const char *G = "verity_scheduler_redis_fsync_always";
+    VT_CHECK(sh_metric(e, G) == 1, "%s %g with appendfsync always", G, sh_metric(e, G));
+    VT_CHECK(sh_log_has(e, "appendonly=yes appendfsync=always hz=10"), "settings logged");
+    VT_CHECK(!sh_log_has(e, "redis.durability"), "no durability warning with always");
+    VT_CHECK(sh_log_has(e, "hz=10: expired results are deleted in steps of up to 25 ms"),
+             "hz hint logged");
+
+    redis_do(e, "CONFIG", "SET", "appendfsync", "everysec");
+    restart_sched(e);
+    VT_CHECK(sh_metric(e, G) == 0, "%s %g with appendfsync everysec", G, sh_metric(e, G));
+    VT_CHECK(sh_log_has(e, "(appendfsync everysec): a machine crash can lose acknowledged jobs"),
+             "everysec warned");
+
+    redis_do(e, "CONFIG", "SET", "appendonly", "no");
+    restart_sched(e);
+    VT_CHECK(sh_metric(e, G) == 0, "%s %g with appendonly no", G, sh_metric(e, G));
+    VT_CHECK(sh_log_has(e, "Redis runs without its AOF (appendonly no)"), "no AOF warned");
+
+    /* A Redis that refuses CONFIG (managed services often do): unknown. */
+    redis_do(e, "ACL", "SETUSER", "default", "-config");
+    restart_sched(e);
+    VT_CHECK(sh_metric(e, G) == -1, "%s %g with CONFIG refused", G, sh_metric(e, G));
+    VT_CHECK(sh_log_has(e, "cannot read Redis's persistence settings"), "unknown settings warned");
+    redis_do(e, "ACL", "SETUSER", "default", "+config");
+
+    redis_do(e, "CONFIG", "SET", "appendonly", "yes");
+    redis_do(e, "CONFIG", "SET", "appendfsync", "always");
+    restart_sched(e);
+    VT_CHECK(sh_metric(e, G) == 1, "%s %g back to always", G, sh_metric(e, G));
+}
+
 int main(void)
 {
     sh_env e;
@@ -398,6 +458,7 @@ int main(void)
     test_failed_verification(&e);
     test_batch(&e);
     test_revoke(&e);
+    test_persistence(&e);
     sh_teardown(&e);
     return vt_test_done();
 }
