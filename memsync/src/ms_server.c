@@ -681,6 +681,13 @@ int ms_server_start(ms_server **out, const ms_server_cfg *cfg, vt_errinfo *ei)
         vt_fail(ei, rv, "out of memory");
     if (rv == 0)
         rv = ms_store_open(&s->health, cfg->redis_url, &s->cfg.limits, ei);
+    if (rv == 0) {
+        /* Say once what Redis promises for acknowledged writes (a Redis not
+         * up yet says nothing here; memsync serves once it is). */
+        int durable;
+        vt_redis_persistence_log(s->health.r, s->cfg.log, "acknowledged memory items", false,
+                                 &durable, NULL);
+    }
     if (rv == 0 && (rv = nng_rep0_open(&s->sock)) != 0)
         rv = vt_fail(ei, VT_ERR_TRANSPORT, "rep socket: %s", nng_strerror(rv));
     if (rv == 0)

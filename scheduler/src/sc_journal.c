@@ -113,44 +113,13 @@ static void set_redis_ok(sched *s, bool ok, const char *why)
  * settings live in Redis, not in our flags, and may change across its
  * restarts, so they are read at every connect and said plainly. Fails
  * only when Redis cannot be reached (the connect is then retried). */
-static int check_persistence(sched *s, vt_errinfo *out)
+static int check_persistence(sched *s, vt_errinfo *ei)
 {
-    vt_redis_persistence p;
-    vt_errinfo ei = {0};
-    int rv = vt_redis_persistence_get(s->jr.r, &p, &ei);
-    if (rv == VT_ERR_UNAVAILABLE || rv == VT_ERR_NOMEM) {
-        *out = ei;
-        return rv;
-    }
-    if (rv) {
-        vt_gauge_set(s->m.redis_fsync_always, -1);
-        vt_log_warn(s->log, "redis.persistence",
-                    "cannot read Redis's persistence settings (%s): no acknowledged job is lost "
-                    "only with appendonly yes and appendfsync always",
-                    vt_errinfo_msg(&ei));
-        return 0;
-    }
-    bool always = p.aof && strcmp(p.fsync, "always") == 0;
-    vt_gauge_set(s->m.redis_fsync_always, always ? 1 : 0);
-    vt_log_info(s->log, "redis.persistence", "Redis appendonly=%s appendfsync=%s hz=%d",
-                p.aof ? "yes" : "no", p.fsync, p.hz);
-    if (!p.aof)
-        vt_log_warn(s->log, "redis.durability",
-                    "Redis runs without its AOF (appendonly no): jobs acknowledged since its "
-                    "last snapshot are lost when it restarts; set appendonly yes, appendfsync always");
-    else if (!always)
-        vt_log_warn(s->log, "redis.durability",
-                    "Redis fsyncs its AOF %s (appendfsync %s): a machine crash can lose "
-                    "acknowledged jobs; appendfsync always loses none",
-                    strcmp(p.fsync, "everysec") == 0 ? "once a second" : "when the OS decides",
-                    p.fsync);
-    /* Redis's expire cycle may take 25% of each 1000/hz ms tick. */
-    if (p.hz < 100)
-        vt_log_info(s->log, "redis.latency",
-                    "Redis hz=%d: expired results are deleted in steps of up to %d ms, which "
-                    "delay jobs; hz 100 keeps them at 2.5 ms (docs/operations.md)",
-                    p.hz, 250 / p.hz);
-    return 0;
+    int durable;
+    int rv = vt_redis_persistence_log(s->jr.r, s->log, "acknowledged jobs", true, &durable, ei);
+    if (rv == 0)
+        vt_gauge_set(s->m.redis_fsync_always, durable);
+    return rv;
 }
 
 /* ------------------------------------------------------------- recovery */

@@ -1,6 +1,7 @@
 /* test_daemon.c - verity-memsync over its socket: CRUD and profile, the
  * head on every answer, isolation between agents (every attack we could
- * think of), the service key, tampering detected by verify, and limits. */
+ * think of), the service key, tampering detected by verify, limits, and
+ * the start-up line on Redis's persistence settings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,9 +376,21 @@ static void test_tamper(ms_agent *a)
     expect_clean(a, "restoring the head");
 }
 
+/* At start memsync says what Redis promises for acknowledged writes. */
+static void test_persistence_logged(void)
+{
+    size_t n = 0;
+    char *log = vt_ts_read_file(vt_proc_log(env.daemon), &n);
+    VT_CHECK(log && strstr(log, "Redis appendonly=yes appendfsync=always"),
+             "memsync logged Redis's persistence settings");
+    VT_CHECK(log && !strstr(log, "redis.durability"), "no durability warning with always");
+    free(log);
+}
+
 int main(void)
 {
     ms_env_start(&env, NULL);
+    test_persistence_logged();
     ms_agent a, b;
     ms_agent_new(&env, "alice", &a);
     ms_agent_new(&env, "bob", &b);

@@ -422,7 +422,7 @@ static void test_persistence(sh_env *e)
     VT_CHECK(sh_metric(e, G) == 1, "%s %g with appendfsync always", G, sh_metric(e, G));
     VT_CHECK(sh_log_has(e, "appendonly=yes appendfsync=always hz=10"), "settings logged");
     VT_CHECK(!sh_log_has(e, "redis.durability"), "no durability warning with always");
-    VT_CHECK(sh_log_has(e, "hz=10: expired results are deleted in steps of up to 25 ms"),
+    VT_CHECK(sh_log_has(e, "hz=10: expired keys are deleted in steps of up to 25 ms"),
              "hz hint logged");
 
     redis_do(e, "CONFIG", "SET", "appendfsync", "everysec");

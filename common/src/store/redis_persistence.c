@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vt_log.h"
 #include "vt_redis.h"
 
 /* CONFIG GET name into buf: one setting per call, which Redis before 7.0
@@ -46,5 +47,48 @@ int vt_redis_persistence_get(vt_redis *r, vt_redis_persistence *out, vt_errinfo 
     out->aof = strcmp(aof, "yes") == 0;
     snprintf(out->fsync, sizeof out->fsync, "%s", fsync);
     out->hz = (int)h;
+    return 0;
+}
+
+int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz_hint,
+                             int *durable, vt_errinfo *ei)
+{
+    *durable = -1;
+    vt_redis_persistence p;
+    vt_errinfo e = {0};
+    int rv = vt_redis_persistence_get(r, &p, &e);
+    if (rv == VT_ERR_UNAVAILABLE || rv == VT_ERR_NOMEM) {
+        if (ei)
+            *ei = e;
+        return rv;
+    }
+    if (rv) {
+        vt_log_warn(log, "redis.durability",
+                    "cannot read Redis's persistence settings (%s): no %s are lost only with "
+                    "appendonly yes and appendfsync always",
+                    vt_errinfo_msg(&e), what);
+        return 0;
+    }
+    bool always = p.aof && strcmp(p.fsync, "always") == 0;
+    vt_log_info(log, "redis.persistence", "Redis appendonly=%s appendfsync=%s hz=%d",
+                p.aof ? "yes" : "no", p.fsync, p.hz);
+    if (!p.aof)
+        vt_log_warn(log, "redis.durability",
+                    "Redis runs without its AOF (appendonly no): %s since its last snapshot are "
+                    "lost when it restarts; set appendonly yes, appendfsync always",
+                    what);
+    else if (!always)
+        vt_log_warn(log, "redis.durability",
+                    "Redis fsyncs its AOF %s (appendfsync %s): a machine crash can lose %s; "
+                    "appendfsync always loses none",
+                    strcmp(p.fsync, "everysec") == 0 ? "once a second" : "when the OS decides",
+                    p.fsync, what);
+    /* Redis's expire cycle may take 25% of each 1000/hz ms tick. */
+    if (hz_hint && p.hz < 100)
+        vt_log_info(log, "redis.latency",
+                    "Redis hz=%d: expired keys are deleted in steps of up to %d ms, which delay "
+                    "requests; hz 100 keeps them at 2.5 ms (docs/operations.md)",
+                    p.hz, 250 / p.hz);
+    *durable = always ? 1 : 0;
     return 0;
 }
