@@ -53,6 +53,7 @@ typedef struct load_opts {
     const char *log_level;
     const char *keys[LD_MAX_KEYS];
     const char *redis_config[LS_REDIS_CONFIG_MAX][2];
+    char redis_config_name[LS_REDIS_CONFIG_MAX][65]; /* what [i][0] points to */
     int n_redis_config;
     int result_ttl_s;
     int n_keys;
@@ -164,9 +165,9 @@ static void redis_config_flag(load_opts *o, const char *v)
         vt_cli_usage_error(prog, "at most %d --redis-config", LS_REDIS_CONFIG_MAX);
     if (n == 0 || n > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
         vt_cli_usage_error(prog, "--redis-config: '%s' is not NAME=VALUE (e.g. hz=10)", v);
-    char *name = strndup(v, n); /* lives as long as the process */
-    if (!name)
-        vt_cli_usage_error(prog, "out of memory");
+    char *name = o->redis_config_name[o->n_redis_config];
+    memcpy(name, v, n);
+    name[n] = 0;
     o->redis_config[o->n_redis_config][0] = name;
     o->redis_config[o->n_redis_config][1] = eq + 1;
     o->n_redis_config++;
