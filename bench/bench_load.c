@@ -701,6 +701,12 @@ static void print_targets(const report *rp)
         else
             printf("  p99 < %.0f ms at none of the measured rates\n", TARGET_P99_MS);
     }
+    /* A fresh cluster's seconds are not its steady state: say so where a
+     * figure could be read as one (docs/benchmarks.md, "steady state"). */
+    if (rp->cl && !rp->o->result_ttl_s)
+        printf("  (a fresh cluster: no result expired, and Redis's AOF rewrites were the first of\n"
+               "  a growing data set; --result-ttl S with a --duration of minutes measures the\n"
+               "  steady state)\n");
 }
 
 static void write_json(FILE *jf, const report *rp)
