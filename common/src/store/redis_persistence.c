@@ -41,8 +41,9 @@ int vt_redis_persistence_get(vt_redis *r, vt_redis_persistence *out, vt_errinfo 
     long h = strtol(hz, &end, 10);
     if ((strcmp(aof, "yes") && strcmp(aof, "no")) || *end || end == hz || h < 1 || h > 500 ||
         (strcmp(fsync, "always") && strcmp(fsync, "everysec") && strcmp(fsync, "no")))
-        return vt_fail(ei, VT_ERR_PROTO, "redis: unexpected settings appendonly=%s appendfsync=%s hz=%s",
-                       aof, fsync, hz);
+        return vt_fail(ei, VT_ERR_PROTO,
+                       "redis: unexpected settings appendonly=%s appendfsync=%s hz=%s", aof, fsync,
+                       hz);
     memset(out, 0, sizeof *out);
     out->aof = strcmp(aof, "yes") == 0;
     snprintf(out->fsync, sizeof out->fsync, "%s", fsync);
@@ -64,7 +65,7 @@ int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz
     }
     if (rv) {
         vt_log_warn(log, "redis.durability",
-                    "cannot read Redis's persistence settings (%s): no %s are lost only with "
+                    "cannot read Redis's persistence settings (%s): %s are safe only with "
                     "appendonly yes and appendfsync always",
                     vt_errinfo_msg(&e), what);
         return 0;
