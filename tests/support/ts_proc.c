@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,4 +270,76 @@ int vt_proc_run(const char *bin, const char *const argv[], const char *const env
     if (!*out)
         *out = calloc(1, 1);
     return code;
+}
+
+/* ---- watchdog ---------------------------------------------------------- */
+
+/* Each thread of pid: name, state and the kernel function it sleeps in. */
+static void dump_threads(pid_t pid, const char *who)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    fprintf(stderr, "--- %s (pid %d): threads\n", who, (int)pid);
+    FILE *ls = NULL;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "ls %s 2>/dev/null", path);
+    if (!(ls = popen(cmd, "r")))
+        return;
+    char tid[32];
+    while (fgets(tid, sizeof tid, ls)) {
+        tid[strcspn(tid, "\n")] = 0;
+        char comm[64] = "?", wchan[96] = "?", stat[512] = "", f[160];
+        const char *names[] = {"comm", "wchan", "stat"};
+        char *outs[] = {comm, wchan, stat};
+        size_t caps[] = {sizeof comm, sizeof wchan, sizeof stat};
+        for (int i = 0; i < 3; i++) {
+            snprintf(f, sizeof f, "%s/%s/%s", path, tid, names[i]);
+            FILE *fp = fopen(f, "r");
+            if (fp) {
+                if (!fgets(outs[i], (int)caps[i], fp))
+                    outs[i][0] = 0;
+                outs[i][strcspn(outs[i], "\n")] = 0;
+                fclose(fp);
+            }
+        }
+        /* state is the field after "(comm)" */
+        const char *st = strrchr(stat, ')');
+        fprintf(stderr, "  tid %s %-16s state %c wchan %s\n", tid, comm,
+                st && st[1] && st[2] ? st[2] : '?', wchan[0] ? wchan : "-");
+    }
+    pclose(ls);
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null && timeout 20 gdb -batch -nx -p %d "
+             "-ex 'thread apply all bt 30' 2>&1 | grep -E '^(Thread|#)' >&2",
+             (int)pid);
+    if (system(cmd) != 0)
+        fprintf(stderr, "  (no gdb stacks)\n");
+}
+
+static void *watchdog_main(void *arg)
+{
+    int seconds = (int)(intptr_t)arg;
+    vt_sleep_ms((uint64_t)seconds * 1000);
+    fprintf(stderr, "\nvt_ts_watchdog: the test is still running after %d s; what it and its "
+                    "processes wait in:\n", seconds);
+    dump_threads(getpid(), "this test");
+    pthread_mutex_lock(&procs_mu);
+    for (struct vt_proc *p = procs; p; p = p->next)
+        if (!p->exited) {
+            dump_threads(p->pid, p->name);
+            vt_proc_tail(p, 30);
+        }
+    pthread_mutex_unlock(&procs_mu);
+    fprintf(stderr, "vt_ts_watchdog: logs kept in %s\n", vt_ts_tmpdir());
+    fflush(stderr);
+    ts_kill_all();
+    _exit(1); /* not exit(): the temp dir with the logs stays */
+    return NULL;
+}
+
+void vt_ts_watchdog(int seconds)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, watchdog_main, (void *)(intptr_t)seconds) == 0)
+        pthread_detach(th);
 }

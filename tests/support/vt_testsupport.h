@@ -122,6 +122,15 @@ void vt_proc_free(vt_proc *p);
 int vt_proc_run(const char *bin, const char *const argv[], const char *const env[],
                 int timeout_ms, char **out);
 
+/* A test that hangs is killed by ctest without a word. vt_ts_watchdog(s)
+ * starts a thread that, if the test is still running after s seconds,
+ * prints what every thread of the test and of each live vt_proc is
+ * waiting in (/proc/<pid>/task/<tid>/{comm,wchan,stat}), their stacks when
+ * gdb is installed and may attach, and each daemon's log tail, then kills
+ * the daemons and exits 1. Call it once, early; set s below the test's
+ * ctest TIMEOUT. */
+void vt_ts_watchdog(int seconds);
+
 /* ---- redis-server ------------------------------------------------------ */
 
 typedef struct vt_ts_redis {
