@@ -26,7 +26,6 @@ static void make_key(const char *name, vt_keypair *kp, char *path, size_t pathsz
 
 void sh_setup(sh_env *e, const char *const *extra_args)
 {
-    vt_ts_watchdog(80); /* below the tests' 90 s: a hang says where it hangs */
     memset(e, 0, sizeof *e);
     int rv = vt_ts_redis_start(&e->rs);
     if (rv == VT_ERR_UNSUPPORTED)

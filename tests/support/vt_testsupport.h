@@ -127,8 +127,9 @@ int vt_proc_run(const char *bin, const char *const argv[], const char *const env
  * prints what every thread of the test and of each live vt_proc is
  * waiting in (/proc/<pid>/task/<tid>/{comm,wchan,stat}), their stacks when
  * gdb is installed and may attach, and each daemon's log tail, then kills
- * the daemons and exits 1. Call it once, early; set s below the test's
- * ctest TIMEOUT. */
+ * the daemons and exits 1. Under ctest it arms itself at the first
+ * vt_proc_spawn, shortly before the test's TIMEOUT (vt_add_c_test passes
+ * it as VT_TEST_TIMEOUT_S); call it for a shorter limit. */
 void vt_ts_watchdog(int seconds);
 
 /* ---- redis-server ------------------------------------------------------ */
