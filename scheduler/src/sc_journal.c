@@ -252,7 +252,10 @@ static int recover(sched *s, vt_errinfo *ei)
         vt_redis_free_replies(reps, cnt);
     }
     freeReplyObject(ids);
-    if (rv == 0 && (loaded || gone))
+    /* Logged on every connect, also when nothing was pending: an operator
+     * (and test_sched_recovery) can tell a recovery that found no work
+     * from one that did not run. */
+    if (rv == 0)
         vt_log_info(s->log, "recover", "pending=%zu recovered=%zu dropped=%zu", n, loaded, gone);
     return rv;
 }

@@ -88,6 +88,18 @@ static int count_verified(const sh_env *e, char (*ids)[VT_JOB_ID_MAX + 1], int n
     return ok;
 }
 
+/* Occurrences of s in the scheduler's log (appended to across restarts). */
+static int log_count(const sh_env *e, const char *s)
+{
+    size_t n;
+    char *log = vt_ts_read_file(vt_proc_log(e->sched), &n);
+    int k = 0;
+    for (const char *p = log; p && (p = strstr(p, s)) != NULL; p += strlen(s))
+        k++;
+    free(log);
+    return k;
+}
+
 static void test_crash_restart(sh_env *e)
 {
     /* A job finished before the crash, and a lease held across it. */
@@ -199,7 +211,10 @@ static void test_crash_restart(sh_env *e)
     vt_client *b = sh_agent(e, e->key_b);
     VT_CHECK_ERR(vt_client_status(b, early, &st, &ei), VT_ERR_NOTFOUND);
     vt_client_close(b);
-    VT_CHECK(sh_log_has(e, "recover"), "recovery logged");
+    /* Every connect logs its recovery pass, the first start's and the
+     * restarted one's (whether the crash left jobs pending depends on
+     * timing; that every job completed is checked above). */
+    VT_CHECK(log_count(e, "recover pending=") >= 2, "recovery logged after the restart");
     sh_runner_stop(r);
     vt_client_close(a);
     free(sb.ids);
