@@ -16,41 +16,32 @@
 
 #include "sched_harness.h"
 
-#include <nng/protocol/reqrep0/req.h>
 #include "vt_test.h"
 
 #define RECV_MAX 65536
 
-/* One request on a fresh REQ socket. 0 + reply, or VT_ERR_TIMEOUT when the
- * scheduler dropped the connection instead of answering. */
+/* One request on a fresh connection. 0 + reply, or VT_ERR_TIMEOUT /
+ * VT_ERR_TRANSPORT when the scheduler dropped the connection instead of
+ * answering. Our own SP client (vt_sp_req), not an NNG REQ socket: NNG
+ * 1.5.2's nng_close() hung here for good after the scheduler dropped a
+ * pipe that was sending an oversized message (gdb: raw_call -> nng_close
+ * -> pthread_cond_wait, the scheduler idle in epoll_wait), about once in
+ * a hundred runs under ctest -j2; what is under test is the scheduler. */
 static int raw_call(const char *url, const void *buf, size_t len, int timeout_ms, vt_msg *reply)
 {
-    nng_socket s;
     vt_msg_init(reply, VT_MSG_NONE);
-    if (nng_req0_open(&s) != 0)
-        return VT_ERR_TRANSPORT;
-    nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms);
-    nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
-    int rv = nng_dial(s, url, NULL, 0);
-    if (rv == 0)
-        rv = nng_send(s, (void *)buf, len, 0);
-    void *rb = NULL;
+    vt_sp_req *r = NULL;
+    vt_errinfo ei = {0};
+    int rv = vt_sp_req_open(url, RECV_MAX * 16, &r, &ei);
+    if (rv)
+        return rv;
+    const uint8_t *rb = NULL;
     size_t rl = 0;
+    rv = vt_sp_req_call(r, buf, len, timeout_ms, &rb, &rl, &ei);
     if (rv == 0)
-        rv = nng_recv(s, &rb, &rl, NNG_FLAG_ALLOC);
-    int out;
-    if (rv == NNG_ETIMEDOUT) {
-        out = VT_ERR_TIMEOUT;
-    } else if (rv != 0) {
-        out = VT_ERR_TRANSPORT;
-    } else {
-        vt_errinfo ei = {0};
-        out = vt_msg_decode(rb, rl, reply, &ei);
-        nng_free(rb, rl);
-    }
-    nng_close(s);
-    return out;
+        rv = vt_msg_decode(rb, rl, reply, &ei);
+    vt_sp_req_close(r);
+    return rv;
 }
 
 /* Expect an error reply with one of the codes (or a drop when allowed). */
@@ -59,7 +50,7 @@ static void expect_refused(const char *what, const char *url, const void *buf, s
 {
     vt_msg rep;
     int rv = raw_call(url, buf, len, 2000, &rep);
-    if (rv == VT_ERR_TIMEOUT && drop_ok) {
+    if ((rv == VT_ERR_TIMEOUT || rv == VT_ERR_TRANSPORT) && drop_ok) {
         VT_CHECK(true, "%s: dropped", what);
     } else {
         VT_CHECK(rv == 0 && rep.type == VT_MSG_ERROR, "%s on %s: rv=%s type=%d", what, url,
