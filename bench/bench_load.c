@@ -328,40 +328,49 @@ typedef struct phase {
     bool echo;                     /* run against the echo server: no cluster to measure */
 } phase;
 
+/* Redis's counters so far, -1 unknown: AOF rewrites (each writes the
+ * whole data set from a forked child: what most often sets the open loop's
+ * tail here) and keys expired (the steady state's deletes). */
+typedef struct redis_counts {
+    double rewrites, expired;
+} redis_counts;
+
 typedef struct mark_ctx {
     ls_cluster *cl;
     phase *ph;
-    double redis0[2];
+    redis_counts at_start;
 } mark_ctx;
 
-/* Redis's AOF rewrites so far (each writes the whole data set from a forked
- * child: what most often sets the open loop's tail here) and keys expired
- * so far (the steady state's deletes); -1 unknown. */
-static void redis_counters(const ls_cluster *cl, double out[2])
+static redis_counts redis_counters(const ls_cluster *cl)
 {
+    redis_counts c = {-1, -1};
     vt_redis *r = NULL;
-    out[0] = out[1] = -1;
     if (vt_redis_connect(&r, cl->redis_url, 1000, 1000, NULL) != 0)
-        return;
-    out[0] = vt_bench_redis_info(r, "aof_rewrites");
-    out[1] = vt_bench_redis_info(r, "expired_keys");
+        return c;
+    c.rewrites = vt_bench_redis_info(r, "aof_rewrites");
+    c.expired = vt_bench_redis_info(r, "expired_keys");
     vt_redis_close(r);
+    return c;
+}
+
+static double since(double now, double then)
+{
+    return now >= 0 && then >= 0 ? now - then : -1;
 }
 
 static void mark(void *arg, int end)
 {
     mark_ctx *m = arg;
     if (!end) {
-        redis_counters(m->cl, m->redis0);
+        m->at_start = redis_counters(m->cl);
         ls_cpu_mark(m->cl);
         return;
     }
     for (int i = 0; i < m->cl->n_procs; i++)
         m->ph->proc_cpu[i] = ls_cpu_since(m->cl, i);
-    double now[2];
-    redis_counters(m->cl, now);
-    m->ph->aof_rewrites = now[0] >= 0 && m->redis0[0] >= 0 ? now[0] - m->redis0[0] : -1;
-    m->ph->expired_keys = now[1] >= 0 && m->redis0[1] >= 0 ? now[1] - m->redis0[1] : -1;
+    redis_counts now = redis_counters(m->cl);
+    m->ph->aof_rewrites = since(now.rewrites, m->at_start.rewrites);
+    m->ph->expired_keys = since(now.expired, m->at_start.expired);
 }
 
 static void errors_line(const ld_result *r, char *out, size_t cap)

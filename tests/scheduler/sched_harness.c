@@ -104,6 +104,17 @@ void sh_start_sched(sh_env *e, const char *const *extra_args)
     }
 }
 
+int sh_restart_sched(sh_env *e, int sig)
+{
+    VT_REQUIRE_OK(vt_proc_kill(e->sched, sig));
+    int code = -1;
+    vt_proc_wait(e->sched, 15000, &code);
+    vt_proc_free(e->sched); /* SIGKILLs it if still running */
+    e->sched = NULL;
+    sh_start_sched(e, NULL);
+    return code;
+}
+
 void sh_teardown(sh_env *e)
 {
     if (e->sched) {
@@ -460,13 +471,20 @@ long long sh_redis_int(const sh_env *e, const char *cmd, const char *arg)
     return v;
 }
 
-bool sh_log_has(const sh_env *e, const char *s)
+int sh_log_count(const sh_env *e, const char *s)
 {
     size_t n;
     char *log = vt_ts_read_file(vt_proc_log(e->sched), &n);
-    bool has = log && strstr(log, s) != NULL;
+    int k = 0;
+    for (const char *p = log; p && (p = strstr(p, s)) != NULL; p += strlen(s))
+        k++;
     free(log);
-    return has;
+    return k;
+}
+
+bool sh_log_has(const sh_env *e, const char *s)
+{
+    return sh_log_count(e, s) > 0;
 }
 
 void sh_expect_verified(vt_client *a, const char *id, uint32_t wait_ms)

@@ -43,6 +43,10 @@ typedef struct sh_env {
 void sh_setup(sh_env *e, const char *const *extra_args);
 /* (Re)start the scheduler with the same addresses and extra args. */
 void sh_start_sched(sh_env *e, const char *const *extra_args);
+/* Send the running scheduler sig, wait for it (15 s, then SIGKILL), start
+ * it again with the same args; returns the old process's exit code
+ * (128 + signal if killed, -1 if it had to be SIGKILLed after the wait). */
+int sh_restart_sched(sh_env *e, int sig);
 void sh_teardown(sh_env *e);
 
 /* Agents. */
@@ -99,7 +103,9 @@ double sh_metric(const sh_env *e, const char *line);
 /* "<cmd> <arg>" against the test's Redis: an integer reply, or an array's
  * length (KEYS); -1 on error. */
 long long sh_redis_int(const sh_env *e, const char *cmd, const char *arg);
-/* True when the scheduler's log contains s. */
+/* True when the scheduler's log contains s; how many times (the log is
+ * appended to across restarts). */
 bool sh_log_has(const sh_env *e, const char *s);
+int sh_log_count(const sh_env *e, const char *s);
 
 #endif

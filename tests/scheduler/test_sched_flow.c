@@ -4,6 +4,7 @@
  * verification that re-executes elsewhere, verify=none, idempotent submit,
  * a batch of jobs through a worker/verifier loop, revocation of a live
  * node, and what the scheduler says about Redis's persistence settings. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -404,12 +405,10 @@ static void redis_do(const sh_env *e, const char *cmd, const char *sub, const ch
     vt_redis_close(r);
 }
 
+/* SIGTERM drains: the old scheduler exits 0. */
 static void restart_sched(sh_env *e)
 {
-    VT_CHECK_EQ_INT(vt_proc_stop(e->sched, 15000), 0);
-    vt_proc_free(e->sched);
-    e->sched = NULL;
-    sh_start_sched(e, NULL);
+    VT_CHECK_EQ_INT(sh_restart_sched(e, SIGTERM), 0);
 }
 
 /* The scheduler reads Redis's AOF settings at each connect and says what

@@ -88,18 +88,6 @@ static int count_verified(const sh_env *e, char (*ids)[VT_JOB_ID_MAX + 1], int n
     return ok;
 }
 
-/* Occurrences of s in the scheduler's log (appended to across restarts). */
-static int log_count(const sh_env *e, const char *s)
-{
-    size_t n;
-    char *log = vt_ts_read_file(vt_proc_log(e->sched), &n);
-    int k = 0;
-    for (const char *p = log; p && (p = strstr(p, s)) != NULL; p += strlen(s))
-        k++;
-    free(log);
-    return k;
-}
-
 static void test_crash_restart(sh_env *e)
 {
     /* A job finished before the crash, and a lease held across it. */
@@ -214,7 +202,7 @@ static void test_crash_restart(sh_env *e)
     /* Every connect logs its recovery pass, the first start's and the
      * restarted one's (whether the crash left jobs pending depends on
      * timing; that every job completed is checked above). */
-    VT_CHECK(log_count(e, "recover pending=") >= 2, "recovery logged after the restart");
+    VT_CHECK(sh_log_count(e, "recover pending=") >= 2, "recovery logged after the restart");
     sh_runner_stop(r);
     vt_client_close(a);
     free(sb.ids);
@@ -256,16 +244,6 @@ static void test_redis_down(sh_env *e)
     vt_client_close(a);
 }
 
-static void restart_sched(sh_env *e, int sig)
-{
-    VT_REQUIRE_OK(vt_proc_kill(e->sched, sig));
-    int code = 0;
-    vt_proc_wait(e->sched, 15000, &code);
-    vt_proc_free(e->sched);
-    e->sched = NULL;
-    sh_start_sched(e, NULL);
-}
-
 static void test_duplicate_token(sh_env *e)
 {
     vt_errinfo ei = {0};
@@ -286,7 +264,7 @@ static void test_duplicate_token(sh_env *e)
 
     /* Resent after a restart: answered from Redis, then cleaned up by the
      * next turn (a second submit makes one). */
-    restart_sched(e, SIGTERM);
+    sh_restart_sched(e, SIGTERM);
     a = sh_agent(e, e->key_a);
     VT_REQUIRE_OK(vt_client_submit(a, &s, again, NULL, &ei));
     VT_CHECK_EQ_STR(again, first);
@@ -305,13 +283,13 @@ static void test_duplicate_token(sh_env *e)
 
     /* Resent, and the scheduler dies before any later turn deletes the
      * duplicate: recovery drops it instead of running it. */
-    restart_sched(e, SIGTERM);
+    sh_restart_sched(e, SIGTERM);
     a = sh_agent(e, e->key_a);
     VT_REQUIRE_OK(vt_client_submit(a, &s, again, NULL, &ei));
     VT_CHECK_EQ_STR(again, other);
     VT_CHECK_EQ_INT(sh_redis_int(e, "SCARD", "verity:sched:pending"), 1); /* the duplicate */
     vt_client_close(a);
-    restart_sched(e, SIGKILL);
+    sh_restart_sched(e, SIGKILL);
     VT_CHECK_OK(vt_ts_wait_ready(e->http, 20000));
     VT_CHECK_EQ_INT(sh_redis_int(e, "SCARD", "verity:sched:pending"), 0);
     VT_CHECK_EQ_INT(sh_redis_int(e, "KEYS", "verity:sched:job:*"), jobs);

@@ -332,12 +332,7 @@ static void test_drain_keeps_deferred(sh_env *e, vt_client *a)
 
 static void restart_sched(sh_env *e)
 {
-    VT_REQUIRE_OK(vt_proc_kill(e->sched, SIGTERM));
-    int code = 0;
-    vt_proc_wait(e->sched, 15000, &code);
-    vt_proc_free(e->sched);
-    e->sched = NULL;
-    sh_start_sched(e, e->extra);
+    sh_restart_sched(e, SIGTERM);
     VT_REQUIRE_OK(vt_ts_wait_ready(e->http, 20000));
 }
 

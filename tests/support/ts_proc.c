@@ -3,6 +3,7 @@
  * a test that crashes must not leave daemons running on the CI machine. */
 #include "vt_testsupport.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -278,40 +279,42 @@ int vt_proc_run(const char *bin, const char *const argv[], const char *const env
 
 /* ---- watchdog ---------------------------------------------------------- */
 
-/* Each thread of pid: name, state and the kernel function it sleeps in. */
+/* The first line of a /proc file into buf ("?" when unreadable). */
+static void read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp || !fgets(buf, (int)cap, fp))
+        snprintf(buf, cap, "?");
+    buf[strcspn(buf, "\n")] = 0;
+    if (fp)
+        fclose(fp);
+}
+
+/* Each thread of pid: name, state and the kernel function it sleeps in,
+ * then its stacks if gdb can attach. */
 static void dump_threads(pid_t pid, const char *who)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
     fprintf(stderr, "--- %s (pid %d): threads\n", who, (int)pid);
-    FILE *ls = NULL;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "ls %s 2>/dev/null", path);
-    if (!(ls = popen(cmd, "r")))
-        return;
-    char tid[32];
-    while (fgets(tid, sizeof tid, ls)) {
-        tid[strcspn(tid, "\n")] = 0;
-        char comm[64] = "?", wchan[96] = "?", stat[512] = "", f[160];
-        const char *names[] = {"comm", "wchan", "stat"};
-        char *outs[] = {comm, wchan, stat};
-        size_t caps[] = {sizeof comm, sizeof wchan, sizeof stat};
-        for (int i = 0; i < 3; i++) {
-            snprintf(f, sizeof f, "%s/%s/%s", path, tid, names[i]);
-            FILE *fp = fopen(f, "r");
-            if (fp) {
-                if (!fgets(outs[i], (int)caps[i], fp))
-                    outs[i][0] = 0;
-                outs[i][strcspn(outs[i], "\n")] = 0;
-                fclose(fp);
-            }
-        }
-        /* state is the field after "(comm)" */
-        const char *st = strrchr(stat, ')');
-        fprintf(stderr, "  tid %s %-16s state %c wchan %s\n", tid, comm,
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
+        if (de->d_name[0] == '.')
+            continue;
+        char f[352], comm[64], wchan[96], stat[512];
+        snprintf(f, sizeof f, "%s/%s/comm", dir, de->d_name);
+        read_line(f, comm, sizeof comm);
+        snprintf(f, sizeof f, "%s/%s/wchan", dir, de->d_name);
+        read_line(f, wchan, sizeof wchan);
+        snprintf(f, sizeof f, "%s/%s/stat", dir, de->d_name);
+        read_line(f, stat, sizeof stat);
+        const char *st = strrchr(stat, ')'); /* the state follows "(comm) " */
+        fprintf(stderr, "  tid %s %-16s state %c wchan %s\n", de->d_name, comm,
                 st && st[1] && st[2] ? st[2] : '?', wchan[0] ? wchan : "-");
     }
-    pclose(ls);
+    if (d)
+        closedir(d);
+    char cmd[200];
     snprintf(cmd, sizeof cmd,
              "command -v gdb >/dev/null && timeout 20 gdb -batch -nx -p %d "
              "-ex 'thread apply all bt 30' 2>&1 | grep -E '^(Thread|#)' >&2",
