@@ -68,10 +68,12 @@ int vt_sp_frame_parse(const uint8_t *p, size_t n, bool ipc, size_t body_max, siz
 /* ---- a blocking REQ connection, for one thread ----
  * Connects on the first call and again after a loss, resolving the name
  * each time and retrying (50 ms, doubling to 1 s) until that call's
- * deadline, as NNG's dialer would while a send waits. One request at a time; a reply to an earlier request that
+ * deadline, as NNG's dialer would while a send waits. A connection the
+ * peer closed while no call was under way (a restarted server) is replaced
+ * before sending. One request at a time; a reply to an earlier request that
  * timed out is recognised by its id and skipped. Requests are not resent:
- * a lost connection fails the call (VT_ERR_TRANSPORT) and the caller
- * decides, as with NNG_OPT_REQ_RESENDTIME off. */
+ * a connection lost during a call fails it (VT_ERR_TRANSPORT) and the
+ * caller decides, as with NNG_OPT_REQ_RESENDTIME off. */
 typedef struct vt_sp_req vt_sp_req;
 
 /* VT_ERR_INVAL or VT_ERR_UNSUPPORTED as vt_sp_url_check; nothing is

@@ -439,6 +439,24 @@ static int recv_reply(vt_sp_req *r, uint32_t id, uint64_t deadline, const uint8_
     }
 }
 
+/* Whether the peer closed (or reset) the connection while it sat idle
+ * between calls: a restarted server, or one that dropped us. NNG's dialer
+ * reconnects in the background then, so a request made afterwards never
+ * meets the dead pipe; checking before each send gives the same. */
+static bool conn_peer_gone(vt_sp_req *r)
+{
+    struct pollfd p = {.fd = r->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR))
+        return true;
+    /* Readable: end of stream, or bytes (a late reply, skipped by its id
+     * once this call reads; an end of stream behind it shows then). */
+    uint8_t b;
+    ssize_t k = recv(r->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 int vt_sp_req_call(vt_sp_req *r, const void *req, size_t len, int timeout_ms,
                    const uint8_t **reply, size_t *reply_len, vt_errinfo *ei)
 {
@@ -450,6 +468,8 @@ int vt_sp_req_call(vt_sp_req *r, const void *req, size_t len, int timeout_ms,
     r->rx_skip = 0;
     uint64_t deadline = vt_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     int rv = 0;
+    if (r->fd >= 0 && conn_peer_gone(r))
+        conn_drop(r);
     if (r->fd < 0 && (rv = conn_open(r, deadline, ei)) != 0)
         return rv;
     uint8_t hs[VT_SP_HANDSHAKE_LEN], hdr[VT_SP_FRAME_HDR_MAX];

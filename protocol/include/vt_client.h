@@ -12,11 +12,16 @@
  *   vt_job_result_free(&res);
  *   vt_client_close(c);
  *
- * Transport: one NNG REQ socket, dialled to the scheduler's agent socket.
- * NNG's automatic resend is OFF (a resend could run a job twice); instead
- * every submit carries a random request token so an application-level retry
- * is idempotent. Each call opens its own NNG context, so one vt_client may
- * be used from several threads at once. See docs/protocol.md.
+ * Transport: NNG's REQ/REP protocol to the scheduler's agent socket. For
+ * ipc:// and tcp:// the library speaks it itself, one connection per call
+ * in flight (idle ones are kept for the next calls); other NNG schemes go
+ * through a libnng REQ socket with a context per call. Either way one
+ * vt_client may be used from several threads at once (but closed only when
+ * no call is under way). Requests are never resent automatically (a resend
+ * could run a job twice); instead every submit carries a random request
+ * token so an application-level retry is idempotent. A connection lost
+ * during a call fails it with VT_ERR_TRANSPORT (libnng: VT_ERR_UNAVAILABLE);
+ * the next call connects again. See docs/protocol.md.
  */
 #ifndef VT_CLIENT_H
 #define VT_CLIENT_H
@@ -32,7 +37,8 @@ typedef struct vt_client vt_client;
 typedef struct vt_client_opts {
     size_t recv_max;          /* NNG_OPT_RECVMAXSZ; 0 = VT_PROTO_MAX_MSG_DEFAULT */
     uint32_t timeout_ms;      /* per request (not counting a wait's long poll); 0 = 10000 */
-    uint32_t reconnect_ms;    /* NNG reconnect time; 0 = 100 */
+    uint32_t reconnect_ms;    /* libnng schemes' reconnect time; 0 = 100 (ipc://, tcp://:
+                                 retried after 50 ms, doubling to 1 s, within the call) */
     uint32_t poll_ms;         /* longest single long-poll inside vt_client_wait; 0 = 25000 */
 } vt_client_opts;
 

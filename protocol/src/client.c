@@ -1,10 +1,22 @@
 /* client.c - agent client library (vt_client.h).
  *
- * One REQ socket per client; one NNG context + aio per call, so calls from
- * several threads run concurrently without sharing state. NNG's resend is
- * disabled: a resent submit could start a second job, so idempotency comes
- * from the request token instead and the caller decides when to retry.
+ * Transport. ipc:// and tcp:// (what a scheduler's agent socket listens on)
+ * go through vt_sp_req, our own REQ side of NNG's wire protocol: one
+ * connection per call in flight, taken from a small pool under a lock, so
+ * calls from several threads run at once without sharing a connection's
+ * state. Why not libnng here: NNG 1.5.2's nng_close() was seen to wait for
+ * good after the peer dropped a pipe that had sent an oversized message
+ * (the scheduler does that for a message over its --recv-max), and every
+ * NNG round trip costs several thread hand-offs. Other schemes (tls+tcp://,
+ * ws://, inproc:// ...) stay on one libnng REQ socket with a context per
+ * call.
+ *
+ * Neither transport resends a request: a resent submit could start a second
+ * job, so idempotency comes from the request token instead and the caller
+ * decides when to retry.
  */
+#include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,12 +26,30 @@
 
 #include "vt_client.h"
 #include "vt_clock.h"
+#include "vt_sp.h"
+
+/* Idle connections kept for later calls; more concurrent calls than this
+ * open connections of their own and close them afterwards. */
+#define CLIENT_IDLE_MAX 16
 
 struct vt_client {
-    nng_socket sock;
     char api_key[VT_API_KEY_MAX + 1];
     vt_client_opts opts;
+    char *url;
+    bool sp; /* ipc:// or tcp://: vt_sp_req connections, else `sock` */
+    pthread_mutex_t mu; /* guards idle / n_idle */
+    vt_sp_req *idle[CLIENT_IDLE_MAX];
+    size_t n_idle;
+    nng_socket sock;
 };
+
+/* A reply's bytes, valid until reply_release. */
+typedef struct call_reply {
+    const uint8_t *data;
+    size_t len;
+    vt_sp_req *conn; /* sp: the connection whose buffer holds data */
+    nng_msg *msg;    /* libnng: the message holding data */
+} call_reply;
 
 void vt_client_opts_default(vt_client_opts *o)
 {
@@ -93,6 +123,22 @@ int vt_client_open(const char *url, const char *api_key, const vt_client_opts *o
             c->opts.poll_ms = opts->poll_ms;
     }
     snprintf(c->api_key, sizeof c->api_key, "%s", api_key);
+    vt_errinfo uei = {0};
+    rv = vt_sp_url_check(url, &uei);
+    if (rv == 0) {
+        c->sp = true;
+        if (!(c->url = strdup(url))) {
+            free(c);
+            return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+        }
+        pthread_mutex_init(&c->mu, NULL);
+        *out = c; /* connects on the first call (the scheduler may start later) */
+        return 0;
+    }
+    if (rv != VT_ERR_UNSUPPORTED) {
+        free(c);
+        return vt_fail(ei, rv, "%s", vt_errinfo_msg(&uei));
+    }
     int e;
     if ((e = nng_req0_open(&c->sock))) {
         free(c);
@@ -121,14 +167,72 @@ void vt_client_close(vt_client *c)
 {
     if (!c)
         return;
-    nng_close(c->sock);
+    if (c->sp) {
+        for (size_t i = 0; i < c->n_idle; i++)
+            vt_sp_req_close(c->idle[i]);
+        pthread_mutex_destroy(&c->mu);
+        free(c->url);
+    } else {
+        nng_close(c->sock);
+    }
     sodium_memzero(c->api_key, sizeof c->api_key);
     free(c);
 }
 
-/* One request/reply on a private context. The aio's timeout covers each of
- * send and receive. */
-static int call_raw(vt_client *c, const void *req, size_t len, uint32_t timeout_ms,
+static int conn_take(vt_client *c, vt_sp_req **conn, vt_errinfo *ei)
+{
+    pthread_mutex_lock(&c->mu);
+    *conn = c->n_idle ? c->idle[--c->n_idle] : NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (*conn)
+        return 0;
+    return vt_sp_req_open(c->url, c->opts.recv_max, conn, ei);
+}
+
+/* A connection goes back to the pool after any outcome: vt_sp_req
+ * reconnects after a loss and skips a late reply to a request that timed
+ * out. */
+static void conn_give(vt_client *c, vt_sp_req *conn)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->n_idle < CLIENT_IDLE_MAX) {
+        c->idle[c->n_idle++] = conn;
+        conn = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    vt_sp_req_close(conn);
+}
+
+static void reply_release(vt_client *c, call_reply *r)
+{
+    if (r->conn)
+        conn_give(c, r->conn);
+    if (r->msg)
+        nng_msg_free(r->msg);
+    memset(r, 0, sizeof *r);
+}
+
+static int sp_call(vt_client *c, const void *req, size_t len, uint32_t timeout_ms,
+                   call_reply *out, vt_errinfo *ei)
+{
+    vt_sp_req *conn;
+    int rv = conn_take(c, &conn, ei);
+    if (rv)
+        return rv;
+    vt_errinfo cei = {0};
+    int t = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
+    rv = vt_sp_req_call(conn, req, len, t, &out->data, &out->len, &cei);
+    if (rv) {
+        conn_give(c, conn);
+        return vt_fail(ei, rv, "scheduler %s: %s", c->url, vt_errinfo_msg(&cei));
+    }
+    out->conn = conn;
+    return 0;
+}
+
+/* One request/reply on a private libnng context. The aio's timeout covers
+ * each of send and receive. */
+static int nng_call(vt_client *c, const void *req, size_t len, uint32_t timeout_ms,
                     nng_msg **reply, vt_errinfo *ei)
 {
     nng_ctx ctx;
@@ -171,25 +275,38 @@ static int call_raw(vt_client *c, const void *req, size_t len, uint32_t timeout_
     return 0;
 }
 
+/* One request/reply on whichever transport the client has; on 0 the reply
+ * is in *out until reply_release. */
+static int call_raw(vt_client *c, const void *req, size_t len, uint32_t timeout_ms,
+                    call_reply *out, vt_errinfo *ei)
+{
+    memset(out, 0, sizeof *out);
+    if (c->sp)
+        return sp_call(c, req, len, timeout_ms, out, ei);
+    int rv = nng_call(c, req, len, timeout_ms, &out->msg, ei);
+    if (rv == 0) {
+        out->data = nng_msg_body(out->msg);
+        out->len = nng_msg_len(out->msg);
+    }
+    return rv;
+}
+
 int vt_client_call(vt_client *c, const vt_buf *req, uint32_t timeout_ms, uint8_t **reply,
                    size_t *reply_len, vt_errinfo *ei)
 {
     if (!c || !req || !reply || !reply_len)
         return vt_fail(ei, VT_ERR_INVAL, "missing argument");
-    nng_msg *m;
+    call_reply m;
     int rv = call_raw(c, req->data, req->len, timeout_ms ? timeout_ms : c->opts.timeout_ms, &m, ei);
     if (rv)
         return rv;
-    size_t n = nng_msg_len(m);
-    *reply = malloc(n ? n : 1);
-    if (!*reply) {
-        nng_msg_free(m);
-        return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    *reply = malloc(m.len ? m.len : 1);
+    if (*reply) {
+        memcpy(*reply, m.data, m.len);
+        *reply_len = m.len;
     }
-    memcpy(*reply, nng_msg_body(m), n);
-    *reply_len = n;
-    nng_msg_free(m);
-    return 0;
+    reply_release(c, &m);
+    return *reply ? 0 : vt_fail(ei, VT_ERR_NOMEM, "out of memory");
 }
 
 /* Encode req, call, decode the reply expecting `expect` into *out. */
@@ -204,7 +321,7 @@ static int roundtrip(vt_client *c, const vt_msg *req, vt_msg_type expect, uint32
         vt_buf_free(&b);
         return rv;
     }
-    nng_msg *m;
+    call_reply m;
     rv = call_raw(c, b.data, b.len, timeout_ms, &m, ei);
     vt_buf_free(&b);
     if (rv)
@@ -214,12 +331,12 @@ static int roundtrip(vt_client *c, const vt_msg *req, vt_msg_type expect, uint32
          * predates wait_ms (or for a resent request token). */
         uint32_t minor, tl;
         const char *type;
-        if (vt_mp_read_envelope(nng_msg_body(m), nng_msg_len(m), &minor, &type, &tl, NULL) == 0 &&
+        if (vt_mp_read_envelope(m.data, m.len, &minor, &type, &tl, NULL) == 0 &&
             vt_mp_str_eq(type, tl, "submit_ok"))
             expect = VT_MSG_SUBMIT_OK;
     }
-    rv = vt_msg_decode_expect(nng_msg_body(m), nng_msg_len(m), expect, out, ei);
-    nng_msg_free(m);
+    rv = vt_msg_decode_expect(m.data, m.len, expect, out, ei);
+    reply_release(c, &m);
     return rv;
 }
 

@@ -1,7 +1,10 @@
 /* test_client.c - the agent client library: argument checks without a
- * scheduler, then real NNG round trips against a small in-process REP
- * responder on ipc:// (it answers from the protocol, not from scheduler
- * logic; the scheduler's own tests cover that). */
+ * scheduler, then real round trips against a small in-process libnng REP
+ * responder (it answers from the protocol, not from scheduler logic; the
+ * scheduler's own tests cover that): over ipc:// and tcp:// (the client's
+ * own SP connections) and inproc:// (its libnng fallback), and a request
+ * over the responder's receive limit (the connection is dropped; the
+ * client says so, then serves the next call and closes). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +18,7 @@
 #include "vt_client.h"
 
 static char tmpdir[] = "/tmp/vt_client_test_XXXXXX";
-static char url[300];
+static char url[300]; /* ipc:// in tmpdir */
 
 typedef struct responder {
     nng_socket sock;
@@ -116,6 +119,31 @@ static void *serve(void *arg)
     }
 }
 
+/* Listen on `where` (tcp://127.0.0.1:0 picks a port) with a receive
+ * limit; the address to dial in dial_url. */
+static void responder_start(responder *s, const char *where, size_t recv_max, char *dial_url,
+                            size_t dial_cap)
+{
+    memset(s, 0, sizeof *s);
+    nng_listener l;
+    CHECK(nng_rep0_open(&s->sock) == 0);
+    CHECK(nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, recv_max) == 0);
+    CHECK(nng_listen(s->sock, where, &l, 0) == 0);
+    int port = 0;
+    if (strncmp(where, "tcp://", 6) == 0 &&
+        nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0)
+        snprintf(dial_url, dial_cap, "tcp://127.0.0.1:%d", port);
+    else
+        snprintf(dial_url, dial_cap, "%s", where);
+    CHECK(pthread_create(&s->thread, NULL, serve, s) == 0);
+}
+
+static void responder_stop(responder *s)
+{
+    nng_close(s->sock);
+    pthread_join(s->thread, NULL);
+}
+
 static void test_arguments(void)
 {
     vt_client *c = (vt_client *)1;
@@ -180,13 +208,11 @@ static void *status_loop(void *p)
     return NULL;
 }
 
-static void test_round_trips(void)
+static void test_round_trips(const char *where)
 {
-    responder s = {0};
-    CHECK(nng_rep0_open(&s.sock) == 0);
-    CHECK(nng_socket_set_size(s.sock, NNG_OPT_RECVMAXSZ, VT_PROTO_MAX_MSG_DEFAULT) == 0);
-    CHECK(nng_listen(s.sock, url, NULL, 0) == 0);
-    CHECK(pthread_create(&s.thread, NULL, serve, &s) == 0);
+    responder s;
+    char url[300];
+    responder_start(&s, where, VT_PROTO_MAX_MSG_DEFAULT, url, sizeof url);
 
     vt_client *c, *busy;
     vt_errinfo ei = {0};
@@ -265,8 +291,46 @@ static void test_round_trips(void)
 
     vt_client_close(c);
     vt_client_close(busy);
-    nng_close(s.sock);
-    pthread_join(s.thread, NULL);
+    responder_stop(&s);
+}
+
+/* The scheduler drops the connection of a message over its --recv-max (as
+ * libnng's REP does here). The call says the connection was lost instead
+ * of waiting out its timeout, the next call on the same client reconnects,
+ * and closing returns. */
+static void test_oversized_request(void)
+{
+    responder s;
+    char where[300], url[300];
+    snprintf(where, sizeof where, "ipc://%s/small.sock", tmpdir);
+    responder_start(&s, where, 1024, url, sizeof url);
+    vt_client *c;
+    vt_errinfo ei = {0};
+    vt_client_opts o;
+    vt_client_opts_default(&o);
+    o.timeout_ms = 20000;
+    CHECK(vt_client_open(url, "vtk_test", &o, &c, &ei) == 0);
+    vt_job_status st;
+    CHECK(vt_client_status(c, "j_1", &st, &ei) == 0 && st.state == VT_JOB_LEASED);
+
+    static char big[4096];
+    memset(big, 'x', sizeof big);
+    vt_job_spec spec;
+    vt_job_spec_default(&spec);
+    spec.model = "tiny";
+    spec.prompt = big;
+    spec.prompt_len = sizeof big;
+    char id[VT_JOB_ID_MAX + 1];
+    /* TRANSPORT (the connection was lost), not TIMEOUT after 20 s */
+    int rv = vt_client_submit(c, &spec, id, NULL, &ei);
+    CHECK(rv == VT_ERR_TRANSPORT);
+    for (int i = 0; i < 3; i++)
+        CHECK(vt_client_status(c, "j_1", &st, &ei) == 0 && st.state == VT_JOB_LEASED);
+    vt_client_close(c);
+    responder_stop(&s);
+    char path[300];
+    snprintf(path, sizeof path, "%s/small.sock", tmpdir);
+    unlink(path);
 }
 
 int main(void)
@@ -274,7 +338,10 @@ int main(void)
     CHECK(mkdtemp(tmpdir) != NULL);
     snprintf(url, sizeof url, "ipc://%s/agent.sock", tmpdir);
     test_arguments();
-    test_round_trips();
+    test_round_trips(url);                 /* ipc: the client's SP connections */
+    test_round_trips("tcp://127.0.0.1:0"); /* tcp: the same */
+    test_round_trips("inproc://vt-client-test"); /* libnng for other schemes */
+    test_oversized_request();
     char sock[300];
     snprintf(sock, sizeof sock, "%s/agent.sock", tmpdir);
     unlink(sock);
