@@ -122,17 +122,26 @@ typedef struct vt_redis_persistence {
  * reply that is not the three settings, else as vt_redis_command. */
 int vt_redis_persistence_get(vt_redis *r, vt_redis_persistence *out, vt_errinfo *ei);
 
+/* What a daemon last said about them (zero it before the first call). */
+typedef struct vt_redis_persistence_seen {
+    bool any;               /* something was said before */
+    int rv;                 /* 0: read; else why they could not be */
+    vt_redis_persistence p; /* when rv == 0 */
+} vt_redis_persistence_seen;
+
 /* Read them and tell log what they mean for `what` (e.g. "acknowledged
  * jobs"): the settings (event redis.persistence, info), a warning when a
  * crash or restart can lose acknowledged writes or the settings cannot be
  * read (redis.durability), and, with hz_hint, a note when hz < 100 makes
- * key expiry run in long steps (redis.latency). *durable: 1 when Redis
- * runs appendonly yes + appendfsync always, 0 when it does not, -1 when it
- * would not say. Returns 0, or VT_ERR_UNAVAILABLE / VT_ERR_NOMEM (ei) when
- * Redis cannot be reached. */
+ * key expiry run in long steps (redis.latency). With `seen`, nothing is
+ * said when the outcome is what *seen holds (a periodic check says only
+ * changes: someone ran CONFIG SET on a live Redis), and *seen is updated.
+ * *durable: 1 when Redis runs appendonly yes + appendfsync always, 0 when
+ * it does not, -1 when it would not say. Returns 0, or VT_ERR_UNAVAILABLE /
+ * VT_ERR_NOMEM (ei) when Redis cannot be reached (nothing said). */
 struct vt_log;
 int vt_redis_persistence_log(vt_redis *r, struct vt_log *log, const char *what, bool hz_hint,
-                             int *durable, vt_errinfo *ei);
+                             vt_redis_persistence_seen *seen, int *durable, vt_errinfo *ei);
 
 /* ---- Typed reply checks: never trust a reply's type or size. ----------
  * Each returns 0 or VT_ERR_PROTO (unexpected type; detail in ei), except

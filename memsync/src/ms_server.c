@@ -118,6 +118,10 @@ struct ms_server {
     atomic_bool redis_ok;
     atomic_bool stopping;
     ms_store health;           /* main loop's connection for the PING */
+    /* main loop: Redis's persistence settings as last said (at start, then
+     * every tick says them again only when they change: CONFIG SET on a
+     * live Redis, or a restarted one with other settings) */
+    vt_redis_persistence_seen persist_seen;
     vt_ratelimit bad_log;      /* hostile peers must not flood the log */
     vt_counter *req_total[MS_REQ__COUNT], *err_total, *bad_total;
     vt_counter *groups_total, *redos_total;
@@ -682,11 +686,12 @@ int ms_server_start(ms_server **out, const ms_server_cfg *cfg, vt_errinfo *ei)
     if (rv == 0)
         rv = ms_store_open(&s->health, cfg->redis_url, &s->cfg.limits, ei);
     if (rv == 0) {
-        /* Say once what Redis promises for acknowledged writes (a Redis not
-         * up yet says nothing here; memsync serves once it is). */
+        /* Say what Redis promises for acknowledged writes (a Redis not up
+         * yet says nothing here; memsync serves once it is, and each tick
+         * says it when it changes). */
         int durable;
         vt_redis_persistence_log(s->health.r, s->cfg.log, "acknowledged memory items", false,
-                                 &durable, NULL);
+                                 &s->persist_seen, &durable, NULL);
     }
     if (rv == 0 && (rv = nng_rep0_open(&s->sock)) != 0)
         rv = vt_fail(ei, VT_ERR_TRANSPORT, "rep socket: %s", nng_strerror(rv));
@@ -801,6 +806,11 @@ void ms_server_tick(ms_server *s)
 {
     bool ok = s->health.r && vt_redis_ping(s->health.r, NULL) == 0;
     atomic_store(&s->redis_ok, ok);
+    if (ok) {
+        int durable;
+        vt_redis_persistence_log(s->health.r, s->cfg.log, "acknowledged memory items", false,
+                                 &s->persist_seen, &durable, NULL);
+    }
 }
 
 bool ms_server_ready(void *arg, char *why, size_t whysz)

@@ -26,6 +26,7 @@
 #include "vt_clock.h"
 
 #define SC_ARB_POLL_MS 1000    /* quarantine epoch poll */
+#define SC_PERSIST_POLL_MS 2000 /* Redis persistence settings poll */
 #define SC_ARB_METRICS_MS 2000 /* reputation counters for /metrics */
 #define SC_ARB_FLUSH_MS 10     /* reputation/quarantine writes at most this often (Redis fsyncs) */
 
@@ -922,6 +923,7 @@ static void *arb_main(void *arg)
     int64_t epoch = -1;
     long long revocations = -1;
     uint64_t next_poll = 0, next_metrics = 0, last_flush = 0;
+    uint64_t next_persist = vt_mono_ms() + SC_PERSIST_POLL_MS; /* the journal says them first */
     vt_arb_gather g; /* the flushes' gatherer: its memory is reused */
     vt_arb_gather_init(&g);
     for (;;) {
@@ -994,6 +996,10 @@ static void *arb_main(void *arg)
             if (vt_registry_node_revocations(s->arb.r, &rc, &ei) == 0 && rc != revocations &&
                 sc_auth_recheck_nodes(s, s->arb.r) == 0)
                 revocations = rc;
+        }
+        if (now >= next_persist) {
+            next_persist = now + SC_PERSIST_POLL_MS;
+            sc_journal_persistence_poll(s, s->arb.r);
         }
         if (now >= next_metrics) {
             next_metrics = now + SC_ARB_METRICS_MS;

@@ -109,17 +109,33 @@ static void set_redis_ok(sched *s, bool ok, const char *why)
         vt_log_info(s->log, "redis.up", "journal connected to Redis");
 }
 
-/* What this connect's Redis promises for acknowledged jobs: its AOF
- * settings live in Redis, not in our flags, and may change across its
- * restarts, so they are read at every connect and said plainly. Fails
- * only when Redis cannot be reached (the connect is then retried). */
-static int check_persistence(sched *s, vt_errinfo *ei)
+/* What Redis promises for acknowledged jobs: its AOF settings live in
+ * Redis, not in our flags, and may change across its restarts or by CONFIG
+ * SET, so they are read and said plainly at every connect (always) and
+ * every few seconds by the arbiter (when they changed). Fails only when
+ * Redis cannot be reached (a connect is then retried). */
+static int persistence_say(sched *s, vt_redis *r, bool always, vt_errinfo *ei)
 {
     int durable;
-    int rv = vt_redis_persistence_log(s->jr.r, s->log, "acknowledged jobs", true, &durable, ei);
+    pthread_mutex_lock(&s->jr.persist_mu);
+    if (always)
+        s->jr.persist_seen.any = false;
+    int rv = vt_redis_persistence_log(r, s->log, "acknowledged jobs", true, &s->jr.persist_seen,
+                                      &durable, ei);
+    pthread_mutex_unlock(&s->jr.persist_mu);
     if (rv == 0)
         vt_gauge_set(s->m.redis_fsync_always, durable);
     return rv;
+}
+
+static int check_persistence(sched *s, vt_errinfo *ei)
+{
+    return persistence_say(s, s->jr.r, true, ei);
+}
+
+void sc_journal_persistence_poll(sched *s, vt_redis *r)
+{
+    persistence_say(s, r, false, NULL);
 }
 
 /* ------------------------------------------------------------- recovery */

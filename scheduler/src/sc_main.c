@@ -218,6 +218,7 @@ int main(int argc, char **argv)
         die(s, 1, "libsodium", &ei);
 
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->jr.persist_mu, NULL); /* the arbiter (started first) polls too */
     vt_ratelimit_init(&s->bad_rl, 20, 1000);
     s->models = calloc(SC_MAX_MODELS, sizeof(sc_model));
     s->nodes = calloc(SC_MAX_NODES, sizeof(sc_node));

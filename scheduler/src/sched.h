@@ -299,6 +299,11 @@ typedef struct sc_journal {
     pthread_mutex_t tlog_mu;
     vt_tlog *tlog;
     vt_tree_head th;
+    /* What Redis's persistence settings were last said to be: said at every
+     * journal connect, and again by the arbiter's poll when they change on
+     * a live Redis (CONFIG SET). persist_mu guards persist_seen. */
+    pthread_mutex_t persist_mu;
+    vt_redis_persistence_seen persist_seen;
     bool stop;
     bool waiting;              /* the thread sleeps on cv: producers signal only then */
     bool idle;                 /* nothing queued and nothing in flight */
@@ -577,6 +582,9 @@ void sc_node_fetch_reply(sched *s, sc_conn *c);                      /* core loc
 
 /* sc_journal.c */
 int sc_journal_start(sched *s, vt_errinfo *ei);
+/* Read Redis's persistence settings on r; say them (and set the gauge)
+ * when they differ from what was said last. The arbiter's poll. */
+void sc_journal_persistence_poll(sched *s, vt_redis *r);
 void sc_journal_stop(sched *s);
 void sc_journal_push(sched *s, sc_jr_item *it);
 bool sc_journal_wait_idle(sched *s, uint64_t timeout_ms);

@@ -1,12 +1,14 @@
 /* test_daemon.c - verity-memsync over its socket: CRUD and profile, the
  * head on every answer, isolation between agents (every attack we could
  * think of), the service key, tampering detected by verify, limits, and
- * the start-up line on Redis's persistence settings. */
+ * what it says about Redis's persistence settings, at start and when they
+ * change. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ms_testutil.h"
+#include "vt_clock.h"
 #include "vt_protocol.h"
 #include "vt_redis.h"
 #include "vt_test.h"
@@ -376,15 +378,37 @@ static void test_tamper(ms_agent *a)
     expect_clean(a, "restoring the head");
 }
 
-/* At start memsync says what Redis promises for acknowledged writes. */
+static bool log_count_reached(void *arg)
+{
+    const char *const *want = arg; /* {string, count as text} */
+    return vt_proc_log_count(env.daemon, want[0]) >= atoi(want[1]);
+}
+
+/* At start memsync says what Redis promises for acknowledged writes, and
+ * again, within a tick, when someone changes it on the live Redis (and
+ * only then). */
 static void test_persistence_logged(void)
 {
-    size_t n = 0;
-    char *log = vt_ts_read_file(vt_proc_log(env.daemon), &n);
-    VT_CHECK(log && strstr(log, "Redis appendonly=yes appendfsync=always"),
-             "memsync logged Redis's persistence settings");
-    VT_CHECK(log && !strstr(log, "redis.durability"), "no durability warning with always");
-    free(log);
+    const char *always = "Redis appendonly=yes appendfsync=always";
+    VT_CHECK(vt_proc_log_count(env.daemon, always) == 1,
+             "memsync logged Redis's persistence settings once");
+    VT_CHECK(vt_proc_log_count(env.daemon, "redis.durability") == 0,
+             "no durability warning with always");
+
+    redis_do("CONFIG SET everysec", "CONFIG SET %s %s", "appendfsync", "everysec");
+    const char *warned[] = {"(appendfsync everysec): a machine crash can lose acknowledged "
+                            "memory items",
+                            "1"};
+    VT_CHECK(vt_ts_wait_until(10000, log_count_reached, (void *)warned),
+             "a live change to everysec is warned");
+    redis_do("CONFIG SET always", "CONFIG SET %s %s", "appendfsync", "always");
+    const char *back[] = {always, "2"};
+    VT_CHECK(vt_ts_wait_until(10000, log_count_reached, (void *)back),
+             "the change back to always is said");
+    vt_sleep_ms(2500); /* two more ticks: nothing changed, nothing said */
+    VT_CHECK(vt_proc_log_count(env.daemon, always) == 2 &&
+                 vt_proc_log_count(env.daemon, "redis.durability") == 1,
+             "settings said only when they change");
 }
 
 int main(void)

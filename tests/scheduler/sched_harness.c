@@ -473,13 +473,7 @@ long long sh_redis_int(const sh_env *e, const char *cmd, const char *arg)
 
 int sh_log_count(const sh_env *e, const char *s)
 {
-    size_t n;
-    char *log = vt_ts_read_file(vt_proc_log(e->sched), &n);
-    int k = 0;
-    for (const char *p = log; p && (p = strstr(p, s)) != NULL; p += strlen(s))
-        k++;
-    free(log);
-    return k;
+    return vt_proc_log_count(e->sched, s);
 }
 
 bool sh_log_has(const sh_env *e, const char *s)

@@ -144,6 +144,16 @@ const char *vt_proc_log(const vt_proc *p)
     return p ? p->log : "";
 }
 
+int vt_proc_log_count(const vt_proc *p, const char *s)
+{
+    char *log = vt_ts_read_file(vt_proc_log(p), NULL);
+    int k = 0;
+    for (const char *q = log; q && (q = strstr(q, s)) != NULL; q += strlen(s))
+        k++;
+    free(log);
+    return k;
+}
+
 /* Reap if it has exited; true if it has. */
 static bool reap(vt_proc *p, bool block)
 {

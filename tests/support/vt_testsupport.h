@@ -100,6 +100,7 @@ vt_proc *vt_proc_spawn(const char *name, const char *path,
                        const char *const argv[], const char *const env[]);
 int vt_proc_pid(const vt_proc *p);
 const char *vt_proc_log(const vt_proc *p); /* log file path */
+int vt_proc_log_count(const vt_proc *p, const char *s); /* occurrences of s in its log */
 bool vt_proc_alive(vt_proc *p);            /* reaps if it exited */
 int vt_proc_kill(vt_proc *p, int sig);     /* 0 or VT_ERR_INVAL (not running) */
 /* Wait for exit up to timeout_ms (negative: forever). Returns 0 and sets

@@ -51,11 +51,21 @@ int vt_redis_persistence_get(vt_redis *r, vt_redis_persistence *out, vt_errinfo 
     return 0;
 }
 
+static bool seen_same(const vt_redis_persistence_seen *seen, int rv,
+                      const vt_redis_persistence *p)
+{
+    if (!seen || !seen->any || seen->rv != rv)
+        return false;
+    return rv != 0 || (seen->p.aof == p->aof && seen->p.hz == p->hz &&
+                       strcmp(seen->p.fsync, p->fsync) == 0);
+}
+
 int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz_hint,
-                             int *durable, vt_errinfo *ei)
+                             vt_redis_persistence_seen *seen, int *durable, vt_errinfo *ei)
 {
     *durable = -1;
     vt_redis_persistence p;
+    memset(&p, 0, sizeof p);
     vt_errinfo e = {0};
     int rv = vt_redis_persistence_get(r, &p, &e);
     if (rv == VT_ERR_UNAVAILABLE || rv == VT_ERR_NOMEM) {
@@ -63,6 +73,12 @@ int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz
             *ei = e;
         return rv;
     }
+    if (rv == 0)
+        *durable = p.aof && strcmp(p.fsync, "always") == 0;
+    if (seen_same(seen, rv, &p))
+        return 0;
+    if (seen)
+        *seen = (vt_redis_persistence_seen){.any = true, .rv = rv, .p = p};
     if (rv) {
         vt_log_warn(log, "redis.durability",
                     "cannot read Redis's persistence settings (%s): %s are safe only with "
@@ -70,7 +86,6 @@ int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz
                     vt_errinfo_msg(&e), what);
         return 0;
     }
-    bool always = p.aof && strcmp(p.fsync, "always") == 0;
     vt_log_info(log, "redis.persistence", "Redis appendonly=%s appendfsync=%s hz=%d",
                 p.aof ? "yes" : "no", p.fsync, p.hz);
     if (!p.aof)
@@ -78,7 +93,7 @@ int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz
                     "Redis runs without its AOF (appendonly no): %s since its last snapshot are "
                     "lost when it restarts; set appendonly yes, appendfsync always",
                     what);
-    else if (!always)
+    else if (*durable != 1)
         vt_log_warn(log, "redis.durability",
                     "Redis fsyncs its AOF %s (appendfsync %s): a machine crash can lose %s; "
                     "appendfsync always loses none",
@@ -90,6 +105,5 @@ int vt_redis_persistence_log(vt_redis *r, vt_log *log, const char *what, bool hz
                     "Redis hz=%d: expired keys are deleted in steps of up to %d ms, which delay "
                     "requests; hz 100 keeps them at 2.5 ms (docs/operations.md)",
                     p.hz, 250 / p.hz);
-    *durable = always ? 1 : 0;
     return 0;
 }
