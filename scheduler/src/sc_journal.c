@@ -302,6 +302,7 @@ static int load_log(sched *s, vt_errinfo *ei)
     s->jr.tlog = t;
     s->jr.th = th;
     pthread_mutex_unlock(&s->jr.tlog_mu);
+    vt_gauge_set(s->m.tlog_entries, (double)th.size);
     return 0;
 }
 
@@ -443,6 +444,8 @@ static int log_receipts(sched *s, vt_buf *bodies, bool *has, size_t n, vt_buf *r
     if (rv == 0)
         s->jr.th = th;
     pthread_mutex_unlock(&s->jr.tlog_mu);
+    if (rv == 0)
+        vt_gauge_set(s->m.tlog_entries, (double)th.size);
     for (size_t i = 0; i < n && rv == 0; i++)
         if (has[i] && vt_receipt_seal(bodies[i].data, bodies[i].len, index[i], s->key.pk, &th,
                                       &incl[i], &receipts[i], &ei) != 0)

@@ -34,6 +34,10 @@ int sc_metrics_init(sched *s, vt_errinfo *ei)
       "1 when Redis reports appendonly yes and appendfsync always (no acknowledged job is lost), "
       "0 when it does not, -1 when it cannot be read",
       NULL);
+    G(m->tlog_entries, "verity_scheduler_tlog_entries",
+      "receipts in the transparency log, which is kept whole (Redis and the scheduler's memory "
+      "grow with it)",
+      NULL);
     C(m->submitted, "verity_scheduler_jobs_submitted_total", "jobs accepted (journaled)", NULL);
     for (int st = VT_JOB_VERIFIED; st < VT_JOB_STATE__COUNT; st++) {
         char l[64];

@@ -452,9 +452,15 @@ static void test_persistence(sh_env *e)
     VT_CHECK(sh_log_count(e, always) == said + 1, "the change back is said once");
     VT_CHECK(sh_log_count(e, "redis.durability") == 1, "one warning for one change");
 
-    /* at a (re)connect they are said whatever they were */
+    /* at a (re)connect they are said whatever they were; the log's size
+     * (the earlier tests' receipts) is the one reloaded from Redis */
+    const char *T = "verity_scheduler_tlog_entries";
+    double entries = sh_metric(e, T);
+    VT_CHECK(entries >= 1, "%s %g after the earlier tests' jobs", T, entries);
     redis_do(e, "CONFIG", "SET", "appendonly", "no");
     restart_sched(e);
+    VT_CHECK(sh_metric(e, T) == entries, "%s %g after a restart, want %g", T, sh_metric(e, T),
+             entries);
     VT_CHECK(sh_metric(e, G) == 0, "%s %g with appendonly no", G, sh_metric(e, G));
     VT_CHECK(sh_log_has(e, "Redis runs without its AOF (appendonly no)"), "no AOF warned");
 
