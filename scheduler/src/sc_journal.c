@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "sched.h"
 #include "vt_clock.h"
@@ -98,15 +99,18 @@ static void item_free(sc_jr_item *it)
     free(it);
 }
 
+/* Journal thread only. While down, a new reason is said too (Redis back
+ * but refusing, or holding a log that fails its check), once each. */
 static void set_redis_ok(sched *s, bool ok, const char *why)
 {
     bool was = atomic_exchange(&s->jr.redis_ok, ok);
     vt_gauge_set(s->m.redis_up, ok ? 1 : 0);
-    if (was && !ok)
+    if (!ok && (was || strcmp(s->jr.down_why, why) != 0))
         vt_log_error(s->log, "redis.down",
-                     "journal cannot reach Redis (%s): refusing new jobs until it is back", why);
+                     "journal cannot use Redis (%s): refusing new jobs until it can", why);
     else if (!was && ok)
         vt_log_info(s->log, "redis.up", "journal connected to Redis");
+    snprintf(s->jr.down_why, sizeof s->jr.down_why, "%s", ok ? "" : why);
 }
 
 /* What Redis promises for acknowledged jobs: its AOF settings live in
@@ -283,7 +287,12 @@ static int load_log(sched *s, vt_errinfo *ei)
     vt_tlog *t = NULL;
     if (vt_tlog_new(&t) != 0)
         return vt_fail(ei, VT_ERR_NOMEM, "transparency log");
-    int rv = vt_tlog_store_load(s->jr.r, t, ei);
+    bool converted = false;
+    int rv = vt_tlog_store_load(s->jr.r, t, &converted, ei);
+    if (rv == 0 && converted)
+        vt_log_info(s->log, "tlog.converted",
+                    "transparency log of %llu entries moved to tiles (verity:tlog:tile:*)",
+                    (unsigned long long)vt_tlog_size(t));
     vt_tree_head th;
     memset(&th, 0, sizeof th);
     if (rv == 0) {
@@ -293,6 +302,19 @@ static int load_log(sched *s, vt_errinfo *ei)
             rv = 0;
         }
     }
+    /* The signed head is written in the same transaction as the nodes, so
+     * they agree; the tiles keep only every 8th level, and a changed leaf
+     * under the last, partial, tiles shows only against the head's root. */
+    uint8_t root[VT_TLOG_HASH];
+    if (rv == 0 && th.size && th.size == vt_tlog_size(t) &&
+        (vt_tlog_root(t, th.size, root) != 0 || sodium_memcmp(root, th.root, sizeof root) != 0))
+        rv = vt_fail(ei, VT_ERR_FORMAT,
+                     "transparency log in Redis does not match its signed head (size %llu): "
+                     "changed or corrupt",
+                     (unsigned long long)th.size);
+    else if (rv == 0 && th.size != vt_tlog_size(t))
+        vt_log_warn(s->log, "tlog.head", "signed head of size %llu, log of %llu entries",
+                    (unsigned long long)th.size, (unsigned long long)vt_tlog_size(t));
     if (rv) {
         vt_tlog_free(t);
         return rv;

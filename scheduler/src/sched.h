@@ -315,6 +315,7 @@ typedef struct sc_journal {
     uint64_t *orphans;         /* journal thread: duplicate submits written, to delete next turn */
     size_t n_orphans, cap_orphans;
     bool relog;                /* journal thread: a log write failed; reload the log on reconnect */
+    char down_why[256];        /* journal thread: why Redis was last said to be unusable */
     /* journal thread only: 3 per final record of a turn (canonical record,
      * receipt body, sealed receipt), kept across turns (sc_journal.c) */
     vt_buf *scratch;

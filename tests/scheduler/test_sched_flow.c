@@ -5,6 +5,7 @@
  * a batch of jobs through a worker/verifier loop, revocation of a live
  * node, and what the scheduler says about Redis's persistence settings. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -476,6 +477,74 @@ static void test_persistence(sh_env *e)
              sh_metric(e, G));
 }
 
+typedef struct log_want {
+    sh_env *e;
+    const char *s;
+} log_want;
+
+static bool log_has(void *arg)
+{
+    log_want *w = arg;
+    return sh_log_has(w->e, w->s);
+}
+
+/* A log entry changed in Redis (here a leaf in the last, partial, tile,
+ * which no stored inner node covers) is caught against the signed head
+ * when the journal reloads the log at its next connect: it refuses work
+ * and says why instead of extending a log that no longer matches what it
+ * signed; put back, it serves again. */
+static void test_tlog_tamper(sh_env *e)
+{
+    double entries = sh_metric(e, "verity_scheduler_tlog_entries");
+    uint64_t last = (uint64_t)entries - 1;
+    VT_REQUIRE(entries >= 1 && (uint64_t)entries % 256 != 0, "%g entries: a partial last tile",
+               entries);
+    char tile[64];
+    snprintf(tile, sizeof tile, "verity:tlog:tile:0:%llu", (unsigned long long)(last / 256));
+    vt_redis *r = NULL;
+    redisReply *rep = NULL;
+    VT_REQUIRE_OK(vt_redis_connect(&r, e->rs.url, 2000, 2000, NULL));
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "GET %s", tile));
+    VT_REQUIRE(rep->type == REDIS_REPLY_STRING && rep->len == (last % 256 + 1) * 32,
+               "%s holds the last entries", tile);
+    size_t n = rep->len;
+    char *orig = malloc(n), *evil = malloc(n);
+    VT_REQUIRE(orig && evil, "memory");
+    memcpy(orig, rep->str, n);
+    memcpy(evil, orig, n);
+    evil[n - 7] ^= 0x20;
+    freeReplyObject(rep);
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "SET %s %b", tile, evil, n));
+    freeReplyObject(rep);
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "CLIENT KILL TYPE normal SKIPME yes"));
+    freeReplyObject(rep);
+
+    int32_t toks[4];
+    vt_job_spec s;
+    sh_spec(&s, toks, 4);
+    char id[VT_JOB_ID_MAX + 1];
+    vt_client *a = sh_agent(e, e->key_a);
+    int rv = 0;
+    for (int i = 0; i < 100 && (rv = submit(a, &s, id)) != VT_ERR_UNAVAILABLE; i++) {
+        vt_job_spec_new_token(&s);
+        vt_sleep_ms(100);
+    }
+    VT_CHECK_ERR(rv, VT_ERR_UNAVAILABLE);
+    log_want w_log = {e, "transparency log in Redis does not match its signed head"};
+    VT_CHECK(vt_ts_wait_until(10000, log_has, &w_log), "the mismatch is logged");
+
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "SET %s %b", tile, orig, n));
+    freeReplyObject(rep);
+    metric_want w = {e, "verity_scheduler_redis_up", 1};
+    VT_CHECK(vt_ts_wait_until(15000, metric_is, &w), "journal back once the log is put back");
+    vt_job_spec_new_token(&s);
+    VT_CHECK_OK(submit(a, &s, id));
+    vt_client_close(a);
+    vt_redis_close(r);
+    free(orig);
+    free(evil);
+}
+
 int main(void)
 {
     sh_env e;
@@ -486,6 +555,7 @@ int main(void)
     test_batch(&e);
     test_revoke(&e);
     test_persistence(&e);
+    test_tlog_tamper(&e);
     sh_teardown(&e);
     return vt_test_done();
 }

@@ -23,6 +23,7 @@
 #ifndef VT_TLOG_H
 #define VT_TLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,11 +83,16 @@ int vt_tlog_append(vt_tlog *t, const uint8_t leaf_hash[VT_TLOG_HASH], uint64_t *
 /* Restore a node read back from storage (any order); sizes are implied by
  * the level-0 nodes, which must then be contiguous from 0. */
 int vt_tlog_restore_node(vt_tlog *t, const vt_tlog_node *node);
-/* After restoring: check every stored inner node against its children and
- * fix the size. VT_ERR_FORMAT when the stored tree is inconsistent. */
+/* After restoring: fix the size; check every inner node of a level that was
+ * restored (it must hold exactly its complete subtrees) against its
+ * children, and compute the levels that were not. VT_ERR_FORMAT when the
+ * stored tree is inconsistent. */
 int vt_tlog_restore_finish(vt_tlog *t);
 
 int vt_tlog_leaf_at(const vt_tlog *t, uint64_t index, uint8_t out[VT_TLOG_HASH]);
+/* The complete subtree (level, index): MTH of leaves [index*2^level,
+ * (index+1)*2^level). VT_ERR_RANGE when it is not complete yet. */
+int vt_tlog_node_at(const vt_tlog *t, uint32_t level, uint64_t index, uint8_t out[VT_TLOG_HASH]);
 /* Root of the first `size` leaves (size <= current size). */
 int vt_tlog_root(const vt_tlog *t, uint64_t size, uint8_t out[VT_TLOG_HASH]);
 int vt_tlog_prove_inclusion(const vt_tlog *t, uint64_t index, uint64_t size,
@@ -112,22 +118,35 @@ int vt_tree_head_verify(const vt_tree_head *th, const uint8_t pk[32]);
 
 /* ------------------------------------------------------- Redis storage
  * (library vt_tlog_store). Layout:
- *   verity:tlog:nodes  HASH  "<level>:<index>" -> 32-byte node hash
+ *   verity:tlog:tile:<t>:<k>  STRING  the nodes of tree level 8t with
+ *                             indices 256k .. 256k+255 that are complete,
+ *                             32 bytes each in index order (8 KiB when
+ *                             full), as C2SP tlog-tiles lays a log out.
+ *                             The levels in between are recomputed on load.
  *   verity:tlog:head   STRING  latest signed tree head (see vt_tree_head_encode)
  *   verity:tlog:heads  LIST    recent signed heads, newest first (capped)
- * One append's nodes go in one HSET, so a crash never leaves half an
- * append; nodes are only ever added, never changed. */
+ *   verity:tlog:nodes  HASH    "<level>:<index>" -> node: the layout before
+ *                             tiles (every node, ~190 B of Redis memory per
+ *                             entry against ~33); converted by the first load
+ *                             that finds it, then deleted.
+ * An append's nodes are written with SETRANGE at their own offsets, so a
+ * write repeated after a lost reply changes nothing; nodes are only ever
+ * added, never changed. */
 struct vt_redis;
 
-/* Queue (vt_redis_appendv: pipelined, reply read by the caller) the HSET
- * of these nodes. Returns the number of commands queued (1) or < 0. */
+/* Queue (vt_redis_appendv: pipelined, replies read by the caller) the
+ * writes of these nodes (what vt_tlog_append returned, any number of
+ * appends in order): one SETRANGE per run of consecutive nodes of a tile.
+ * Returns the number of commands queued (>= 1) or < 0. */
 int vt_tlog_store_queue(struct vt_redis *r, const vt_tlog_node *nodes, uint32_t n,
                         vt_errinfo *ei);
 /* Queue SET of the latest head and LPUSH+LTRIM of the head history. Returns
  * the number of commands queued (3) or < 0. */
 int vt_tlog_store_queue_head(struct vt_redis *r, const vt_tree_head *th, vt_errinfo *ei);
-/* Load every node into t (fresh) and check the tree (restore_finish). */
-int vt_tlog_store_load(struct vt_redis *r, vt_tlog *t, vt_errinfo *ei);
+/* Load the log into t (fresh) and check the tree (restore_finish). A log
+ * still in the old hash layout is read from it and converted to tiles
+ * (*converted set; may be NULL). */
+int vt_tlog_store_load(struct vt_redis *r, vt_tlog *t, bool *converted, vt_errinfo *ei);
 /* Latest stored head; VT_ERR_NOTFOUND when none yet. */
 int vt_tlog_store_load_head(struct vt_redis *r, vt_tree_head *out, vt_errinfo *ei);
 

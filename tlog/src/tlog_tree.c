@@ -142,15 +142,23 @@ int vt_tlog_restore_finish(vt_tlog *t)
             return VT_ERR_FORMAT;
     for (int l = 1; l < MAX_LEVELS; l++) {
         level *v = &t->lv[l];
-        if (v->n != (size >> l))
+        uint64_t want = size >> l;
+        /* A level the store keeps must be whole and agree with its
+         * children; one it does not keep (tiles hold every 8th level) is
+         * computed from them. */
+        bool stored = v->n > 0;
+        if (stored && v->n != want)
             return VT_ERR_FORMAT; /* missing or extra complete subtrees */
-        for (uint64_t i = 0; i < v->n; i++) {
+        for (uint64_t i = 0; i < want; i++) {
             uint8_t h[VT_TLOG_HASH];
-            if (!v->filled[i])
-                return VT_ERR_FORMAT;
             vt_tlog_node_hash(t->lv[l - 1].h[2 * i], t->lv[l - 1].h[2 * i + 1], h);
-            if (sodium_memcmp(h, v->h[i], VT_TLOG_HASH) != 0)
+            if (!stored) {
+                int rv = level_set(v, i, h);
+                if (rv)
+                    return rv;
+            } else if (!v->filled[i] || sodium_memcmp(h, v->h[i], VT_TLOG_HASH) != 0) {
                 return VT_ERR_FORMAT;
+            }
         }
     }
     t->size = size;
@@ -159,9 +167,14 @@ int vt_tlog_restore_finish(vt_tlog *t)
 
 int vt_tlog_leaf_at(const vt_tlog *t, uint64_t index, uint8_t out[VT_TLOG_HASH])
 {
-    if (!t || !out || index >= t->size)
+    return vt_tlog_node_at(t, 0, index, out);
+}
+
+int vt_tlog_node_at(const vt_tlog *t, uint32_t level, uint64_t index, uint8_t out[VT_TLOG_HASH])
+{
+    if (!t || !out || level >= MAX_LEVELS || index >= (t->size >> level))
         return VT_ERR_RANGE;
-    memcpy(out, t->lv[0].h[index], VT_TLOG_HASH);
+    memcpy(out, t->lv[level].h[index], VT_TLOG_HASH);
     return 0;
 }
 

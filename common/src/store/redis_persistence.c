@@ -11,10 +11,13 @@
 static int config_get(vt_redis *r, const char *name, char *buf, size_t cap, vt_errinfo *ei)
 {
     redisReply *rep = NULL;
-    int rv = vt_redis_command(r, &rep, ei, "CONFIG GET %s", name);
+    vt_errinfo ce = {0};
+    int rv = vt_redis_command(r, &rep, &ce, "CONFIG GET %s", name);
     if (rv == VT_ERR_INTERNAL) /* an error reply: CONFIG renamed, forbidden, unknown */
-        return vt_fail(ei, VT_ERR_DENIED, "redis refused CONFIG GET %s: %s", name,
-                       vt_errinfo_msg(ei));
+        return vt_fail(ei, VT_ERR_DENIED, "refused CONFIG GET %s (%s)", name,
+                       vt_errinfo_msg(&ce));
+    if (rv && ei)
+        *ei = ce;
     if (rv)
         return rv;
     size_t n = 0;
