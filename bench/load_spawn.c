@@ -83,8 +83,10 @@ static int wait_ready(ls_cluster *c, ls_proc *p, int port, int timeout_ms, vt_er
                    timeout_ms, c->dir, p->name);
 }
 
-/* The chart's redis.aofRewritePercentage (docs/operations.md). */
+/* The chart's redis.aofRewritePercentage and redis.aofRewriteMinSize
+ * (docs/operations.md). */
 #define JOURNAL_AOF_REWRITE_PCT "100"
+#define JOURNAL_AOF_REWRITE_MIN "2gb"
 
 static int start_redis(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
 {
@@ -99,14 +101,16 @@ static int start_redis(ls_cluster *c, const ls_params *p, vt_errinfo *ei)
      * of the journal settings the chart gives Redis (docs/operations.md,
      * "Redis for the journal"): no LZF in the AOF rewrites' RDB preamble,
      * expiry in small steps (hz 100), a rewrite once the AOF has grown
-     * JOURNAL_AOF_REWRITE_PCT% past its last one. */
-    char *argv[24 + 2 * LS_REDIS_CONFIG_MAX + 1] = {
+     * JOURNAL_AOF_REWRITE_PCT% past its last one and to at least
+     * JOURNAL_AOF_REWRITE_MIN. */
+    char *argv[26 + 2 * LS_REDIS_CONFIG_MAX + 1] = {
         "redis-server", "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
         "--save", "", "--appendonly", "yes", "--appendfsync", "always",
         "--rdbcompression", "no", "--hz", "100",
         "--auto-aof-rewrite-percentage", JOURNAL_AOF_REWRITE_PCT,
+        "--auto-aof-rewrite-min-size", JOURNAL_AOF_REWRITE_MIN,
         "--dir", rdir, "--daemonize", "no"};
-    int k = 23;
+    int k = 25;
     char names[LS_REDIS_CONFIG_MAX][80];
     for (int i = 0; i < p->n_redis_config; i++) {
         snprintf(names[i], sizeof names[i], "--%s", p->redis_config[i][0]);

@@ -172,7 +172,7 @@ mkdir -p "$WORK/redis"
 REDIS_URL=unix://$WORK/redis.sock
 start redis redis-server --port 0 --unixsocket "$WORK/redis.sock" --unixsocketperm 700 \
   --save '' --appendonly yes --appendfsync always --rdbcompression no \
-  --hz 100 --auto-aof-rewrite-percentage 100 --dir "$WORK/redis" --daemonize no
+  --hz 100 --auto-aof-rewrite-percentage 100 --auto-aof-rewrite-min-size 2gb --dir "$WORK/redis" --daemonize no
 n=0
 until [ -S "$WORK/redis.sock" ] && grep -qi "ready to accept connections" "$WORK/redis.log"; do
   kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$WORK/redis.log" >&2; exit 1; }
