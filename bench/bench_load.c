@@ -702,6 +702,18 @@ static void print_targets(const report *rp)
     } else {
         printf("  p99 at half the max rate: run with --sweep\n");
     }
+    /* The issue's wording, "10,000 jobs/s ... and p99 under 5 ms at half
+     * that rate", read as half of the 10,000 (the max-rate line above is
+     * the stricter reading): an open loop run at that rate says so. */
+    const phase *m = rp->main_ph;
+    double half_target = TARGET_JOBS_S / 2;
+    if (m->p.mode == LD_OPEN && m->p.rate >= 0.98 * half_target && m->p.rate <= 1.02 * half_target) {
+        double p99 = load_hist_percentile(&m->r->hist, 99) / 1e3;
+        printf("  p99 < %.0f ms at half the %.0f jobs/s target (%.0f jobs/s offered, %.0f done): "
+               "%.2f ms  %s\n",
+               TARGET_P99_MS, TARGET_JOBS_S, m->p.rate, m->r->throughput, p99,
+               p99 < TARGET_P99_MS ? "met" : "MISSED");
+    }
     if (rp->n_curve > 1) {
         double up_to = p99_met_up_to(rp);
         if (up_to > 0)
