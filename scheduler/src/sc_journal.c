@@ -304,17 +304,16 @@ static int load_log(sched *s, vt_errinfo *ei)
     }
     /* The signed head is written in the same transaction as the nodes, so
      * they agree; the tiles keep only every 8th level, and a changed leaf
-     * under the last, partial, tiles shows only against the head's root. */
+     * under the last, partial, tiles (or a stray tile the log grew into)
+     * shows only against the head. */
     uint8_t root[VT_TLOG_HASH];
-    if (rv == 0 && th.size && th.size == vt_tlog_size(t) &&
-        (vt_tlog_root(t, th.size, root) != 0 || sodium_memcmp(root, th.root, sizeof root) != 0))
+    if (rv == 0 && (th.size != vt_tlog_size(t) ||
+                    (th.size && (vt_tlog_root(t, th.size, root) != 0 ||
+                                 sodium_memcmp(root, th.root, sizeof root) != 0))))
         rv = vt_fail(ei, VT_ERR_FORMAT,
-                     "transparency log in Redis does not match its signed head (size %llu): "
-                     "changed or corrupt",
-                     (unsigned long long)th.size);
-    else if (rv == 0 && th.size != vt_tlog_size(t))
-        vt_log_warn(s->log, "tlog.head", "signed head of size %llu, log of %llu entries",
-                    (unsigned long long)th.size, (unsigned long long)vt_tlog_size(t));
+                     "transparency log in Redis does not match its signed head (%llu entries, "
+                     "head of %llu): changed or corrupt",
+                     (unsigned long long)vt_tlog_size(t), (unsigned long long)th.size);
     if (rv) {
         vt_tlog_free(t);
         return rv;

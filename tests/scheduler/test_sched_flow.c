@@ -488,12 +488,13 @@ static bool log_has(void *arg)
     return sh_log_has(w->e, w->s);
 }
 
-/* A log entry changed in Redis (here a leaf in the last, partial, tile,
- * which no stored inner node covers) is caught against the signed head
- * when the journal reloads the log at its next connect: it refuses work
- * and says why instead of extending a log that no longer matches what it
- * signed; put back, it serves again. */
-static void test_tlog_tamper(sh_env *e)
+/* The transparency log changed in Redis: a leaf in the last, partial,
+ * tile (which no stored inner node covers), or an extra entry appended to
+ * it. The journal reloads the log at its next connect (forced here with
+ * CLIENT KILL), checks it against the signed head, refuses work and says
+ * why instead of extending a log that no longer matches what it signed;
+ * put back, it serves again. */
+static void tlog_tamper_case(sh_env *e, bool extra_entry)
 {
     double entries = sh_metric(e, "verity_scheduler_tlog_entries");
     uint64_t last = (uint64_t)entries - 1;
@@ -508,13 +509,25 @@ static void test_tlog_tamper(sh_env *e)
     VT_REQUIRE(rep->type == REDIS_REPLY_STRING && rep->len == (last % 256 + 1) * 32,
                "%s holds the last entries", tile);
     size_t n = rep->len;
-    char *orig = malloc(n), *evil = malloc(n);
+    char *orig = malloc(n), *evil = malloc(n + 32);
     VT_REQUIRE(orig && evil, "memory");
     memcpy(orig, rep->str, n);
     memcpy(evil, orig, n);
-    evil[n - 7] ^= 0x20;
     freeReplyObject(rep);
-    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "SET %s %b", tile, evil, n));
+    size_t evil_len = n;
+    char want[160];
+    if (extra_entry) {
+        memcpy(evil + n, orig, 32); /* a leaf the head never signed */
+        evil_len = n + 32;
+        snprintf(want, sizeof want, "(%llu entries, head of %llu)",
+                 (unsigned long long)entries + 1, (unsigned long long)entries);
+    } else {
+        evil[n - 7] ^= 0x20;
+        snprintf(want, sizeof want, "(%llu entries, head of %llu)", (unsigned long long)entries,
+                 (unsigned long long)entries);
+    }
+    int said = sh_log_count(e, "transparency log in Redis does not match its signed head");
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "SET %s %b", tile, evil, evil_len));
     freeReplyObject(rep);
     VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "CLIENT KILL TYPE normal SKIPME yes"));
     freeReplyObject(rep);
@@ -530,8 +543,10 @@ static void test_tlog_tamper(sh_env *e)
         vt_sleep_ms(100);
     }
     VT_CHECK_ERR(rv, VT_ERR_UNAVAILABLE);
-    log_want w_log = {e, "transparency log in Redis does not match its signed head"};
-    VT_CHECK(vt_ts_wait_until(10000, log_has, &w_log), "the mismatch is logged");
+    log_want w_log = {e, want};
+    VT_CHECK(vt_ts_wait_until(10000, log_has, &w_log), "the mismatch %s is logged", want);
+    VT_CHECK(sh_log_count(e, "transparency log in Redis does not match its signed head") > said,
+             "named as a log that does not match its head");
 
     VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "SET %s %b", tile, orig, n));
     freeReplyObject(rep);
@@ -539,6 +554,10 @@ static void test_tlog_tamper(sh_env *e)
     VT_CHECK(vt_ts_wait_until(15000, metric_is, &w), "journal back once the log is put back");
     vt_job_spec_new_token(&s);
     VT_CHECK_OK(submit(a, &s, id));
+    sh_runner *runner = sh_runner_start(e, &e->worker_kp, &e->verifier_kp);
+    sh_expect_verified(a, id, 10000); /* its receipt extends the restored log */
+    sh_runner_stop(runner);
+    VT_CHECK(sh_metric(e, "verity_scheduler_tlog_entries") > entries, "the log grew again");
     vt_client_close(a);
     vt_redis_close(r);
     free(orig);
@@ -555,7 +574,8 @@ int main(void)
     test_batch(&e);
     test_revoke(&e);
     test_persistence(&e);
-    test_tlog_tamper(&e);
+    tlog_tamper_case(&e, false);
+    tlog_tamper_case(&e, true);
     sh_teardown(&e);
     return vt_test_done();
 }

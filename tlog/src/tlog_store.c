@@ -260,7 +260,7 @@ static int load_level(struct vt_redis *r, vt_tlog *t, uint32_t tl, uint64_t *n_t
             rv = vt_redis_read_replies(r, reps, LOAD_BATCH, ei);
         for (int i = 0; i < LOAD_BATCH && rv == 0; i++) {
             bool nil = reps[i]->type == REDIS_REPLY_NIL, full = false;
-            if (end && !nil) /* seen within the batch; a later stray one fails the finish */
+            if (end && !nil) /* within the batch; the scheduler's head check sees the rest */
                 rv = vt_fail(ei, VT_ERR_FORMAT, "tlog store: tile %u:%llu after the last one", tl,
                              (unsigned long long)(k + (uint64_t)i));
             else if (nil)
