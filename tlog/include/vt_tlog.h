@@ -127,8 +127,8 @@ int vt_tree_head_verify(const vt_tree_head *th, const uint8_t pk[32]);
  *   verity:tlog:heads  LIST    recent signed heads, newest first (capped)
  *   verity:tlog:nodes  HASH    "<level>:<index>" -> node: the layout before
  *                             tiles (every node, ~190 B of Redis memory per
- *                             entry against ~33); converted by the first load
- *                             that finds it, then deleted.
+ *                             entry against ~35-60); converted by the first
+ *                             load that finds it, then deleted.
  * An append's nodes are written with SETRANGE at their own offsets, so a
  * write repeated after a lost reply changes nothing; nodes are only ever
  * added, never changed. */
