@@ -123,12 +123,13 @@ int vt_tree_head_verify(const vt_tree_head *th, const uint8_t pk[32]);
  *                             32 bytes each in index order (8 KiB when
  *                             full), as C2SP tlog-tiles lays a log out.
  *                             The levels in between are recomputed on load.
- *   verity:tlog:head   STRING  latest signed tree head (see vt_tree_head_encode)
- *   verity:tlog:heads  LIST    recent signed heads, newest first (capped)
+ *   verity:tlog:heads  LIST    recent signed heads, newest first (capped; the
+ *                             first is the latest: vt_tree_head_encode)
  *   verity:tlog:nodes  HASH    "<level>:<index>" -> node: the layout before
  *                             tiles (every node, ~190 B of Redis memory per
- *                             entry against ~35-60); converted by the first
- *                             load that finds it, then deleted.
+ *                             entry against ~35-60), with verity:tlog:head, a
+ *                             copy of the latest head; converted by the first
+ *                             load that finds it, then both deleted.
  * An append's nodes are written with SETRANGE at their own offsets, so a
  * write repeated after a lost reply changes nothing; nodes are only ever
  * added, never changed. */
@@ -140,8 +141,8 @@ struct vt_redis;
  * Returns the number of commands queued (>= 1) or < 0. */
 int vt_tlog_store_queue(struct vt_redis *r, const vt_tlog_node *nodes, uint32_t n,
                         vt_errinfo *ei);
-/* Queue SET of the latest head and LPUSH+LTRIM of the head history. Returns
- * the number of commands queued (3) or < 0. */
+/* Queue LPUSH+LTRIM of the head onto the head history. Returns the number
+ * of commands queued (2) or < 0. */
 int vt_tlog_store_queue_head(struct vt_redis *r, const vt_tree_head *th, vt_errinfo *ei);
 /* Load the log into t (fresh) and check the tree (restore_finish). A log
  * still in the old hash layout is read from it and converted to tiles

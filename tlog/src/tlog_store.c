@@ -10,7 +10,7 @@
 
 #define KEY_NODES "verity:tlog:nodes" /* the layout before tiles */
 #define KEY_TILE "verity:tlog:tile"
-#define KEY_HEAD "verity:tlog:head"
+#define KEY_OLD_HEAD "verity:tlog:head" /* before tiles: a copy of heads[0] */
 #define KEY_HEADS "verity:tlog:heads"
 #define HEADS_KEPT 1000
 
@@ -105,28 +105,24 @@ int vt_tlog_store_queue_head(struct vt_redis *r, const vt_tree_head *th, vt_erri
 {
     uint8_t b[VT_TREE_HEAD_BYTES];
     vt_tree_head_encode(th, b);
-    const char *set[] = {"SET", KEY_HEAD, (const char *)b};
-    size_t setl[] = {3, strlen(KEY_HEAD), sizeof b};
     const char *push[] = {"LPUSH", KEY_HEADS, (const char *)b};
     size_t pushl[] = {5, strlen(KEY_HEADS), sizeof b};
-    int rv = vt_redis_appendv(r, ei, 3, set, setl);
-    if (!rv)
-        rv = vt_redis_appendv(r, ei, 3, push, pushl);
+    int rv = vt_redis_appendv(r, ei, 3, push, pushl);
     if (!rv)
         rv = vt_redis_append(r, ei, "LTRIM %s 0 %d", KEY_HEADS, HEADS_KEPT - 1);
-    return rv ? rv : 3;
+    return rv ? rv : 2;
 }
 
 int vt_tlog_store_load_head(struct vt_redis *r, vt_tree_head *out, vt_errinfo *ei)
 {
     redisReply *rep = NULL;
-    int rv = vt_redis_command(r, &rep, ei, "GET %s", KEY_HEAD);
+    int rv = vt_redis_command(r, &rep, ei, "LINDEX %s 0", KEY_HEADS);
     if (rv)
         return rv;
     if (rep->type == REDIS_REPLY_NIL) {
         rv = VT_ERR_NOTFOUND;
     } else if (rep->type != REDIS_REPLY_STRING || rep->len != VT_TREE_HEAD_BYTES) {
-        rv = vt_fail(ei, VT_ERR_FORMAT, "tlog store: %s is not a tree head", KEY_HEAD);
+        rv = vt_fail(ei, VT_ERR_FORMAT, "tlog store: %s[0] is not a tree head", KEY_HEADS);
     } else {
         vt_tree_head_decode((const uint8_t *)rep->str, out);
     }
@@ -292,8 +288,8 @@ static int load_tiles(struct vt_redis *r, vt_tlog *t, vt_errinfo *ei)
 }
 
 /* Write t's kept levels as tiles (SET: whole tiles, so a conversion cut
- * short and redone writes the same), then delete the old hash. Until that
- * DEL the hash is what a load reads. */
+ * short and redone writes the same), then delete the old hash (and the old
+ * copy of the latest head). Until that DEL the hash is what a load reads. */
 static int convert_to_tiles(struct vt_redis *r, const vt_tlog *t, vt_errinfo *ei)
 {
     uint64_t size = vt_tlog_size(t);
@@ -327,7 +323,7 @@ static int convert_to_tiles(struct vt_redis *r, const vt_tlog *t, vt_errinfo *ei
         }
     }
     redisReply *rep = NULL;
-    int rv = vt_redis_command(r, &rep, ei, "DEL %s", KEY_NODES);
+    int rv = vt_redis_command(r, &rep, ei, "DEL %s %s", KEY_NODES, KEY_OLD_HEAD);
     if (rep)
         freeReplyObject(rep);
     return rv;
