@@ -725,9 +725,9 @@ static void print_targets(const report *rp)
     /* A fresh cluster's seconds are not its steady state: say so where a
      * figure could be read as one (docs/benchmarks.md, "steady state"). */
     if (rp->cl && !rp->o->result_ttl_s)
-        printf("  (a fresh cluster: no result expired, and Redis's AOF had not reached the size\n"
-               "  that starts its rewrites (2 GB); --result-ttl S with a --duration of minutes\n"
-               "  measures the steady state)\n");
+        printf("  (a fresh cluster: no result expired, so Redis's data set only grew and its AOF\n"
+               "  rewrites were its first; --result-ttl S with a --duration of minutes measures\n"
+               "  the steady state)\n");
 }
 
 static void write_json(FILE *jf, const report *rp)

@@ -132,11 +132,6 @@ static int persistence_say(sched *s, vt_redis *r, bool always, vt_errinfo *ei)
     return rv;
 }
 
-static int check_persistence(sched *s, vt_errinfo *ei)
-{
-    return persistence_say(s, s->jr.r, true, ei);
-}
-
 void sc_journal_persistence_poll(sched *s, vt_redis *r)
 {
     persistence_say(s, r, false, NULL);
@@ -353,7 +348,7 @@ static int connect_and_recover(sched *s)
     if (rv == 0)
         rv = recover(s, &ei);
     if (rv == 0)
-        rv = check_persistence(s, &ei);
+        rv = persistence_say(s, s->jr.r, true, &ei);
     if (rv) {
         vt_counter_inc(s->m.redis_errors);
         set_redis_ok(s, false, vt_errinfo_msg(&ei));

@@ -378,10 +378,15 @@ static void test_tamper(ms_agent *a)
     expect_clean(a, "restoring the head");
 }
 
+typedef struct log_want {
+    const char *s;
+    int count;
+} log_want;
+
 static bool log_count_reached(void *arg)
 {
-    const char *const *want = arg; /* {string, count as text} */
-    return vt_proc_log_count(env.daemon, want[0]) >= atoi(want[1]);
+    const log_want *w = arg;
+    return vt_proc_log_count(env.daemon, w->s) >= w->count;
 }
 
 /* At start memsync says what Redis promises for acknowledged writes, and
@@ -396,14 +401,14 @@ static void test_persistence_logged(void)
              "no durability warning with always");
 
     redis_do("CONFIG SET everysec", "CONFIG SET %s %s", "appendfsync", "everysec");
-    const char *warned[] = {"(appendfsync everysec): a machine crash can lose acknowledged "
-                            "memory items",
-                            "1"};
-    VT_CHECK(vt_ts_wait_until(10000, log_count_reached, (void *)warned),
+    log_want warned = {"(appendfsync everysec): a machine crash can lose acknowledged "
+                       "memory items",
+                       1};
+    VT_CHECK(vt_ts_wait_until(10000, log_count_reached, &warned),
              "a live change to everysec is warned");
     redis_do("CONFIG SET always", "CONFIG SET %s %s", "appendfsync", "always");
-    const char *back[] = {always, "2"};
-    VT_CHECK(vt_ts_wait_until(10000, log_count_reached, (void *)back),
+    log_want back = {always, 2};
+    VT_CHECK(vt_ts_wait_until(10000, log_count_reached, &back),
              "the change back to always is said");
     vt_sleep_ms(2500); /* two more ticks: nothing changed, nothing said */
     VT_CHECK(vt_proc_log_count(env.daemon, always) == 2 &&

@@ -66,6 +66,18 @@ static int queue_run(struct vt_redis *r, const vt_tlog_node *const *run, uint32_
     return vt_redis_appendv(r, ei, 4, argv, lens);
 }
 
+/* Queue the run gathered so far, if any. */
+static int flush_run(struct vt_redis *r, const vt_tlog_node *const *run, uint32_t *m, int *queued,
+                     vt_errinfo *ei)
+{
+    if (*m == 0)
+        return 0;
+    int rv = queue_run(r, run, *m, ei);
+    *m = 0;
+    *queued += rv == 0;
+    return rv;
+}
+
 int vt_tlog_store_queue(struct vt_redis *r, const vt_tlog_node *nodes, uint32_t n,
                         vt_errinfo *ei)
 {
@@ -74,30 +86,23 @@ int vt_tlog_store_queue(struct vt_redis *r, const vt_tlog_node *nodes, uint32_t 
     /* Appends complete nodes in index order within each level, so the nodes
      * of one kept level form runs of consecutive indices. */
     const vt_tlog_node *run[TILE_NODES];
-    int queued = 0;
-    for (uint32_t tl = 0; tl < TILE_LEVELS; tl++) {
+    int queued = 0, rv = 0;
+    for (uint32_t tl = 0; tl < TILE_LEVELS && rv == 0; tl++) {
         uint32_t m = 0;
-        for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t i = 0; i < n && rv == 0; i++) {
             const vt_tlog_node *nd = &nodes[i];
             if (nd->level != tl * TILE_BITS)
                 continue;
             if (m > 0 && (nd->index != run[m - 1]->index + 1 ||
-                          (nd->index >> TILE_BITS) != (run[0]->index >> TILE_BITS))) {
-                int rv = queue_run(r, run, m, ei);
-                if (rv)
-                    return rv;
-                queued++;
-                m = 0;
-            }
+                          (nd->index >> TILE_BITS) != (run[0]->index >> TILE_BITS)))
+                rv = flush_run(r, run, &m, &queued, ei);
             run[m++] = nd;
         }
-        if (m > 0) {
-            int rv = queue_run(r, run, m, ei);
-            if (rv)
-                return rv;
-            queued++;
-        }
+        if (rv == 0)
+            rv = flush_run(r, run, &m, &queued, ei);
     }
+    if (rv)
+        return rv;
     return queued ? queued : vt_fail(ei, VT_ERR_INVAL, "tlog store: no node to write");
 }
 
