@@ -633,8 +633,17 @@ void sc_agent_lookup_done(sched *s, sc_jr_item *it)
     sc_job_id_format(it->job_id, id);
     switch (it->lookup_type) {
     case VT_MSG_RESULT: {
-        vt_buf b = {(uint8_t *)v.result, v.result_len, v.result_len, 0};
-        sc_conn_reply(c, &b);
+        vt_buf b;
+        vt_buf_init(&b, 0);
+        int rv = sc_record_reply(&v, it->job_id, &b);
+        if (rv == 0) {
+            sc_conn_reply(c, &b);
+        } else {
+            vt_log_error(s->log, "journal.record", "job=%s: final record unreadable (%s)", id,
+                         vt_errname(rv));
+            sc_conn_reply_error(c, VT_ERR_INTERNAL, "job record unreadable", 0);
+        }
+        vt_buf_free(&b);
         return;
     }
     case VT_MSG_CANCEL:

@@ -769,13 +769,14 @@ static bool recheck_load(sched *s, const char *job_id, sc_audit_src *a)
     bool ok = false, have_rf = false;
     sc_final_view v;
     vt_msg m;
-    memset(&m, 0, sizeof m);
+    vt_msg_init(&m, VT_MSG_RESULT_OK);
     vt_receipt_file rf;
+    const uint8_t *rc;
+    size_t rc_len;
     if (rep && rep->type == REDIS_REPLY_STRING &&
         sc_record_decode_final((const uint8_t *)rep->str, (size_t)rep->len, &v) == 0 &&
-        vt_msg_decode(v.result, v.result_len, &m, &ei) == 0 && m.type == VT_MSG_RESULT_OK &&
-        m.u.result_ok.receipt_len > 0 &&
-        vt_receipt_decode(m.u.result_ok.receipt, m.u.result_ok.receipt_len, &rf, &ei) == 0) {
+        sc_record_receipt_of(&v, &rc, &rc_len, &m) == 0 &&
+        vt_receipt_decode(rc, rc_len, &rf, &ei) == 0) {
         have_rf = true;
         const vt_receipt *r = &rf.r;
         if (r->result.n_embedding == 0 && r->result.status == 0) {

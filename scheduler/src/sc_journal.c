@@ -573,7 +573,7 @@ static int prepare_finals(sched *s, sc_jr_item **finals, size_t n)
             receipt = &rec;
         }
         rv = rv ? rv : sc_record_result_ok(s, j, receipt->data, receipt->len, &res);
-        rv = rv ? rv : sc_record_encode_final(j, agents[i], &res, &wrap);
+        rv = rv ? rv : sc_record_encode_final(j, agents[i], &res, has[i] ? receipt : NULL, &wrap);
         if (rv == 0) {
             finals[i]->bytes = wrap.data;
             finals[i]->len = wrap.len;

@@ -7,8 +7,21 @@
  *   once done      {"kind":"final", "agent":str, "state":u, "submitted_ms",
  *                   "leased_ms", "computed_ms", "finished_ms", "attempts",
  *                   "required", "passed", "failed", "worker":bin32 (optional),
- *                   "result":bin (the exact result_ok reply, receipt included)}
+ *                   then, for a job with a worker result (a vt_receipt):
+ *                   "error":int, "error_msg":str (optional),
+ *                   "verdicts":[[verifier bin32, pass, fault, first_div] ...],
+ *                   "receipt":bin
+ *                   or, for one without (cancelled, expired, no model), and
+ *                   in records written before the receipt form:
+ *                   "result":bin (the exact result_ok reply)}
  * (docs/architecture.md, "Journal").
+ *
+ * Why the receipt form: the receipt already holds the job's outputs, model,
+ * worker and trace digest, so storing the result_ok reply as well stored them
+ * twice (~440 B of an identity job's ~2.1 KB record; for a real job its
+ * tokens, text or embedding a second time). The reply is rebuilt from the
+ * record on read (sc_record_reply), byte for byte the one the scheduler sent
+ * from memory.
  *
  * The receipt inside result_ok is the scheduler's attestation: canonical
  * job-record bytes (a fixed-width msgpack array, below), their place in a
@@ -115,6 +128,10 @@ int sc_record_receipt(const vt_buf *leaf_bytes, const vt_merkle_proof *p,
     return rv;
 }
 
+/* A finished job's reply carries its outputs only when they were verified
+ * (a job that failed verification reports the failure, not the output). */
+static bool reply_has_outputs(int state) { return state == VT_JOB_VERIFIED; }
+
 /* A result's outputs and trace digest into a result_ok (pointers into
  * res, which must outlive the encoding): the final reply's, and the early
  * one of delivery=optimistic. */
@@ -142,14 +159,13 @@ int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_
     r->error = j->error;
     r->error_msg = j->error_msg;
     const sc_result *res = j->result;
-    if (res && j->state == VT_JOB_VERIFIED)
+    if (res && reply_has_outputs(j->state))
         sc_result_outputs(res, r);
-    if (res) {
-        memcpy(r->model_sha256, res->model_sha256, 32);
+    /* The job's model, as its receipt names it (a worker's own claim differs
+     * only in an error result, which is not the job's output). */
+    memcpy(r->model_sha256, s->models[j->model].sha256, 32);
+    if (res)
         memcpy(r->worker, res->worker, 32);
-    } else {
-        memcpy(r->model_sha256, s->models[j->model].sha256, 32);
-    }
     r->verify.required = j->verify_k;
     r->verify.passed = j->n_pass;
     r->verify.failed = j->n_fail;
@@ -166,10 +182,15 @@ int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_
     return rv;
 }
 
-int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok, vt_buf *w)
+/* The final record. receipt: the job's vt_receipt (it has a worker
+ * result), stored with what the reply has beyond it; NULL: the whole
+ * result_ok reply is stored. */
+int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok,
+                           const vt_buf *receipt, vt_buf *w)
 {
     const sc_result *r = j->result;
-    int rv = vt_mp_write_map(w, r ? 13 : 12);
+    uint32_t n = 12 + (r ? 1 : 0) + (receipt ? 2 + (j->error_msg ? 1 : 0) : 0);
+    int rv = vt_mp_write_map(w, n);
     rv = rv ? rv : vt_mp_write_cstr(w, "kind");
     rv = rv ? rv : vt_mp_write_cstr(w, "final");
     rv = rv ? rv : vt_mp_write_cstr(w, "agent");
@@ -196,9 +217,51 @@ int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *res
         rv = rv ? rv : vt_mp_write_cstr(w, "worker");
         rv = rv ? rv : vt_mp_write_bin(w, r->worker, 32);
     }
-    rv = rv ? rv : vt_mp_write_cstr(w, "result");
-    rv = rv ? rv : vt_mp_write_bin(w, result_ok->data, result_ok->len);
-    return rv;
+    if (!receipt) {
+        rv = rv ? rv : vt_mp_write_cstr(w, "result");
+        return rv ? rv : vt_mp_write_bin(w, result_ok->data, result_ok->len);
+    }
+    rv = rv ? rv : vt_mp_write_cstr(w, "error");
+    rv = rv ? rv : vt_mp_write_int(w, j->error);
+    if (j->error_msg) {
+        rv = rv ? rv : vt_mp_write_cstr(w, "error_msg");
+        rv = rv ? rv : vt_mp_write_cstr(w, j->error_msg);
+    }
+    rv = rv ? rv : vt_mp_write_cstr(w, "verdicts");
+    rv = rv ? rv : vt_mp_write_array(w, j->n_verdicts);
+    for (unsigned i = 0; i < j->n_verdicts && !rv; i++) {
+        const vt_job_verdict *v = &j->verdicts[i];
+        rv = vt_mp_write_array(w, 4);
+        rv = rv ? rv : vt_mp_write_bin(w, v->verifier, VT_PUBKEY_BYTES);
+        rv = rv ? rv : vt_mp_write_bool(w, v->pass);
+        rv = rv ? rv : vt_mp_write_uint(w, (uint64_t)v->fault);
+        rv = rv ? rv : vt_mp_write_uint(w, v->first_divergence);
+    }
+    rv = rv ? rv : vt_mp_write_cstr(w, "receipt");
+    return rv ? rv : vt_mp_write_bin(w, receipt->data, receipt->len);
+}
+
+static int decode_verdicts(vt_mp_reader *r, sc_final_view *v)
+{
+    uint32_t n, four;
+    if (vt_mp_read_array(r, &n) != 0 || n > SC_MAX_VERDICTS)
+        return VT_ERR_FORMAT;
+    for (uint32_t i = 0; i < n; i++) {
+        vt_job_verdict *jv = &v->verdicts[i];
+        const uint8_t *pk;
+        uint32_t pkl;
+        uint64_t fault, div;
+        if (vt_mp_read_array(r, &four) != 0 || four != 4 ||
+            vt_mp_read_bin(r, &pk, &pkl) != 0 || pkl != VT_PUBKEY_BYTES ||
+            vt_mp_read_bool(r, &jv->pass) != 0 || vt_mp_read_uint(r, &fault) != 0 ||
+            fault > VT_FAULT_MALFORMED || vt_mp_read_uint(r, &div) != 0 || div > UINT32_MAX)
+            return VT_ERR_FORMAT;
+        memcpy(jv->verifier, pk, VT_PUBKEY_BYTES);
+        jv->fault = (vt_fault)fault;
+        jv->first_divergence = (uint32_t)div;
+    }
+    v->n_verdicts = n;
+    return 0;
 }
 
 /* Read a stored record (bounded reader; unknown keys skipped). kind is
@@ -281,6 +344,22 @@ int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v)
                 v->submit = b;
                 v->submit_len = bl;
             }
+        } else if (KEY("receipt")) {
+            if ((rv = vt_mp_read_bin(&r, &b, &bl)) == 0) {
+                v->receipt = b;
+                v->receipt_len = bl;
+            }
+        } else if (KEY("error")) {
+            int64_t e;
+            if ((rv = vt_mp_read_int(&r, &e)) == 0) {
+                if (e < INT32_MIN || e > 0)
+                    return VT_ERR_FORMAT;
+                v->error = (int32_t)e;
+            }
+        } else if (KEY("error_msg")) {
+            rv = vt_mp_read_str(&r, &v->error_msg, &v->error_msg_len);
+        } else if (KEY("verdicts")) {
+            rv = decode_verdicts(&r, v);
         } else {
             rv = vt_mp_skip(&r);
         }
@@ -290,7 +369,7 @@ int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v)
     }
     if (!v->agent[0])
         return VT_ERR_FORMAT;
-    if (v->is_final && !v->result)
+    if (v->is_final && !v->result && !v->receipt)
         return VT_ERR_FORMAT;
     if (!v->is_final && (!v->submit || !v->id))
         return VT_ERR_FORMAT;
@@ -303,6 +382,75 @@ int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v)
     if (rv == 0 && !v->is_final)
         return VT_ERR_NOTFOUND;
     return rv;
+}
+
+/* The result_ok reply of a final record: stored whole, or rebuilt from the
+ * receipt as sc_record_result_ok built it from the job. */
+int sc_record_reply(const sc_final_view *v, uint64_t job_id, vt_buf *out)
+{
+    if (v->result)
+        return vt_buf_append(out, v->result, v->result_len);
+    vt_errinfo ei = {0};
+    vt_receipt_file rf;
+    int rv = vt_receipt_decode(v->receipt, v->receipt_len, &rf, &ei);
+    if (rv)
+        return rv;
+    char *msg = NULL;
+    if (v->error_msg && !(msg = strndup(v->error_msg, v->error_msg_len))) {
+        vt_receipt_file_free(&rf);
+        return VT_ERR_NOMEM;
+    }
+    vt_msg m;
+    vt_msg_init(&m, VT_MSG_RESULT_OK);
+    vt_msg_result_ok *r = &m.u.result_ok;
+    sc_job_id_format(job_id, r->job_id);
+    r->state = (vt_job_state)v->state;
+    r->error = v->error;
+    r->error_msg = msg;
+    const vt_wire_result *w = &rf.r.result;
+    if (reply_has_outputs(v->state)) {
+        r->tokens = w->tokens;
+        r->n_tokens = w->n_tokens;
+        r->text = w->text;
+        r->text_len = w->text_len;
+        r->embedding = w->embedding;
+        r->n_embedding = w->n_embedding;
+        r->stop_reason = w->stop_reason;
+        memcpy(r->trace_digest, w->trace_digest, VT_DIGEST_BYTES);
+    }
+    memcpy(r->model_sha256, rf.r.model_sha256, VT_SHA256_BYTES);
+    memcpy(r->worker, rf.r.worker.node_pk, VT_PUBKEY_BYTES);
+    r->verify = v->verify;
+    r->verdicts = v->verdicts;
+    r->n_verdicts = v->n_verdicts;
+    r->receipt = v->receipt;
+    r->receipt_len = (uint32_t)v->receipt_len;
+    r->submitted_ms = v->submitted_ms;
+    r->finished_ms = v->finished_ms;
+    rv = vt_msg_encode(&m, out, &ei);
+    free(msg);
+    vt_receipt_file_free(&rf);
+    return rv;
+}
+
+/* The receipt a final record holds, in either form (scratch: decoded reply
+ * of the older form, to vt_msg_free after use). */
+int sc_record_receipt_of(const sc_final_view *v, const uint8_t **receipt, size_t *len,
+                         vt_msg *scratch)
+{
+    vt_msg_init(scratch, VT_MSG_RESULT_OK);
+    if (v->receipt) {
+        *receipt = v->receipt;
+        *len = v->receipt_len;
+        return 0;
+    }
+    vt_errinfo ei = {0};
+    if (vt_msg_decode(v->result, v->result_len, scratch, &ei) != 0 ||
+        scratch->type != VT_MSG_RESULT_OK || scratch->u.result_ok.receipt_len == 0)
+        return VT_ERR_NOTFOUND;
+    *receipt = scratch->u.result_ok.receipt;
+    *len = scratch->u.result_ok.receipt_len;
+    return 0;
 }
 
 /* The receipt body of a job that has a worker result (vt_receipt.h): the

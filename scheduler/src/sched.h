@@ -603,8 +603,16 @@ typedef struct sc_final_view {
     vt_verify_summary verify;
     bool has_worker;
     uint8_t worker[VT_PUBKEY_BYTES];
-    const uint8_t *result, *submit; /* views into the decoded buffer */
-    size_t result_len, submit_len;
+    /* A final record holds either the whole reply (`result`) or the receipt
+     * and what the reply has beyond it (`receipt`, error, verdicts): see
+     * sc_record_reply. Views into the decoded buffer. */
+    const uint8_t *result, *submit, *receipt;
+    size_t result_len, submit_len, receipt_len;
+    int32_t error;
+    const char *error_msg; /* not NUL-terminated: error_msg_len bytes; NULL = none */
+    uint32_t error_msg_len;
+    vt_job_verdict verdicts[SC_MAX_VERDICTS];
+    uint32_t n_verdicts;
 } sc_final_view;
 int sc_record_leaf(const sc_job *j, const char *job_id, const char *agent, vt_buf *w);
 int sc_record_batch_sign(const vt_keypair *kp, const uint8_t root[VT_HASH_BYTES],
@@ -615,8 +623,12 @@ int sc_record_receipt(const vt_buf *leaf_bytes, const vt_merkle_proof *p,
 void sc_result_outputs(const sc_result *res, vt_msg_result_ok *r);
 int sc_record_result_ok(sched *s, const sc_job *j, const uint8_t *receipt, size_t receipt_len,
                         vt_buf *out);
-int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok, vt_buf *w);
+int sc_record_encode_final(const sc_job *j, const char *agent, const vt_buf *result_ok,
+                           const vt_buf *receipt, vt_buf *w);
 int sc_record_decode(const uint8_t *buf, size_t len, sc_final_view *v);
+int sc_record_reply(const sc_final_view *v, uint64_t job_id, vt_buf *out);
+int sc_record_receipt_of(const sc_final_view *v, const uint8_t **receipt, size_t *len,
+                         vt_msg *scratch);
 int sc_receipt_body(const sched *s, const sc_job *j, const char *agent, vt_buf *out);
 int sc_record_decode_final(const uint8_t *buf, size_t len, sc_final_view *v);
 

@@ -3,7 +3,10 @@
  * leased), unknown models (immediately for a bad alias, after
  * --nomodel-wait-ms for a hash nobody serves), priorities, lease expiry
  * re-dispatch with the late result ignored, heartbeats extending a lease,
- * and released leases. Short leases (400 ms) make the timeouts quick. */
+ * and released leases; finished jobs' replies served the same from Redis
+ * after a restart. Short leases (400 ms) make the timeouts quick. */
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +40,60 @@ static vt_job_state wait_state(vt_client *a, const char *id, int32_t *err, char 
     return st;
 }
 
-static void test_overload_and_cancel(sh_env *e, vt_client *a)
+/* Replies taken from memory as jobs finish, compared byte for byte with
+ * the ones a restarted scheduler serves from their final records in Redis
+ * (a verified job's and a failed one's rebuilt from the stored receipt, a
+ * cancelled one's stored whole: sc_record.c). */
+typedef struct kept {
+    char ids[4][VT_JOB_ID_MAX + 1];
+    vt_buf replies[4];
+    int n;
+} kept;
+
+static int reply_bytes(vt_client *a, const char *id, vt_buf *out)
+{
+    vt_job_result res;
+    vt_errinfo ei = {0};
+    int rv = vt_client_wait(a, id, 10000, &res, &ei);
+    if (rv == 0) {
+        vt_msg m;
+        vt_msg_init(&m, VT_MSG_RESULT_OK);
+        m.u.result_ok = res.r;
+        rv = vt_msg_encode(&m, out, &ei);
+    }
+    vt_job_result_free(&res);
+    return rv;
+}
+
+static void keep(kept *k, vt_client *a, const char *id)
+{
+    VT_REQUIRE(k->n < 4, "room to keep a reply");
+    snprintf(k->ids[k->n], sizeof k->ids[k->n], "%s", id);
+    vt_buf_init(&k->replies[k->n], 0);
+    VT_CHECK_OK(reply_bytes(a, id, &k->replies[k->n]));
+    k->n++;
+}
+
+static void test_replies_from_redis(sh_env *e, kept *k)
+{
+    VT_REQUIRE(k->n == 3, "three replies kept (%d)", k->n);
+    sh_restart_sched(e, SIGTERM);
+    vt_client *a = sh_agent(e, e->key_a);
+    for (int i = 0; i < k->n; i++) {
+        vt_buf b;
+        vt_buf_init(&b, 0);
+        VT_CHECK_OK(reply_bytes(a, k->ids[i], &b));
+        VT_CHECK(b.len == k->replies[i].len &&
+                     memcmp(b.data, k->replies[i].data, b.len) == 0,
+                 "job %s: reply from Redis (%zu B) is the one served from memory (%zu B)",
+                 k->ids[i], b.len, k->replies[i].len);
+        vt_buf_free(&b);
+        vt_buf_free(&k->replies[i]);
+    }
+    vt_client_close(a);
+}
+
+static void test_overload_and_cancel(sh_env *e, vt_client *a, kept *k)
 {
     int32_t toks[2];
     vt_job_spec s;
@@ -60,6 +116,7 @@ static void test_overload_and_cancel(sh_env *e, vt_client *a)
     int32_t err = 0;
     VT_CHECK_EQ_INT(wait_state(a, ids[0], &err, NULL, 0), VT_JOB_CANCELLED);
     VT_CHECK_EQ_INT(err, VT_ERR_CANCELLED);
+    keep(k, a, ids[0]);
     /* Room again. */
     VT_CHECK_OK(submit(a, &s, id, NULL));
     vt_job_state st;
@@ -201,7 +258,7 @@ static void test_deadline_and_nomodel(sh_env *e, vt_client *a)
     VT_CHECK(strstr(msg, "no live worker serves model") != NULL, "clear message: '%s'", msg);
 }
 
-static void test_leases(sh_env *e, vt_client *a)
+static void test_leases(sh_env *e, vt_client *a, kept *k)
 {
     sh_node w1, w2, v;
     VT_REQUIRE_OK(sh_node_open(&w1, e->worker_url, &e->worker_kp, false, e->model));
@@ -288,6 +345,7 @@ static void test_leases(sh_env *e, vt_client *a)
     VT_CHECK_OK(sh_verdicts(&v, t.u.vfetch_ok.tasks, t.u.vfetch_ok.n_tasks, true, NULL));
     vt_msg_free(&t);
     VT_CHECK_EQ_INT(wait_state(a, id, NULL, NULL, 0), VT_JOB_VERIFIED);
+    keep(k, a, id);
 
     sh_node_close(&w1);
     sh_node_close(&w2);
@@ -296,7 +354,7 @@ static void test_leases(sh_env *e, vt_client *a)
 
 /* verify=full:2 with a single verifier: after it passes, nobody may give
  * the second verdict, and the job fails clearly instead of waiting forever. */
-static void test_too_few_verifiers(sh_env *e, vt_client *a)
+static void test_too_few_verifiers(sh_env *e, vt_client *a, kept *k)
 {
     sh_node w, v;
     VT_REQUIRE_OK(sh_node_open(&w, e->worker_url, &e->worker_kp, false, e->model));
@@ -324,6 +382,7 @@ static void test_too_few_verifiers(sh_env *e, vt_client *a)
     VT_CHECK_EQ_INT(wait_state(a, id, &err, msg, sizeof msg), VT_JOB_FAILED);
     VT_CHECK_EQ_INT(err, VT_ERR_NOMODEL);
     VT_CHECK(strstr(msg, "eligible live verifiers") != NULL, "clear message: '%s'", msg);
+    keep(k, a, id);
     sh_node_close(&w);
     sh_node_close(&v);
 }
@@ -335,13 +394,15 @@ int main(void)
     sh_env e;
     sh_setup(&e, args);
     vt_client *a = sh_agent(&e, e.key_a);
-    test_overload_and_cancel(&e, a);
+    kept k = {.n = 0};
+    test_overload_and_cancel(&e, a, &k);
     test_priority(&e, a);
     test_fair_share(&e, a);
     test_deadline_and_nomodel(&e, a);
-    test_leases(&e, a);
-    test_too_few_verifiers(&e, a);
+    test_leases(&e, a, &k);
+    test_too_few_verifiers(&e, a, &k);
     vt_client_close(a);
+    test_replies_from_redis(&e, &k);
     sh_teardown(&e);
     return vt_test_done();
 }
