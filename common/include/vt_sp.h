@@ -91,6 +91,20 @@ void vt_sp_req_abort(vt_sp_req *r);
 int vt_sp_req_call(vt_sp_req *r, const void *req, size_t len, int timeout_ms,
                    const uint8_t **reply, size_t *reply_len, vt_errinfo *ei);
 
+/* ---- REQ connections to one URL, shared by threads ----
+ * A call takes a connection (an idle one, else a new one that connects on
+ * its first call) and gives it back after any outcome; up to idle_max idle
+ * ones are kept, more are closed. Thread-safe; close only when no call is
+ * under way. open: as vt_sp_url_check (VT_ERR_UNSUPPORTED for a scheme
+ * vt_sp_req does not speak). */
+typedef struct vt_sp_pool vt_sp_pool;
+int vt_sp_pool_open(const char *url, size_t body_max, size_t idle_max, vt_sp_pool **out,
+                    vt_errinfo *ei);
+void vt_sp_pool_close(vt_sp_pool *p);
+const char *vt_sp_pool_url(const vt_sp_pool *p);
+int vt_sp_pool_take(vt_sp_pool *p, vt_sp_req **conn, vt_errinfo *ei);
+void vt_sp_pool_give(vt_sp_pool *p, vt_sp_req *conn);
+
 /* ---- a REP server on its own thread ----
  * Listens on ipc:// or tcp:// and speaks the REP side to any REQ peer (NNG's
  * REQ sockets and contexts, vt_sp_req): one epoll thread accepts, reads and

@@ -96,8 +96,11 @@ typedef struct vt_mem_cred {
 
 typedef struct vt_memsync vt_memsync;
 
-/* Connect a REQ socket to a verity-memsync listen URL. timeout_ms bounds
- * every request (0: 10 s). Thread-safe: each request uses its own context. */
+/* A handle on a verity-memsync listen URL; nothing is connected until the
+ * first call (the daemon may start later). timeout_ms bounds every request
+ * (0: 10 s). Thread-safe: each call in flight has its own connection
+ * (ipc://, tcp://: vt_sp_req, vt_sp.h) or libnng REQ context (other schemes,
+ * and vt_memsync_add_async). VT_ERR_INVAL for a malformed URL. */
 int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms,
                     vt_errinfo *ei);
 void vt_memsync_close(vt_memsync *c);

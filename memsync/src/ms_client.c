@@ -1,8 +1,13 @@
 /* ms_client.c - the client side of vt_memsync.h (compiled into vt_client).
- * One REQ socket per handle; every request opens its own context, so one
- * handle serves many threads. REQ resend is off: an add is not idempotent
- * (each creates a new item), so a lost answer is reported as a timeout
- * rather than silently repeated. */
+ *
+ * Synchronous calls to ipc:// and tcp:// go through a pool of vt_sp_req
+ * connections (vt_sp.h), one per call in flight, as vt_client does: no
+ * libnng socket, so neither NNG 1.5.2's nng_close() hang nor its thread
+ * hand-offs per round trip. Asynchronous adds (and every call to another
+ * scheme) use one libnng REQ socket, opened at the first such call, with a
+ * context per request. Neither resends: an add is not idempotent (each
+ * creates a new item), so a lost answer is reported as a timeout rather
+ * than silently repeated. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,9 +19,10 @@
 #include "ms_record.h"
 #include "ms_wire.h"
 #include "vt_memsync.h"
+#include "vt_sp.h"
 
 #define MS_CLIENT_RECV_MAX (64u << 20)
-#define MS_CLIENT_POOL 32 /* idle contexts kept for reuse */
+#define MS_CLIENT_POOL 32 /* idle contexts (or connections) kept for reuse */
 /* Asynchronous requests in flight per handle, at most: NNG 1.5.2's REQ is
  * O(n^2) in the number of requests in flight on one socket. */
 #define MS_CLIENT_MAX_ASYNC 1024
@@ -45,6 +51,9 @@ typedef struct async_slot {
 } async_slot;
 
 struct vt_memsync {
+    vt_sp_pool *pool;  /* ipc:// or tcp://: synchronous calls */
+    char *url;
+    bool sock_open;    /* guarded by mu once open returned */
     nng_socket sock;
     int timeout_ms;
     pthread_mutex_t mu;
@@ -94,28 +103,48 @@ static void slot_put(vt_memsync *c, req_slot *s, bool ok)
     slot_drop(s);
 }
 
-int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinfo *ei)
+/* The libnng socket (c->mu held, or before the handle is shared). */
+static int sock_open(vt_memsync *c, vt_errinfo *ei)
 {
-    vt_memsync *c = calloc(1, sizeof *c);
-    if (!c)
-        return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->drained, NULL);
+    if (c->sock_open)
+        return 0;
     int rv = nng_req0_open(&c->sock);
     if (rv == 0) {
         nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, MS_CLIENT_RECV_MAX);
         nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
+        rv = nng_dial(c->sock, c->url, NULL, NNG_FLAG_NONBLOCK);
         if (rv)
             nng_close(c->sock);
     }
+    if (rv)
+        return vt_fail(ei, rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? VT_ERR_INVAL : VT_ERR_TRANSPORT,
+                       "memsync %s: %s", c->url, nng_strerror(rv));
+    c->sock_open = true;
+    return 0;
+}
+
+int vt_memsync_open(vt_memsync **out, const char *url, int timeout_ms, vt_errinfo *ei)
+{
+    vt_memsync *c = calloc(1, sizeof *c);
+    if (!c || !(c->url = strdup(url ? url : ""))) {
+        free(c);
+        return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
+    }
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->drained, NULL);
+    vt_errinfo uei = {0};
+    int rv = vt_sp_pool_open(c->url, MS_CLIENT_RECV_MAX, MS_CLIENT_POOL, &c->pool, &uei);
+    if (rv == VT_ERR_UNSUPPORTED)
+        rv = sock_open(c, ei);
+    else if (rv)
+        rv = vt_fail(ei, rv, "memsync %s", vt_errinfo_msg(&uei));
     if (rv) {
         pthread_cond_destroy(&c->drained);
         pthread_mutex_destroy(&c->mu);
+        free(c->url);
         free(c);
-        return vt_fail(ei, rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? VT_ERR_INVAL : VT_ERR_TRANSPORT,
-                       "memsync %s: %s", url, nng_strerror(rv));
+        return rv;
     }
     *out = c;
     return 0;
@@ -143,16 +172,20 @@ void vt_memsync_close(vt_memsync *c)
      * report VT_ERR_CLOSED); then every slot is idle or parked */
     pthread_mutex_lock(&c->mu);
     c->closing = true;
+    bool sock = c->sock_open;
     pthread_mutex_unlock(&c->mu);
-    nng_close(c->sock);
+    if (sock)
+        nng_close(c->sock);
     pthread_mutex_lock(&c->mu);
     while (c->ainflight > 0)
         pthread_cond_wait(&c->drained, &c->mu);
     pthread_mutex_unlock(&c->mu);
     async_free_list(c->afree);
     async_free_list(c->aparked);
+    vt_sp_pool_close(c->pool);
     pthread_cond_destroy(&c->drained);
     pthread_mutex_destroy(&c->mu);
+    free(c->url);
     free(c);
 }
 
@@ -174,13 +207,34 @@ static int fill_cred(ms_req *rq, const vt_mem_cred *cred, vt_errinfo *ei)
     return 0;
 }
 
+/* One round trip on a pooled connection (ipc://, tcp://). */
+static int call_sp(vt_memsync *c, const vt_buf *b, ms_rep *rep, vt_errinfo *ei)
+{
+    vt_sp_req *conn;
+    vt_errinfo cei = {0};
+    int rv = vt_sp_pool_take(c->pool, &conn, &cei);
+    if (rv == 0) {
+        const uint8_t *reply;
+        size_t len;
+        rv = vt_sp_req_call(conn, b->data, b->len, c->timeout_ms, &reply, &len, &cei);
+        if (rv == 0) {
+            rv = ms_rep_decode(reply, len, rep, ei); /* copies out of conn's buffer */
+            vt_sp_pool_give(c->pool, conn);
+            return rv;
+        }
+        vt_sp_pool_give(c->pool, conn);
+    }
+    return vt_fail(ei, rv, "memsync %s: %s", c->url, vt_errinfo_msg(&cei));
+}
+
 /* Send rq, wait for the answer, decode it into rep. */
 static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
 {
     vt_buf b;
     vt_buf_init(&b, VT_PROTO_MAX_MSG_DEFAULT);
     int rv = ms_req_encode(&b, rq, ei);
-    if (rv) {
+    if (rv || c->pool) {
+        rv = rv ? rv : call_sp(c, &b, rep, ei);
         vt_buf_free(&b);
         return rv;
     }
@@ -361,6 +415,11 @@ static int async_slot_get(vt_memsync *c, async_slot **out, vt_errinfo *ei)
         pthread_mutex_unlock(&c->mu);
         return vt_fail(ei, VT_ERR_OVERLOADED, "more than %d asynchronous requests in flight",
                        MS_CLIENT_MAX_ASYNC);
+    }
+    int orv = sock_open(c, ei);
+    if (orv) {
+        pthread_mutex_unlock(&c->mu);
+        return orv;
     }
     async_slot *a = c->afree;
     if (a)

@@ -16,7 +16,6 @@
  * decides when to retry.
  */
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +34,7 @@
 struct vt_client {
     char api_key[VT_API_KEY_MAX + 1];
     vt_client_opts opts;
-    char *url;
-    bool sp; /* ipc:// or tcp://: vt_sp_req connections, else `sock` */
-    pthread_mutex_t mu; /* guards idle / n_idle */
-    vt_sp_req *idle[CLIENT_IDLE_MAX];
-    size_t n_idle;
+    vt_sp_pool *pool; /* ipc:// or tcp://: vt_sp_req connections, else `sock` */
     nng_socket sock;
 };
 
@@ -124,14 +119,8 @@ int vt_client_open(const char *url, const char *api_key, const vt_client_opts *o
     }
     snprintf(c->api_key, sizeof c->api_key, "%s", api_key);
     vt_errinfo uei = {0};
-    rv = vt_sp_url_check(url, &uei);
+    rv = vt_sp_pool_open(url, c->opts.recv_max, CLIENT_IDLE_MAX, &c->pool, &uei);
     if (rv == 0) {
-        c->sp = true;
-        if (!(c->url = strdup(url))) {
-            free(c);
-            return vt_fail(ei, VT_ERR_NOMEM, "out of memory");
-        }
-        pthread_mutex_init(&c->mu, NULL);
         *out = c; /* connects on the first call (the scheduler may start later) */
         return 0;
     }
@@ -167,11 +156,8 @@ void vt_client_close(vt_client *c)
 {
     if (!c)
         return;
-    if (c->sp) {
-        for (size_t i = 0; i < c->n_idle; i++)
-            vt_sp_req_close(c->idle[i]);
-        pthread_mutex_destroy(&c->mu);
-        free(c->url);
+    if (c->pool) {
+        vt_sp_pool_close(c->pool);
     } else {
         nng_close(c->sock);
     }
@@ -179,34 +165,10 @@ void vt_client_close(vt_client *c)
     free(c);
 }
 
-static int conn_take(vt_client *c, vt_sp_req **conn, vt_errinfo *ei)
-{
-    pthread_mutex_lock(&c->mu);
-    *conn = c->n_idle ? c->idle[--c->n_idle] : NULL;
-    pthread_mutex_unlock(&c->mu);
-    if (*conn)
-        return 0;
-    return vt_sp_req_open(c->url, c->opts.recv_max, conn, ei);
-}
-
-/* A connection goes back to the pool after any outcome: vt_sp_req
- * reconnects after a loss and skips a late reply to a request that timed
- * out. */
-static void conn_give(vt_client *c, vt_sp_req *conn)
-{
-    pthread_mutex_lock(&c->mu);
-    if (c->n_idle < CLIENT_IDLE_MAX) {
-        c->idle[c->n_idle++] = conn;
-        conn = NULL;
-    }
-    pthread_mutex_unlock(&c->mu);
-    vt_sp_req_close(conn);
-}
-
 static void reply_release(vt_client *c, call_reply *r)
 {
     if (r->conn)
-        conn_give(c, r->conn);
+        vt_sp_pool_give(c->pool, r->conn);
     if (r->msg)
         nng_msg_free(r->msg);
     memset(r, 0, sizeof *r);
@@ -216,15 +178,15 @@ static int sp_call(vt_client *c, const void *req, size_t len, uint32_t timeout_m
                    call_reply *out, vt_errinfo *ei)
 {
     vt_sp_req *conn;
-    int rv = conn_take(c, &conn, ei);
+    int rv = vt_sp_pool_take(c->pool, &conn, ei);
     if (rv)
         return rv;
     vt_errinfo cei = {0};
     int t = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
     rv = vt_sp_req_call(conn, req, len, t, &out->data, &out->len, &cei);
     if (rv) {
-        conn_give(c, conn);
-        return vt_fail(ei, rv, "scheduler %s: %s", c->url, vt_errinfo_msg(&cei));
+        vt_sp_pool_give(c->pool, conn);
+        return vt_fail(ei, rv, "scheduler %s: %s", vt_sp_pool_url(c->pool), vt_errinfo_msg(&cei));
     }
     out->conn = conn;
     return 0;
@@ -281,7 +243,7 @@ static int call_raw(vt_client *c, const void *req, size_t len, uint32_t timeout_
                     call_reply *out, vt_errinfo *ei)
 {
     memset(out, 0, sizeof *out);
-    if (c->sp)
+    if (c->pool)
         return sp_call(c, req, len, timeout_ms, out, ei);
     int rv = nng_call(c, req, len, timeout_ms, &out->msg, ei);
     if (rv == 0) {

@@ -1,6 +1,7 @@
 /* test_hostile.c - bad input is normal input: garbage, wrong types, lying
  * counts, oversized items and messages, limits (item size, items per agent,
- * rate) - each gets a clear error and the daemon keeps serving. */
+ * rate) - each gets a clear error and the daemon keeps serving; and the
+ * client across a daemon restart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "ms_testutil.h"
+#include "vt_clock.h"
 #include "vt_protocol.h"
 #include "vt_test.h"
 
@@ -241,6 +243,30 @@ static void test_agent_limits(void)
     vt_proc_free(e2.daemon);
 }
 
+/* The client across a daemon restart: while it is down a call times out
+ * (nothing to connect to; the client keeps trying until its deadline),
+ * and once it is back the same handle's first call succeeds, though the
+ * connection it kept was closed by the old daemon (vt_sp_req replaces it
+ * before sending, as NNG's redial would). */
+static void test_client_restart(void)
+{
+    alive("before the restart");
+    VT_CHECK_EQ_INT(vt_proc_stop(env.daemon, 10000), 0);
+    vt_proc_free(env.daemon);
+    env.daemon = NULL;
+    vt_memsync *quick;
+    VT_REQUIRE_OK(vt_memsync_open(&quick, env.listen, 200, NULL));
+    vt_mem_list l;
+    uint64_t t0 = vt_mono_ms();
+    VT_CHECK_ERR(vt_memsync_list(quick, &ag.cred, NULL, 0, 1, &l, NULL), VT_ERR_TIMEOUT);
+    VT_CHECK(vt_mono_ms() - t0 >= 150, "waited for the daemon until the deadline");
+    ms_env_start_daemon(&env, NULL);
+    alive("a restart");
+    VT_CHECK_OK(vt_memsync_list(quick, &ag.cred, NULL, 0, 1, &l, NULL));
+    vt_mem_list_clear(&l);
+    vt_memsync_close(quick);
+}
+
 int main(void)
 {
     ms_env_start(&env, NULL);
@@ -248,6 +274,7 @@ int main(void)
     test_garbage();
     test_limits();
     test_agent_limits();
+    test_client_restart();
     ms_env_stop(&env);
     return vt_test_done();
 }
