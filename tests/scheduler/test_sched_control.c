@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sched_harness.h"
+#include "vt_redis.h"
 #include "vt_clock.h"
 #include "vt_test.h"
 
@@ -90,6 +91,38 @@ static void test_replies_from_redis(sh_env *e, kept *k)
         vt_buf_free(&b);
         vt_buf_free(&k->replies[i]);
     }
+    /* A record whose receipt no longer decodes (Redis edited behind the
+     * scheduler's back): a clear error and a log line, and the scheduler
+     * keeps serving. */
+    char key[64];
+    snprintf(key, sizeof key, "verity:sched:job:%s", k->ids[1] + 2);
+    vt_redis *r = NULL;
+    redisReply *rep = NULL;
+    VT_REQUIRE_OK(vt_redis_connect(&r, e->rs.url, 2000, 2000, NULL));
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "GET %s", key));
+    VT_REQUIRE(rep->type == REDIS_REPLY_STRING, "record of %s in Redis", k->ids[1]);
+    size_t at = 0;
+    for (size_t i = 0; !at && i + 8 < rep->len; i++)
+        if (memcmp(rep->str + i, "\xa7receipt", 8) == 0)
+            at = i + 8;
+    VT_REQUIRE(at != 0, "%s stored in the receipt form", k->ids[1]);
+    at += (uint8_t)rep->str[at] == 0xc4 ? 2 : (uint8_t)rep->str[at] == 0xc5 ? 3 : 5;
+    freeReplyObject(rep);
+    char off[24];
+    snprintf(off, sizeof off, "%zu", at);
+    VT_REQUIRE_OK(vt_redis_command(r, &rep, NULL, "SETRANGE %s %s %b", key, off, "\xc1", (size_t)1));
+    freeReplyObject(rep);
+    vt_redis_close(r);
+    vt_job_result res;
+    vt_errinfo ei = {0};
+    VT_CHECK_ERR(vt_client_wait(a, k->ids[1], 2000, &res, &ei), VT_ERR_INTERNAL);
+    VT_CHECK(strstr(vt_errinfo_msg(&ei), "unreadable") != NULL, "clear message: %s",
+             vt_errinfo_msg(&ei));
+    vt_job_result_free(&res);
+    VT_CHECK(sh_log_has(e, "final record unreadable"), "unreadable record logged");
+    vt_job_status st;
+    VT_CHECK_OK(vt_client_status(a, k->ids[2], &st, &ei));
+    VT_CHECK_EQ_INT(st.state, VT_JOB_FAILED);
     vt_client_close(a);
 }
 
