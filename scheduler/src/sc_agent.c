@@ -632,20 +632,15 @@ void sc_agent_lookup_done(sched *s, sc_jr_item *it)
     char id[VT_JOB_ID_MAX + 1];
     sc_job_id_format(it->job_id, id);
     switch (it->lookup_type) {
-    case VT_MSG_RESULT: {
-        vt_buf b;
-        vt_buf_init(&b, 0);
-        int rv = sc_record_reply(&v, it->job_id, &b);
-        if (rv == 0) {
+    case VT_MSG_RESULT:
+        if (it->bytes) { /* rebuilt by the journal thread */
+            vt_buf b = {it->bytes, it->len, it->len, 0};
             sc_conn_reply(c, &b);
         } else {
-            vt_log_error(s->log, "journal.record", "job=%s: final record unreadable (%s)", id,
-                         vt_errname(rv));
+            vt_log_error(s->log, "journal.record", "job=%s: final record unreadable", id);
             sc_conn_reply_error(c, VT_ERR_INTERNAL, "job record unreadable", 0);
         }
-        vt_buf_free(&b);
         return;
-    }
     case VT_MSG_CANCEL:
         vt_msg_init(&m, VT_MSG_CANCEL_OK);
         memcpy(m.u.cancel_ok.job_id, id, sizeof id);

@@ -759,6 +759,26 @@ static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *e
 
 /* Interpret replies[...] for one item; advances *k. `added` is the
  * turn's SADD reply (submits), `removed` its SREM reply (finals). */
+
+/* A result lookup's reply, built here on the journal thread rather than
+ * under the core lock (sc_agent_lookup_done): from a record in the receipt
+ * form it is rebuilt by decoding the receipt. Left NULL when the record
+ * cannot give one. */
+static void lookup_result(sc_jr_item *it)
+{
+    sc_final_view v;
+    vt_buf b;
+    vt_buf_init(&b, 0);
+    free(it->bytes); /* a turn redone reads the record again */
+    it->bytes = NULL;
+    if (sc_record_decode_final(it->reply, it->reply_len, &v) == 0 &&
+        sc_record_reply(&v, it->job_id, &b) == 0) {
+        it->bytes = b.data;
+        it->len = b.len;
+        return;
+    }
+    vt_buf_free(&b);
+}
 static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
                       const redisReply *added, const redisReply *removed)
 {
@@ -810,6 +830,8 @@ static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
                 memcpy(it->reply, r->str, r->len);
                 it->reply_len = r->len;
                 it->rc = 0;
+                if (it->lookup_type == VT_MSG_RESULT)
+                    lookup_result(it);
             } else {
                 it->rc = VT_ERR_NOMEM;
             }

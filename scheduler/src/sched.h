@@ -269,7 +269,7 @@ typedef struct sc_jr_item {
     int kind;
     uint32_t slot, gen;        /* SUBMIT/FINAL: job */
     uint64_t job_id;
-    uint8_t *bytes;            /* SUBMIT: journal record (owned) */
+    uint8_t *bytes;            /* SUBMIT: journal record; LOOKUP of a result: the reply (owned) */
     size_t len;
     char tokkey[96];           /* SUBMIT, fresh FINAL with token: Redis key */
     uint8_t defer;             /* SUBMIT of a deferred job: writes nothing, releases the job */
