@@ -282,6 +282,7 @@ static int load_log(sched *s, vt_errinfo *ei)
     vt_tlog *t = NULL;
     if (vt_tlog_new(&t) != 0)
         return vt_fail(ei, VT_ERR_NOMEM, "transparency log");
+    uint64_t t0 = vt_mono_ms();
     bool converted = false;
     int rv = vt_tlog_store_load(s->jr.r, t, &converted, ei);
     if (rv == 0 && converted)
@@ -319,6 +320,12 @@ static int load_log(sched *s, vt_errinfo *ei)
     s->jr.th = th;
     pthread_mutex_unlock(&s->jr.tlog_mu);
     vt_gauge_set(s->m.tlog_entries, (double)th.size);
+    vt_gauge_set(s->m.tlog_memory, (double)vt_tlog_bytes(t));
+    /* The whole log is read and held at every (re)connect (docs/operations.md,
+     * sizing): say what that cost, so its growth is seen before it hurts. */
+    vt_log_info(s->log, "tlog.loaded", "entries=%llu ms=%llu memory_mb=%.1f",
+                (unsigned long long)th.size, (unsigned long long)(vt_mono_ms() - t0),
+                (double)vt_tlog_bytes(t) / (1024.0 * 1024.0));
     return 0;
 }
 
@@ -459,9 +466,12 @@ static int log_receipts(sched *s, vt_buf *bodies, bool *has, size_t n, vt_buf *r
             rv = vt_tlog_prove_inclusion(s->jr.tlog, index[i], th.size, &incl[i]);
     if (rv == 0)
         s->jr.th = th;
+    size_t tlog_bytes = vt_tlog_bytes(s->jr.tlog);
     pthread_mutex_unlock(&s->jr.tlog_mu);
-    if (rv == 0)
+    if (rv == 0) {
         vt_gauge_set(s->m.tlog_entries, (double)th.size);
+        vt_gauge_set(s->m.tlog_memory, (double)tlog_bytes);
+    }
     for (size_t i = 0; i < n && rv == 0; i++)
         if (has[i] && vt_receipt_seal(bodies[i].data, bodies[i].len, index[i], s->key.pk, &th,
                                       &incl[i], &receipts[i], &ei) != 0)

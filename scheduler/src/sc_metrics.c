@@ -38,6 +38,9 @@ int sc_metrics_init(sched *s, vt_errinfo *ei)
       "receipts in the transparency log, which is kept whole (Redis and the scheduler's memory "
       "grow with it)",
       NULL);
+    G(m->tlog_memory, "verity_scheduler_tlog_memory_bytes",
+      "the scheduler's memory holding the transparency log (read back whole at every start)",
+      NULL);
     C(m->submitted, "verity_scheduler_jobs_submitted_total", "jobs accepted (journaled)", NULL);
     for (int st = VT_JOB_VERIFIED; st < VT_JOB_STATE__COUNT; st++) {
         char l[64];

@@ -412,6 +412,7 @@ typedef struct sc_metrics {
     vt_metrics *reg;
     vt_gauge *queue_depth, *workers_live, *verifiers_live, *redis_up, *redis_fsync_always;
     vt_gauge *tlog_entries;
+    vt_gauge *tlog_memory;
     vt_gauge *jobs_state[VT_JOB_STATE__COUNT];
     vt_counter *submitted, *finished[VT_JOB_STATE__COUNT];
     vt_counter *rej_overloaded, *rej_unavailable, *rej_auth, *rej_invalid, *rej_closed,

@@ -462,6 +462,13 @@ static void test_persistence(sh_env *e)
     restart_sched(e);
     VT_CHECK(sh_metric(e, T) == entries, "%s %g after a restart, want %g", T, sh_metric(e, T),
              entries);
+    /* the memory holding it: ~66 B an entry, up to twice that */
+    double mem = sh_metric(e, "verity_scheduler_tlog_memory_bytes");
+    VT_CHECK(mem >= 64 * entries && mem <= 4096 + 160 * entries + 64 * 33 * 64,
+             "tlog memory %g B for %g entries", mem, entries);
+    char loaded[64];
+    snprintf(loaded, sizeof loaded, "tlog.loaded entries=%.0f ", entries);
+    VT_CHECK(sh_log_has(e, loaded), "the load is logged with its size (%s)", loaded);
     VT_CHECK(sh_metric(e, G) == 0, "%s %g with appendonly no", G, sh_metric(e, G));
     VT_CHECK(sh_log_has(e, "Redis runs without its AOF (appendonly no)"), "no AOF warned");
 

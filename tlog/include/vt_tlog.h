@@ -67,6 +67,9 @@ typedef struct vt_tlog vt_tlog;
 int vt_tlog_new(vt_tlog **out);
 void vt_tlog_free(vt_tlog *t);
 uint64_t vt_tlog_size(const vt_tlog *t);
+/* Memory it holds: ~66 bytes a leaf, up to twice that just after its
+ * arrays doubled. */
+size_t vt_tlog_bytes(const vt_tlog *t);
 
 /* Append a leaf hash; *index_out is its position. If new_nodes is non-NULL
  * it receives the (level, index, hash) of every node this append completed,

@@ -51,6 +51,14 @@ uint64_t vt_tlog_size(const vt_tlog *t)
     return t ? t->size : 0;
 }
 
+size_t vt_tlog_bytes(const vt_tlog *t)
+{
+    size_t b = t ? sizeof *t : 0;
+    for (int l = 0; t && l < MAX_LEVELS; l++)
+        b += (size_t)t->lv[l].cap * (VT_TLOG_HASH + 1);
+    return b;
+}
+
 static int level_reserve(level *v, uint64_t n)
 {
     if (n <= v->cap)
