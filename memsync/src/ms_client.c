@@ -227,26 +227,16 @@ static int call_sp(vt_memsync *c, const vt_buf *b, ms_rep *rep, vt_errinfo *ei)
     return vt_fail(ei, rv, "memsync %s: %s", c->url, vt_errinfo_msg(&cei));
 }
 
-/* Send rq, wait for the answer, decode it into rep. */
-static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
+/* One round trip on a libnng REQ context (the other schemes). */
+static int call_nng(vt_memsync *c, const vt_buf *b, ms_rep *rep, vt_errinfo *ei)
 {
-    vt_buf b;
-    vt_buf_init(&b, VT_PROTO_MAX_MSG_DEFAULT);
-    int rv = ms_req_encode(&b, rq, ei);
-    if (rv || c->pool) {
-        rv = rv ? rv : call_sp(c, &b, rep, ei);
-        vt_buf_free(&b);
-        return rv;
-    }
     req_slot slot;
     nng_msg *m = NULL;
-    int nrv = slot_get(c, &slot);
-    if (nrv) {
-        vt_buf_free(&b);
+    int rv = 0, nrv = slot_get(c, &slot);
+    if (nrv)
         return vt_fail(ei, nng_to_vt(nrv), "memsync: %s", nng_strerror(nrv));
-    }
     if ((nrv = nng_msg_alloc(&m, 0)) == 0)
-        nrv = nng_msg_append(m, b.data, b.len);
+        nrv = nng_msg_append(m, b->data, b->len);
     if (nrv == 0) {
         nng_aio_set_timeout(slot.aio, c->timeout_ms);
         nng_aio_set_msg(slot.aio, m);
@@ -269,6 +259,17 @@ static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
     if (m)
         nng_msg_free(m);
     slot_put(c, &slot, nrv == 0);
+    return rv;
+}
+
+/* Send rq, wait for the answer, decode it into rep. */
+static int call(vt_memsync *c, const ms_req *rq, ms_rep *rep, vt_errinfo *ei)
+{
+    vt_buf b;
+    vt_buf_init(&b, VT_PROTO_MAX_MSG_DEFAULT);
+    int rv = ms_req_encode(&b, rq, ei);
+    if (rv == 0)
+        rv = c->pool ? call_sp(c, &b, rep, ei) : call_nng(c, &b, rep, ei);
     vt_buf_free(&b);
     return rv;
 }

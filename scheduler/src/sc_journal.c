@@ -319,13 +319,14 @@ static int load_log(sched *s, vt_errinfo *ei)
     s->jr.tlog = t;
     s->jr.th = th;
     pthread_mutex_unlock(&s->jr.tlog_mu);
+    size_t bytes = vt_tlog_bytes(t); /* t is the journal thread's: no lock to read it */
     vt_gauge_set(s->m.tlog_entries, (double)th.size);
-    vt_gauge_set(s->m.tlog_memory, (double)vt_tlog_bytes(t));
+    vt_gauge_set(s->m.tlog_memory, (double)bytes);
     /* The whole log is read and held at every (re)connect (docs/operations.md,
      * sizing): say what that cost, so its growth is seen before it hurts. */
     vt_log_info(s->log, "tlog.loaded", "entries=%llu ms=%llu memory_mb=%.1f",
                 (unsigned long long)th.size, (unsigned long long)(vt_mono_ms() - t0),
-                (double)vt_tlog_bytes(t) / (1024.0 * 1024.0));
+                (double)bytes / (1024.0 * 1024.0));
     return 0;
 }
 
@@ -767,9 +768,6 @@ static void append_item(sched *s, sc_jr_item *it, const char *ttl, vt_errinfo *e
     }
 }
 
-/* Interpret replies[...] for one item; advances *k. `added` is the
- * turn's SADD reply (submits), `removed` its SREM reply (finals). */
-
 /* A result lookup's reply, built here on the journal thread rather than
  * under the core lock (sc_agent_lookup_done): from a record in the receipt
  * form it is rebuilt by decoding the receipt. Left NULL when the record
@@ -789,6 +787,9 @@ static void lookup_result(sc_jr_item *it)
     }
     vt_buf_free(&b);
 }
+
+/* Interpret replies[...] for one item; advances *k. `added` is the
+ * turn's SADD reply (submits), `removed` its SREM reply (finals). */
 static void read_item(sched *s, sc_jr_item *it, redisReply **reps, size_t *k,
                       const redisReply *added, const redisReply *removed)
 {

@@ -18,7 +18,7 @@
  *
  * Why the receipt form: the receipt already holds the job's outputs, model,
  * worker and trace digest, so storing the result_ok reply as well stored them
- * twice (~440 B of an identity job's ~2.1 KB record; for a real job its
+ * twice (~380 B of an identity job's ~2.0 KB record; for a real job its
  * tokens, text or embedding a second time). The reply is rebuilt from the
  * record on read (sc_record_reply), byte for byte the one the scheduler sent
  * from memory.

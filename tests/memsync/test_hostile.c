@@ -1,10 +1,11 @@
 /* test_hostile.c - bad input is normal input: garbage, wrong types, lying
  * counts, oversized items and messages, limits (item size, items per agent,
  * rate) - each gets a clear error and the daemon keeps serving; and the
- * client across a daemon restart. */
+ * client across a daemon restart and over a scheme only libnng speaks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -267,6 +268,22 @@ static void test_client_restart(void)
     vt_memsync_close(quick);
 }
 
+/* A scheme vt_sp_req does not speak (abstract://) takes the libnng path
+ * for blocking calls too. Runs last: the daemon moves off env.listen. */
+static void test_client_other_scheme(void)
+{
+    VT_CHECK_EQ_INT(vt_proc_stop(env.daemon, 10000), 0);
+    vt_proc_free(env.daemon);
+    snprintf(env.listen, sizeof env.listen, "abstract://verity-ms-test-%d", (int)getpid());
+    ms_env_start_daemon(&env, NULL);
+    vt_memsync *c;
+    VT_REQUIRE_OK(vt_memsync_open(&c, env.listen, 5000, NULL));
+    vt_mem_list l;
+    VT_CHECK_OK(vt_memsync_list(c, &ag.cred, NULL, 0, 1, &l, NULL));
+    vt_mem_list_clear(&l);
+    vt_memsync_close(c);
+}
+
 int main(void)
 {
     ms_env_start(&env, NULL);
@@ -275,6 +292,7 @@ int main(void)
     test_limits();
     test_agent_limits();
     test_client_restart();
+    test_client_other_scheme();
     ms_env_stop(&env);
     return vt_test_done();
 }
